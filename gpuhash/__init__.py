@@ -1,0 +1,73 @@
+"""gpuhash: vendor-agnostic, bit-exact hashing of machine-learning models on accelerators and CPUs.
+
+The stable public names::
+
+    gpuhash.hash_path(path, *, algorithm=..., leaf_size=None, backend="auto") -> Manifest
+    gpuhash.hash_bytes(data, *, algorithm=..., leaf_size=None, backend="auto") -> bytes
+    gpuhash.get_backend(name) -> HashBackend
+    gpuhash.available_backends() -> list[BackendInfo]
+
+Importing gpuhash is cheap: modules (numpy, protobuf, device stacks) load on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+SPEC_VERSION = 1
+
+_LAZY = {
+    "hash_path": "gpuhash.api",
+    "hash_bytes": "gpuhash.api",
+    "list_objects": "gpuhash.api",
+    "prove": "gpuhash.api",
+    "verify_proof": "gpuhash.api",
+    "get_backend": "gpuhash.registry",
+    "available_backends": "gpuhash.registry",
+    "BackendInfo": "gpuhash.registry",
+    "Manifest": "gpuhash.manifest",
+    "ManifestError": "gpuhash.manifest",
+    "ObjectDigest": "gpuhash.engine",
+    "HashBackend": "gpuhash.backend",
+    "Capabilities": "gpuhash.backend",
+    "LeafTable": "gpuhash.backend",
+    "Algorithm": "gpuhash.algorithms",
+    "resolve_algorithm": "gpuhash.algorithms",
+    "GpuhashError": "gpuhash.errors",
+    "UsageError": "gpuhash.errors",
+    "InputError": "gpuhash.errors",
+    "BackendUnavailable": "gpuhash.errors",
+    "BackendError": "gpuhash.errors",
+}
+
+__all__ = ["SPEC_VERSION", "__version__", *_LAZY]
+
+if TYPE_CHECKING:
+    from gpuhash.algorithms import Algorithm, resolve_algorithm
+    from gpuhash.api import hash_bytes, hash_path, list_objects, prove, verify_proof
+    from gpuhash.backend import Capabilities, HashBackend, LeafTable
+    from gpuhash.engine import ObjectDigest
+    from gpuhash.errors import (
+        BackendError,
+        BackendUnavailable,
+        GpuhashError,
+        InputError,
+        UsageError,
+    )
+    from gpuhash.manifest import Manifest, ManifestError
+    from gpuhash.registry import BackendInfo, available_backends, get_backend
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'gpuhash' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -622,15 +622,14 @@ def _fs_name(raw: str, where: str) -> str:
     return raw
 
 
-def read_model(
+def list_model(
     path: str, ignore_paths: Sequence[str] = (), allow_symlinks: bool = False
-) -> list[tuple[str, int, bytes]]:
-    """The FILE objects of a model path as (name, kind, bytes), per section 1.2."""
+) -> list[tuple[str, str]]:
+    """The FILE objects of a model path per section 1.2, as (name, path to read), unsorted."""
     root = os.path.abspath(path)
     st = os.lstat(root)
     if stat.S_ISREG(st.st_mode):
-        with open(root, "rb") as f:
-            return [(_fs_name(os.path.basename(root), root), KIND_FILE, f.read())]
+        return [(_fs_name(os.path.basename(root), root), root)]
     if stat.S_ISLNK(st.st_mode):
         raise SpecError(f"{path}: the model path is a symbolic link")
     if not stat.S_ISDIR(st.st_mode):
@@ -644,7 +643,7 @@ def read_model(
             raise SpecError(f"ignore path {ig!r} is outside the model directory")
         ignores.append(norm)
     real_root = os.path.realpath(root)
-    out: list[tuple[str, int, bytes]] = []
+    out: list[tuple[str, str]] = []
 
     def inside(target: str) -> bool:
         return target == real_root or target.startswith(real_root + os.sep)
@@ -672,12 +671,22 @@ def read_model(
                     raise SpecError(f"{rel}: symbolic links form a cycle")
                 visit(full, rel + "/", seen | {real})
             elif stat.S_ISREG(st.st_mode):
-                with open(full, "rb") as f:
-                    out.append((rel, KIND_FILE, f.read()))
+                out.append((rel, full))
             else:
                 raise SpecError(f"{rel}: not a regular file, directory or symbolic link")
 
     visit(root, "", frozenset({real_root}))
+    return out
+
+
+def read_model(
+    path: str, ignore_paths: Sequence[str] = (), allow_symlinks: bool = False
+) -> list[tuple[str, int, bytes]]:
+    """The FILE objects of a model path as (name, kind, bytes), per section 1.2."""
+    out = []
+    for name, full in list_model(path, ignore_paths, allow_symlinks):
+        with open(full, "rb") as f:
+            out.append((name, KIND_FILE, f.read()))
     return out
 
 

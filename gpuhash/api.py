@@ -1,0 +1,144 @@
+"""The public functions other tools embed: ``hash_path``, ``hash_bytes``, ``prove``, ``verify_proof``."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+from gpuhash import reference as ref
+from gpuhash.algorithms import Algorithm, resolve_algorithm
+from gpuhash.backend import HashBackend
+from gpuhash.engine import ProgressFn, Source, hash_sources, memory_source
+from gpuhash.errors import InputError, UsageError
+from gpuhash.manifest import Manifest
+from gpuhash.registry import get_backend
+
+
+@contextmanager
+def _backend(backend: str | HashBackend, algorithm: Algorithm) -> Iterator[HashBackend]:
+    if isinstance(backend, HashBackend):
+        yield backend
+        return
+    instance = get_backend(backend, algorithm=algorithm)
+    try:
+        yield instance
+    finally:
+        instance.close()
+
+
+def list_objects(
+    path: str | os.PathLike[str],
+    *,
+    ignore_paths: Sequence[str] = (),
+    allow_symlinks: bool = False,
+) -> list[Source]:
+    """The FILE objects of a model path (spec section 1.2), with sizes, not yet read."""
+    p = os.fspath(path)
+    try:
+        listed = ref.list_model(p, ignore_paths, allow_symlinks)
+    except ref.SpecError as e:
+        raise InputError(str(e)) from None
+    except FileNotFoundError:
+        raise InputError(f"{p}: no such file or directory") from None
+    except OSError as e:
+        raise InputError(f"{p}: {e.strerror or e}") from None
+    sources = []
+    for name, full in listed:
+        try:
+            st = os.stat(full)
+        except OSError as e:
+            raise InputError(f"{name}: {e.strerror}") from None
+        if not stat.S_ISREG(st.st_mode):
+            raise InputError(f"{name}: not a regular file")
+        if not os.access(full, os.R_OK):
+            raise InputError(f"{name}: permission denied")
+        sources.append(
+            Source(
+                name=name,
+                kind=ref.KIND_FILE,
+                size=st.st_size,
+                path=full,
+                identity=(st.st_dev, st.st_ino, st.st_mtime_ns),
+            )
+        )
+    return sources
+
+
+def hash_path(
+    path: str | os.PathLike[str],
+    *,
+    algorithm: str | Algorithm | None = None,
+    leaf_size: int | None = None,
+    backend: str | HashBackend = "auto",
+    ignore_paths: Sequence[str] = (),
+    allow_symlinks: bool = False,
+    progress: ProgressFn | None = None,
+) -> Manifest:
+    """Hash a model file or directory; the manifest holds every object digest and the artifact
+    digest. ``algorithm`` is a family (``merkle-sha256``, ``blake3``...) or an identifier
+    (``gh1-merkle-sha256-64k``); ``progress`` is called with the bytes hashed so far."""
+    alg = algorithm if isinstance(algorithm, Algorithm) else resolve_algorithm(algorithm, leaf_size)
+    sources = list_objects(path, ignore_paths=ignore_paths, allow_symlinks=allow_symlinks)
+    with _backend(backend, alg) as b:
+        objects = hash_sources(b, alg, sources, progress=progress)
+    return Manifest.build(alg, objects)
+
+
+def hash_bytes(
+    data: object,
+    *,
+    algorithm: str | Algorithm | None = None,
+    leaf_size: int | None = None,
+    backend: str | HashBackend = "auto",
+) -> bytes:
+    """The object digest of one in-memory object: bytes, bytearray, memoryview or a numpy array
+    (its bytes in C order)."""
+    alg = algorithm if isinstance(algorithm, Algorithm) else resolve_algorithm(algorithm, leaf_size)
+    source = memory_source("<bytes>", ref.KIND_FILE, data)
+    with _backend(backend, alg) as b:
+        (obj,) = hash_sources(b, alg, [source])
+    return obj.digest
+
+
+def _check_proof_algorithm(alg: Algorithm) -> None:
+    if not alg.has_tree:
+        raise UsageError(f"{alg.family} has no inclusion proofs (spec section 7)")
+
+
+def prove(
+    data: object,
+    first_leaf: int,
+    leaf_count: int,
+    *,
+    algorithm: str | Algorithm | None = None,
+    leaf_size: int | None = None,
+) -> list[bytes]:
+    """An inclusion proof (spec section 7) for leaves ``[first_leaf, first_leaf + leaf_count)``
+    of an in-memory object."""
+    alg = algorithm if isinstance(algorithm, Algorithm) else resolve_algorithm(algorithm, leaf_size)
+    _check_proof_algorithm(alg)
+    view = memory_source("<bytes>", ref.KIND_FILE, data).data
+    assert view is not None
+    try:
+        return ref.prove(alg.family, bytes(view), alg.leaf_size, first_leaf, leaf_count)
+    except ref.SpecError as e:
+        raise UsageError(str(e)) from None
+
+
+def verify_proof(
+    leaves: Sequence[bytes],
+    first_leaf: int,
+    nodes: Sequence[bytes],
+    *,
+    size: int,
+    digest: bytes,
+    algorithm: str | Algorithm | None = None,
+    leaf_size: int | None = None,
+) -> bool:
+    """Whether ``leaves`` (the bytes of leaves ``first_leaf``.. of an object of ``size`` bytes)
+    belong to the object ``digest``, given the proof ``nodes``."""
+    alg = algorithm if isinstance(algorithm, Algorithm) else resolve_algorithm(algorithm, leaf_size)
+    _check_proof_algorithm(alg)
+    return ref.verify_proof(alg.family, alg.leaf_size, size, digest, first_leaf, leaves, nodes)

@@ -1,0 +1,102 @@
+"""The ``HashBackend`` contract: what a vendor implements.
+
+A backend provides a handful of *batched primitives*; the tree shape, the object and artifact
+digests, streaming, batching and proofs live in the core (``gpuhash.engine``) and are shared by
+every backend, so a backend cannot get the tree shape wrong. The members:
+
+``name``
+    The registry name (``cpu``, ``opencl``...).
+``capabilities()``
+    What it can do: algorithm families, devices, preferred batch size, a priority for ``auto``.
+``hash_leaves(algorithm, data, table)``
+    Hash many leaves, of one or many objects, in one call. ``data`` is one buffer (host memory,
+    or a device buffer the backend understands); row ``j`` of ``table`` names the leaf
+    ``data[offset[j] : offset[j] + length[j]]``, its index within its object, and whether it is
+    the only leaf of its object (``root``). Returns the leaf values concatenated, ``D`` bytes
+    each: ``LEAF(d)`` for ``merkle-*``, the subtree chaining value for ``blake3`` (the root output
+    when ``root``), the lattice element ``ELEM_i`` for ``lthash16-shake256``.
+``hash_nodes(algorithm, children, roots)``
+    Combine ``m`` pairs of values given as ``2*m*D`` bytes (pair ``i`` is values ``2i, 2i+1``)
+    into ``m`` values: ``NODE(l, r)`` (with the BLAKE3 ROOT flag where ``roots[i]``), or the
+    lane-wise sum modulo 2^16 for the lattice hash.
+``object_hasher(algorithm, size)``
+    Optional: a native whole-object hasher (``update(buffer)``, ``digest()``) when the backend
+    has a faster way to produce the object digest than leaves and nodes (for example a
+    multi-threaded BLAKE3 library); ``None`` otherwise.
+``close()``
+    Release devices and pools.
+
+Correctness never depends on how a backend splits work: every value above is defined by the
+specification alone.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar, Protocol
+
+import numpy as np
+
+from gpuhash._typing import Buffer
+
+if TYPE_CHECKING:
+    from gpuhash.algorithms import Algorithm
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend can do on this machine."""
+
+    families: frozenset[str]
+    devices: tuple[str, ...] = ()
+    #: Bytes per ``hash_leaves`` call that keep the backend busy (a hint for batching).
+    batch_bytes: int = 64 << 20
+    #: ``auto`` picks the available backend with the highest priority.
+    priority: int = 0
+    #: Families for which ``object_hasher`` returns a native hasher.
+    native_objects: frozenset[str] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True)
+class LeafTable:
+    """Leaves to hash within one buffer; all arrays have one row per leaf."""
+
+    offset: np.ndarray  # uint64: byte offset of the leaf in the buffer
+    length: np.ndarray  # uint64: leaf length in bytes (0..L)
+    index: np.ndarray  # uint64: the leaf's index within its object
+    root: np.ndarray  # bool: the leaf is its object's only leaf
+
+    def __len__(self) -> int:
+        return int(self.offset.shape[0])
+
+
+class ObjectHasher(Protocol):
+    def update(self, data: Buffer, /) -> None: ...
+
+    def digest(self) -> bytes: ...
+
+
+class HashBackend(ABC):
+    """Batched hashing primitives on one device (or the host)."""
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def capabilities(self) -> Capabilities:
+        """Algorithm families, devices, batch size and priority."""
+
+    @abstractmethod
+    def hash_leaves(self, algorithm: Algorithm, data: Buffer, table: LeafTable) -> bytes:
+        """Leaf values for every row of ``table``, ``algorithm.digest_size`` bytes each."""
+
+    @abstractmethod
+    def hash_nodes(self, algorithm: Algorithm, children: bytes, roots: np.ndarray) -> bytes:
+        """One value for each pair of values in ``children``; ``roots[i]`` marks a tree's top."""
+
+    def object_hasher(self, algorithm: Algorithm, size: int) -> ObjectHasher | None:
+        """A native whole-object hasher for ``algorithm``, or ``None`` (the default)."""
+        return None
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release resources. The backend is not used afterwards."""

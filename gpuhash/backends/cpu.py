@@ -1,0 +1,158 @@
+"""The ``cpu`` backend: the fast host path.
+
+* ``merkle-*`` and the lattice hash: one OpenSSL call per leaf (hashlib; SHA-NI where the CPU has
+  it), leaves spread over a thread pool with one thread per core. hashlib releases the GIL while
+  it hashes a buffer of 2 KiB or more, so the threads run in parallel; the engine hands over
+  memory-mapped file windows, so leaves are hashed where they lie in the page cache.
+* ``blake3``: the ``blake3`` package (Rust, SIMD, multi-threaded) hashes whole objects natively
+  (``object_hasher``). Its leaf and node values, needed only for inclusion proofs, come from
+  the pure-Python reference functions and are slow.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, ClassVar
+
+import blake3 as _blake3
+import numpy as np
+
+from gpuhash import reference as ref
+from gpuhash._typing import Buffer
+from gpuhash.algorithms import BLAKE3, FAMILIES, LTHASH, Algorithm
+from gpuhash.backend import Capabilities, HashBackend, LeafTable, ObjectHasher
+from gpuhash.errors import UsageError
+
+_CTORS: dict[str, Callable[..., Any]] = {
+    "merkle-sha256": hashlib.sha256,
+    "merkle-sha512": hashlib.sha512,
+    "merkle-sha3-256": hashlib.sha3_256,
+}
+# Below this many bytes in one call, threads cost more than they save.
+_PARALLEL_MIN_BYTES = 1 << 20
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+class CpuBackend(HashBackend):
+    name: ClassVar[str] = "cpu"
+
+    def __init__(self, threads: int | None = None) -> None:
+        if threads is not None and threads < 1:
+            raise UsageError(f"threads must be at least 1, not {threads}")
+        self.threads = threads or os.cpu_count() or 1
+        self._pool: ThreadPoolExecutor | None = None
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            families=frozenset(FAMILIES),
+            devices=(f"host: {_cpu_name()}, {self.threads} threads",),
+            batch_bytes=32 << 20,
+            priority=10,
+            native_objects=frozenset({BLAKE3}),
+        )
+
+    def object_hasher(self, algorithm: Algorithm, size: int) -> ObjectHasher | None:
+        if algorithm.family != BLAKE3:
+            return None
+        threads = _blake3.blake3.AUTO if self.threads > 1 else 1
+        hasher: ObjectHasher = _blake3.blake3(max_threads=threads)
+        return hasher
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+    # -- leaves --------------------------------------------------------------------------------
+
+    def hash_leaves(self, algorithm: Algorithm, data: Buffer, table: LeafTable) -> bytes:
+        view = memoryview(data).cast("B")
+        d = algorithm.digest_size
+        n = len(table)
+        out = bytearray(n * d)
+        offsets = table.offset.tolist()
+        lengths = table.length.tolist()
+        indices = table.index.tolist()
+        family = algorithm.family
+
+        def run(lo: int, hi: int) -> None:
+            if family == LTHASH:
+                for j in range(lo, hi):
+                    o = offsets[j]
+                    h = hashlib.shake_256(view[o : o + lengths[j]])
+                    h.update(indices[j].to_bytes(8, "little") + ref.ROLE_LATTICE_LEAF)
+                    out[j * d : (j + 1) * d] = h.digest(d)
+            elif family == BLAKE3:
+                roots = table.root.tolist()
+                for j in range(lo, hi):
+                    o = offsets[j]
+                    leaf = bytes(view[o : o + lengths[j]])
+                    out[j * d : (j + 1) * d] = ref.leaf_value(
+                        family, leaf, indices[j], algorithm.leaf_size, bool(roots[j])
+                    )
+            else:
+                ctor = _CTORS[family]
+                for j in range(lo, hi):
+                    o = offsets[j]
+                    h = ctor(view[o : o + lengths[j]])
+                    h.update(b"\x00")
+                    out[j * d : (j + 1) * d] = h.digest()
+
+        self._parallel(run, n, sum(lengths))
+        return bytes(out)
+
+    # -- nodes ---------------------------------------------------------------------------------
+
+    def hash_nodes(self, algorithm: Algorithm, children: bytes, roots: np.ndarray) -> bytes:
+        d = algorithm.digest_size
+        m = len(roots)
+        family = algorithm.family
+        if family == LTHASH:
+            lanes = np.frombuffer(children, dtype="<u2").reshape(m, 2, ref.LATTICE_LANES)
+            return (lanes[:, 0] + lanes[:, 1]).astype("<u2").tobytes()
+        if family == BLAKE3:
+            flags = roots.tolist()
+            return b"".join(
+                ref.blake3_parent_cv(
+                    children[2 * i * d : (2 * i + 1) * d],
+                    children[(2 * i + 1) * d : (2 * i + 2) * d],
+                    root=bool(flags[i]),
+                )
+                for i in range(m)
+            )
+        ctor = _CTORS[family]
+        view = memoryview(children)
+        out = bytearray(m * d)
+        for i in range(m):
+            h = ctor(view[2 * i * d : 2 * (i + 1) * d])
+            h.update(b"\x01")
+            out[i * d : (i + 1) * d] = h.digest()
+        return bytes(out)
+
+    # -- threads -------------------------------------------------------------------------------
+
+    def _parallel(self, run: Callable[[int, int], None], n: int, nbytes: int) -> None:
+        if self.threads == 1 or n < 2 or nbytes < _PARALLEL_MIN_BYTES:
+            run(0, n)
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="gpuhash-cpu")
+        parts = min(n, self.threads)
+        bounds = [n * k // parts for k in range(parts + 1)]
+        futures = [self._pool.submit(run, bounds[k], bounds[k + 1]) for k in range(parts)]
+        for f in futures:
+            f.result()

@@ -1,0 +1,536 @@
+"""Tree assembly shared by every backend: batching, streaming, trees, object and artifact digests.
+
+A backend only hashes leaves and combines pairs (``gpuhash.backend``); this module decides which
+leaves go into which call and how the values combine, following the specification:
+
+* Objects no larger than a *window* are packed, many to one buffer, into one ``hash_leaves`` call;
+  their trees are then reduced level by level for all of them at once, one ``hash_nodes`` call per
+  level (pairs ``(0,1), (2,3)...``, a lone last value carried up unchanged: spec section 3).
+* Larger objects stream through windows of ``W = 2^j * L`` bytes. A full window's leaves form a
+  complete subtree; complete subtrees are merged on a stack like a binary counter, and the last
+  (partial) window is folded in from the right. This yields the RFC 6962 shape exactly, whatever
+  ``W`` is, so batch size never influences a digest.
+* ``OBJECT`` (section 3), the lattice length element (section 5) and the artifact digest
+  (section 6) are computed here on the host: a few hashes per object.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import mmap
+import os
+import queue
+import stat
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import blake3 as _blake3
+import numpy as np
+
+from gpuhash import reference as ref
+from gpuhash._typing import Buffer
+from gpuhash.algorithms import BLAKE3, LTHASH, Algorithm
+from gpuhash.backend import HashBackend, LeafTable
+from gpuhash.errors import BackendError, InputError
+
+ProgressFn = Callable[[int], None]
+
+_MERKLE_HASH: dict[str, Callable[[bytes], bytes]] = {
+    "merkle-sha256": lambda b: hashlib.sha256(b).digest(),
+    "merkle-sha512": lambda b: hashlib.sha512(b).digest(),
+    "merkle-sha3-256": lambda b: hashlib.sha3_256(b).digest(),
+}
+_MIN_WINDOW = 1 << 20
+
+
+# ---------------------------------------------------------------------------------------------
+# Sources: where an object's bytes come from
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Source:
+    """One object to hash: a file (``path``) or a buffer already in memory (``data``)."""
+
+    name: str
+    kind: int
+    size: int
+    path: str | None = None
+    data: memoryview | None = None
+    #: (st_dev, st_ino, st_mtime_ns) seen when the file was listed, to detect changes.
+    identity: tuple[int, int, int] | None = None
+
+
+def memory_source(name: str, kind: int, data: object) -> Source:
+    """A ``Source`` over a bytes-like object or a numpy array (its bytes in C order)."""
+    if isinstance(data, np.ndarray):
+        data = np.ascontiguousarray(data)
+    try:
+        view = memoryview(data).cast("B")  # type: ignore[arg-type]
+    except TypeError:
+        raise InputError(f"{name}: object of type {type(data).__name__} is not a buffer") from None
+    return Source(name=name, kind=kind, size=view.nbytes, data=view)
+
+
+# ---------------------------------------------------------------------------------------------
+# Results
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ObjectDigest:
+    """One object of a manifest: name, kind, size, digest (and tensor metadata, later)."""
+
+    name: str
+    kind: int
+    size: int
+    digest: bytes
+    tensor: dict[str, object] | None = field(default=None, compare=False)
+
+    @property
+    def entry(self) -> ref.Entry:
+        return (self.kind, self.name, self.size, self.digest)
+
+
+def artifact_digest(algorithm: Algorithm, objects: Iterable[ObjectDigest]) -> bytes:
+    """ARTIFACT (spec section 6) with fast primitives; equal to ``reference.artifact_digest``."""
+    ident = algorithm.id
+    try:
+        ordered = ref.sort_entries(o.entry for o in objects)
+        for kind, name, _size, digest in ordered:
+            ref.check_name(name, kind)
+            if len(digest) != algorithm.digest_size:
+                raise ref.SpecError(f"object {name!r} has a digest of {len(digest)} bytes")
+    except ref.SpecError as e:
+        raise InputError(str(e)) from None
+    if algorithm.family == LTHASH:
+        acc = _lanes(_shake(ref.enc_str(ident) + ref.ROLE_LATTICE_BASE))
+        for entry in ordered:
+            acc += _lanes(_shake(ref.enc_str(ident) + ref.entry_bytes(entry) + b"\x12"))
+        return acc.tobytes()
+    parts = [ref.enc_str(ident), ref.le64(len(ordered))]
+    parts += [ref.entry_bytes(e) for e in ordered]
+    parts.append(ref.ROLE_ARTIFACT)
+    body = b"".join(parts)
+    if algorithm.family == BLAKE3:
+        return _blake3.blake3(body).digest()
+    return _MERKLE_HASH[algorithm.family](body)
+
+
+def digests_equal(a: bytes, b: bytes) -> bool:
+    """Constant-time comparison (spec sections 5 and 7)."""
+    return hmac.compare_digest(a, b)
+
+
+def _shake(x: bytes) -> bytes:
+    return hashlib.shake_256(x).digest(ref.LATTICE_BYTES)
+
+
+def _lanes(b: bytes) -> np.ndarray:
+    return np.frombuffer(b, dtype="<u2").astype(np.uint16)
+
+
+def finish_object(algorithm: Algorithm, top: bytes, size: int) -> bytes:
+    """The object digest from the value at the top of its tree (or its lattice leaf sum)."""
+    family, leaf = algorithm.family, algorithm.leaf_size
+    if family == LTHASH:
+        length = _shake(ref.le64(size) + ref.le64(leaf) + ref.ROLE_LATTICE_LENGTH)
+        return (_lanes(top) + _lanes(length)).tobytes()
+    if family == BLAKE3:
+        return top
+    return _MERKLE_HASH[family](top + ref.le64(size) + ref.le64(leaf) + ref.ROLE_OBJECT)
+
+
+# ---------------------------------------------------------------------------------------------
+# Batches: one buffer, many leaves, grouped in segments (an object or a window of one)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Segment:
+    obj: int  # index of the object in the job
+    first_leaf: int  # index of the segment's first leaf within the object
+    offset: int  # byte offset of the segment in the batch buffer
+    length: int  # bytes
+    whole: bool  # the segment is the whole object
+
+
+@dataclass
+class _Batch:
+    buffer: Buffer
+    segments: list[_Segment]
+    release: Callable[[], None]
+
+
+def reduce_segments(
+    backend: HashBackend,
+    algorithm: Algorithm,
+    values: bytes,
+    counts: Sequence[int],
+    whole: Sequence[bool],
+) -> list[bytes]:
+    """Reduce consecutive groups of values (``counts[i]`` values each) to one value per group,
+    level by level for all groups at once, one ``hash_nodes`` call per level. ``whole[i]`` says
+    that group i is an entire tree, so its top node is the root (BLAKE3's ROOT flag)."""
+    d = algorithm.digest_size
+    arr = np.frombuffer(values, dtype=np.uint8).reshape(-1, d)
+    counts_now = list(counts)
+    starts = np.concatenate(([0], np.cumsum(counts_now)[:-1])).astype(np.int64)
+    while any(c > 1 for c in counts_now):
+        left_idx: list[np.ndarray] = []
+        roots: list[np.ndarray] = []
+        for s, c, w in zip(starts, counts_now, whole, strict=True):
+            if c > 1:
+                left_idx.append(s + 2 * np.arange(c // 2, dtype=np.int64))
+                roots.append(np.full(c // 2, w and c == 2, dtype=bool))
+        left = np.concatenate(left_idx)
+        children = np.stack([arr[left], arr[left + 1]], axis=1).tobytes()
+        parents = backend.hash_nodes(algorithm, children, np.concatenate(roots))
+        if len(parents) != len(left) * d:
+            raise BackendError(f"{backend.name}: hash_nodes returned {len(parents)} bytes")
+        parent_arr = np.frombuffer(parents, dtype=np.uint8).reshape(-1, d)
+        rows: list[np.ndarray] = []
+        new_counts: list[int] = []
+        p = 0
+        for s, c in zip(starts, counts_now, strict=True):
+            if c == 1:
+                rows.append(arr[s : s + 1])
+                new_counts.append(1)
+                continue
+            rows.append(parent_arr[p : p + c // 2])
+            p += c // 2
+            if c % 2:
+                rows.append(arr[s + c - 1 : s + c])
+            new_counts.append(c // 2 + c % 2)
+        arr = np.concatenate(rows)
+        counts_now = new_counts
+        starts = np.concatenate(([0], np.cumsum(counts_now)[:-1])).astype(np.int64)
+    return [arr[i].tobytes() for i in range(arr.shape[0])]
+
+
+class _ObjectState:
+    """Per-object accumulation of complete subtrees for objects larger than one window."""
+
+    def __init__(self, n_leaves: int) -> None:
+        self.n_leaves = n_leaves
+        self.stack: list[tuple[bytes, int]] = []  # (value, leaves covered)
+        self.hasher: object | None = None
+
+    def push(self, backend: HashBackend, algorithm: Algorithm, value: bytes, leaves: int) -> None:
+        self.stack.append((value, leaves))
+        while len(self.stack) >= 2 and self.stack[-1][1] == self.stack[-2][1]:
+            (right, n), (left, _) = self.stack.pop(), self.stack.pop()
+            merged = _pair(backend, algorithm, left, right, root=2 * n == self.n_leaves)
+            self.stack.append((merged, 2 * n))
+
+    def top(self, backend: HashBackend, algorithm: Algorithm) -> bytes:
+        value, covered = self.stack[-1]
+        for left, n in reversed(self.stack[:-1]):
+            covered += n
+            value = _pair(backend, algorithm, left, value, root=covered == self.n_leaves)
+        return value
+
+
+def _pair(
+    backend: HashBackend, algorithm: Algorithm, left: bytes, right: bytes, root: bool
+) -> bytes:
+    return backend.hash_nodes(algorithm, left + right, np.array([root]))
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading: windows of files and buffers, prefetched on a thread
+# ---------------------------------------------------------------------------------------------
+
+
+class _Reader:
+    """Produces batches in order on a background thread (one batch ahead of the hasher)."""
+
+    def __init__(
+        self, sources: Sequence[Source], plan: list[list[tuple[int, int, int]]], depth: int
+    ):
+        self.sources = sources
+        self.plan = plan
+        self.queue: queue.Queue[_Batch | BaseException | None] = queue.Queue(maxsize=depth)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="gpuhash-reader", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            for batch_plan in self.plan:
+                if self.stop.is_set():
+                    return
+                self._put(self._make(batch_plan))
+            self._put(None)
+        except BaseException as e:  # delivered to the consumer
+            self._put(e)
+
+    def _put(self, item: _Batch | BaseException | None) -> None:
+        while not self.stop.is_set():
+            try:
+                self.queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+        if isinstance(item, _Batch):
+            item.release()
+
+    def _make(self, batch_plan: list[tuple[int, int, int]]) -> _Batch:
+        # A batch is either one window of a large object or several small objects, whole.
+        if len(batch_plan) == 1:
+            obj, start, length = batch_plan[0]
+            src = self.sources[obj]
+            whole = start == 0 and length == src.size
+            if src.data is not None:
+                view = src.data[start : start + length]
+                return _Batch(view, [_Segment(obj, 0, 0, length, whole)], view.release)
+            if (
+                length >= _MIN_WINDOW
+                and start % mmap.ALLOCATIONGRANULARITY == 0
+                and hasattr(mmap, "MAP_POPULATE")
+            ):
+                m, view = _map_window(src, start, length)
+
+                def release() -> None:
+                    view.release()
+                    m.close()
+
+                return _Batch(view, [_Segment(obj, 0, 0, length, whole)], release)
+        total = sum(length for _, _, length in batch_plan)
+        buf = bytearray(total)
+        view = memoryview(buf)
+        segments = []
+        pos = 0
+        for obj, start, length in batch_plan:
+            src = self.sources[obj]
+            if src.data is not None:
+                view[pos : pos + length] = src.data[start : start + length]
+            else:
+                _read_into(src, start, view[pos : pos + length])
+            segments.append(_Segment(obj, 0, pos, length, start == 0 and length == src.size))
+            pos += length
+        return _Batch(view, segments, view.release)
+
+    def __iter__(self) -> Iterator[_Batch]:
+        while True:
+            item = self.queue.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        self.stop.set()
+        while True:
+            try:
+                item = self.queue.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(item, _Batch):
+                item.release()
+        self.thread.join()
+
+
+def _open_checked(src: Source) -> int:
+    assert src.path is not None
+    try:
+        fd = os.open(src.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as e:
+        raise InputError(f"{src.name}: cannot read: {e.strerror}") from None
+    st = os.fstat(fd)
+    ident = (st.st_dev, st.st_ino, st.st_mtime_ns)
+    if (
+        not stat.S_ISREG(st.st_mode)
+        or st.st_size != src.size
+        or (src.identity is not None and ident != src.identity)
+    ):
+        os.close(fd)
+        raise InputError(f"{src.name}: file changed while it was being hashed")
+    return fd
+
+
+def _read_into(src: Source, start: int, out: memoryview) -> None:
+    fd = _open_checked(src)
+    try:
+        done = 0
+        while done < len(out):
+            n = os.preadv(fd, [out[done:]], start + done)
+            if n == 0:
+                raise InputError(f"{src.name}: file changed while it was being hashed")
+            done += n
+    except OSError as e:
+        raise InputError(f"{src.name}: cannot read: {e.strerror}") from None
+    finally:
+        os.close(fd)
+
+
+def _map_window(src: Source, start: int, length: int) -> tuple[mmap.mmap, memoryview]:
+    fd = _open_checked(src)
+    try:
+        m = mmap.mmap(
+            fd,
+            length,
+            flags=mmap.MAP_SHARED | mmap.MAP_POPULATE,
+            prot=mmap.PROT_READ,
+            offset=start,
+        )
+    except OSError as e:
+        raise InputError(f"{src.name}: cannot map: {e.strerror}") from None
+    finally:
+        os.close(fd)
+    return m, memoryview(m)
+
+
+# ---------------------------------------------------------------------------------------------
+# The engine
+# ---------------------------------------------------------------------------------------------
+
+
+def window_bytes(algorithm: Algorithm, batch_bytes: int) -> int:
+    """W: the largest power-of-two multiple of L that fits the batch (at least L)."""
+    w = algorithm.leaf_size
+    while w * 2 <= batch_bytes:
+        w *= 2
+    return w
+
+
+def hash_sources(
+    backend: HashBackend,
+    algorithm: Algorithm,
+    sources: Sequence[Source],
+    progress: ProgressFn | None = None,
+    batch_bytes: int | None = None,
+) -> list[ObjectDigest]:
+    """Object digests of ``sources`` (in the given order) with ``backend``."""
+    caps = backend.capabilities()
+    if algorithm.family not in caps.families:
+        raise BackendError(f"backend {backend.name} does not support {algorithm.family}")
+    batch = batch_bytes or caps.batch_bytes
+    window = window_bytes(algorithm, batch)
+    native = algorithm.family in caps.native_objects
+
+    # Plan the batches: small objects packed together, large ones window by window.
+    plan: list[list[tuple[int, int, int]]] = []
+    current: list[tuple[int, int, int]] = []
+    current_bytes = 0
+    for i, src in enumerate(sources):
+        if src.size > window or native:
+            if current:
+                plan.append(current)
+                current, current_bytes = [], 0
+            plan.extend(
+                [
+                    [(i, start, min(window, src.size - start))]
+                    for start in range(0, src.size, window)
+                ]
+            )
+            if src.size == 0:
+                plan.append([(i, 0, 0)])
+            continue
+        if current and current_bytes + src.size > batch:
+            plan.append(current)
+            current, current_bytes = [], 0
+        current.append((i, 0, src.size))
+        current_bytes += src.size
+    if current:
+        plan.append(current)
+
+    states: dict[int, _ObjectState] = {}
+    hashers: dict[int, object] = {}
+    results: dict[int, bytes] = {}
+    done_bytes = 0
+    reader = _Reader(sources, plan, depth=1)
+    try:
+        for b, item in enumerate(reader):
+            try:
+                if native:
+                    _feed_native(backend, algorithm, sources, item, plan[b], hashers, results)
+                else:
+                    _hash_batch(backend, algorithm, sources, item, plan[b], states, results)
+            finally:
+                item.release()
+            done_bytes += sum(length for _, _, length in plan[b])
+            if progress is not None:
+                progress(done_bytes)
+    finally:
+        reader.close()
+    return [
+        ObjectDigest(name=s.name, kind=s.kind, size=s.size, digest=results[i])
+        for i, s in enumerate(sources)
+    ]
+
+
+def _feed_native(
+    backend: HashBackend,
+    algorithm: Algorithm,
+    sources: Sequence[Source],
+    batch: _Batch,
+    batch_plan: list[tuple[int, int, int]],
+    hashers: dict[int, object],
+    results: dict[int, bytes],
+) -> None:
+    ((obj, start, length),) = batch_plan
+    src = sources[obj]
+    hasher = hashers.get(obj)
+    if hasher is None:
+        hasher = backend.object_hasher(algorithm, src.size)
+        if hasher is None:
+            raise BackendError(f"backend {backend.name} has no native {algorithm.family} hasher")
+        hashers[obj] = hasher
+    hasher.update(batch.buffer)  # type: ignore[attr-defined]
+    if start + length >= src.size:
+        results[obj] = hasher.digest()  # type: ignore[attr-defined]
+        del hashers[obj]
+
+
+def _hash_batch(
+    backend: HashBackend,
+    algorithm: Algorithm,
+    sources: Sequence[Source],
+    batch: _Batch,
+    batch_plan: list[tuple[int, int, int]],
+    states: dict[int, _ObjectState],
+    results: dict[int, bytes],
+) -> None:
+    leaf = algorithm.leaf_size
+    offsets: list[np.ndarray] = []
+    lengths: list[np.ndarray] = []
+    indices: list[np.ndarray] = []
+    roots: list[np.ndarray] = []
+    counts: list[int] = []
+    for seg, (obj, start, length) in zip(batch.segments, batch_plan, strict=True):
+        n = ref.leaf_count(length, leaf)
+        first = start // leaf
+        rel = np.arange(n, dtype=np.uint64) * np.uint64(leaf)
+        offsets.append(rel + np.uint64(seg.offset))
+        lengths.append(np.minimum(np.uint64(leaf), np.uint64(length) - rel) if length else rel)
+        indices.append(np.arange(first, first + n, dtype=np.uint64))
+        roots.append(np.full(n, seg.whole and n == 1, dtype=bool))
+        counts.append(n)
+    table = LeafTable(
+        offset=np.concatenate(offsets),
+        length=np.concatenate(lengths),
+        index=np.concatenate(indices),
+        root=np.concatenate(roots),
+    )
+    values = backend.hash_leaves(algorithm, batch.buffer, table)
+    if len(values) != len(table) * algorithm.digest_size:
+        raise BackendError(f"{backend.name}: hash_leaves returned {len(values)} bytes")
+    tops = reduce_segments(backend, algorithm, values, counts, [s.whole for s in batch.segments])
+    for seg, (obj, start, length), top, n in zip(
+        batch.segments, batch_plan, tops, counts, strict=True
+    ):
+        src = sources[obj]
+        if seg.whole:
+            results[obj] = finish_object(algorithm, top, src.size)
+            continue
+        state = states.get(obj)
+        if state is None:
+            state = states[obj] = _ObjectState(ref.leaf_count(src.size, leaf))
+        state.push(backend, algorithm, top, n)
+        if start + length >= src.size:
+            results[obj] = finish_object(algorithm, state.top(backend, algorithm), src.size)
+            del states[obj]

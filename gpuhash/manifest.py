@@ -1,0 +1,151 @@
+"""The manifest: what was hashed, how, and the digests (spec section 8, ``gpuhash.v1.Manifest``).
+
+Binary form: the protobuf encoding. JSON form: protobuf's canonical JSON mapping (digests as
+base64, 64-bit integers as strings). Loading a manifest validates it completely: version,
+algorithm identifier against family and leaf size, names, digest lengths, and the artifact
+digest recomputed from the objects.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError
+
+from gpuhash import reference as ref
+from gpuhash._proto.gpuhash.v1 import manifest_pb2 as pb
+from gpuhash.algorithms import FAMILIES, Algorithm
+from gpuhash.engine import ObjectDigest, artifact_digest, digests_equal
+from gpuhash.errors import InputError, UsageError
+
+_FAMILY_ENUM = {
+    "merkle-sha256": pb.HASH_FAMILY_MERKLE_SHA256,
+    "merkle-sha512": pb.HASH_FAMILY_MERKLE_SHA512,
+    "merkle-sha3-256": pb.HASH_FAMILY_MERKLE_SHA3_256,
+    "blake3": pb.HASH_FAMILY_BLAKE3,
+    "lthash16-shake256": pb.HASH_FAMILY_LTHASH16_SHAKE256,
+}
+_ENUM_FAMILY = {v: k for k, v in _FAMILY_ENUM.items()}
+assert set(_FAMILY_ENUM) == set(FAMILIES)
+
+KIND_NAMES = {ref.KIND_FILE: "file", ref.KIND_TENSOR: "tensor", ref.KIND_TENSOR_HEADER: "header"}
+
+
+class ManifestError(InputError):
+    """A manifest that is malformed or inconsistent."""
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The result of hashing an artifact."""
+
+    algorithm: Algorithm
+    objects: tuple[ObjectDigest, ...]
+    artifact_digest: bytes
+    spec_version: int = ref.SPEC_VERSION
+
+    @classmethod
+    def build(cls, algorithm: Algorithm, objects: Iterable[ObjectDigest]) -> Manifest:
+        """Sort the objects as the spec orders them and compute the artifact digest."""
+        ordered = tuple(sorted(objects, key=lambda o: o.name.encode("utf-8")))
+        return cls(algorithm, ordered, artifact_digest(algorithm, ordered))
+
+    # -- presentation --------------------------------------------------------------------------
+
+    @property
+    def hexdigest(self) -> str:
+        return self.artifact_digest.hex()
+
+    def digest_line(self) -> str:
+        """``<algorithm-id>:<hex artifact digest>``, as ``gpuhash digest`` prints it."""
+        return f"{self.algorithm.id}:{self.hexdigest}"
+
+    def __getitem__(self, name: str) -> ObjectDigest:
+        for o in self.objects:
+            if o.name == name:
+                return o
+        raise KeyError(name)
+
+    # -- protobuf ------------------------------------------------------------------------------
+
+    def to_proto(self) -> pb.Manifest:
+        msg = pb.Manifest(
+            spec_version=self.spec_version,
+            algorithm=pb.Algorithm(
+                family=_FAMILY_ENUM[self.algorithm.family],
+                leaf_size=self.algorithm.leaf_size,
+                id=self.algorithm.id,
+            ),
+            artifact_digest=self.artifact_digest,
+        )
+        for o in self.objects:
+            entry = msg.objects.add(name=o.name, kind=o.kind, size=o.size, digest=o.digest)
+            if o.tensor:
+                entry.tensor.CopyFrom(pb.TensorInfo(**o.tensor))  # type: ignore[arg-type]
+        return msg
+
+    def to_bytes(self) -> bytes:
+        return self.to_proto().SerializeToString(deterministic=True)
+
+    def to_json(self) -> str:
+        obj = json_format.MessageToDict(self.to_proto(), preserving_proto_field_name=False)
+        return json.dumps(obj, indent=2, ensure_ascii=False) + "\n"
+
+    @classmethod
+    def from_proto(cls, msg: pb.Manifest) -> Manifest:
+        if msg.spec_version != ref.SPEC_VERSION:
+            raise ManifestError(f"manifest has spec version {msg.spec_version}, expected 1")
+        family = _ENUM_FAMILY.get(msg.algorithm.family)
+        if family is None:
+            raise ManifestError(f"manifest has unknown hash family {msg.algorithm.family}")
+        try:
+            algorithm = Algorithm(family, msg.algorithm.leaf_size)
+        except UsageError as e:
+            raise ManifestError(f"manifest algorithm: {e}") from None
+        if msg.algorithm.id != algorithm.id:
+            raise ManifestError(
+                f"manifest algorithm id {msg.algorithm.id!r} disagrees with "
+                f"family {family} and leaf size {msg.algorithm.leaf_size}"
+            )
+        objects = []
+        for e in msg.objects:
+            try:
+                ref.check_name(e.name, e.kind)
+            except ref.SpecError as err:
+                raise ManifestError(f"manifest: {err}") from None
+            if len(e.digest) != algorithm.digest_size:
+                raise ManifestError(f"manifest: object {e.name!r} has a malformed digest")
+            tensor = None
+            if e.HasField("tensor"):
+                tensor = json_format.MessageToDict(e.tensor, preserving_proto_field_name=True)
+            objects.append(ObjectDigest(e.name, e.kind, e.size, bytes(e.digest), tensor))
+        try:
+            built = cls.build(algorithm, objects)
+        except InputError as err:
+            raise ManifestError(f"manifest: {err}") from None
+        if [o.name for o in built.objects] != [o.name for o in objects]:
+            raise ManifestError("manifest objects are not in specification order")
+        if not digests_equal(built.artifact_digest, bytes(msg.artifact_digest)):
+            raise ManifestError("manifest artifact digest does not match its objects")
+        return built
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Manifest:
+        msg = pb.Manifest()
+        try:
+            msg.ParseFromString(data)
+        except DecodeError as e:
+            raise ManifestError(f"not a gpuhash manifest: {e}") from None
+        return cls.from_proto(msg)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Manifest:
+        msg = pb.Manifest()
+        try:
+            json_format.Parse(text, msg)
+        except json_format.ParseError as e:
+            raise ManifestError(f"not a gpuhash manifest: {str(e).splitlines()[0]}") from None
+        return cls.from_proto(msg)

@@ -1,0 +1,194 @@
+"""The backend registry: names mapped to import paths, loaded lazily.
+
+Built-in backends (``reference``, ``cpu``) and the first-party device backends (``opencl``,
+``intel``, ``cuda``, each its own distribution) are listed here with the command that installs
+them. Any distribution can add a backend through the entry-point group ``gpuhash.backends``
+(``name = "package.module:BackendClass"``); an entry point with a listed name replaces the listing.
+Nothing is imported until a backend is asked for.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib.metadata import entry_points
+from types import MappingProxyType
+from typing import Any
+
+from gpuhash.algorithms import FAMILIES, Algorithm
+from gpuhash.backend import HashBackend
+from gpuhash.errors import BackendUnavailable, UsageError
+
+ENTRY_POINT_GROUP = "gpuhash.backends"
+AUTO = "auto"
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    name: str
+    target: str  # "module:attribute"
+    install: str  # how to get it, shown when it is missing
+    origin: str  # "built-in", "first-party", or the distribution that registered it
+
+
+_KNOWN = {
+    "cpu": BackendSpec("cpu", "gpuhash.backends.cpu:CpuBackend", "part of gpuhash", "built-in"),
+    "cuda": BackendSpec(
+        "cuda", "gpuhash_cuda:CudaBackend", "python -m pip install gpuhash-cuda", "first-party"
+    ),
+    "intel": BackendSpec(
+        "intel", "gpuhash_intel:IntelBackend", "python -m pip install gpuhash-intel", "first-party"
+    ),
+    "opencl": BackendSpec(
+        "opencl",
+        "gpuhash_opencl:OpenCLBackend",
+        "python -m pip install gpuhash-opencl",
+        "first-party",
+    ),
+    "reference": BackendSpec(
+        "reference",
+        "gpuhash.backends.reference:ReferenceBackend",
+        "part of gpuhash",
+        "built-in",
+    ),
+}
+
+
+@cache
+def registered() -> Mapping[str, BackendSpec]:
+    """Every backend name known here, sorted, read-only."""
+    table = dict(_KNOWN)
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        dist = ep.dist.name if ep.dist is not None else "unknown distribution"
+        install = table[ep.name].install if ep.name in table else f"provided by {dist}"
+        table[ep.name] = BackendSpec(ep.name, ep.value, install, dist)
+    return MappingProxyType(dict(sorted(table.items())))
+
+
+def _load_class(spec: BackendSpec) -> type[HashBackend]:
+    module_name, _, attr = spec.target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        missing = getattr(e, "name", None) or module_name
+        if missing == module_name.split(".")[0] or missing == module_name:
+            raise BackendUnavailable(
+                f"backend {spec.name!r} is not installed; install it with: {spec.install}"
+            ) from None
+        raise BackendUnavailable(
+            f"backend {spec.name!r} cannot be imported: {e}; its package may need: {spec.install}"
+        ) from None
+    cls = getattr(module, attr, None)
+    if not (isinstance(cls, type) and issubclass(cls, HashBackend)):
+        raise BackendUnavailable(f"backend {spec.name!r}: {spec.target} is not a HashBackend")
+    return cls
+
+
+def _describe_all() -> str:
+    names = ", ".join(registered())
+    return f"known backends: {names} (and {AUTO!r}); see `gpuhash backends`"
+
+
+def get_backend(
+    name: str = AUTO, *, algorithm: Algorithm | None = None, **options: Any
+) -> HashBackend:
+    """An instance of the backend ``name``, or for ``auto`` the available backend with the
+    highest priority (that supports ``algorithm`` when given). ``options`` go to its constructor."""
+    if name == AUTO:
+        return _auto(algorithm, options)
+    spec = registered().get(name)
+    if spec is None:
+        raise UsageError(f"unknown backend {name!r}; {_describe_all()}")
+    try:
+        backend = _load_class(spec)(**options)
+    except TypeError as e:
+        raise UsageError(f"backend {name!r} does not take these options: {e}") from None
+    if algorithm is not None and algorithm.family not in backend.capabilities().families:
+        backend.close()
+        raise UsageError(f"backend {name!r} does not support {algorithm.family}")
+    return backend
+
+
+def _auto(algorithm: Algorithm | None, options: dict[str, Any]) -> HashBackend:
+    if options:
+        raise UsageError("backend options need an explicit backend name, not 'auto'")
+    best: tuple[int, HashBackend] | None = None
+    for spec in registered().values():
+        if spec.name == "reference":
+            continue
+        # Only consider backends whose package is importable without trying to install anything.
+        module_root = spec.target.split(":")[0].split(".")[0]
+        if module_root != "gpuhash" and importlib.util.find_spec(module_root) is None:
+            continue
+        try:
+            backend = _load_class(spec)()
+            caps = backend.capabilities()
+        except Exception:
+            continue
+        if algorithm is not None and algorithm.family not in caps.families:
+            backend.close()
+            continue
+        if best is None or caps.priority > best[0]:
+            if best is not None:
+                best[1].close()
+            best = (caps.priority, backend)
+        else:
+            backend.close()
+    if best is None:
+        raise BackendUnavailable(f"no backend is available; {_describe_all()}")
+    return best[1]
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    name: str
+    available: bool
+    reason: str
+    devices: tuple[str, ...]
+    algorithms: tuple[str, ...]
+    origin: str
+    install: str
+    priority: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "available": self.available,
+            "reason": self.reason,
+            "devices": list(self.devices),
+            "algorithms": list(self.algorithms),
+            "origin": self.origin,
+            "install": self.install,
+            "priority": self.priority,
+        }
+
+
+def available_backends() -> list[BackendInfo]:
+    """Every registered backend, loaded to find out whether it works here and why not."""
+    out = []
+    for spec in registered().values():
+        try:
+            backend = _load_class(spec)()
+            try:
+                caps = backend.capabilities()
+            finally:
+                backend.close()
+        except Exception as e:
+            reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+            out.append(BackendInfo(spec.name, False, reason, (), (), spec.origin, spec.install, 0))
+            continue
+        ids = tuple(Algorithm(f).id for f in FAMILIES if f in caps.families)
+        out.append(
+            BackendInfo(
+                spec.name, True, "", caps.devices, ids, spec.origin, spec.install, caps.priority
+            )
+        )
+    return out
+
+
+def refresh() -> None:
+    """Forget the cached entry-point table (after installing a backend at run time)."""
+    registered.cache_clear()
