@@ -45,19 +45,27 @@ _LAZY = {
 __all__ = ["SPEC_VERSION", "__version__", *_LAZY]
 
 if TYPE_CHECKING:
-    from gpuhash.algorithms import Algorithm, resolve_algorithm
-    from gpuhash.api import hash_bytes, hash_path, list_objects, prove, verify_proof
-    from gpuhash.backend import Capabilities, HashBackend, LeafTable
-    from gpuhash.engine import ObjectDigest
-    from gpuhash.errors import (
-        BackendError,
-        BackendUnavailable,
-        GpuhashError,
-        InputError,
-        UsageError,
-    )
-    from gpuhash.manifest import Manifest, ManifestError
-    from gpuhash.registry import BackendInfo, available_backends, get_backend
+    from gpuhash.algorithms import Algorithm as Algorithm
+    from gpuhash.algorithms import resolve_algorithm as resolve_algorithm
+    from gpuhash.api import hash_bytes as hash_bytes
+    from gpuhash.api import hash_path as hash_path
+    from gpuhash.api import list_objects as list_objects
+    from gpuhash.api import prove as prove
+    from gpuhash.api import verify_proof as verify_proof
+    from gpuhash.backend import Capabilities as Capabilities
+    from gpuhash.backend import HashBackend as HashBackend
+    from gpuhash.backend import LeafTable as LeafTable
+    from gpuhash.engine import ObjectDigest as ObjectDigest
+    from gpuhash.errors import BackendError as BackendError
+    from gpuhash.errors import BackendUnavailable as BackendUnavailable
+    from gpuhash.errors import GpuhashError as GpuhashError
+    from gpuhash.errors import InputError as InputError
+    from gpuhash.errors import UsageError as UsageError
+    from gpuhash.manifest import Manifest as Manifest
+    from gpuhash.manifest import ManifestError as ManifestError
+    from gpuhash.registry import BackendInfo as BackendInfo
+    from gpuhash.registry import available_backends as available_backends
+    from gpuhash.registry import get_backend as get_backend
 
 
 def __getattr__(name: str) -> Any:

@@ -71,7 +71,7 @@ def resolve_algorithm(name: str | None = None, leaf_size: int | None = None) -> 
 
 
 def parse_size(text: str) -> int:
-    """A byte count as written on a command line: ``65536``, ``64k``, ``64KiB``, ``1m``, ``1MiB``."""
+    """A byte count as written on a command line: ``65536``, ``64k``, ``64KiB``, ``1m``..."""
     t = text.strip().lower().removesuffix("ib").removesuffix("b")
     scale = 1
     if t[-1:] in ("k", "m"):

@@ -1,4 +1,4 @@
-"""The public functions other tools embed: ``hash_path``, ``hash_bytes``, ``prove``, ``verify_proof``."""
+"""The public functions other tools embed: hash_path, hash_bytes, prove, verify_proof."""
 
 from __future__ import annotations
 

@@ -111,17 +111,19 @@ class Manifest:
                 f"family {family} and leaf size {msg.algorithm.leaf_size}"
             )
         objects = []
-        for e in msg.objects:
+        for entry in msg.objects:
             try:
-                ref.check_name(e.name, e.kind)
+                ref.check_name(entry.name, entry.kind)
             except ref.SpecError as err:
                 raise ManifestError(f"manifest: {err}") from None
-            if len(e.digest) != algorithm.digest_size:
-                raise ManifestError(f"manifest: object {e.name!r} has a malformed digest")
+            if len(entry.digest) != algorithm.digest_size:
+                raise ManifestError(f"manifest: object {entry.name!r} has a malformed digest")
             tensor = None
-            if e.HasField("tensor"):
-                tensor = json_format.MessageToDict(e.tensor, preserving_proto_field_name=True)
-            objects.append(ObjectDigest(e.name, e.kind, e.size, bytes(e.digest), tensor))
+            if entry.HasField("tensor"):
+                tensor = json_format.MessageToDict(entry.tensor, preserving_proto_field_name=True)
+            objects.append(
+                ObjectDigest(entry.name, entry.kind, entry.size, bytes(entry.digest), tensor)
+            )
         try:
             built = cls.build(algorithm, objects)
         except InputError as err:

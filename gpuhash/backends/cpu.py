@@ -123,7 +123,7 @@ class CpuBackend(HashBackend):
         family = algorithm.family
         if family == LTHASH:
             lanes = np.frombuffer(children, dtype="<u2").reshape(m, 2, ref.LATTICE_LANES)
-            return (lanes[:, 0] + lanes[:, 1]).astype("<u2").tobytes()
+            return bytes((lanes[:, 0] + lanes[:, 1]).astype("<u2").tobytes())
         if family == BLAKE3:
             flags = roots.tolist()
             return b"".join(

@@ -35,7 +35,11 @@ KIB = 1024
 DEFAULT_L = ref.DEFAULT_LEAF_SIZE
 MERKLE = tuple(ref.MERKLE_HASHES)
 TREE_FAMILIES = (*MERKLE, ref.BLAKE3)
-KIND_NAMES = {ref.KIND_FILE: "FILE", ref.KIND_TENSOR: "TENSOR", ref.KIND_TENSOR_HEADER: "TENSOR_HEADER"}
+KIND_NAMES = {
+    ref.KIND_FILE: "FILE",
+    ref.KIND_TENSOR: "TENSOR",
+    ref.KIND_TENSOR_HEADER: "TENSOR_HEADER",
+}
 
 # Input patterns: byte i of an object is (mul * i + add) % 251.
 MODULUS = 251
@@ -160,7 +164,7 @@ def object_vectors() -> JSON:
                     "algorithm": algorithm,
                     "pattern": pat(p),
                     "size": size,
-                    "leaves": n,
+                    "leaf_count": n,
                     "digest": digest.hex(),
                 }
                 if family in TREE_FAMILIES and n <= DEBUG_MAX_LEAVES:
@@ -182,12 +186,12 @@ def object_vectors() -> JSON:
             "sizes L, at sizes 0, 1, L-1, L, L+1, 2^k*L and 2^k*L+1 (k = 1..4) and 3L.",
             PATTERN_TEXT,
             "Two patterns are used: {mul 1, add 0} and {mul 7, add 3}.",
-            '"leaves" is n = max(1, ceil(size / L)); "algorithm" is the algorithm identifier '
+            '"leaf_count" is n = max(1, ceil(size / L)); "algorithm" is the algorithm identifier '
             "(section 2.2; gh1-blake3 names no leaf size since blake3 digests do not depend on "
-            "L). For merkle-* and blake3 objects of at most 5 leaves, \"leaf_values\" lists "
+            'L). For merkle-* and blake3 objects of at most 5 leaves, "leaf_values" lists '
             'LEAF(d_i) (blake3: the leaf subtree chaining values) and "tree_levels" the tree '
             "built level by level (leaves first; a lone last node is carried up unchanged; the "
-            'last level holds the top value: ROOT for merkle-*, the digest for blake3). For a few '
+            "last level holds the top value: ROOT for merkle-*, the digest for blake3). For a few "
             'small lthash16-shake256 objects "length_element" is ELEN and "leaf_elements" the '
             "ELEM_i, each 1024 little-endian uint16 lanes.",
             HEX_TEXT,
@@ -335,7 +339,7 @@ def artifact_vectors() -> JSON:
             "every family at the default leaf size (64k) and at 1k (blake3 has one identifier).",
             '"objects" lists the objects in an arbitrary (unsorted) order: name (JSON-escaped; '
             '"name_utf8" is its exact UTF-8 bytes in hex), kind (1 FILE, 2 TENSOR, '
-            '3 TENSOR_HEADER), size, the pattern of its bytes and its object digest under '
+            "3 TENSOR_HEADER), size, the pattern of its bytes and its object digest under "
             '"algorithm". "sorted_names" is the order of section 1.1 (unsigned bytes of the '
             'UTF-8 names). "leaf_size" is null for blake3, whose digests do not depend on it.',
             PATTERN_TEXT,
@@ -570,7 +574,10 @@ def artifact_update_vectors() -> list[JSON]:
         artifact_update("add_object", "object tokenizer.json added", base, [*base, added]),
         artifact_update("remove_object", "object model/b.bin removed", base, base[:2]),
         artifact_update(
-            "change_object", "leaves 1 and 2 of model/a.bin changed", base, [base[0], changed, base[2]]
+            "change_object",
+            "leaves 1 and 2 of model/a.bin changed",
+            base,
+            [base[0], changed, base[2]],
         ),
         artifact_update(
             "rename_object",
@@ -594,12 +601,12 @@ def lattice_update_vectors() -> JSON:
             "The update law of the lattice family lthash16-shake256 (spec sections 5 and 6): "
             'the digest "after" equals the digest "before", minus every element of "subtract", '
             'plus every element of "add" (lane-wise modulo 2^16 on 1024 little-endian uint16 '
-            'lanes), and also equals a full recomputation of the new object or artifact.',
+            "lanes), and also equals a full recomputation of the new object or artifact.",
             CONTENT_TEXT,
             'Object updates: an element is ELEN = E(LE64(size) || LE64(L) || 0x11) ("input" is '
-            'that input) or ELEM_i = E(d_i || LE64(i) || 0x10), whose leaf bytes d_i are given '
+            "that input) or ELEM_i = E(d_i || LE64(i) || 0x10), whose leaf bytes d_i are given "
             'as a "leaf" content. Artifact updates (under gh1-lthash16-shake256-1k): an element '
-            'is EOBJ(o) = E(STR(ID) || ENTRY(o) || 0x12) of the entry shown; objects are given '
+            "is EOBJ(o) = E(STR(ID) || ENTRY(o) || 0x12) of the entry shown; objects are given "
             "with their content, kind, size and object digest.",
             HEX_TEXT,
             REGEN_TEXT,
@@ -625,6 +632,20 @@ PROOF_OBJECTS = [
     (8, 8 * KIB),
     (9, 9 * KIB - 700),
     (17, 17 * KIB - 512),
+]
+
+
+# (offset, length) byte ranges, mapped to the leaves covering them.
+BYTE_RANGES = [
+    (0, 0),
+    (0, 1),
+    (1023, 1),
+    (1023, 2),
+    (1024, 1024),
+    (1024, 1025),
+    (5000, 0),
+    (2047, 4097),
+    (0, 17 * KIB),
 ]
 
 
@@ -697,8 +718,12 @@ def invalid_proofs(family: str, size: int, data: bytes, first: int, count: int) 
                 "nodes": [x.hex() for x in nd],
                 "valid": False,
                 "reason": reason,
-                "tampered_from": {"pattern": pat(PATTERN_A), "size": size, "first": first,
-                                  "count": count},
+                "tampered_from": {
+                    "pattern": pat(PATTERN_A),
+                    "size": size,
+                    "first": first,
+                    "count": count,
+                },
             }
         )
     return out
@@ -724,7 +749,7 @@ def proof_vectors() -> JSON:
                         "algorithm": ref.algorithm_id(family, PROOF_L),
                         "pattern": pat(PATTERN_A),
                         "size": size,
-                        "n": n,
+                        "leaf_count": n,
                         "digest": digest.hex(),
                         "first": first,
                         "count": count,
@@ -733,15 +758,21 @@ def proof_vectors() -> JSON:
                     }
                 )
         for size, first, count in ((5 * KIB - 1, 1, 2), (9 * KIB - 700, 8, 1), (1000, 0, 1)):
-            invalid += invalid_proofs(family, size, pattern_bytes(*PATTERN_A, 0, size), first, count)
-    ranges = []
-    for offset, length in [(0, 0), (0, 1), (1023, 1), (1023, 2), (1024, 1024), (1024, 1025)]:
-        ranges.append({"offset": offset, "length": length})
-    for r in [(5000, 0), (2047, 4097), (0, 17 * KIB)]:
-        ranges.append({"offset": r[0], "length": r[1]})
-    for r in ranges:
-        first, count = ref.leaf_range(r["offset"], r["length"], PROOF_L)
-        r.update({"leaf_size": PROOF_L, "first": first, "count": count})
+            invalid += invalid_proofs(
+                family, size, pattern_bytes(*PATTERN_A, 0, size), first, count
+            )
+    ranges: list[JSON] = []
+    for offset, length in BYTE_RANGES:
+        first, count = ref.leaf_range(offset, length, PROOF_L)
+        ranges.append(
+            {
+                "offset": offset,
+                "length": length,
+                "leaf_size": PROOF_L,
+                "first": first,
+                "count": count,
+            }
+        )
     return {
         "comment": [
             "gpuhash v1 inclusion proofs (spec section 7) at L = 1024 for merkle-* and blake3.",
@@ -844,7 +875,7 @@ def identifier_vectors() -> JSON:
             raise AssertionError(f"the reference accepts {ident!r}")
     return {
         "comment": [
-            "gpuhash v1 algorithm identifiers (spec section 2.2). Every \"valid\" identifier "
+            'gpuhash v1 algorithm identifiers (spec section 2.2). Every "valid" identifier '
             'must parse to its family and leaf size in bytes ("leaf_size" null for blake3, whose '
             'identifier names none); every "invalid" one must be rejected: identifiers are '
             "matched exactly, with the canonical leaf spelling (N k for L < 2^20, N m from 2^20 "
@@ -893,19 +924,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--check", action="store_true", help="exit 1 if a checked-in vector file is stale"
     )
+    parser.add_argument(
+        "--dir", type=Path, default=HERE, help="the vector directory (default: this script's)"
+    )
     args = parser.parse_args(argv)
+    directory: Path = args.dir
     if args.check:
-        stale = stale_files()
+        stale = stale_files(directory)
         for name in stale:
-            print(f"stale or missing: {(HERE / name).as_posix()}", file=sys.stderr)
+            print(f"stale or missing: {(directory / name).as_posix()}")
         if stale:
-            print(f"regenerate with: {REGENERATE_COMMAND}", file=sys.stderr)
+            print(f"regenerate with: {REGENERATE_COMMAND}")
             return 1
-        print(f"{len(GENERATORS)} vector files are up to date")
+        print(f"{len(GENERATORS)} vector files in {directory.as_posix()} are up to date")
         return 0
     for name, text in render().items():
-        (HERE / name).write_text(text, encoding="utf-8", newline="\n")
-        print(f"wrote {(HERE / name).as_posix()} ({len(text.encode('utf-8'))} bytes)")
+        (directory / name).write_text(text, encoding="utf-8", newline="\n")
+        print(f"wrote {(directory / name).as_posix()} ({len(text.encode('utf-8'))} bytes)")
     return 0
 
 

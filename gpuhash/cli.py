@@ -1,0 +1,422 @@
+"""The ``gpuhash`` command line.
+
+    gpuhash digest PATH [options]          one line: <algorithm-id>:<hex artifact digest>
+    gpuhash hash PATH [options] [--json] [-o FILE]
+    gpuhash backends [--json]
+
+Errors are one line on stderr, ``gpuhash: error: <message>``, with exit status 2 (as for usage
+errors); an interrupt exits with 130. Heavy modules (numpy, protobuf, backends) are imported only
+by the command that needs them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, TextIO
+
+from gpuhash import __version__
+from gpuhash.errors import GpuhashError, UsageError
+
+if TYPE_CHECKING:
+    from gpuhash.algorithms import Algorithm
+    from gpuhash.manifest import Manifest
+
+PROG = "gpuhash"
+EXIT_OK = 0
+EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141
+
+#: Below this many bytes in total no progress bar is shown.
+PROGRESS_MIN_BYTES = 64 << 20
+#: Seconds between two redraws of the progress bar.
+PROGRESS_INTERVAL = 0.1
+
+#: Digests longer than this (in bytes; the 2048-byte lattice digests) are shortened in tables.
+_SHORTEN_OVER = 64
+
+
+# ---------------------------------------------------------------------------------------------
+# Output helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def _printable(text: str) -> str:
+    """``text`` with control and other non-printable characters escaped (one display line)."""
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        if ch.isprintable():
+            out.append(ch)
+        elif ord(ch) < 0x100:
+            out.append(f"\\x{ord(ch):02x}")
+        elif ord(ch) < 0x10000:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(f"\\U{ord(ch):08x}")
+    return "".join(out)
+
+
+def _error(message: str) -> None:
+    message = message or "unknown error"
+    sys.stderr.write(f"{PROG}: error: {_printable(message)}\n")
+    sys.stderr.flush()
+
+
+def _os_error_message(e: OSError) -> str:
+    if isinstance(e, GpuhashError) or not e.strerror:
+        return str(e)
+    if e.filename is not None:
+        return f"{os.fsdecode(e.filename)}: {e.strerror}"
+    return e.strerror
+
+
+def _ellipsis(stream: TextIO) -> str:
+    try:
+        "\u2026".encode(stream.encoding or "ascii")
+    except (LookupError, UnicodeEncodeError):
+        return "..."
+    return "\u2026"
+
+
+def _short_hex(digest: bytes, ellipsis: str) -> str:
+    if len(digest) <= _SHORTEN_OVER:
+        return digest.hex()
+    h = digest.hex()
+    return f"{h[:32]}{ellipsis}{h[-8:]}"
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
+
+
+class Progress:
+    """A single-line progress bar: bytes done / total, percentage, rate. ``__call__`` is the
+    ``progress`` callback of ``hash_path`` (bytes done so far); it redraws at most once per
+    ``interval`` seconds. ``close`` clears the line."""
+
+    def __init__(
+        self,
+        total: int,
+        stream: TextIO,
+        *,
+        interval: float = PROGRESS_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
+        width: int | None = None,
+    ) -> None:
+        self.total = total
+        self.stream = stream
+        self.interval = interval
+        self.clock = clock
+        self.width = width if width is not None else shutil.get_terminal_size().columns
+        self.start = clock()
+        self.last_draw: float | None = None
+        self.shown = 0  # characters on the line now
+        self.done = 0
+
+    def __call__(self, done: int) -> None:
+        self.done = done
+        now = self.clock()
+        if (
+            self.last_draw is not None
+            and now - self.last_draw < self.interval
+            and done < self.total
+        ):
+            return
+        self.last_draw = now
+        self._draw(now)
+
+    def line(self, now: float) -> str:
+        done = min(self.done, self.total)
+        fraction = done / self.total if self.total else 1.0
+        elapsed = now - self.start
+        rate = f"{_human(done / elapsed)}/s" if elapsed > 0 and done else "--/s"
+        text = f"{_human(done)} / {_human(self.total)}  {fraction * 100:3.0f}%  {rate}"
+        room = self.width - 1 - len(text) - 3
+        if room >= 10:
+            bar = min(room, 30)
+            filled = int(bar * fraction)
+            text = f"[{'#' * filled}{'.' * (bar - filled)}] {text}"
+        return text[: max(self.width - 1, 0)]
+
+    def _draw(self, now: float) -> None:
+        text = self.line(now)
+        pad = " " * max(self.shown - len(text), 0)
+        self.stream.write(f"\r{text}{pad}")
+        self.stream.flush()
+        self.shown = len(text)
+
+    def close(self) -> None:
+        if self.shown:
+            self.stream.write("\r" + " " * self.shown + "\r")
+            self.stream.flush()
+            self.shown = 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Commands
+# ---------------------------------------------------------------------------------------------
+
+
+def _algorithm(args: argparse.Namespace) -> Algorithm:
+    from gpuhash.algorithms import parse_size, resolve_algorithm
+
+    leaf_size = None if args.leaf_size is None else parse_size(args.leaf_size)
+    return resolve_algorithm(args.algorithm, leaf_size)
+
+
+def _check_output_path(output: str) -> None:
+    """Fail before hashing, not after, when ``-o`` cannot be written at all."""
+    directory = os.path.dirname(os.path.abspath(output))
+    if os.path.isdir(output):
+        raise UsageError(f"{output}: is a directory")
+    if not os.path.isdir(directory):
+        raise UsageError(f"{output}: directory {directory} does not exist")
+
+
+def _unknown_backend(name: str) -> UsageError:
+    """An unknown ``--backend``: which backends work here and how to install the others."""
+    from gpuhash.registry import available_backends
+
+    infos = available_backends()
+    usable = ", ".join(i.name for i in infos if i.available) or "none"
+    message = f"unknown backend {name!r}; available here: {usable} (or 'auto')"
+    missing = [f"{i.name} ({i.install})" for i in infos if not i.available and i.install]
+    if missing:
+        message += f"; not available: {', '.join(missing)}"
+    return UsageError(message)
+
+
+def _hash(args: argparse.Namespace) -> Manifest:
+    from gpuhash import api
+    from gpuhash.registry import AUTO, registered
+
+    algorithm = _algorithm(args)
+    if args.backend != AUTO and args.backend not in registered():
+        raise _unknown_backend(args.backend)
+    ignore_paths: list[str] = args.ignore_paths
+    allow_symlinks: bool = args.allow_symlinks
+    progress: Progress | None = None
+    if sys.stderr.isatty():
+        sources = api.list_objects(
+            args.path, ignore_paths=ignore_paths, allow_symlinks=allow_symlinks
+        )
+        total = sum(s.size for s in sources)
+        if total >= PROGRESS_MIN_BYTES:
+            progress = Progress(total, sys.stderr)
+            progress(0)
+    try:
+        return api.hash_path(
+            args.path,
+            algorithm=algorithm,
+            backend=args.backend,
+            ignore_paths=ignore_paths,
+            allow_symlinks=allow_symlinks,
+            progress=progress,
+        )
+    finally:
+        if progress is not None:
+            progress.close()
+
+
+def cmd_digest(args: argparse.Namespace) -> int:
+    manifest = _hash(args)
+    sys.stdout.write(manifest.digest_line() + "\n")
+    return EXIT_OK
+
+
+def _table(manifest: Manifest, stream: TextIO) -> None:
+    ellipsis = _ellipsis(stream)
+    rows = [
+        (_printable(o.name), str(o.size), _short_hex(o.digest, ellipsis)) for o in manifest.objects
+    ]
+    header = ("NAME", "SIZE", "DIGEST")
+    name_w = max([len(header[0])] + [len(r[0]) for r in rows])
+    size_w = max([len(header[1])] + [len(r[1]) for r in rows])
+    for name, size, digest in [header, *rows]:
+        stream.write(f"{name:<{name_w}}  {size:>{size_w}}  {digest}\n")
+    stream.write(manifest.digest_line() + "\n")
+
+
+def cmd_hash(args: argparse.Namespace) -> int:
+    if args.output is not None:
+        _check_output_path(args.output)
+    manifest = _hash(args)
+    if args.output is not None:
+        from gpuhash._atomic import write_atomic
+
+        if args.output.lower().endswith(".json"):
+            data = manifest.to_json().encode("utf-8")
+        else:
+            data = manifest.to_bytes()
+        write_atomic(args.output, data)
+    if args.json:
+        sys.stdout.write(manifest.to_json())
+    else:
+        _table(manifest, sys.stdout)
+    return EXIT_OK
+
+
+def cmd_backends(args: argparse.Namespace) -> int:
+    from gpuhash.registry import available_backends
+
+    infos = available_backends()
+    if args.json:
+        sys.stdout.write(json.dumps([i.as_dict() for i in infos], indent=2) + "\n")
+        return EXIT_OK
+    name_w = max([len(i.name) for i in infos] + [4])
+    for i in infos:
+        if i.available:
+            devices = ", ".join(i.devices) or "no device listed"
+            sys.stdout.write(f"{i.name:<{name_w}}  available    {_printable(devices)}\n")
+            sys.stdout.write(f"{'':<{name_w}}  algorithms:  {', '.join(i.algorithms)}\n")
+        else:
+            sys.stdout.write(f"{i.name:<{name_w}}  unavailable  {_printable(i.reason)}\n")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------------------------
+# Parser and entry point
+# ---------------------------------------------------------------------------------------------
+
+
+def _hash_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("path", metavar="PATH", help="a model file or directory")
+    parser.add_argument(
+        "-a",
+        "--algorithm",
+        metavar="ID",
+        help="a family (merkle-sha256, merkle-sha512, merkle-sha3-256, blake3, "
+        "lthash16-shake256) or an identifier such as gh1-merkle-sha256-64k "
+        "(default: merkle-sha256)",
+    )
+    parser.add_argument(
+        "-l",
+        "--leaf-size",
+        metavar="N",
+        help="leaf size in bytes, a power of two from 1k to 16m: 65536, 64k, 64KiB, 1m "
+        "(default: 64k, or the one in the identifier)",
+    )
+    parser.add_argument(
+        "-b",
+        "--backend",
+        metavar="NAME",
+        default="auto",
+        help="backend to hash with (default: auto); see `gpuhash backends`",
+    )
+    parser.add_argument(
+        "--ignore-paths",
+        metavar="P",
+        nargs="+",
+        action="extend",
+        default=[],
+        help="paths relative to PATH to leave out (besides .git, .github, .gitattributes, "
+        ".gitignore)",
+    )
+    parser.add_argument(
+        "--allow-symlinks",
+        action="store_true",
+        help="hash symbolic links that point inside PATH (as the target's bytes under the "
+        "link's name); links leaving PATH are always refused",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Bit-exact hashing of machine-learning models on accelerators and CPUs.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"{PROG} {__version__} (specification v1)"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser(
+        "digest", help="print the artifact digest", description="Print <algorithm-id>:<digest>."
+    )
+    _hash_options(p)
+    p.set_defaults(func=cmd_digest)
+
+    p = sub.add_parser(
+        "hash",
+        help="print every object digest and the artifact digest; write a manifest",
+        description="Hash a model and print a table of its objects and the artifact digest.",
+    )
+    _hash_options(p)
+    p.add_argument("--json", action="store_true", help="print the manifest as JSON instead")
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="write the manifest to FILE: JSON if FILE ends in .json, protobuf binary otherwise",
+    )
+    p.set_defaults(func=cmd_hash)
+
+    p = sub.add_parser(
+        "backends",
+        help="list the backends, whether they work here, and how to install them",
+        description="List every registered backend.",
+    )
+    p.add_argument("--json", action="store_true", help="print a JSON list")
+    p.set_defaults(func=cmd_backends)
+    return parser
+
+
+def _exit_code(code: object) -> int:
+    if code is None:
+        return EXIT_OK
+    if isinstance(code, int):
+        return code
+    sys.stderr.write(f"{code}\n")
+    return 1
+
+
+def _silence_stdout() -> None:
+    """After a broken pipe: send what is still buffered nowhere, so exiting does not fail."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = build_parser()
+    try:
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as e:  # --help, --version, usage errors (status 2)
+            return _exit_code(e.code)
+        func: Callable[[argparse.Namespace], int] = args.func
+        status = func(args)
+        sys.stdout.flush()
+        return status
+    except KeyboardInterrupt:
+        sys.stderr.write(f"{PROG}: interrupted\n")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+    except GpuhashError as e:
+        _error(str(e) or type(e).__name__)
+        return EXIT_ERROR
+    except OSError as e:
+        _error(_os_error_message(e))
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

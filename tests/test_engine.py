@@ -1,0 +1,177 @@
+"""The engine with the ``cpu`` and ``reference`` backends equals the reference, however it batches.
+
+The reference (gpuhash.reference) hashes each object in one piece with plain recursion; the
+engine packs small objects, streams large ones through windows and reduces all trees level by
+level in batches. Any disagreement is a tree-shape, root-flag, window or packing bug.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gpuhash import reference as ref
+from gpuhash.algorithms import FAMILIES, Algorithm
+from gpuhash.backend import HashBackend
+from gpuhash.backends.cpu import CpuBackend
+from gpuhash.backends.reference import ReferenceBackend
+from gpuhash.engine import Source, artifact_digest, hash_sources, memory_source, window_bytes
+from gpuhash.errors import InputError
+
+LEAF = 1024
+
+
+def pattern(n: int, seed: int) -> bytes:
+    return bytes((i * 7 + seed) % 251 for i in range(n))
+
+
+# Sizes on and around leaf and window boundaries (in units of the 1 KiB leaf).
+sizes = st.one_of(
+    st.integers(0, 3 * LEAF),
+    st.sampled_from([k * LEAF + d for k in (1, 2, 3, 4, 5, 7, 8, 9, 16, 17) for d in (-1, 0, 1)]),
+)
+families = st.sampled_from(FAMILIES)
+batch_sizes = st.sampled_from([LEAF, 2 * LEAF, 3 * LEAF, 4 * LEAF + 17, 8 * LEAF, 1 << 20])
+
+
+@pytest.fixture(scope="module")
+def cpu() -> CpuBackend:
+    return CpuBackend()
+
+
+def expected(family: str, datas: list[bytes]) -> list[bytes]:
+    return [ref.object_digest(family, d, LEAF) for d in datas]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    family=families,
+    object_sizes=st.lists(sizes, min_size=1, max_size=6),
+    batch=batch_sizes,
+    seed=st.integers(0, 250),
+)
+def test_memory_objects_equal_reference(
+    cpu: CpuBackend, family: str, object_sizes: list[int], batch: int, seed: int
+) -> None:
+    datas = [pattern(n, seed + i) for i, n in enumerate(object_sizes)]
+    alg = Algorithm(family, LEAF)
+    want = expected(family, datas)
+    backends: list[HashBackend] = [cpu, ReferenceBackend()]
+    for backend in backends:
+        srcs = [memory_source(f"o{i}", ref.KIND_FILE, d) for i, d in enumerate(datas)]
+        got = [o.digest for o in hash_sources(backend, alg, srcs, batch_bytes=batch)]
+        assert got == want, (backend.name, batch)
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    family=families,
+    object_sizes=st.lists(sizes, min_size=1, max_size=5),
+    batch=batch_sizes,
+)
+def test_file_objects_equal_reference(
+    cpu: CpuBackend, tmp_path: Path, family: str, object_sizes: list[int], batch: int
+) -> None:
+    datas = [pattern(n, i) for i, n in enumerate(object_sizes)]
+    srcs = []
+    for i, d in enumerate(datas):
+        p = tmp_path / f"f{i}"
+        p.write_bytes(d)
+        srcs.append(Source(f"f{i}", ref.KIND_FILE, len(d), path=str(p)))
+    got = [o.digest for o in hash_sources(cpu, Algorithm(family, LEAF), srcs, batch_bytes=batch)]
+    assert got == expected(family, datas)
+
+
+# BLAKE3 is checked at this size against the blake3 package below (the pure-Python reference
+# BLAKE3 would take too long here).
+@pytest.mark.parametrize("family", [f for f in FAMILIES if f != "blake3"])
+def test_large_object_through_mapped_windows(cpu: CpuBackend, tmp_path: Path, family: str) -> None:
+    """Several memory-mapped 1 MiB windows, in parallel threads, plus a ragged tail."""
+    n = 3 * (1 << 20) + 5000
+    data = np.random.default_rng(7).integers(0, 256, n, dtype=np.uint8).tobytes()
+    p = tmp_path / "big"
+    p.write_bytes(data)
+    alg = Algorithm(family, 4096)
+    (obj,) = hash_sources(cpu, alg, [Source("big", 1, n, path=str(p))], batch_bytes=1 << 20)
+    assert obj.digest == ref.object_digest(family, data, 4096)
+
+
+def test_blake3_large_object_equals_blake3_package(cpu: CpuBackend, tmp_path: Path) -> None:
+    import blake3
+
+    n = 5 * (1 << 20) + 3
+    data = np.random.default_rng(8).integers(0, 256, n, dtype=np.uint8).tobytes()
+    p = tmp_path / "big"
+    p.write_bytes(data)
+    (obj,) = hash_sources(
+        cpu, Algorithm("blake3"), [Source("big", 1, n, path=str(p))], batch_bytes=1 << 20
+    )
+    assert obj.digest == blake3.blake3(data).digest()
+
+
+@pytest.mark.parametrize("batch", [LEAF, 2 * LEAF, 4 * LEAF])
+def test_blake3_tree_path_with_windows(batch: int) -> None:
+    """The leaf/node path for BLAKE3 (root flags across windows) against the blake3 package."""
+    import blake3
+
+    datas = [pattern(n, 3) for n in (0, 1, LEAF, 2 * LEAF + 1, 5 * LEAF, 8 * LEAF, 9 * LEAF - 1)]
+    srcs = [memory_source(f"o{i}", 1, d) for i, d in enumerate(datas)]
+    got = hash_sources(ReferenceBackend(), Algorithm("blake3", LEAF), srcs, batch_bytes=batch)
+    assert [o.digest for o in got] == [blake3.blake3(d).digest() for d in datas]
+
+
+def test_window_is_a_power_of_two_multiple_of_the_leaf() -> None:
+    alg = Algorithm("merkle-sha256", 4096)
+    for batch in (1, 4096, 5000, 8192, 3 << 20):
+        w = window_bytes(alg, batch)
+        assert w % 4096 == 0
+        assert (w // 4096) & (w // 4096 - 1) == 0
+        assert w <= max(batch, 4096) < 2 * w or w == 4096
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_artifact_digest_equals_reference(family: str) -> None:
+    alg = Algorithm(family, LEAF)
+    datas = {"b": b"", "a-b": b"x", "a/b": b"yy", "a.txt": b"zzz", "日本/é": b"q" * 1500}
+    srcs = [memory_source(name, 1, d) for name, d in datas.items()]
+    objects = hash_sources(CpuBackend(), alg, srcs)
+    _, want = ref.hash_artifact(alg.id, [(n, 1, d) for n, d in datas.items()])
+    assert artifact_digest(alg, objects) == want
+
+
+def test_file_that_shrinks_is_an_error(tmp_path: Path) -> None:
+    p = tmp_path / "f"
+    p.write_bytes(b"a" * 5000)
+    src = Source("f", 1, 5000, path=str(p))
+    p.write_bytes(b"a" * 10)
+    with pytest.raises(InputError, match="changed while it was being hashed"):
+        hash_sources(CpuBackend(), Algorithm("merkle-sha256", LEAF), [src])
+
+
+def test_file_replaced_after_listing_is_an_error(tmp_path: Path) -> None:
+    p = tmp_path / "f"
+    p.write_bytes(b"a" * 5000)
+    st = os.stat(p)
+    src = Source("f", 1, 5000, path=str(p), identity=(st.st_dev, st.st_ino, st.st_mtime_ns))
+    os.unlink(p)
+    p.write_bytes(b"b" * 5000)
+    with pytest.raises(InputError, match="changed"):
+        hash_sources(CpuBackend(), Algorithm("merkle-sha256", LEAF), [src])
+
+
+def test_numpy_array_is_hashed_as_its_c_order_bytes() -> None:
+    arr = np.arange(3000, dtype=np.float32).reshape(30, 100)
+    alg = Algorithm("merkle-sha256", LEAF)
+    fortran = np.asfortranarray(arr)
+    (a,) = hash_sources(CpuBackend(), alg, [memory_source("a", 1, arr)])
+    (b,) = hash_sources(CpuBackend(), alg, [memory_source("b", 1, fortran)])
+    assert a.digest == b.digest == ref.object_digest("merkle-sha256", arr.tobytes(), LEAF)

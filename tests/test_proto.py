@@ -1,0 +1,39 @@
+"""The committed protobuf code matches proto/, and the manifest obeys the evolution rules."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from gpuhash._proto.gpuhash.v1 import manifest_pb2 as pb
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_generated_code_is_current() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "proto" / "generate.py"), "--check"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_enums_start_with_unspecified_zero() -> None:
+    for enum in pb.DESCRIPTOR.enum_types_by_name.values():
+        zero = enum.values_by_number[0]
+        assert zero.name == f"{_upper_snake(enum.name)}_UNSPECIFIED", enum.name
+
+
+def test_package_is_versioned() -> None:
+    assert pb.DESCRIPTOR.package == "gpuhash.v1"
+
+
+def _upper_snake(name: str) -> str:
+    out = ""
+    for i, ch in enumerate(name):
+        if ch.isupper() and i:
+            out += "_"
+        out += ch.upper()
+    return out

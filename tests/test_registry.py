@@ -1,0 +1,142 @@
+"""The backend registry: lazy loading, install hints, third-party entry points, ``auto``."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import gpuhash
+from gpuhash import registry
+from gpuhash.algorithms import Algorithm
+from gpuhash.backends.cpu import CpuBackend
+from gpuhash.errors import BackendUnavailable, UsageError
+
+FAKE_MODULE = textwrap.dedent(
+    """
+    from gpuhash.backends.reference import ReferenceBackend
+    from gpuhash.backend import Capabilities
+    from gpuhash.errors import BackendUnavailable
+
+    class FakeBackend(ReferenceBackend):
+        name = "fake"
+        def capabilities(self):
+            caps = super().capabilities()
+            return Capabilities(families=frozenset({"merkle-sha256"}), devices=("fake device",),
+                                batch_bytes=caps.batch_bytes, priority=1000)
+
+    class BrokenBackend(ReferenceBackend):
+        name = "broken"
+        def __init__(self):
+            raise BackendUnavailable("no fake device found")
+    """
+)
+
+
+@pytest.fixture
+def fake_distribution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A distribution on sys.path that registers two backends through the entry-point group."""
+    (tmp_path / "gpuhash_fake_backend.py").write_text(FAKE_MODULE)
+    info = tmp_path / "gpuhash_fake_backend-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: gpuhash-fake-backend\nVersion: 0.1\n"
+    )
+    (info / "entry_points.txt").write_text(
+        "[gpuhash.backends]\n"
+        "fake = gpuhash_fake_backend:FakeBackend\n"
+        "broken = gpuhash_fake_backend:BrokenBackend\n"
+        "missing = gpuhash_no_such_module:Backend\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry.refresh()
+    yield tmp_path
+    sys.modules.pop("gpuhash_fake_backend", None)
+    monkeypatch.undo()
+    registry.refresh()
+
+
+def test_builtins_and_first_party_are_listed_sorted() -> None:
+    names = list(registry.registered())
+    assert names == sorted(names)
+    assert {"cpu", "reference", "opencl", "intel", "cuda"} <= set(names)
+    with pytest.raises(TypeError):
+        registry.registered()["x"] = registry.registered()["cpu"]  # type: ignore[index]
+
+
+def test_get_backend_by_name() -> None:
+    backend = gpuhash.get_backend("cpu")
+    assert isinstance(backend, CpuBackend)
+    backend.close()
+
+
+def test_unknown_backend_names_the_known_ones() -> None:
+    with pytest.raises(UsageError, match=r"unknown backend 'nope'.*cpu.*reference"):
+        gpuhash.get_backend("nope")
+
+
+@pytest.mark.parametrize("name", ["opencl", "intel", "cuda"])
+def test_missing_first_party_backend_gives_pip_command(name: str) -> None:
+    if any(info.name == name and info.available for info in gpuhash.available_backends()):
+        pytest.skip(f"{name} is installed and working here")
+    with pytest.raises(BackendUnavailable, match=rf"pip install gpuhash-{name}"):
+        gpuhash.get_backend(name)
+
+
+def test_entry_point_backend_is_found_and_used(fake_distribution: Path) -> None:
+    assert registry.registered()["fake"].origin == "gpuhash-fake-backend"
+    backend = gpuhash.get_backend("fake")
+    assert backend.capabilities().devices == ("fake device",)
+    digest = gpuhash.hash_bytes(b"abc", algorithm="merkle-sha256", leaf_size=1024, backend=backend)
+    from gpuhash import reference as ref
+
+    assert digest == ref.object_digest("merkle-sha256", b"abc", 1024)
+
+
+def test_available_backends_reports_reasons(fake_distribution: Path) -> None:
+    infos = {i.name: i for i in gpuhash.available_backends()}
+    assert infos["fake"].available
+    assert infos["fake"].devices == ("fake device",)
+    assert infos["fake"].algorithms == ("gh1-merkle-sha256-64k",)
+    assert not infos["broken"].available
+    assert infos["broken"].reason == "no fake device found"
+    assert not infos["missing"].available
+    assert "not installed" in infos["missing"].reason
+    assert infos["cpu"].available
+    assert "gh1-blake3" in infos["cpu"].algorithms
+
+
+def test_auto_prefers_highest_priority_supporting_the_algorithm(fake_distribution: Path) -> None:
+    chosen = gpuhash.get_backend("auto", algorithm=Algorithm("merkle-sha256"))
+    assert chosen.name == "fake"
+    chosen = gpuhash.get_backend("auto", algorithm=Algorithm("blake3"))
+    assert chosen.name == "cpu"  # fake does not support blake3; broken is skipped
+    chosen.close()
+
+
+def test_backend_not_supporting_algorithm_is_refused(fake_distribution: Path) -> None:
+    with pytest.raises(UsageError, match="does not support blake3"):
+        gpuhash.get_backend("fake", algorithm=Algorithm("blake3"))
+
+
+def test_bad_backend_options() -> None:
+    with pytest.raises(UsageError, match="does not take these options"):
+        gpuhash.get_backend("cpu", colour="blue")
+    with pytest.raises(UsageError, match="threads must be at least 1"):
+        gpuhash.get_backend("cpu", threads=0)
+
+
+def test_import_is_lazy() -> None:
+    """Importing gpuhash loads no numpy, protobuf or device stack."""
+    import subprocess
+
+    code = (
+        "import sys, gpuhash; "
+        "heavy = [m for m in ('numpy', 'google.protobuf', 'pyopencl', 'cupy', 'dpctl') "
+        "if m in sys.modules]; print(heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
