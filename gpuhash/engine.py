@@ -515,7 +515,7 @@ def _hash_batch(
     if len(values) != len(table) * algorithm.digest_size:
         raise BackendError(f"{backend.name}: hash_leaves returned {len(values)} bytes")
     tops = reduce_segments(backend, algorithm, values, counts, [s.whole for s in batch.segments])
-    for seg, (_obj, start, length), top, n in zip(
+    for seg, (obj, start, length), top, n in zip(
         batch.segments, batch_plan, tops, counts, strict=True
     ):
         src = sources[obj]

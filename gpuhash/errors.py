@@ -1,4 +1,4 @@
-"""Exceptions: each error gpuhash raises on purpose is a ``GpuhashError`` with a one-line message."""
+"""Exceptions: each error raised on purpose is a ``GpuhashError`` with a one-line message."""
 
 from __future__ import annotations
 

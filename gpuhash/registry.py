@@ -126,7 +126,7 @@ def _auto(algorithm: Algorithm | None, options: dict[str, Any]) -> HashBackend:
         try:
             backend = _load_class(spec)()
             caps = backend.capabilities()
-        except Exception:  # noqa: BLE001, S112 - an unusable backend is simply not chosen
+        except Exception:  # noqa: S112 - an unusable backend is simply not chosen
             continue
         if algorithm is not None and algorithm.family not in caps.families:
             backend.close()
