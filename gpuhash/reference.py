@@ -626,12 +626,11 @@ def list_model(
     path: str, ignore_paths: Sequence[str] = (), allow_symlinks: bool = False
 ) -> list[tuple[str, str]]:
     """The FILE objects of a model path per section 1.2, as (name, path to read), unsorted."""
-    root = os.path.abspath(path)
-    st = os.lstat(root)
+    given = os.path.abspath(path)
+    root = os.path.realpath(given)  # P itself is resolved: the caller chose it
+    st = os.stat(root)
     if stat.S_ISREG(st.st_mode):
-        return [(_fs_name(os.path.basename(root), root), root)]
-    if stat.S_ISLNK(st.st_mode):
-        raise SpecError(f"{path}: the model path is a symbolic link")
+        return [(_fs_name(os.path.basename(given), given), root)]
     if not stat.S_ISDIR(st.st_mode):
         raise SpecError(f"{path}: not a regular file or directory")
     ignores = list(DEFAULT_IGNORES)

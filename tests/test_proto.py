@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_generated_code_is_current() -> None:
     result = subprocess.run(
-        [sys.executable, str(ROOT / "proto" / "generate.py"), "--check"],
+        [sys.executable, str(ROOT / "proto" / "generate_python.py"), "--check"],
         capture_output=True,
         text=True,
     )
