@@ -78,7 +78,7 @@ def hash_path(
 ) -> Manifest:
     """Hash a model file or directory; the manifest holds every object digest and the artifact
     digest. ``algorithm`` is a family (``merkle-sha256``, ``blake3``...) or an identifier
-    (``gh1-merkle-sha256-64k``); ``progress`` is called with the bytes hashed so far."""
+    (``gh1-merkle-sha256-64k``); ``progress(done, total)`` is called as bytes are hashed."""
     alg = algorithm if isinstance(algorithm, Algorithm) else resolve_algorithm(algorithm, leaf_size)
     sources = list_objects(path, ignore_paths=ignore_paths, allow_symlinks=allow_symlinks)
     with _backend(backend, alg) as b:

@@ -101,10 +101,22 @@ def _human(n: float) -> str:
     raise AssertionError("unreachable")
 
 
+def _terminal_width(stream: TextIO) -> int:
+    """The width of the terminal ``stream`` writes to (stdout may be redirected meanwhile)."""
+    try:
+        columns = os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, ValueError, OSError):
+        columns = 0
+    if columns <= 0:  # unknown (a pty without a size): $COLUMNS, else 80
+        columns = shutil.get_terminal_size().columns
+    return columns if columns > 0 else 80
+
+
 class Progress:
     """A single-line progress bar: bytes done / total, percentage, rate. ``__call__`` is the
-    ``progress`` callback of ``hash_path`` (bytes done so far); it redraws at most once per
-    ``interval`` seconds. ``close`` clears the line."""
+    ``progress(done, total)`` callback of ``hash_path``; it draws nothing while the total is
+    below ``min_total`` and redraws at most once per ``interval`` seconds. ``close`` clears
+    the line."""
 
     def __init__(
         self,
@@ -114,18 +126,24 @@ class Progress:
         interval: float = PROGRESS_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
         width: int | None = None,
+        min_total: int = 0,
     ) -> None:
         self.total = total
+        self.min_total = min_total
         self.stream = stream
         self.interval = interval
         self.clock = clock
-        self.width = width if width is not None else shutil.get_terminal_size().columns
+        self.width = width if width is not None else _terminal_width(stream)
         self.start = clock()
         self.last_draw: float | None = None
         self.shown = 0  # characters on the line now
         self.done = 0
 
-    def __call__(self, done: int) -> None:
+    def __call__(self, done: int, total: int | None = None) -> None:
+        if total is not None:
+            self.total = total
+        if self.total < self.min_total:
+            return
         self.done = done
         now = self.clock()
         if (
@@ -209,13 +227,7 @@ def _hash(args: argparse.Namespace) -> Manifest:
     allow_symlinks: bool = args.allow_symlinks
     progress: Progress | None = None
     if sys.stderr.isatty():
-        sources = api.list_objects(
-            args.path, ignore_paths=ignore_paths, allow_symlinks=allow_symlinks
-        )
-        total = sum(s.size for s in sources)
-        if total >= PROGRESS_MIN_BYTES:
-            progress = Progress(total, sys.stderr)
-            progress(0)
+        progress = Progress(0, sys.stderr, min_total=PROGRESS_MIN_BYTES)
     try:
         return api.hash_path(
             args.path,

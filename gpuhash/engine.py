@@ -35,7 +35,8 @@ from gpuhash.algorithms import BLAKE3, LTHASH, Algorithm
 from gpuhash.backend import HashBackend, LeafTable
 from gpuhash.errors import BackendError, InputError
 
-ProgressFn = Callable[[int], None]
+#: ``progress(bytes_done, bytes_total)``, called after each batch.
+ProgressFn = Callable[[int, int], None]
 
 _MERKLE_HASH: dict[str, Callable[[bytes], bytes]] = {
     "merkle-sha256": lambda b: hashlib.sha256(b).digest(),
@@ -437,6 +438,9 @@ def hash_sources(
     hashers: dict[int, object] = {}
     results: dict[int, bytes] = {}
     done_bytes = 0
+    total_bytes = sum(s.size for s in sources)
+    if progress is not None:
+        progress(0, total_bytes)
     reader = _Reader(sources, plan, depth=1)
     try:
         for b, item in enumerate(reader):
@@ -449,7 +453,7 @@ def hash_sources(
                 item.release()
             done_bytes += sum(length for _, _, length in plan[b])
             if progress is not None:
-                progress(done_bytes)
+                progress(done_bytes, total_bytes)
     finally:
         reader.close()
     return [

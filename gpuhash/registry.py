@@ -20,7 +20,7 @@ from typing import Any
 
 from gpuhash.algorithms import FAMILIES, Algorithm
 from gpuhash.backend import HashBackend
-from gpuhash.errors import BackendUnavailable, UsageError
+from gpuhash.errors import BackendUnavailable, GpuhashError, UsageError
 
 ENTRY_POINT_GROUP = "gpuhash.backends"
 AUTO = "auto"
@@ -102,10 +102,18 @@ def get_backend(
     spec = registered().get(name)
     if spec is None:
         raise UsageError(f"unknown backend {name!r}; {_describe_all()}")
+    cls = _load_class(spec)
     try:
-        backend = _load_class(spec)(**options)
+        backend = cls(**options)
     except TypeError as e:
         raise UsageError(f"backend {name!r} does not take these options: {e}") from None
+    except GpuhashError:
+        raise
+    except Exception as e:  # a device stack failing in its own way: say so, in one line
+        detail = str(e).splitlines()[0] if str(e) else ""
+        raise BackendUnavailable(
+            f"backend {name!r} cannot start: {type(e).__name__}: {detail}".rstrip(": ")
+        ) from None
     if algorithm is not None and algorithm.family not in backend.capabilities().families:
         backend.close()
         raise UsageError(f"backend {name!r} does not support {algorithm.family}")

@@ -32,6 +32,11 @@ FAKE_MODULE = textwrap.dedent(
         name = "broken"
         def __init__(self):
             raise BackendUnavailable("no fake device found")
+
+    class CrashingBackend(ReferenceBackend):
+        name = "crashing"
+        def __init__(self):
+            raise RuntimeError("driver said no\nsecond line")
     """
 )
 
@@ -49,6 +54,7 @@ def fake_distribution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
         "[gpuhash.backends]\n"
         "fake = gpuhash_fake_backend:FakeBackend\n"
         "broken = gpuhash_fake_backend:BrokenBackend\n"
+        "crashing = gpuhash_fake_backend:CrashingBackend\n"
         "missing = gpuhash_no_such_module:Backend\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -140,3 +146,12 @@ def test_import_is_lazy() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_backend_crashing_at_start_is_unavailable_in_one_line(fake_distribution: Path) -> None:
+    with pytest.raises(BackendUnavailable) as info:
+        gpuhash.get_backend("crashing")
+    assert str(info.value) == "backend 'crashing' cannot start: RuntimeError: driver said no"
+    infos = {i.name: i for i in gpuhash.available_backends()}
+    assert not infos["crashing"].available
+    assert infos["crashing"].reason == "driver said no"
