@@ -36,7 +36,7 @@ FAKE_MODULE = textwrap.dedent(
     class CrashingBackend(ReferenceBackend):
         name = "crashing"
         def __init__(self):
-            raise RuntimeError("driver said no\nsecond line")
+            raise RuntimeError("driver said no\\nsecond line")
     """
 )
 
