@@ -56,6 +56,9 @@ class Capabilities:
     priority: int = 0
     #: Families for which ``object_hasher`` returns a native hasher.
     native_objects: frozenset[str] = field(default_factory=frozenset)
+    #: ``hash_leaves`` may run on one thread while ``hash_nodes`` runs on another; the engine
+    #: then overlaps the leaves of one batch with the tree reduction of the previous one.
+    concurrent: bool = False
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ import queue
 import stat
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import blake3 as _blake3
@@ -176,39 +177,33 @@ def reduce_segments(
     level by level for all groups at once, one ``hash_nodes`` call per level. ``whole[i]`` says
     that group i is an entire tree, so its top node is the root (BLAKE3's ROOT flag)."""
     d = algorithm.digest_size
-    arr = np.frombuffer(values, dtype=np.uint8).reshape(-1, d)
-    counts_now = list(counts)
-    starts = np.concatenate(([0], np.cumsum(counts_now)[:-1])).astype(np.int64)
-    while any(c > 1 for c in counts_now):
-        left_idx: list[np.ndarray] = []
-        roots: list[np.ndarray] = []
-        for s, c, w in zip(starts, counts_now, whole, strict=True):
-            if c > 1:
-                left_idx.append(s + 2 * np.arange(c // 2, dtype=np.int64))
-                roots.append(np.full(c // 2, w and c == 2, dtype=bool))
-        left = np.concatenate(left_idx)
-        children = np.stack([arr[left], arr[left + 1]], axis=1).tobytes()
-        parents = backend.hash_nodes(algorithm, children, np.concatenate(roots))
-        if len(parents) != len(left) * d:
-            raise BackendError(f"{backend.name}: hash_nodes returned {len(parents)} bytes")
-        parent_arr = np.frombuffer(parents, dtype=np.uint8).reshape(-1, d)
-        rows: list[np.ndarray] = []
-        new_counts: list[int] = []
+    level: list[bytes] = []
+    pos = 0
+    for c in counts:
+        level.append(values[pos : pos + c * d])
+        pos += c * d
+    sizes = list(counts)
+    while True:
+        active = [i for i, c in enumerate(sizes) if c > 1]
+        if not active:
+            return level
+        # The pairs of a group are its consecutive values; a lone last value is carried up.
+        children = b"".join(level[i][: (sizes[i] // 2) * 2 * d] for i in active)
+        roots = np.zeros(len(children) // (2 * d), dtype=bool)
         p = 0
-        for s, c in zip(starts, counts_now, strict=True):
-            if c == 1:
-                rows.append(arr[s : s + 1])
-                new_counts.append(1)
-                continue
-            rows.append(parent_arr[p : p + c // 2])
-            p += c // 2
-            if c % 2:
-                rows.append(arr[s + c - 1 : s + c])
-            new_counts.append(c // 2 + c % 2)
-        arr = np.concatenate(rows)
-        counts_now = new_counts
-        starts = np.concatenate(([0], np.cumsum(counts_now)[:-1])).astype(np.int64)
-    return [arr[i].tobytes() for i in range(arr.shape[0])]
+        for i in active:
+            p += sizes[i] // 2
+            roots[p - 1] = whole[i] and sizes[i] == 2
+        parents = backend.hash_nodes(algorithm, children, roots)
+        if len(parents) != len(roots) * d:
+            raise BackendError(f"{backend.name}: hash_nodes returned {len(parents)} bytes")
+        p = 0
+        for i in active:
+            m = sizes[i] // 2
+            carried = level[i][(sizes[i] - 1) * d :] if sizes[i] % 2 else b""
+            level[i] = parents[p * d : (p + m) * d] + carried
+            p += m
+            sizes[i] = m + sizes[i] % 2
 
 
 class _ObjectState:
@@ -442,19 +437,37 @@ def hash_sources(
     if progress is not None:
         progress(0, total_bytes)
     reader = _Reader(sources, plan, depth=1)
+    # Backends that allow it hash batch k+1's leaves on a dispatcher thread while this thread
+    # reduces batch k's trees (Python work that would otherwise leave the cores idle).
+    dispatcher = ThreadPoolExecutor(1, "gpuhash-dispatch") if caps.concurrent else None
+    pending: _Pending | None = None
     try:
         for b, item in enumerate(reader):
-            try:
-                if native:
+            if native:
+                try:
                     _feed_native(backend, algorithm, sources, item, plan[b], hashers, results)
-                else:
-                    _hash_batch(backend, algorithm, sources, item, plan[b], states, results)
-            finally:
-                item.release()
-            done_bytes += sum(length for _, _, length in plan[b])
+                finally:
+                    item.release()
+                done_bytes += sum(length for _, _, length in plan[b])
+                if progress is not None:
+                    progress(done_bytes, total_bytes)
+                continue
+            started = _start_batch(backend, algorithm, item, plan[b], dispatcher)
+            if pending is not None:
+                done_bytes += _finish_batch(backend, algorithm, sources, pending, states, results)
+                if progress is not None:
+                    progress(done_bytes, total_bytes)
+            pending = started
+        if pending is not None:
+            done_bytes += _finish_batch(backend, algorithm, sources, pending, states, results)
+            pending = None
             if progress is not None:
                 progress(done_bytes, total_bytes)
     finally:
+        if pending is not None:
+            pending.abandon()
+        if dispatcher is not None:
+            dispatcher.shutdown(wait=True)
         reader.close()
     return [
         ObjectDigest(name=s.name, kind=s.kind, size=s.size, digest=results[i])
@@ -485,15 +498,30 @@ def _feed_native(
         del hashers[obj]
 
 
-def _hash_batch(
+@dataclass
+class _Pending:
+    """A batch whose leaves are being hashed (``values`` is a future or the bytes)."""
+
+    batch: _Batch
+    batch_plan: list[tuple[int, int, int]]
+    counts: list[int]
+    values: Future[bytes]
+
+    def abandon(self) -> None:
+        self.values.cancel()
+        try:
+            self.values.exception()
+        finally:
+            self.batch.release()
+
+
+def _start_batch(
     backend: HashBackend,
     algorithm: Algorithm,
-    sources: Sequence[Source],
     batch: _Batch,
     batch_plan: list[tuple[int, int, int]],
-    states: dict[int, _ObjectState],
-    results: dict[int, bytes],
-) -> None:
+    dispatcher: ThreadPoolExecutor | None,
+) -> _Pending:
     leaf = algorithm.leaf_size
     offsets: list[np.ndarray] = []
     lengths: list[np.ndarray] = []
@@ -515,12 +543,39 @@ def _hash_batch(
         index=np.concatenate(indices),
         root=np.concatenate(roots),
     )
-    values = backend.hash_leaves(algorithm, batch.buffer, table)
-    if len(values) != len(table) * algorithm.digest_size:
+    if dispatcher is not None:
+        future = dispatcher.submit(backend.hash_leaves, algorithm, batch.buffer, table)
+    else:
+        future = Future()
+        try:
+            future.set_result(backend.hash_leaves(algorithm, batch.buffer, table))
+        except BaseException:
+            batch.release()
+            raise
+    return _Pending(batch, batch_plan, counts, future)
+
+
+def _finish_batch(
+    backend: HashBackend,
+    algorithm: Algorithm,
+    sources: Sequence[Source],
+    pending: _Pending,
+    states: dict[int, _ObjectState],
+    results: dict[int, bytes],
+) -> int:
+    """Reduce a hashed batch into object digests (or window subtrees); returns its byte count."""
+    try:
+        values = pending.values.result()
+    finally:
+        pending.batch.release()
+    leaf = algorithm.leaf_size
+    counts = pending.counts
+    segments = pending.batch.segments
+    if len(values) != sum(counts) * algorithm.digest_size:
         raise BackendError(f"{backend.name}: hash_leaves returned {len(values)} bytes")
-    tops = reduce_segments(backend, algorithm, values, counts, [s.whole for s in batch.segments])
+    tops = reduce_segments(backend, algorithm, values, counts, [s.whole for s in segments])
     for seg, (obj, start, length), top, n in zip(
-        batch.segments, batch_plan, tops, counts, strict=True
+        segments, pending.batch_plan, tops, counts, strict=True
     ):
         src = sources[obj]
         if seg.whole:
@@ -533,3 +588,4 @@ def _hash_batch(
         if start + length >= src.size:
             results[obj] = finish_object(algorithm, state.top(backend, algorithm), src.size)
             del states[obj]
+    return sum(length for _, _, length in pending.batch_plan)

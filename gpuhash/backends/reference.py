@@ -21,7 +21,10 @@ class ReferenceBackend(HashBackend):
 
     def capabilities(self) -> Capabilities:
         return Capabilities(
-            families=frozenset(FAMILIES), devices=("host (pure Python)",), batch_bytes=1 << 20
+            families=frozenset(FAMILIES),
+            devices=("host (pure Python)",),
+            batch_bytes=1 << 20,
+            concurrent=True,
         )
 
     def hash_leaves(self, algorithm: Algorithm, data: Buffer, table: LeafTable) -> bytes:
