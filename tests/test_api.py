@@ -1,0 +1,82 @@
+"""The public API on whole artifacts: ``cpu`` equals the reference on generated model trees."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import gpuhash
+from gpuhash import reference as ref
+from gpuhash.algorithms import FAMILIES
+
+# Path components: ASCII, punctuation that sorts around '/', and non-ASCII letters.
+components = st.text(alphabet=st.sampled_from("ab-._0Zé日ﬁ"), min_size=1, max_size=4).filter(
+    lambda c: c not in (".", "..") and not c.startswith(".git")
+)
+paths = st.lists(components, min_size=1, max_size=3).map("/".join)
+contents = st.one_of(
+    st.binary(max_size=64),
+    st.integers(0, 5000).map(lambda n: bytes((i * 13 + n) % 256 for i in range(n))),
+)
+models = st.dictionaries(paths, contents, min_size=1, max_size=6).filter(
+    # a path cannot be both a file and a directory
+    lambda m: not any(a != b and b.startswith(a + "/") for a in m for b in m)
+)
+
+
+def write_model(root: Path, model: dict[str, bytes]) -> None:
+    for name, data in model.items():
+        p = root / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+
+
+@settings(max_examples=40, deadline=None)
+@given(model=models, family=st.sampled_from(FAMILIES), leaf=st.sampled_from([1024, 2048]))
+def test_hash_path_cpu_equals_reference(model: dict[str, bytes], family: str, leaf: int) -> None:
+    root = Path(tempfile.mkdtemp())
+    try:
+        write_model(root, model)
+        manifest = gpuhash.hash_path(root, algorithm=family, leaf_size=leaf, backend="cpu")
+        entries, digest = ref.hash_model(str(root), manifest.algorithm.id)
+        assert manifest.artifact_digest == digest
+        assert [(o.kind, o.name, o.size, o.digest) for o in manifest.objects] == entries
+    finally:
+        shutil.rmtree(root)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_hash_bytes_accepts_buffers(family: str) -> None:
+    import numpy as np
+
+    data = bytes(range(256)) * 9
+    want = ref.object_digest(family, data, 1024)
+    for value in (data, bytearray(data), memoryview(data), np.frombuffer(data, dtype=np.uint8)):
+        assert gpuhash.hash_bytes(value, algorithm=family, leaf_size=1024, backend="cpu") == want
+
+
+def test_hash_bytes_refuses_non_buffers() -> None:
+    with pytest.raises(gpuhash.InputError, match="not a buffer"):
+        gpuhash.hash_bytes("text is not bytes", backend="cpu")
+
+
+@pytest.mark.parametrize("family", [f for f in FAMILIES if f != "lthash16-shake256"])
+def test_proofs_through_the_api(family: str) -> None:
+    data = bytes((i * 7) % 251 for i in range(5 * 1024 + 100))
+    digest = gpuhash.hash_bytes(data, algorithm=family, leaf_size=1024, backend="cpu")
+    nodes = gpuhash.prove(data, 2, 2, algorithm=family, leaf_size=1024)
+    leaves = [data[2048:3072], data[3072:4096]]
+    kw = {"size": len(data), "digest": digest, "algorithm": family, "leaf_size": 1024}
+    assert gpuhash.verify_proof(leaves, 2, nodes, **kw)  # type: ignore[arg-type]
+    forged = [leaves[0], leaves[1][:-1] + b"\x00"]
+    assert not gpuhash.verify_proof(forged, 2, nodes, **kw)  # type: ignore[arg-type]
+
+
+def test_lattice_has_no_proofs() -> None:
+    with pytest.raises(gpuhash.UsageError, match="no inclusion proofs"):
+        gpuhash.prove(b"abc", 0, 1, algorithm="lthash16-shake256")
