@@ -36,11 +36,11 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
-import numpy as np
-
 from gpuhash._typing import Buffer
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from gpuhash.algorithms import Algorithm
 
 

@@ -218,10 +218,10 @@ def _unknown_backend(name: str) -> UsageError:
 
 def _hash(args: argparse.Namespace) -> Manifest:
     from gpuhash import api
-    from gpuhash.registry import AUTO, registered
+    from gpuhash.registry import AUTO, is_builtin, registered
 
     algorithm = _algorithm(args)
-    if args.backend != AUTO and args.backend not in registered():
+    if args.backend != AUTO and not is_builtin(args.backend) and args.backend not in registered():
         raise _unknown_backend(args.backend)
     ignore_paths: list[str] = args.ignore_paths
     allow_symlinks: bool = args.allow_symlinks

@@ -22,19 +22,24 @@ import mmap
 import os
 import queue
 import stat
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-
-import blake3 as _blake3
-import numpy as np
+from typing import TYPE_CHECKING
 
 from gpuhash import reference as ref
 from gpuhash._typing import Buffer
 from gpuhash.algorithms import BLAKE3, LTHASH, Algorithm
 from gpuhash.backend import HashBackend, LeafTable
 from gpuhash.errors import BackendError, InputError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# numpy (and blake3) are imported where they are used: the BLAKE3 path needs neither numpy nor
+# anything else heavy, which keeps `gpuhash digest` quick to start.
 
 #: ``progress(bytes_done, bytes_total)``, called after each batch.
 ProgressFn = Callable[[int, int], None]
@@ -67,8 +72,9 @@ class Source:
 
 def memory_source(name: str, kind: int, data: object) -> Source:
     """A ``Source`` over a bytes-like object or a numpy array (its bytes in C order)."""
-    if isinstance(data, np.ndarray):
-        data = np.ascontiguousarray(data)
+    numpy = sys.modules.get("numpy")  # an ndarray implies numpy is already imported
+    if numpy is not None and isinstance(data, numpy.ndarray):
+        data = numpy.ascontiguousarray(data)
     try:
         view = memoryview(data).cast("B")  # type: ignore[arg-type]
     except TypeError:
@@ -117,7 +123,9 @@ def artifact_digest(algorithm: Algorithm, objects: Iterable[ObjectDigest]) -> by
     parts.append(ref.ROLE_ARTIFACT)
     body = b"".join(parts)
     if algorithm.family == BLAKE3:
-        return _blake3.blake3(body).digest()
+        import blake3
+
+        return bytes(blake3.blake3(body).digest())
     return _MERKLE_HASH[algorithm.family](body)
 
 
@@ -131,6 +139,8 @@ def _shake(x: bytes) -> bytes:
 
 
 def _lanes(b: bytes) -> np.ndarray:
+    import numpy as np
+
     return np.frombuffer(b, dtype="<u2").astype(np.uint16)
 
 
@@ -176,6 +186,8 @@ def reduce_segments(
     """Reduce consecutive groups of values (``counts[i]`` values each) to one value per group,
     level by level for all groups at once, one ``hash_nodes`` call per level. ``whole[i]`` says
     that group i is an entire tree, so its top node is the root (BLAKE3's ROOT flag)."""
+    import numpy as np
+
     d = algorithm.digest_size
     level: list[bytes] = []
     pos = 0
@@ -212,7 +224,6 @@ class _ObjectState:
     def __init__(self, n_leaves: int) -> None:
         self.n_leaves = n_leaves
         self.stack: list[tuple[bytes, int]] = []  # (value, leaves covered)
-        self.hasher: object | None = None
 
     def push(self, backend: HashBackend, algorithm: Algorithm, value: bytes, leaves: int) -> None:
         self.stack.append((value, leaves))
@@ -232,6 +243,8 @@ class _ObjectState:
 def _pair(
     backend: HashBackend, algorithm: Algorithm, left: bytes, right: bytes, root: bool
 ) -> bytes:
+    import numpy as np
+
     return backend.hash_nodes(algorithm, left + right, np.array([root]))
 
 
@@ -522,6 +535,8 @@ def _start_batch(
     batch_plan: list[tuple[int, int, int]],
     dispatcher: ThreadPoolExecutor | None,
 ) -> _Pending:
+    import numpy as np
+
     leaf = algorithm.leaf_size
     offsets: list[np.ndarray] = []
     lengths: list[np.ndarray] = []

@@ -11,25 +11,26 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-
-from google.protobuf import json_format
-from google.protobuf.message import DecodeError
+from typing import TYPE_CHECKING
 
 from gpuhash import reference as ref
-from gpuhash._proto.gpuhash.v1 import manifest_pb2 as pb
-from gpuhash.algorithms import FAMILIES, Algorithm
+from gpuhash.algorithms import Algorithm
 from gpuhash.engine import ObjectDigest, artifact_digest, digests_equal
 from gpuhash.errors import InputError, UsageError
 
-_FAMILY_ENUM = {
-    "merkle-sha256": pb.HASH_FAMILY_MERKLE_SHA256,
-    "merkle-sha512": pb.HASH_FAMILY_MERKLE_SHA512,
-    "merkle-sha3-256": pb.HASH_FAMILY_MERKLE_SHA3_256,
-    "blake3": pb.HASH_FAMILY_BLAKE3,
-    "lthash16-shake256": pb.HASH_FAMILY_LTHASH16_SHAKE256,
+if TYPE_CHECKING:
+    from gpuhash._proto.gpuhash.v1 import manifest_pb2 as pb
+
+# The gpuhash.v1.HashFamily numbers (proto/gpuhash/v1/manifest.proto; tests check they agree).
+# protobuf itself is imported only to encode or decode, keeping `gpuhash digest` quick to start.
+FAMILY_ENUM = {
+    "merkle-sha256": 1,
+    "merkle-sha512": 2,
+    "merkle-sha3-256": 3,
+    "blake3": 4,
+    "lthash16-shake256": 5,
 }
-_ENUM_FAMILY = {v: k for k, v in _FAMILY_ENUM.items()}
-assert set(_FAMILY_ENUM) == set(FAMILIES)
+_ENUM_FAMILY = {v: k for k, v in FAMILY_ENUM.items()}
 
 KIND_NAMES = {ref.KIND_FILE: "file", ref.KIND_TENSOR: "tensor", ref.KIND_TENSOR_HEADER: "header"}
 
@@ -72,10 +73,12 @@ class Manifest:
     # -- protobuf ------------------------------------------------------------------------------
 
     def to_proto(self) -> pb.Manifest:
+        from gpuhash._proto.gpuhash.v1 import manifest_pb2 as pb
+
         msg = pb.Manifest(
             spec_version=self.spec_version,
             algorithm=pb.Algorithm(
-                family=_FAMILY_ENUM[self.algorithm.family],
+                family=FAMILY_ENUM[self.algorithm.family],  # type: ignore[arg-type]
                 leaf_size=self.algorithm.leaf_size,
                 id=self.algorithm.id,
             ),
@@ -91,11 +94,15 @@ class Manifest:
         return self.to_proto().SerializeToString(deterministic=True)
 
     def to_json(self) -> str:
+        from google.protobuf import json_format
+
         obj = json_format.MessageToDict(self.to_proto(), preserving_proto_field_name=False)
         return json.dumps(obj, indent=2, ensure_ascii=False) + "\n"
 
     @classmethod
     def from_proto(cls, msg: pb.Manifest) -> Manifest:
+        from google.protobuf import json_format
+
         if msg.spec_version != ref.SPEC_VERSION:
             raise ManifestError(f"manifest has spec version {msg.spec_version}, expected 1")
         family = _ENUM_FAMILY.get(msg.algorithm.family)
@@ -136,6 +143,10 @@ class Manifest:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Manifest:
+        from google.protobuf.message import DecodeError
+
+        from gpuhash._proto.gpuhash.v1 import manifest_pb2 as pb
+
         msg = pb.Manifest()
         try:
             msg.ParseFromString(data)
@@ -145,6 +156,10 @@ class Manifest:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Manifest:
+        from google.protobuf import json_format
+
+        from gpuhash._proto.gpuhash.v1 import manifest_pb2 as pb
+
         msg = pb.Manifest()
         try:
             json_format.Parse(text, msg)

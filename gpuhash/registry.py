@@ -3,8 +3,10 @@
 Built-in backends (``reference``, ``cpu``) and the first-party device backends (``opencl``,
 ``intel``, ``cuda``, each its own distribution) are listed here with the command that installs
 them. Any distribution can add a backend through the entry-point group ``gpuhash.backends``
-(``name = "package.module:BackendClass"``); an entry point with a listed name replaces the listing.
-Nothing is imported until a backend is asked for.
+(``name = "package.module:BackendClass"``); an entry point named like a first-party backend
+replaces its listing (that is how ``gpuhash-opencl`` registers ``opencl``). The built-in names
+``cpu`` and ``reference`` cannot be taken over by another distribution, and asking for them
+reads no entry points. Nothing is imported until a backend is asked for.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import importlib.util
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from importlib.metadata import entry_points
 from types import MappingProxyType
 from typing import Any
 
@@ -60,12 +61,22 @@ _KNOWN = {
 @cache
 def registered() -> Mapping[str, BackendSpec]:
     """Every backend name known here, sorted, read-only."""
+    from importlib.metadata import entry_points  # not at import time: it costs ~20 ms
+
     table = dict(_KNOWN)
     for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name in _KNOWN and _KNOWN[ep.name].origin == "built-in":
+            continue  # built-in names are not for others to take over
         dist = ep.dist.name if ep.dist is not None else "unknown distribution"
         install = table[ep.name].install if ep.name in table else f"provided by {dist}"
         table[ep.name] = BackendSpec(ep.name, ep.value, install, dist)
     return MappingProxyType(dict(sorted(table.items())))
+
+
+def is_builtin(name: str) -> bool:
+    """``cpu`` and ``reference``: always there, never taken over, found without entry points."""
+    spec = _KNOWN.get(name)
+    return spec is not None and spec.origin == "built-in"
 
 
 def _load_class(spec: BackendSpec) -> type[HashBackend]:
@@ -99,7 +110,10 @@ def get_backend(
     highest priority (that supports ``algorithm`` when given). ``options`` go to its constructor."""
     if name == AUTO:
         return _auto(algorithm, options)
-    spec = registered().get(name)
+    builtin = _KNOWN.get(name)
+    spec = (
+        builtin if builtin is not None and builtin.origin == "built-in" else registered().get(name)
+    )
     if spec is None:
         raise UsageError(f"unknown backend {name!r}; {_describe_all()}")
     cls = _load_class(spec)

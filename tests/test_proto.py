@@ -37,3 +37,12 @@ def _upper_snake(name: str) -> str:
             out += "_"
         out += ch.upper()
     return out
+
+
+def test_manifest_family_numbers_match_the_proto() -> None:
+    from gpuhash.manifest import FAMILY_ENUM
+
+    for family, number in FAMILY_ENUM.items():
+        name = "HASH_FAMILY_" + family.upper().replace("-", "_")
+        assert pb.HashFamily.Value(name) == number
+    assert len(FAMILY_ENUM) == len(pb.HashFamily.keys()) - 1  # all but UNSPECIFIED

@@ -55,6 +55,7 @@ def fake_distribution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
         "fake = gpuhash_fake_backend:FakeBackend\n"
         "broken = gpuhash_fake_backend:BrokenBackend\n"
         "crashing = gpuhash_fake_backend:CrashingBackend\n"
+        "cpu = gpuhash_fake_backend:FakeBackend\n"
         "missing = gpuhash_no_such_module:Backend\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -155,3 +156,8 @@ def test_backend_crashing_at_start_is_unavailable_in_one_line(fake_distribution:
     infos = {i.name: i for i in gpuhash.available_backends()}
     assert not infos["crashing"].available
     assert infos["crashing"].reason == "driver said no"
+
+
+def test_builtin_names_cannot_be_taken_over(fake_distribution: Path) -> None:
+    assert registry.registered()["cpu"].origin == "built-in"
+    assert isinstance(gpuhash.get_backend("cpu"), CpuBackend)

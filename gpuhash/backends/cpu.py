@@ -17,16 +17,16 @@ import os
 import platform
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, ClassVar
-
-import blake3 as _blake3
-import numpy as np
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from gpuhash import reference as ref
 from gpuhash._typing import Buffer
 from gpuhash.algorithms import BLAKE3, FAMILIES, LTHASH, Algorithm
 from gpuhash.backend import Capabilities, HashBackend, LeafTable, ObjectHasher
 from gpuhash.errors import UsageError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _CTORS: dict[str, Callable[..., Any]] = {
     "merkle-sha256": hashlib.sha256,
@@ -73,8 +73,10 @@ class CpuBackend(HashBackend):
     def object_hasher(self, algorithm: Algorithm, size: int) -> ObjectHasher | None:
         if algorithm.family != BLAKE3:
             return None
-        threads = _blake3.blake3.AUTO if self.threads > 1 else 1
-        hasher: ObjectHasher = _blake3.blake3(max_threads=threads)
+        import blake3
+
+        threads = blake3.blake3.AUTO if self.threads > 1 else 1
+        hasher: ObjectHasher = blake3.blake3(max_threads=threads)
         return hasher
 
     def close(self) -> None:
@@ -127,6 +129,8 @@ class CpuBackend(HashBackend):
         m = len(roots)
         family = algorithm.family
         if family == LTHASH:
+            import numpy as np
+
             lanes = np.frombuffer(children, dtype="<u2").reshape(m, 2, ref.LATTICE_LANES)
             return bytes((lanes[:, 0] + lanes[:, 1]).astype("<u2").tobytes())
         if family == BLAKE3:
