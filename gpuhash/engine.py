@@ -421,7 +421,9 @@ def hash_sources(
     current: list[tuple[int, int, int]] = []
     current_bytes = 0
     for i, src in enumerate(sources):
-        if src.size > window or native:
+        # Objects of 1 MiB or more get batches of their own, read in place (memory-mapped or
+        # sliced) rather than copied into a packed buffer; smaller ones are packed together.
+        if src.size > window or src.size >= _MIN_WINDOW or native:
             if current:
                 plan.append(current)
                 current, current_bytes = [], 0
