@@ -56,7 +56,7 @@ class CpuBackend(HashBackend):
             raise UsageError(f"threads must be at least 1, not {threads}")
         self.threads = threads or os.cpu_count() or 1
         # One worker more than threads: while one waits for the GIL between two leaves, another
-        # can be hashing (measured: about +3 % on two cores; docs/benchmarks.md).
+        # can be hashing, so no core idles on the GIL.
         self.workers = self.threads + 1 if self.threads > 1 else 1
         self._pool: ThreadPoolExecutor | None = None
 
