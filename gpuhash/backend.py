@@ -12,13 +12,15 @@ every backend, so a backend cannot get the tree shape wrong. The members:
     Hash many leaves, of one or many objects, in one call. ``data`` is one buffer (host memory,
     or a device buffer the backend understands); row ``j`` of ``table`` names the leaf
     ``data[offset[j] : offset[j] + length[j]]``, its index within its object, and whether it is
-    the only leaf of its object (``root``). Returns the leaf values concatenated, ``D`` bytes
+    the only leaf of its object (``root``). The columns are ``array.array`` objects (stdlib,
+    buffer protocol: ``numpy.frombuffer(table.offset, dtype=numpy.uint64)`` views one without a
+    copy, ready for a device transfer). Returns the leaf values concatenated, ``D`` bytes
     each: ``LEAF(d)`` for ``merkle-*``, the subtree chaining value for ``blake3`` (the root output
     when ``root``), the lattice element ``ELEM_i`` for ``lthash16-shake256``.
 ``hash_nodes(algorithm, children, roots)``
     Combine ``m`` pairs of values given as ``2*m*D`` bytes (pair ``i`` is values ``2i, 2i+1``)
-    into ``m`` values: ``NODE(l, r)`` (with the BLAKE3 ROOT flag where ``roots[i]``), or the
-    lane-wise sum modulo 2^16 for the lattice hash.
+    into ``m`` values: ``NODE(l, r)`` (with the BLAKE3 ROOT flag where ``roots[i]`` is 1), or
+    the lane-wise sum modulo 2^16 for the lattice hash. ``roots`` has one byte per pair.
 ``object_hasher(algorithm, size)``
     Optional: a native whole-object hasher (``update(buffer)``, ``digest()``) when the backend
     has a faster way to produce the object digest than leaves and nodes (for example a
@@ -39,7 +41,7 @@ from typing import TYPE_CHECKING, ClassVar, Protocol
 from gpuhash._typing import Buffer
 
 if TYPE_CHECKING:
-    import numpy as np
+    from array import array
 
     from gpuhash.algorithms import Algorithm
 
@@ -65,13 +67,13 @@ class Capabilities:
 class LeafTable:
     """Leaves to hash within one buffer; all arrays have one row per leaf."""
 
-    offset: np.ndarray  # uint64: byte offset of the leaf in the buffer
-    length: np.ndarray  # uint64: leaf length in bytes (0..L)
-    index: np.ndarray  # uint64: the leaf's index within its object
-    root: np.ndarray  # bool: the leaf is its object's only leaf
+    offset: array[int]  # "Q" (uint64): byte offset of the leaf in the buffer
+    length: array[int]  # "Q": leaf length in bytes (0..L)
+    index: array[int]  # "Q": the leaf's index within its object
+    root: array[int]  # "B": 1 if the leaf is its object's only leaf, else 0
 
     def __len__(self) -> int:
-        return int(self.offset.shape[0])
+        return len(self.offset)
 
 
 class ObjectHasher(Protocol):
@@ -94,7 +96,7 @@ class HashBackend(ABC):
         """Leaf values for every row of ``table``, ``algorithm.digest_size`` bytes each."""
 
     @abstractmethod
-    def hash_nodes(self, algorithm: Algorithm, children: bytes, roots: np.ndarray) -> bytes:
+    def hash_nodes(self, algorithm: Algorithm, children: bytes, roots: bytes) -> bytes:
         """One value for each pair of values in ``children``; ``roots[i]`` marks a tree's top."""
 
     def object_hasher(self, algorithm: Algorithm, size: int) -> ObjectHasher | None:

@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import mmap
 import os
 import queue
 import stat
 import sys
 import threading
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -186,8 +188,6 @@ def reduce_segments(
     """Reduce consecutive groups of values (``counts[i]`` values each) to one value per group,
     level by level for all groups at once, one ``hash_nodes`` call per level. ``whole[i]`` says
     that group i is an entire tree, so its top node is the root (BLAKE3's ROOT flag)."""
-    import numpy as np
-
     d = algorithm.digest_size
     level: list[bytes] = []
     pos = 0
@@ -201,12 +201,12 @@ def reduce_segments(
             return level
         # The pairs of a group are its consecutive values; a lone last value is carried up.
         children = b"".join(level[i][: (sizes[i] // 2) * 2 * d] for i in active)
-        roots = np.zeros(len(children) // (2 * d), dtype=bool)
+        roots = bytearray(len(children) // (2 * d))
         p = 0
         for i in active:
             p += sizes[i] // 2
             roots[p - 1] = whole[i] and sizes[i] == 2
-        parents = backend.hash_nodes(algorithm, children, roots)
+        parents = backend.hash_nodes(algorithm, children, bytes(roots))
         if len(parents) != len(roots) * d:
             raise BackendError(f"{backend.name}: hash_nodes returned {len(parents)} bytes")
         p = 0
@@ -243,9 +243,7 @@ class _ObjectState:
 def _pair(
     backend: HashBackend, algorithm: Algorithm, left: bytes, right: bytes, root: bool
 ) -> bytes:
-    import numpy as np
-
-    return backend.hash_nodes(algorithm, left + right, np.array([root]))
+    return backend.hash_nodes(algorithm, left + right, bytes([root]))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -537,29 +535,22 @@ def _start_batch(
     batch_plan: list[tuple[int, int, int]],
     dispatcher: ThreadPoolExecutor | None,
 ) -> _Pending:
-    import numpy as np
-
     leaf = algorithm.leaf_size
-    offsets: list[np.ndarray] = []
-    lengths: list[np.ndarray] = []
-    indices: list[np.ndarray] = []
-    roots: list[np.ndarray] = []
+    offsets = array("Q")
+    lengths = array("Q")
+    indices = array("Q")
+    roots = array("B")
     counts: list[int] = []
     for seg, (_obj, start, length) in zip(batch.segments, batch_plan, strict=True):
         n = ref.leaf_count(length, leaf)
         first = start // leaf
-        rel = np.arange(n, dtype=np.uint64) * np.uint64(leaf)
-        offsets.append(rel + np.uint64(seg.offset))
-        lengths.append(np.minimum(np.uint64(leaf), np.uint64(length) - rel) if length else rel)
-        indices.append(np.arange(first, first + n, dtype=np.uint64))
-        roots.append(np.full(n, seg.whole and n == 1, dtype=bool))
+        offsets.extend(range(seg.offset, seg.offset + n * leaf, leaf))
+        lengths.extend(itertools.repeat(leaf, n - 1))
+        lengths.append(length - (n - 1) * leaf)
+        indices.extend(range(first, first + n))
+        roots.extend(itertools.repeat(int(seg.whole and n == 1), n))
         counts.append(n)
-    table = LeafTable(
-        offset=np.concatenate(offsets),
-        length=np.concatenate(lengths),
-        index=np.concatenate(indices),
-        root=np.concatenate(roots),
-    )
+    table = LeafTable(offset=offsets, length=lengths, index=indices, root=roots)
     if dispatcher is not None:
         future = dispatcher.submit(backend.hash_leaves, algorithm, batch.buffer, table)
     else:

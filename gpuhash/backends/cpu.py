@@ -17,16 +17,13 @@ import os
 import platform
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from gpuhash import reference as ref
 from gpuhash._typing import Buffer
 from gpuhash.algorithms import BLAKE3, FAMILIES, LTHASH, Algorithm
 from gpuhash.backend import Capabilities, HashBackend, LeafTable, ObjectHasher
 from gpuhash.errors import UsageError
-
-if TYPE_CHECKING:
-    import numpy as np
 
 _CTORS: dict[str, Callable[..., Any]] = {
     "merkle-sha256": hashlib.sha256,
@@ -124,7 +121,7 @@ class CpuBackend(HashBackend):
 
     # -- nodes ---------------------------------------------------------------------------------
 
-    def hash_nodes(self, algorithm: Algorithm, children: bytes, roots: np.ndarray) -> bytes:
+    def hash_nodes(self, algorithm: Algorithm, children: bytes, roots: bytes) -> bytes:
         d = algorithm.digest_size
         m = len(roots)
         family = algorithm.family
@@ -134,7 +131,7 @@ class CpuBackend(HashBackend):
             lanes = np.frombuffer(children, dtype="<u2").reshape(m, 2, ref.LATTICE_LANES)
             return bytes((lanes[:, 0] + lanes[:, 1]).astype("<u2").tobytes())
         if family == BLAKE3:
-            flags = roots.tolist()
+            flags = list(roots)
             return b"".join(
                 ref.blake3_parent_cv(
                     children[2 * i * d : (2 * i + 1) * d],

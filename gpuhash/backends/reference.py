@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-import numpy as np
-
 from gpuhash import reference as ref
 from gpuhash._typing import Buffer
 from gpuhash.algorithms import FAMILIES, LTHASH, Algorithm
@@ -46,10 +44,10 @@ class ReferenceBackend(HashBackend):
                 )
         return b"".join(out)
 
-    def hash_nodes(self, algorithm: Algorithm, children: bytes, roots: np.ndarray) -> bytes:
+    def hash_nodes(self, algorithm: Algorithm, children: bytes, roots: bytes) -> bytes:
         d = algorithm.digest_size
         out = []
-        for i, root in enumerate(roots.tolist()):
+        for i, root in enumerate(roots):
             left = children[2 * i * d : (2 * i + 1) * d]
             right = children[(2 * i + 1) * d : (2 * i + 2) * d]
             if algorithm.family == LTHASH:
