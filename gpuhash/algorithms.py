@@ -77,6 +77,6 @@ def parse_size(text: str) -> int:
     if t[-1:] in ("k", "m"):
         scale = 1 << (10 if t[-1] == "k" else 20)
         t = t[:-1]
-    if not (t.isascii() and t.isdigit()):
-        raise UsageError(f"bad size {text!r}: expected a number of bytes such as 65536 or 64k")
+    if not (t.isascii() and t.isdigit()) or len(t) > 20:
+        raise UsageError(f"bad size {text[:40]!r}: expected a number of bytes such as 65536 or 64k")
     return int(t) * scale

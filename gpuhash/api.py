@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from gpuhash import reference as ref
 from gpuhash.algorithms import Algorithm, resolve_algorithm
 from gpuhash.backend import HashBackend
-from gpuhash.engine import ProgressFn, Source, hash_sources, memory_source
+from gpuhash.engine import ProgressFn, Source, hash_sources, memory_source, open_beneath
 from gpuhash.errors import InputError, UsageError
 from gpuhash.manifest import Manifest
 from gpuhash.registry import get_backend
@@ -44,16 +44,24 @@ def list_objects(
         raise InputError(f"{p}: no such file or directory") from None
     except OSError as e:
         raise InputError(f"{p}: {e.strerror or e}") from None
+    root = os.path.realpath(p)
+    if not os.path.isdir(root):
+        root = os.path.dirname(root)
     sources = []
     for name, full in listed:
+        rel = os.path.relpath(full, root).replace(os.sep, "/")
         try:
-            st = os.stat(full)
+            fd = open_beneath(root, rel)
+        except PermissionError:
+            raise InputError(f"{name}: permission denied") from None
         except OSError as e:
-            raise InputError(f"{name}: {e.strerror}") from None
+            raise InputError(f"{name}: cannot open: {e.strerror}") from None
+        try:
+            st = os.fstat(fd)
+        finally:
+            os.close(fd)
         if not stat.S_ISREG(st.st_mode):
             raise InputError(f"{name}: not a regular file")
-        if not os.access(full, os.R_OK):
-            raise InputError(f"{name}: permission denied")
         sources.append(
             Source(
                 name=name,
@@ -61,6 +69,8 @@ def list_objects(
                 size=st.st_size,
                 path=full,
                 identity=(st.st_dev, st.st_ino, st.st_mtime_ns),
+                root=root,
+                rel=rel,
             )
         )
     return sources

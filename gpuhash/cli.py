@@ -12,6 +12,7 @@ by the command that needs them.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -407,6 +408,10 @@ def _silence_stdout() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = build_parser()
+    for stream in (sys.stdout, sys.stderr):
+        # Names the terminal cannot encode are escaped rather than ending the command.
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
     try:
         try:
             args = parser.parse_args(argv)

@@ -16,6 +16,7 @@ leaves go into which call and how the values combine, following the specificatio
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import itertools
@@ -70,6 +71,10 @@ class Source:
     data: memoryview | None = None
     #: (st_dev, st_ino, st_mtime_ns) seen when the file was listed, to detect changes.
     identity: tuple[int, int, int] | None = None
+    #: With ``root``, the file is opened as ``rel`` beneath the directory ``root`` without
+    #: following any symbolic link on the way (``open_beneath``); ``path`` is then for messages.
+    root: str | None = None
+    rel: str | None = None
 
 
 def memory_source(name: str, kind: int, data: object) -> Source:
@@ -243,7 +248,10 @@ class _ObjectState:
 def _pair(
     backend: HashBackend, algorithm: Algorithm, left: bytes, right: bytes, root: bool
 ) -> bytes:
-    return backend.hash_nodes(algorithm, left + right, bytes([root]))
+    value = backend.hash_nodes(algorithm, left + right, bytes([root]))
+    if len(value) != algorithm.digest_size:
+        raise BackendError(f"{backend.name}: hash_nodes returned {len(value)} bytes")
+    return value
 
 
 # ---------------------------------------------------------------------------------------------
@@ -292,15 +300,10 @@ class _Reader:
             whole = start == 0 and length == src.size
             if src.data is not None:
                 view = src.data[start : start + length]
-                return _Batch(view, [_Segment(obj, 0, 0, length, whole)], view.release)
+                return _Batch(view, [_Segment(obj, 0, 0, length, whole)], _releaser(view))
             if length >= _MIN_WINDOW and start % mmap.ALLOCATIONGRANULARITY == 0:
                 m, view = _map_window(src, start, length)
-
-                def release() -> None:
-                    view.release()
-                    m.close()
-
-                return _Batch(view, [_Segment(obj, 0, 0, length, whole)], release)
+                return _Batch(view, [_Segment(obj, 0, 0, length, whole)], _releaser(view, m))
         total = sum(length for _, _, length in batch_plan)
         buf = bytearray(total)
         view = memoryview(buf)
@@ -314,7 +317,7 @@ class _Reader:
                 _read_into(src, start, view[pos : pos + length])
             segments.append(_Segment(obj, 0, pos, length, start == 0 and length == src.size))
             pos += length
-        return _Batch(view, segments, view.release)
+        return _Batch(view, segments, _releaser(view))
 
     def __iter__(self) -> Iterator[_Batch]:
         while True:
@@ -337,12 +340,53 @@ class _Reader:
         self.thread.join()
 
 
-def _open_checked(src: Source) -> int:
-    assert src.path is not None
+def open_beneath(root: str, rel: str) -> int:
+    """Open ``root/rel`` for reading, following no symbolic link below ``root``: every directory
+    on the way is opened relative to its parent with ``O_NOFOLLOW``, so a directory swapped for
+    a link after the model was listed cannot send the read outside the model."""
+    parts = rel.split("/")
+    nofollow = getattr(os, "O_NOFOLLOW", 0)
+    dfd = os.open(root, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     try:
-        fd = os.open(src.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        for part in parts[:-1]:
+            nfd = os.open(part, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | nofollow, dir_fd=dfd)
+            os.close(dfd)
+            dfd = nfd
+        return os.open(parts[-1], os.O_RDONLY | nofollow, dir_fd=dfd)
+    finally:
+        os.close(dfd)
+
+
+def open_source(src: Source) -> int:
+    """A read-only descriptor for a file source (beneath its root when it has one)."""
+    assert src.path is not None
+    if src.root is not None and src.rel is not None:
+        return open_beneath(src.root, src.rel)
+    return os.open(src.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+
+
+def _releaser(view: memoryview, m: mmap.mmap | None = None) -> Callable[[], None]:
+    """Release a batch's buffer. If something still holds a view of it (a backend that kept
+    one), the mapping is left for the garbage collector rather than failing here."""
+
+    def release() -> None:
+        try:
+            view.release()
+            if m is not None:
+                m.close()
+        except BufferError:
+            pass
+
+    return release
+
+
+def _open_checked(src: Source) -> int:
+    try:
+        fd = open_source(src)
     except OSError as e:
-        raise InputError(f"{src.name}: cannot read: {e.strerror}") from None
+        raise InputError(
+            f"{src.name}: cannot read (changed while it was being hashed?): {e.strerror}"
+        ) from None
     st = os.fstat(fd)
     ident = (st.st_dev, st.st_ino, st.st_mtime_ns)
     if (
@@ -453,7 +497,8 @@ def hash_sources(
     # Backends that allow it hash batch k+1's leaves on a dispatcher thread while this thread
     # reduces batch k's trees (Python work that would otherwise leave the cores idle).
     dispatcher = ThreadPoolExecutor(1, "gpuhash-dispatch") if caps.concurrent else None
-    pending: _Pending | None = None
+    pending: _Pending | None = None  # hashed (or being hashed), not yet reduced
+    started: _Pending | None = None  # just submitted
     try:
         for b, item in enumerate(reader):
             if native:
@@ -467,21 +512,27 @@ def hash_sources(
                 continue
             started = _start_batch(backend, algorithm, item, plan[b], dispatcher)
             if pending is not None:
-                done_bytes += _finish_batch(backend, algorithm, sources, pending, states, results)
+                previous, pending = pending, None
+                done_bytes += _finish_batch(backend, algorithm, sources, previous, states, results)
                 if progress is not None:
                     progress(done_bytes, total_bytes)
-            pending = started
+            pending, started = started, None
         if pending is not None:
-            done_bytes += _finish_batch(backend, algorithm, sources, pending, states, results)
-            pending = None
+            previous, pending = pending, None
+            done_bytes += _finish_batch(backend, algorithm, sources, previous, states, results)
             if progress is not None:
                 progress(done_bytes, total_bytes)
     finally:
-        if pending is not None:
-            pending.abandon()
-        if dispatcher is not None:
-            dispatcher.shutdown(wait=True)
-        reader.close()
+        try:
+            for left in (started, pending):
+                if left is not None:
+                    left.abandon()
+        finally:
+            try:
+                if dispatcher is not None:
+                    dispatcher.shutdown(wait=True)
+            finally:
+                reader.close()
     return [
         ObjectDigest(name=s.name, kind=s.kind, size=s.size, digest=results[i])
         for i, s in enumerate(sources)
@@ -521,11 +572,11 @@ class _Pending:
     values: Future[bytes]
 
     def abandon(self) -> None:
-        self.values.cancel()
-        try:
-            self.values.exception()
-        finally:
-            self.batch.release()
+        """Give the batch up: wait until no thread reads its buffer any more, then release it."""
+        if not self.values.cancel():
+            with contextlib.suppress(BaseException):
+                self.values.exception()  # waits for a running call; its error is not ours
+        self.batch.release()
 
 
 def _start_batch(
@@ -574,8 +625,10 @@ def _finish_batch(
     """Reduce a hashed batch into object digests (or window subtrees); returns its byte count."""
     try:
         values = pending.values.result()
-    finally:
-        pending.batch.release()
+    except BaseException:
+        pending.abandon()  # the call may still be running (an interrupt): wait, then release
+        raise
+    pending.batch.release()
     leaf = algorithm.leaf_size
     counts = pending.counts
     segments = pending.batch.segments

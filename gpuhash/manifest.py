@@ -101,8 +101,6 @@ class Manifest:
 
     @classmethod
     def from_proto(cls, msg: pb.Manifest) -> Manifest:
-        from google.protobuf import json_format
-
         if msg.spec_version != ref.SPEC_VERSION:
             raise ManifestError(f"manifest has spec version {msg.spec_version}, expected 1")
         family = _ENUM_FAMILY.get(msg.algorithm.family)
@@ -125,9 +123,22 @@ class Manifest:
                 raise ManifestError(f"manifest: {err}") from None
             if len(entry.digest) != algorithm.digest_size:
                 raise ManifestError(f"manifest: object {entry.name!r} has a malformed digest")
-            tensor = None
+            tensor: dict[str, object] | None = None
             if entry.HasField("tensor"):
-                tensor = json_format.MessageToDict(entry.tensor, preserving_proto_field_name=True)
+                if entry.kind != ref.KIND_TENSOR:
+                    raise ManifestError(
+                        f"manifest: {entry.name!r} has tensor data but is no tensor"
+                    )
+                try:
+                    ref.check_name(entry.tensor.source, ref.KIND_FILE)
+                except ref.SpecError as err:
+                    raise ManifestError(f"manifest: tensor {entry.name!r} source: {err}") from None
+                tensor = {
+                    "dtype": entry.tensor.dtype,
+                    "shape": [int(x) for x in entry.tensor.shape],
+                    "source": entry.tensor.source,
+                    "offset": int(entry.tensor.offset),
+                }
             objects.append(
                 ObjectDigest(entry.name, entry.kind, entry.size, bytes(entry.digest), tensor)
             )
@@ -163,6 +174,8 @@ class Manifest:
         msg = pb.Manifest()
         try:
             json_format.Parse(text, msg)
+        except UnicodeDecodeError:
+            raise ManifestError("not a gpuhash manifest: not UTF-8 text") from None
         except json_format.ParseError as e:
             raise ManifestError(f"not a gpuhash manifest: {str(e).splitlines()[0]}") from None
         return cls.from_proto(msg)

@@ -71,6 +71,9 @@ LATTICE_BYTES = 2 * LATTICE_LANES
 
 DEFAULT_IGNORES = (".git", ".github", ".gitattributes", ".gitignore")
 
+# An artifact has at most this many objects (section 1.2): a bound against link fan-out.
+MAX_OBJECTS = 1 << 20
+
 
 class SpecError(ValueError):
     """Input that the specification does not allow (bad name, size, identifier, path...)."""
@@ -626,6 +629,8 @@ def list_model(
     path: str, ignore_paths: Sequence[str] = (), allow_symlinks: bool = False
 ) -> list[tuple[str, str]]:
     """The FILE objects of a model path per section 1.2, as (name, path to read), unsorted."""
+    if not path:
+        raise SpecError("the model path is empty")
     given = os.path.abspath(path)
     root = os.path.realpath(given)  # P itself is resolved: the caller chose it
     st = os.stat(root)
@@ -637,17 +642,25 @@ def list_model(
     for ig in ignore_paths:
         norm = os.path.normpath(ig).replace(os.sep, "/")
         if os.path.isabs(ig):
-            norm = os.path.relpath(os.path.abspath(ig), root).replace(os.sep, "/")
+            # Inside P as the caller wrote it, or inside its resolved form.
+            base = given if os.path.abspath(ig).startswith(given + os.sep) else root
+            norm = os.path.relpath(os.path.abspath(ig), base).replace(os.sep, "/")
         if norm == ".." or norm.startswith("../") or norm == ".":
             raise SpecError(f"ignore path {ig!r} is outside the model directory")
         ignores.append(norm)
-    real_root = os.path.realpath(root)
     out: list[tuple[str, str]] = []
 
     def inside(target: str) -> bool:
-        return target == real_root or target.startswith(real_root + os.sep)
+        return target == root or target.startswith(root + os.sep)
 
-    def visit(directory: str, rel_dir: str, seen: frozenset[str]) -> None:
+    # Depth-first, without recursion (no depth limit); ``seen`` holds the (device, inode) of the
+    # directories on the way down, to detect cycles through links.
+    top = os.stat(root)
+    stack: list[tuple[str, str, frozenset[tuple[int, int]]]] = [
+        (root, "", frozenset({(top.st_dev, top.st_ino)}))
+    ]
+    while stack:
+        directory, rel_dir, seen = stack.pop()
         for entry in sorted(os.listdir(directory)):
             full = os.path.join(directory, entry)
             rel = _fs_name(f"{rel_dir}{entry}", full)
@@ -665,16 +678,16 @@ def list_model(
                 st = os.stat(target)
                 full = target
             if stat.S_ISDIR(st.st_mode):
-                real = os.path.realpath(full)
-                if real in seen:
+                key = (st.st_dev, st.st_ino)
+                if key in seen:
                     raise SpecError(f"{rel}: symbolic links form a cycle")
-                visit(full, rel + "/", seen | {real})
+                stack.append((full, rel + "/", seen | {key}))
             elif stat.S_ISREG(st.st_mode):
                 out.append((rel, full))
+                if len(out) > MAX_OBJECTS:
+                    raise SpecError(f"{path}: more than {MAX_OBJECTS} objects")
             else:
                 raise SpecError(f"{rel}: not a regular file, directory or symbolic link")
-
-    visit(root, "", frozenset({real_root}))
     return out
 
 

@@ -92,6 +92,11 @@ def _load_class(spec: BackendSpec) -> type[HashBackend]:
         raise BackendUnavailable(
             f"backend {spec.name!r} cannot be imported: {e}; its package may need: {spec.install}"
         ) from None
+    except Exception as e:  # a broken package: say so in one line
+        detail = str(e).splitlines()[0] if str(e) else ""
+        raise BackendUnavailable(
+            f"backend {spec.name!r} failed to import: {type(e).__name__}: {detail}".rstrip(": ")
+        ) from None
     cls = getattr(module, attr, None)
     if not (isinstance(cls, type) and issubclass(cls, HashBackend)):
         raise BackendUnavailable(f"backend {spec.name!r}: {spec.target} is not a HashBackend")

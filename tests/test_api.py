@@ -80,3 +80,26 @@ def test_proofs_through_the_api(family: str) -> None:
 def test_lattice_has_no_proofs() -> None:
     with pytest.raises(gpuhash.UsageError, match="no inclusion proofs"):
         gpuhash.prove(b"abc", 0, 1, algorithm="lthash16-shake256")
+
+
+def test_directory_swapped_for_a_link_after_listing_is_refused(tmp_path: Path) -> None:
+    """A directory replaced by a symlink to outside between listing and reading must not make
+    gpuhash read outside the model (every path component is opened without following links)."""
+    from gpuhash.engine import hash_sources
+
+    model = tmp_path / "model"
+    (model / "sub").mkdir(parents=True)
+    (model / "sub" / "a").write_bytes(b"inside!!")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "a").write_bytes(b"SECRET!!")
+    sources = gpuhash.list_objects(model)
+    (model / "sub").rename(tmp_path / "moved")
+    (model / "sub").symlink_to(outside)
+    with pytest.raises(gpuhash.InputError, match="sub/a"):
+        hash_sources(gpuhash.get_backend("cpu"), gpuhash.resolve_algorithm(), sources)
+
+
+def test_empty_model_path_is_an_error() -> None:
+    with pytest.raises(gpuhash.InputError, match="empty"):
+        gpuhash.hash_path("", backend="cpu")

@@ -175,3 +175,42 @@ def test_numpy_array_is_hashed_as_its_c_order_bytes() -> None:
     (a,) = hash_sources(CpuBackend(), alg, [memory_source("a", 1, arr)])
     (b,) = hash_sources(CpuBackend(), alg, [memory_source("b", 1, fortran)])
     assert a.digest == b.digest == ref.object_digest("merkle-sha256", arr.tobytes(), LEAF)
+
+
+def test_error_in_a_later_batch_stops_cleanly(tmp_path: Path) -> None:
+    """An error while batches are in flight surfaces as itself, with no thread left behind."""
+    import threading
+
+    for name, data in (("a", b"x" * 5000), ("b", b"y" * 5000)):
+        (tmp_path / name).write_bytes(data)
+    srcs = [
+        Source("a", 1, 5000, path=str(tmp_path / "a")),
+        Source("b", 1, 4999, path=str(tmp_path / "b")),  # wrong size: "changed"
+    ]
+    before = set(threading.enumerate())
+    for _ in range(20):
+        with pytest.raises(InputError, match="b: file changed"):
+            hash_sources(CpuBackend(), Algorithm("merkle-sha256", LEAF), srcs, batch_bytes=4096)
+    leftover = [t for t in set(threading.enumerate()) - before if t.name.startswith("gpuhash")]
+    assert not [t for t in leftover if "dispatch" in t.name or "reader" in t.name]
+
+
+def test_deep_directory_does_not_recurse(tmp_path: Path) -> None:
+    """A directory 1000 levels deep (beyond Python's recursion limit) is walked."""
+    import gpuhash
+
+    depth = 1000
+    fd = os.open(tmp_path, os.O_RDONLY)
+    try:
+        for _ in range(depth):  # built iteratively: os.makedirs itself recurses
+            os.mkdir("d", dir_fd=fd)
+            child = os.open("d", os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = child
+        leaf = os.open("f", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd)
+        os.write(leaf, b"bottom")
+        os.close(leaf)
+    finally:
+        os.close(fd)
+    m = gpuhash.hash_path(tmp_path, backend="cpu")
+    assert [o.name for o in m.objects] == ["d/" * depth + "f"]

@@ -10,7 +10,8 @@ import pytest
 import gpuhash
 from gpuhash import reference as ref
 from gpuhash._proto.gpuhash.v1 import manifest_pb2 as pb
-from gpuhash.algorithms import FAMILIES
+from gpuhash.algorithms import FAMILIES, Algorithm
+from gpuhash.engine import artifact_digest
 from gpuhash.manifest import Manifest, ManifestError
 
 
@@ -117,3 +118,53 @@ def test_malformed_json_is_refused(text: str) -> None:
 def test_garbage_binary_is_refused() -> None:
     with pytest.raises(ManifestError):
         Manifest.from_bytes(b"\xff\xff\xff\xff")
+
+
+def _with_tensor(m: Manifest, source: str, kind: int = pb.OBJECT_KIND_TENSOR) -> bytes:
+    msg = m.to_proto()
+    entry = msg.objects[0]
+    entry.tensor.dtype = "BF16"
+    entry.tensor.shape.extend([2, 3])
+    entry.tensor.source = source
+    entry.tensor.offset = 8
+    return _rekind(msg, kind)
+
+
+def _rekind(msg: pb.Manifest, kind: int) -> bytes:
+    """Set the first object's kind and recompute the artifact digest, as a producer would
+    (the kind is bound into the artifact digest)."""
+    msg.objects[0].kind = kind  # type: ignore[assignment]
+    objects = [gpuhash.ObjectDigest(o.name, o.kind, o.size, bytes(o.digest)) for o in msg.objects]
+    msg.artifact_digest = artifact_digest(Algorithm("merkle-sha256", 1024), objects)
+    return msg.SerializeToString()
+
+
+def test_tensor_metadata_round_trips(model: Path) -> None:
+    m = gpuhash.hash_path(model, algorithm="merkle-sha256", leaf_size=1024)
+    loaded = Manifest.from_bytes(_with_tensor(m, "weights/a.bin"))
+    assert loaded.objects[0].tensor == {
+        "dtype": "BF16",
+        "shape": [2, 3],
+        "source": "weights/a.bin",
+        "offset": 8,
+    }
+    assert Manifest.from_bytes(loaded.to_bytes()) == loaded
+    assert Manifest.from_json(loaded.to_json()) == loaded
+
+
+@pytest.mark.parametrize("source", ["/etc/passwd", "../../etc/passwd", "a//b", ""])
+def test_tensor_source_must_be_a_file_name(model: Path, source: str) -> None:
+    m = gpuhash.hash_path(model, algorithm="merkle-sha256", leaf_size=1024)
+    with pytest.raises(ManifestError, match="source"):
+        Manifest.from_bytes(_with_tensor(m, source))
+
+
+def test_tensor_metadata_on_a_file_is_refused(model: Path) -> None:
+    m = gpuhash.hash_path(model, algorithm="merkle-sha256", leaf_size=1024)
+    with pytest.raises(ManifestError, match="no tensor"):
+        Manifest.from_bytes(_with_tensor(m, "weights/a.bin", kind=pb.OBJECT_KIND_FILE))
+
+
+def test_json_that_is_not_utf8_is_refused() -> None:
+    with pytest.raises(ManifestError, match="UTF-8"):
+        Manifest.from_json(b"\xff\xfe{}")
