@@ -85,14 +85,17 @@ def hash_path(
     ignore_paths: Sequence[str] = (),
     allow_symlinks: bool = False,
     progress: ProgressFn | None = None,
+    use_mmap: bool = True,
 ) -> Manifest:
     """Hash a model file or directory; the manifest holds every object digest and the artifact
     digest. ``algorithm`` is a family (``merkle-sha256``, ``blake3``...) or an identifier
-    (``gh1-merkle-sha256-64k``); ``progress(done, total)`` is called as bytes are hashed."""
+    (``gh1-merkle-sha256-64k``); ``progress(done, total)`` is called as bytes are hashed.
+    ``use_mmap=False`` reads files instead of mapping them: use it when others may truncate the
+    files while they are hashed (a truncated mapping ends the process with SIGBUS)."""
     alg = algorithm if isinstance(algorithm, Algorithm) else resolve_algorithm(algorithm, leaf_size)
     sources = list_objects(path, ignore_paths=ignore_paths, allow_symlinks=allow_symlinks)
     with _backend(backend, alg) as b:
-        objects = hash_sources(b, alg, sources, progress=progress)
+        objects = hash_sources(b, alg, sources, progress=progress, use_mmap=use_mmap)
     return Manifest.build(alg, objects)
 
 

@@ -237,6 +237,7 @@ def _hash(args: argparse.Namespace) -> Manifest:
             ignore_paths=ignore_paths,
             allow_symlinks=allow_symlinks,
             progress=progress,
+            use_mmap=not args.no_mmap,
         )
     finally:
         if progress is not None:
@@ -336,6 +337,12 @@ def _hash_options(parser: argparse.ArgumentParser) -> None:
         default=[],
         help="paths relative to PATH to leave out (besides .git, .github, .gitattributes, "
         ".gitignore)",
+    )
+    parser.add_argument(
+        "--no-mmap",
+        action="store_true",
+        help="read files instead of memory-mapping them; use it when other processes may "
+        "truncate the files while they are hashed (a truncated mapping kills the process)",
     )
     parser.add_argument(
         "--allow-symlinks",

@@ -263,8 +263,13 @@ class _Reader:
     """Produces batches in order on a background thread (one batch ahead of the hasher)."""
 
     def __init__(
-        self, sources: Sequence[Source], plan: list[list[tuple[int, int, int]]], depth: int
+        self,
+        sources: Sequence[Source],
+        plan: list[list[tuple[int, int, int]]],
+        depth: int,
+        use_mmap: bool = True,
     ):
+        self.use_mmap = use_mmap
         self.sources = sources
         self.plan = plan
         self.queue: queue.Queue[_Batch | BaseException | None] = queue.Queue(maxsize=depth)
@@ -301,7 +306,7 @@ class _Reader:
             if src.data is not None:
                 view = src.data[start : start + length]
                 return _Batch(view, [_Segment(obj, 0, 0, length, whole)], _releaser(view))
-            if length >= _MIN_WINDOW and start % mmap.ALLOCATIONGRANULARITY == 0:
+            if self.use_mmap and length >= _MIN_WINDOW and start % mmap.ALLOCATIONGRANULARITY == 0:
                 m, view = _map_window(src, start, length)
                 return _Batch(view, [_Segment(obj, 0, 0, length, whole)], _releaser(view, m))
         total = sum(length for _, _, length in batch_plan)
@@ -408,8 +413,10 @@ def _read_into(src: Source, start: int, out: memoryview) -> None:
             if n == 0:
                 raise InputError(f"{src.name}: file changed while it was being hashed")
             done += n
+    except InputError:
+        raise
     except OSError as e:
-        raise InputError(f"{src.name}: cannot read: {e.strerror}") from None
+        raise InputError(f"{src.name}: cannot read: {e.strerror or e}") from None
     finally:
         os.close(fd)
 
@@ -449,8 +456,14 @@ def hash_sources(
     sources: Sequence[Source],
     progress: ProgressFn | None = None,
     batch_bytes: int | None = None,
+    use_mmap: bool = True,
 ) -> list[ObjectDigest]:
-    """Object digests of ``sources`` (in the given order) with ``backend``."""
+    """Object digests of ``sources`` (in the given order) with ``backend``.
+
+    Files of 1 MiB or more are memory-mapped window by window (no copy). A file truncated by
+    someone else while it is mapped makes the kernel send SIGBUS, which ends the process; where
+    other parties may modify the files being hashed, pass ``use_mmap=False`` to read them with
+    ``pread`` (a copy, somewhat slower), which turns such a change into an ``InputError``."""
     caps = backend.capabilities()
     if algorithm.family not in caps.families:
         raise BackendError(f"backend {backend.name} does not support {algorithm.family}")
@@ -493,7 +506,7 @@ def hash_sources(
     total_bytes = sum(s.size for s in sources)
     if progress is not None:
         progress(0, total_bytes)
-    reader = _Reader(sources, plan, depth=1)
+    reader = _Reader(sources, plan, depth=1, use_mmap=use_mmap)
     # Backends that allow it hash batch k+1's leaves on a dispatcher thread while this thread
     # reduces batch k's trees (Python work that would otherwise leave the cores idle).
     dispatcher = ThreadPoolExecutor(1, "gpuhash-dispatch") if caps.concurrent else None

@@ -212,5 +212,24 @@ def test_deep_directory_does_not_recurse(tmp_path: Path) -> None:
         os.close(leaf)
     finally:
         os.close(fd)
-    m = gpuhash.hash_path(tmp_path, backend="cpu")
-    assert [o.name for o in m.objects] == ["d/" * depth + "f"]
+    try:
+        m = gpuhash.hash_path(tmp_path, backend="cpu")
+        assert [o.name for o in m.objects] == ["d/" * depth + "f"]
+    finally:
+        # Remove the tree bottom-up without recursion (shutil.rmtree and pytest's own clean-up
+        # of old temporary directories would hit the recursion limit).
+        os.unlink(tmp_path / ("d/" * depth + "f"))
+        for level in range(depth, 0, -1):
+            os.rmdir(tmp_path / "/".join(["d"] * level))
+
+
+def test_reading_instead_of_mapping_gives_the_same_digests(cpu: CpuBackend, tmp_path: Path) -> None:
+    n = 3 * (1 << 20) + 12345
+    data = np.random.default_rng(9).integers(0, 256, n, dtype=np.uint8).tobytes()
+    (tmp_path / "f").write_bytes(data)
+    src = [Source("f", 1, n, path=str(tmp_path / "f"))]
+    alg = Algorithm("merkle-sha256", 4096)
+    mapped = hash_sources(cpu, alg, src, batch_bytes=1 << 20)
+    read = hash_sources(cpu, alg, src, batch_bytes=1 << 20, use_mmap=False)
+    assert mapped == read
+    assert read[0].digest == ref.object_digest("merkle-sha256", data, 4096)
