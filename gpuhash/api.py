@@ -13,7 +13,7 @@ from gpuhash.backend import HashBackend
 from gpuhash.engine import ProgressFn, Source, hash_sources, memory_source, open_beneath
 from gpuhash.errors import InputError, UsageError
 from gpuhash.manifest import Manifest
-from gpuhash.registry import get_backend
+from gpuhash.registry import AUTO, get_backend
 
 
 @contextmanager
@@ -26,6 +26,17 @@ def _backend(backend: str | HashBackend, algorithm: Algorithm) -> Iterator[HashB
         yield instance
     finally:
         instance.close()
+
+
+#: Below this many bytes ``auto`` uses the ``cpu`` backend without probing devices: starting a
+#: device (importing its stack, creating a context, building kernels) costs more than hashing.
+AUTO_DEVICE_MIN_BYTES = 64 << 20
+
+
+def _auto_for_size(backend: str | HashBackend, total: int) -> str | HashBackend:
+    if backend == AUTO and total < AUTO_DEVICE_MIN_BYTES:
+        return "cpu"
+    return backend
 
 
 def list_objects(
@@ -94,6 +105,7 @@ def hash_path(
     files while they are hashed (a truncated mapping ends the process with SIGBUS)."""
     alg = algorithm if isinstance(algorithm, Algorithm) else resolve_algorithm(algorithm, leaf_size)
     sources = list_objects(path, ignore_paths=ignore_paths, allow_symlinks=allow_symlinks)
+    backend = _auto_for_size(backend, sum(s.size for s in sources))
     with _backend(backend, alg) as b:
         objects = hash_sources(b, alg, sources, progress=progress, use_mmap=use_mmap)
     return Manifest.build(alg, objects)
@@ -110,6 +122,7 @@ def hash_bytes(
     (its bytes in C order)."""
     alg = algorithm if isinstance(algorithm, Algorithm) else resolve_algorithm(algorithm, leaf_size)
     source = memory_source("<bytes>", ref.KIND_FILE, data)
+    backend = _auto_for_size(backend, source.size)
     with _backend(backend, alg) as b:
         (obj,) = hash_sources(b, alg, [source])
     return obj.digest

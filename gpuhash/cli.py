@@ -26,6 +26,7 @@ from gpuhash.errors import GpuhashError, UsageError
 
 if TYPE_CHECKING:
     from gpuhash.algorithms import Algorithm
+    from gpuhash.backend import HashBackend
     from gpuhash.manifest import Manifest
 
 PROG = "gpuhash"
@@ -226,6 +227,13 @@ def _hash(args: argparse.Namespace) -> Manifest:
         raise _unknown_backend(args.backend)
     ignore_paths: list[str] = args.ignore_paths
     allow_symlinks: bool = args.allow_symlinks
+    backend: str | HashBackend = args.backend
+    if args.device is not None:
+        if args.backend == AUTO:
+            raise UsageError("--device needs --backend (the device belongs to one backend)")
+        from gpuhash.registry import get_backend
+
+        backend = get_backend(args.backend, algorithm=algorithm, device=args.device)
     progress: Progress | None = None
     if sys.stderr.isatty():
         progress = Progress(0, sys.stderr, min_total=PROGRESS_MIN_BYTES)
@@ -233,7 +241,7 @@ def _hash(args: argparse.Namespace) -> Manifest:
         return api.hash_path(
             args.path,
             algorithm=algorithm,
-            backend=args.backend,
+            backend=backend,
             ignore_paths=ignore_paths,
             allow_symlinks=allow_symlinks,
             progress=progress,
@@ -242,6 +250,8 @@ def _hash(args: argparse.Namespace) -> Manifest:
     finally:
         if progress is not None:
             progress.close()
+        if not isinstance(backend, str):
+            backend.close()
 
 
 def cmd_digest(args: argparse.Namespace) -> int:
@@ -328,6 +338,12 @@ def _hash_options(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         default="auto",
         help="backend to hash with (default: auto); see `gpuhash backends`",
+    )
+    parser.add_argument(
+        "--device",
+        metavar="DEV",
+        help="the backend's device, for backends that have a choice (opencl: a 'P:D' index "
+        "pair or part of the name shown by `gpuhash backends`)",
     )
     parser.add_argument(
         "--ignore-paths",

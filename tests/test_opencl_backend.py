@@ -1,0 +1,120 @@
+"""The ``opencl`` backend (backends/opencl) on every OpenCL device here, against the reference.
+
+Both CPU runtimes from requirements-dev.txt run in CI: PoCL and Intel's CPU runtime (made
+visible by the backend itself). Work-group sizes vary, since correctness must not depend on them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gpuhash_opencl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import gpuhash
+from gpuhash import reference as ref
+from gpuhash.algorithms import FAMILIES, Algorithm
+from gpuhash.engine import hash_sources, memory_source
+from gpuhash.errors import UsageError
+
+DEVICES = [label for _, _, label, _ in gpuhash_opencl.list_devices()]
+LEAF = 1024
+
+
+def test_both_cpu_runtimes_are_here() -> None:
+    """CI installs PoCL and Intel's CPU runtime; the backend must see both without help."""
+    assert any(d.startswith("Portable Computing Language") for d in DEVICES), DEVICES
+    assert any(d.startswith("Intel(R) OpenCL") for d in DEVICES), DEVICES
+
+
+@pytest.fixture(scope="module", params=DEVICES)
+def backend(request: pytest.FixtureRequest) -> gpuhash_opencl.OpenCLBackend:
+    return gpuhash_opencl.OpenCLBackend(device=request.param)
+
+
+def pattern(n: int, seed: int) -> bytes:
+    return bytes((i * 7 + seed) % 251 for i in range(n))
+
+
+sizes = st.one_of(
+    st.integers(0, 3 * LEAF),
+    st.sampled_from([k * LEAF + d for k in (1, 2, 3, 4, 5, 8, 9, 16, 17) for d in (-1, 0, 1)]),
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    family=st.sampled_from(FAMILIES),
+    object_sizes=st.lists(sizes, min_size=1, max_size=5),
+    batch=st.sampled_from([LEAF, 3 * LEAF, 8 * LEAF, 1 << 20]),
+    seed=st.integers(0, 250),
+)
+def test_objects_equal_reference(
+    backend: gpuhash_opencl.OpenCLBackend,
+    family: str,
+    object_sizes: list[int],
+    batch: int,
+    seed: int,
+) -> None:
+    datas = [pattern(n, seed + i) for i, n in enumerate(object_sizes)]
+    srcs = [memory_source(f"o{i}", 1, d) for i, d in enumerate(datas)]
+    got = hash_sources(backend, Algorithm(family, LEAF), srcs, batch_bytes=batch)
+    assert [o.digest for o in got] == [ref.object_digest(family, d, LEAF) for d in datas]
+
+
+@pytest.mark.parametrize("local_size", [1, 7, 64])
+@pytest.mark.parametrize("device", DEVICES)
+def test_work_group_size_does_not_matter(device: str, local_size: int) -> None:
+    backend = gpuhash_opencl.OpenCLBackend(device=device, local_size=local_size)
+    datas = [pattern(n, 5) for n in (0, 1, LEAF - 1, 5 * LEAF + 3, 33 * LEAF)]
+    for family in FAMILIES:
+        srcs = [memory_source(f"o{i}", 1, d) for i, d in enumerate(datas)]
+        got = hash_sources(backend, Algorithm(family, LEAF), srcs, batch_bytes=8 * LEAF)
+        assert [o.digest for o in got] == [ref.object_digest(family, d, LEAF) for d in datas]
+
+
+def test_model_directory_equals_reference(
+    backend: gpuhash_opencl.OpenCLBackend, tmp_path: Path
+) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "w.bin").write_bytes(pattern(3 << 20, 1))
+    (tmp_path / "config.json").write_bytes(b'{"a": 1}')
+    (tmp_path / "empty").write_bytes(b"")
+    for family in ("merkle-sha256", "lthash16-shake256"):
+        m = gpuhash.hash_path(tmp_path, algorithm=family, leaf_size=4096, backend=backend)
+        _, want = ref.hash_model(str(tmp_path), m.algorithm.id)
+        assert m.artifact_digest == want
+
+
+def test_large_blake3_equals_blake3_package(backend: gpuhash_opencl.OpenCLBackend) -> None:
+    import blake3
+
+    data = pattern(5 << 20, 2) + b"tail"
+    digest = gpuhash.hash_bytes(data, algorithm="blake3", leaf_size=1 << 16, backend=backend)
+    assert digest == blake3.blake3(data).digest()
+
+
+def test_registered_and_listed() -> None:
+    info = {i.name: i for i in gpuhash.available_backends()}["opencl"]
+    assert info.available
+    assert info.origin == "gpuhash-opencl"
+    assert info.devices
+    assert info.devices[0] in DEVICES
+
+
+def test_device_by_index_and_by_name() -> None:
+    by_index = gpuhash_opencl.OpenCLBackend(device="0:0")
+    by_name = gpuhash_opencl.OpenCLBackend(device=by_index.label.split(" / ")[0].lower())
+    assert by_index.label == by_name.label
+
+
+def test_unknown_device_names_the_devices() -> None:
+    with pytest.raises(UsageError, match=r"no OpenCL device matches .no-such-gpu.*0:0"):
+        gpuhash_opencl.OpenCLBackend(device="no-such-gpu")
+
+
+def test_device_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GPUHASH_OPENCL_DEVICE", "portable")
+    assert gpuhash.get_backend("opencl").capabilities().devices[0].startswith("Portable")
