@@ -3,6 +3,7 @@
     gpuhash digest PATH [options]          one line: <algorithm-id>:<hex artifact digest>
     gpuhash hash PATH [options] [--json] [-o FILE]
     gpuhash backends [--json]
+    gpuhash selftest BACKEND [--device DEV] [--quick] [--json]
 
 Errors are one line on stderr, ``gpuhash: error: <message>``, with exit status 2 (as for usage
 errors); an interrupt exits with 130. Heavy modules (numpy, protobuf, backends) are imported only
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 
 PROG = "gpuhash"
 EXIT_OK = 0
+EXIT_FAILED = 1
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141
@@ -292,6 +294,43 @@ def cmd_hash(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_selftest(args: argparse.Namespace) -> int:
+    from gpuhash import selftest
+    from gpuhash.registry import get_backend
+
+    options = {} if args.device is None else {"device": args.device}
+    backend = get_backend(args.backend, **options)
+    try:
+        device = ", ".join(backend.capabilities().devices) or "no device listed"
+        checks = selftest.run(backend, quick=args.quick)
+    finally:
+        backend.close()
+    if args.json:
+        sys.stdout.write(
+            json.dumps(
+                {
+                    "backend": backend.name,
+                    "device": device,
+                    "passed": all(c.passed for c in checks),
+                    "checks": [c.__dict__ for c in checks],
+                },
+                indent=2,
+            )
+            + "\n"
+        )
+    else:
+        sys.stdout.write(f"backend {backend.name} on {_printable(device)}\n")
+        fam_w = max(len(c.family) for c in checks)
+        name_w = max(len(c.name) for c in checks)
+        for c in checks:
+            verdict = "pass" if c.passed else "FAIL"
+            line = f"{c.family:<{fam_w}}  {c.name:<{name_w}}  {verdict}  {c.seconds:6.2f}s"
+            sys.stdout.write(line + (f"  {_printable(c.detail)}" if c.detail else "") + "\n")
+        failed = sum(not c.passed for c in checks)
+        sys.stdout.write(f"{len(checks) - failed} passed, {failed} failed\n")
+    return EXIT_OK if all(c.passed for c in checks) else EXIT_FAILED
+
+
 def cmd_backends(args: argparse.Namespace) -> int:
     from gpuhash.registry import available_backends
 
@@ -398,6 +437,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="write the manifest to FILE: JSON if FILE ends in .json, protobuf binary otherwise",
     )
     p.set_defaults(func=cmd_hash)
+
+    p = sub.add_parser(
+        "selftest",
+        help="check a backend on this machine's device against independent answers",
+        description="Run known-answer and reference checks on BACKEND; exit 0 only if all pass.",
+    )
+    p.add_argument("backend", metavar="BACKEND", help="a backend name (see `gpuhash backends`)")
+    p.add_argument("--device", metavar="DEV", help="the backend's device, where it has a choice")
+    p.add_argument("--quick", action="store_true", help="fewer object sizes")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.set_defaults(func=cmd_selftest)
 
     p = sub.add_parser(
         "backends",
