@@ -119,10 +119,12 @@ def hash_bytes(
     backend: str | HashBackend = "auto",
 ) -> bytes:
     """The object digest of one in-memory object: bytes, bytearray, memoryview or a numpy array
-    (its bytes in C order)."""
+    (its bytes in C order), or a device array hashed where it lies by a backend of its device
+    (a pyopencl array with ``backend="opencl"``, created in that backend's ``context``)."""
     alg = algorithm if isinstance(algorithm, Algorithm) else resolve_algorithm(algorithm, leaf_size)
     source = memory_source("<bytes>", ref.KIND_FILE, data)
-    backend = _auto_for_size(backend, source.size)
+    if not source.device:
+        backend = _auto_for_size(backend, source.size)
     with _backend(backend, alg) as b:
         (obj,) = hash_sources(b, alg, [source])
     return obj.digest

@@ -61,6 +61,8 @@ class Capabilities:
     #: ``hash_leaves`` may run on one thread while ``hash_nodes`` runs on another; the engine
     #: then overlaps the leaves of one batch with the tree reduction of the previous one.
     concurrent: bool = False
+    #: ``hash_leaves`` accepts this backend's device arrays as ``data`` (hashed in place).
+    device_arrays: bool = False
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gpuhash import reference as ref
 from gpuhash._typing import Buffer
@@ -68,7 +68,10 @@ class Source:
     kind: int
     size: int
     path: str | None = None
-    data: memoryview | None = None
+    #: Host bytes (a memoryview), or a device array a backend hashes in place (``device``).
+    data: Any = None
+    #: ``data`` lives on a device: it is never copied into a packed batch.
+    device: bool = False
     #: (st_dev, st_ino, st_mtime_ns) seen when the file was listed, to detect changes.
     identity: tuple[int, int, int] | None = None
     #: With ``root``, the file is opened as ``rel`` beneath the directory ``root`` without
@@ -78,7 +81,14 @@ class Source:
 
 
 def memory_source(name: str, kind: int, data: object) -> Source:
-    """A ``Source`` over a bytes-like object or a numpy array (its bytes in C order)."""
+    """A ``Source`` over a bytes-like object or a numpy array (its bytes in C order), or over
+    a device array that a backend hashes where it lies (a pyopencl array: its bytes in C order,
+    sliced on the device, never copied to the host by the engine)."""
+    device_view = _device_bytes(data)
+    if device_view is not None:
+        return Source(
+            name=name, kind=kind, size=int(device_view.nbytes), data=device_view, device=True
+        )
     numpy = sys.modules.get("numpy")  # an ndarray implies numpy is already imported
     if numpy is not None and isinstance(data, numpy.ndarray):
         data = numpy.ascontiguousarray(data)
@@ -87,6 +97,18 @@ def memory_source(name: str, kind: int, data: object) -> Source:
     except TypeError:
         raise InputError(f"{name}: object of type {type(data).__name__} is not a buffer") from None
     return Source(name=name, kind=kind, size=view.nbytes, data=view)
+
+
+def _device_bytes(data: object) -> Any:
+    """A C-contiguous pyopencl array as a 1-D array of its bytes, else None."""
+    cl_array = sys.modules.get("pyopencl.array")
+    if cl_array is None or not isinstance(data, cl_array.Array):
+        return None
+    if not data.flags.c_contiguous:
+        raise InputError("a device array must be C-contiguous to be hashed in place")
+    import numpy as np
+
+    return data.reshape(-1).view(np.uint8)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -303,6 +325,9 @@ class _Reader:
             obj, start, length = batch_plan[0]
             src = self.sources[obj]
             whole = start == 0 and length == src.size
+            if src.device:  # a slice of a device array is a view on the device
+                window_view = src.data[start : start + length]
+                return _Batch(window_view, [_Segment(obj, 0, 0, length, whole)], _no_release)
             if src.data is not None:
                 view = src.data[start : start + length]
                 return _Batch(view, [_Segment(obj, 0, 0, length, whole)], _releaser(view))
@@ -368,6 +393,10 @@ def open_source(src: Source) -> int:
     if src.root is not None and src.rel is not None:
         return open_beneath(src.root, src.rel)
     return os.open(src.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+
+
+def _no_release() -> None:
+    pass
 
 
 def _releaser(view: memoryview, m: mmap.mmap | None = None) -> Callable[[], None]:
@@ -467,6 +496,11 @@ def hash_sources(
     caps = backend.capabilities()
     if algorithm.family not in caps.families:
         raise BackendError(f"backend {backend.name} does not support {algorithm.family}")
+    if not caps.device_arrays and any(s.device for s in sources):
+        raise BackendError(
+            f"backend {backend.name} cannot hash device arrays in place; "
+            "use the backend of the device that holds them"
+        )
     batch = batch_bytes or caps.batch_bytes
     window = window_bytes(algorithm, batch)
     native = algorithm.family in caps.native_objects
@@ -478,7 +512,7 @@ def hash_sources(
     for i, src in enumerate(sources):
         # Objects of 1 MiB or more get batches of their own, read in place (memory-mapped or
         # sliced) rather than copied into a packed buffer; smaller ones are packed together.
-        if src.size > window or src.size >= _MIN_WINDOW or native:
+        if src.size > window or src.size >= _MIN_WINDOW or native or src.device:
             if current:
                 plan.append(current)
                 current, current_bytes = [], 0

@@ -118,3 +118,25 @@ def test_unknown_device_names_the_devices() -> None:
 def test_device_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GPUHASH_OPENCL_DEVICE", "portable")
     assert gpuhash.get_backend("opencl").capabilities().devices[0].startswith("Portable")
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_device_array_hashed_in_place(backend: gpuhash_opencl.OpenCLBackend, family: str) -> None:
+    """A pyopencl array (a slice of a larger one, at an odd offset) is hashed on the device."""
+    import numpy as np
+    import pyopencl.array as cl_array
+
+    host = np.frombuffer(pattern(3 * LEAF + 777 + 13, 4), dtype=np.uint8)
+    on_device = cl_array.to_device(backend.queue, host)
+    part = on_device[13:]  # a view with a non-zero offset into the same device buffer
+    digest = gpuhash.hash_bytes(part, algorithm=family, leaf_size=LEAF, backend=backend)
+    assert digest == ref.object_digest(family, host[13:].tobytes(), LEAF)
+
+
+def test_device_array_on_the_cpu_backend_is_refused(backend: gpuhash_opencl.OpenCLBackend) -> None:
+    import numpy as np
+    import pyopencl.array as cl_array
+
+    on_device = cl_array.to_device(backend.queue, np.zeros(100, dtype=np.float32))
+    with pytest.raises(gpuhash.BackendError, match="cannot hash device arrays"):
+        gpuhash.hash_bytes(on_device, backend="cpu")

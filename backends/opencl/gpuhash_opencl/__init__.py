@@ -92,7 +92,10 @@ class OpenCLBackend(HashBackend):
         if local_size is not None and local_size < 1:
             raise UsageError(f"local_size must be at least 1, not {local_size}")
         cl = _cl()
+        import pyopencl.array
+
         self._cl = cl
+        self._cl_array = pyopencl.array
         self.label, self.device = _choose(
             device if device is not None else os.environ.get(DEVICE_ENV)
         )
@@ -117,6 +120,7 @@ class OpenCLBackend(HashBackend):
             # A GPU beats the host; a CPU runtime competes with the cpu backend (priority 10)
             # only when it is Intel's, which vectorises with AVX-512.
             priority=20 if is_gpu else (5 if self.label.startswith("Intel") else 1),
+            device_arrays=True,
         )
 
     def hash_leaves(self, algorithm: Algorithm, data: Buffer, table: LeafTable) -> bytes:
@@ -124,13 +128,25 @@ class OpenCLBackend(HashBackend):
         n = len(table)
         d = algorithm.digest_size
         mf = cl.mem_flags
-        view = memoryview(data).cast("B")
+        offsets: Any = table.offset
         try:
             ctx = self.context
-            # An empty buffer cannot be created: an all-empty batch gets one dummy byte.
-            host = view if view.nbytes else memoryview(b"\0")
-            buf = cl.Buffer(ctx, mf.READ_ONLY | mf.COPY_HOST_PTR, hostbuf=host)
-            offset = cl.Buffer(ctx, mf.READ_ONLY | mf.COPY_HOST_PTR, hostbuf=table.offset)
+            if isinstance(data, self._cl_array.Array):
+                # A device array (or a slice of one): hashed where it lies, no copy.
+                if data.context != ctx:
+                    raise BackendError(
+                        f"opencl device {self.label}: the array lives in another context"
+                    )
+                buf = data.base_data
+                import numpy as np
+
+                offsets = np.frombuffer(table.offset, dtype=np.uint64) + np.uint64(data.offset)
+            else:
+                view = memoryview(data).cast("B")
+                # An empty buffer cannot be created: an all-empty batch gets one dummy byte.
+                host = view if view.nbytes else memoryview(b"\0")
+                buf = cl.Buffer(ctx, mf.READ_ONLY | mf.COPY_HOST_PTR, hostbuf=host)
+            offset = cl.Buffer(ctx, mf.READ_ONLY | mf.COPY_HOST_PTR, hostbuf=offsets)
             length = cl.Buffer(ctx, mf.READ_ONLY | mf.COPY_HOST_PTR, hostbuf=table.length)
             index = cl.Buffer(ctx, mf.READ_ONLY | mf.COPY_HOST_PTR, hostbuf=table.index)
             root = cl.Buffer(ctx, mf.READ_ONLY | mf.COPY_HOST_PTR, hostbuf=table.root)
