@@ -11,6 +11,7 @@ Errors: a kernel that fails to build, a device that runs out of memory or disapp
 from __future__ import annotations
 
 import os
+import threading
 import warnings
 from typing import Any, ClassVar
 
@@ -107,6 +108,11 @@ class OpenCLBackend(HashBackend):
             raise BackendUnavailable(f"opencl device {self.label}: {e}") from None
         self._program: Any = None
         self._kernels: dict[str, Any] = {}
+        # The engine may call hash_leaves (leaf kernels) on one thread while it calls
+        # hash_nodes (node kernels) on another: OpenCL calls are thread-safe except setting
+        # arguments of one kernel object from two threads, which the split avoids; the lock
+        # guards the lazy build and the kernel cache.
+        self._lock = threading.Lock()
 
     # -- contract ------------------------------------------------------------------------------
 
@@ -121,6 +127,8 @@ class OpenCLBackend(HashBackend):
             # only when it is Intel's, which vectorises with AVX-512.
             priority=20 if is_gpu else (5 if self.label.startswith("Intel") else 1),
             device_arrays=True,
+            # Leaves of batch k+1 upload and hash while the engine reduces batch k.
+            concurrent=True,
         )
 
     def hash_leaves(self, algorithm: Algorithm, data: Buffer, table: LeafTable) -> bytes:
@@ -189,6 +197,10 @@ class OpenCLBackend(HashBackend):
     # -- helpers -------------------------------------------------------------------------------
 
     def _built(self) -> Any:
+        with self._lock:
+            return self._build_locked()
+
+    def _build_locked(self) -> Any:
         if self._program is None:
             cl = self._cl
             try:
@@ -204,10 +216,11 @@ class OpenCLBackend(HashBackend):
         return self._program
 
     def _kernel(self, name: str) -> Any:
-        kernel = self._kernels.get(name)
-        if kernel is None:
-            kernel = self._kernels[name] = self._cl.Kernel(self._built(), name)
-        return kernel
+        with self._lock:
+            kernel = self._kernels.get(name)
+            if kernel is None:
+                kernel = self._kernels[name] = self._cl.Kernel(self._build_locked(), name)
+            return kernel
 
     def _sizes(self, n: int) -> tuple[tuple[int], tuple[int] | None]:
         if self.local_size is None:
