@@ -27,6 +27,7 @@ import dataclasses
 import functools
 import hashlib
 import importlib.metadata
+import importlib.util
 import json
 import os
 import platform
@@ -955,6 +956,34 @@ def _run(args: argparse.Namespace, base: Path, repeat: int) -> int:
             cli_lines[f"{alg}/{ds.key}"] = r.output
         throughput_rows.append(f"cli-{alg}")
 
+    # -- gpuhash, OpenCL on this machine's CPU runtimes (when gpuhash-opencl is installed) ------
+    # Intel's runtime for every algorithm; PoCL (a correctness platform here) for SHA-256 only,
+    # once. The device is named explicitly; kernels are built (and cached by pyopencl) first.
+    opencl_runs: list[tuple[str, str, tuple[str, ...], int]] = []
+    if importlib.util.find_spec("gpuhash_opencl") is not None:
+        opencl_runs = [
+            ("Intel", "intel", ALGORITHMS, repeat),
+            ("Portable", "pocl", ("merkle-sha256",), 1),
+        ]
+    for device, tag, algs, reps in opencl_runs:
+        cl_cmd = [*gh, "digest", "--backend", "opencl", "--device", device]
+        # Build (and let pyopencl cache) the kernels first, untimed.
+        subprocess.run([*cl_cmd, str(small_ds.root)], check=False, capture_output=True)
+        for alg in algs:
+            for ds in (file_ds, model_ds):
+                r = add(
+                    time_child(
+                        f"cl-{tag}-{alg}/{ds.key}",
+                        f"`gpuhash digest --backend opencl --device {device} --algorithm {alg}`",
+                        "console script, child process",
+                        ds,
+                        [*cl_cmd, str(ds.root), "--algorithm", alg],
+                        reps,
+                    )
+                )
+                cli_lines[f"cl-{tag}-{alg}/{ds.key}"] = r.output
+            throughput_rows.append(f"cl-{tag}-{alg}")
+
     # -- gpuhash, in-process -------------------------------------------------------------------
     gpuhash.hash_path(small_ds.root, backend="cpu")  # imports and first-use costs, untimed
     api_manifests: dict[str, gpuhash.Manifest] = {}
@@ -1041,6 +1070,15 @@ def _run(args: argparse.Namespace, base: Path, repeat: int) -> int:
                 {
                     "check": f"`gpuhash digest` and `hash_path` agree ({key})",
                     "ok": api_manifests[key].digest_line() == line,
+                }
+            )
+    for key, line in cli_lines.items():
+        if key.startswith("cl-"):
+            same = key.split("-", 2)[2]  # "cl-intel-<alg>/<ds>" -> "<alg>/<ds>"
+            checks.append(
+                {
+                    "check": f"opencl and cpu `gpuhash digest` agree ({key})",
+                    "ok": line == cli_lines[same],
                 }
             )
     b3_file = api_manifests[f"blake3/{file_ds.key}"].objects[0].digest.hex()
