@@ -5,14 +5,21 @@
  * puts it there). Everything that differs between targets is a macro guarded by #ifndef, so a
  * per-target prelude (CUDA, HIP, Metal...) can define it before this file:
  *
- *   GH_FN          storage class of helper functions ("static inline" here; a CUDA prelude
- *                  would say "__device__ __forceinline__")
- *   GH_ROTR32/64   rotate right (OpenCL's rotate() rotates left); GH_ROTL64 rotate left
+ *   GH_FN          storage class of helper functions ("static inline" + always_inline here:
+ *                  Intel's CPU compiler otherwise keeps a compression function that is used
+ *                  several times out of line, and the call spills the whole 16-lane state,
+ *                  halving throughput; a CUDA prelude would say "__device__ __forceinline__")
+ *   GH_ROTR32/64   rotate right; GH_ROTL64 rotate left (shift pairs, not rotate(): see below)
  *   GH_GID         the global work-item index as a 64-bit value
+ *   GH_BSWAP32/64  byte swaps; GH_NATIVE_LE and GH_WORD_BE32/64, GH_WORD_LE32/64 (byte order of
+ *                  native word loads); GH_ALIGNED(p, a) (pointer alignment test)
  *
- * Conventions: every byte offset and length is a 64-bit ulong; every message is read with
- * byte loads assembled into words with an explicit byte order, so no code depends on the
- * device's endianness or on the alignment of a buffer.
+ * Conventions: every byte offset and length is a 64-bit ulong. The full blocks of a message are
+ * read with native 32- or 64-bit word loads when the message start is suitably aligned (leaves
+ * start at multiples of L >= 1024, nodes at multiples of 2D, and buffers are allocated aligned),
+ * else with byte loads assembled into words; the byte order is explicit either way (GH_WORD_*),
+ * so results depend neither on the device's endianness nor on alignment. Final (padding) blocks
+ * are assembled byte by byte. See leaves.cl for why, and what a GPU build would do instead.
  *
  * Messages are described as (global pointer, 64-bit length) plus an optional short *suffix* of
  * 0..16 bytes held in two ulongs (byte k of the suffix is byte k%8 of lo (k < 8) or hi (k >= 8),
@@ -22,23 +29,69 @@
  */
 
 #ifndef GH_FN
-#define GH_FN static inline
+#define GH_FN static inline __attribute__((always_inline))
 #endif
 
+/* Rotations as shift pairs, which every compiler turns into its rotate instruction. (PoCL 3.0
+ * calls its rotate() builtin as an out-of-line function, which is several times slower.) n is
+ * taken modulo the width, as OpenCL C does for shift counts, so 0 is allowed. */
 #ifndef GH_ROTR32
-#define GH_ROTR32(x, n) rotate((uint)(x), (uint)(32u - (n)))
+#define GH_ROTR32(x, n) \
+    (((uint)(x) >> ((uint)(n) & 31u)) | ((uint)(x) << ((32u - (uint)(n)) & 31u)))
 #endif
 
 #ifndef GH_ROTR64
-#define GH_ROTR64(x, n) rotate((ulong)(x), (ulong)(64u - (n)))
+#define GH_ROTR64(x, n) \
+    (((ulong)(x) >> ((uint)(n) & 63u)) | ((ulong)(x) << ((64u - (uint)(n)) & 63u)))
 #endif
 
 #ifndef GH_ROTL64
-#define GH_ROTL64(x, n) rotate((ulong)(x), (ulong)(n))
+#define GH_ROTL64(x, n) \
+    (((ulong)(x) << ((uint)(n) & 63u)) | ((ulong)(x) >> ((64u - (uint)(n)) & 63u)))
 #endif
 
 #ifndef GH_GID
 #define GH_GID() ((ulong)get_global_id(0))
+#endif
+
+/* Byte swaps (for big-endian words read with native little-endian word loads). */
+#ifndef GH_BSWAP32
+#define GH_BSWAP32(x) \
+    ((GH_ROTR32(x, 24u) & 0x00ff00ffu) | (GH_ROTR32(x, 8u) & 0xff00ff00u))
+#endif
+
+#ifndef GH_BSWAP64
+#define GH_BSWAP64(x) \
+    (((ulong)GH_BSWAP32((uint)(x)) << 32) | (ulong)GH_BSWAP32((uint)((ulong)(x) >> 32)))
+#endif
+
+/* Native word loads: GH_NATIVE_LE is 1 where the device is little-endian (OpenCL C defines
+ * __ENDIAN_LITTLE__ there; every current CPU and GPU is), and GH_WORD_BE32(w) etc. turn a word read
+ * natively into the big- or little-endian value of its bytes. */
+#ifndef GH_NATIVE_LE
+#ifdef __ENDIAN_LITTLE__
+#define GH_NATIVE_LE 1
+#else
+#define GH_NATIVE_LE 0
+#endif
+#endif
+#if GH_NATIVE_LE
+#define GH_WORD_BE32(w) GH_BSWAP32(w)
+#define GH_WORD_BE64(w) GH_BSWAP64(w)
+#define GH_WORD_LE32(w) ((uint)(w))
+#define GH_WORD_LE64(w) ((ulong)(w))
+#else
+#define GH_WORD_BE32(w) ((uint)(w))
+#define GH_WORD_BE64(w) ((ulong)(w))
+#define GH_WORD_LE32(w) GH_BSWAP32(w)
+#define GH_WORD_LE64(w) GH_BSWAP64(w)
+#endif
+
+/* Whether a pointer is aligned to a (a power of two). The fast paths of the hash files read
+ * whole words through a uint / ulong pointer only when this holds, else they fall back to byte
+ * loads, so results never depend on alignment. */
+#ifndef GH_ALIGNED
+#define GH_ALIGNED(p, a) ((((size_t)(p)) & (size_t)((a) - 1u)) == (size_t)0)
 #endif
 
 /* A short suffix appended to a message (at most 16 bytes). */
@@ -79,11 +132,9 @@ GH_FN uint gh_msg_byte(__global const uchar *data, ulong len, const gh_suffix s,
 }
 
 /*
- * Word loads from global memory, one byte at a time. This is where a GPU build would differ:
- * leaves start at multiples of L >= 1024 and nodes at multiples of D, so aligned vector loads
- * (vload4 / uint4, or a work-group staging blocks in local memory with coalesced loads and each
- * work-item reading its block back) would replace these byte loads in the full-block loops.
- * Byte loads are correct for any offset, which is all this version promises.
+ * Word loads from global memory, one byte at a time: the fallback for message starts that are
+ * not word-aligned (the aligned fast paths read words through GH_WORD_*), and the byte-order
+ * helpers for stores. Correct for any offset.
  */
 GH_FN uint gh_load_be32(__global const uchar *p) {
     return ((uint)p[0] << 24) | ((uint)p[1] << 16) | ((uint)p[2] << 8) | (uint)p[3];

@@ -31,38 +31,59 @@ GH_FN void sha256_init(uint st[8]) {
     st[7] = 0x5be0cd19u;
 }
 
+/* The round functions (plain expressions: compilers fuse them, e.g. into AVX-512 vpternlog). */
+#define SHA256_BSIG0(x) (GH_ROTR32(x, 2u) ^ GH_ROTR32(x, 13u) ^ GH_ROTR32(x, 22u))
+#define SHA256_BSIG1(x) (GH_ROTR32(x, 6u) ^ GH_ROTR32(x, 11u) ^ GH_ROTR32(x, 25u))
+#define SHA256_SSIG0(x) (GH_ROTR32(x, 7u) ^ GH_ROTR32(x, 18u) ^ ((x) >> 3))
+#define SHA256_SSIG1(x) (GH_ROTR32(x, 17u) ^ GH_ROTR32(x, 19u) ^ ((x) >> 10))
+#define SHA256_CH(e, f, g) ((g) ^ ((e) & ((f) ^ (g))))
+#define SHA256_MAJ(a, b, c) (((a) & (b)) | ((c) & ((a) | (b))))
+
+/* Round t with message word wt; the eight working variables rotate by renaming: round t + 1
+ * is called with (h, a, b, c, d, e, f, g). */
+#define SHA256_ROUND(a, b, c, d, e, f, g, h, t, wt)                                        \
+    do {                                                                                   \
+        const uint t1_ = (h) + SHA256_BSIG1(e) + SHA256_CH(e, f, g) + SHA256_K[t] + (wt); \
+        (d) += t1_;                                                                        \
+        (h) = t1_ + SHA256_BSIG0(a) + SHA256_MAJ(a, b, c);                                 \
+    } while (0)
+
+/* Eight rounds from t (a multiple of 8), with w[] the rolling 16-word schedule window. */
+#define SHA256_8ROUNDS(t, W)                                 \
+    do {                                                     \
+        SHA256_ROUND(a, b, c, d, e, f, g, h, (t) + 0u, W(0)); \
+        SHA256_ROUND(h, a, b, c, d, e, f, g, (t) + 1u, W(1)); \
+        SHA256_ROUND(g, h, a, b, c, d, e, f, (t) + 2u, W(2)); \
+        SHA256_ROUND(f, g, h, a, b, c, d, e, (t) + 3u, W(3)); \
+        SHA256_ROUND(e, f, g, h, a, b, c, d, (t) + 4u, W(4)); \
+        SHA256_ROUND(d, e, f, g, h, a, b, c, (t) + 5u, W(5)); \
+        SHA256_ROUND(c, d, e, f, g, h, a, b, (t) + 6u, W(6)); \
+        SHA256_ROUND(b, c, d, e, f, g, h, a, (t) + 7u, W(7)); \
+    } while (0)
+
+/* W_t for t >= 16 in place: w[t & 15] becomes W_t (k = t & 15, a compile-time constant). */
+#define SHA256_SCHED(k)                                                               \
+    (w[(k)] += SHA256_SSIG1(w[((k) + 14u) & 15u]) + w[((k) + 9u) & 15u] +            \
+               SHA256_SSIG0(w[((k) + 1u) & 15u]))
+#define SHA256_W_LO(i) w[(i)]
+#define SHA256_W_HI(i) w[(i) + 8u]
+#define SHA256_X_LO(i) SHA256_SCHED(i)
+#define SHA256_X_HI(i) SHA256_SCHED((i) + 8u)
+
 /* One compression: st <- st + F(st, w). w holds the block as 16 big-endian words; it is used
- * as the rolling message schedule and is clobbered. */
+ * as the rolling message schedule and is clobbered. Fully unrolled, so every index into w is a
+ * constant and w and the working variables live in registers (no array indexed at run time). */
 GH_FN void sha256_compress(uint st[8], uint w[16]) {
     uint a = st[0], b = st[1], c = st[2], d = st[3];
     uint e = st[4], f = st[5], g = st[6], h = st[7];
-    for (uint t = 0; t < 64u; ++t) {
-        uint wt;
-        if (t < 16u) {
-            wt = w[t];
-        } else {
-            const uint w15 = w[(t - 15u) & 15u];
-            const uint w2 = w[(t - 2u) & 15u];
-            const uint s0 = GH_ROTR32(w15, 7u) ^ GH_ROTR32(w15, 18u) ^ (w15 >> 3);
-            const uint s1 = GH_ROTR32(w2, 17u) ^ GH_ROTR32(w2, 19u) ^ (w2 >> 10);
-            wt = w[t & 15u] + s0 + w[(t - 7u) & 15u] + s1;
-            w[t & 15u] = wt;
-        }
-        const uint S1 = GH_ROTR32(e, 6u) ^ GH_ROTR32(e, 11u) ^ GH_ROTR32(e, 25u);
-        const uint ch = (e & f) ^ (~e & g);
-        const uint t1 = h + S1 + ch + SHA256_K[t] + wt;
-        const uint S0 = GH_ROTR32(a, 2u) ^ GH_ROTR32(a, 13u) ^ GH_ROTR32(a, 22u);
-        const uint maj = (a & b) ^ (a & c) ^ (b & c);
-        const uint t2 = S0 + maj;
-        h = g;
-        g = f;
-        f = e;
-        e = d + t1;
-        d = c;
-        c = b;
-        b = a;
-        a = t1 + t2;
-    }
+    SHA256_8ROUNDS(0u, SHA256_W_LO);
+    SHA256_8ROUNDS(8u, SHA256_W_HI);
+    SHA256_8ROUNDS(16u, SHA256_X_LO);
+    SHA256_8ROUNDS(24u, SHA256_X_HI);
+    SHA256_8ROUNDS(32u, SHA256_X_LO);
+    SHA256_8ROUNDS(40u, SHA256_X_HI);
+    SHA256_8ROUNDS(48u, SHA256_X_LO);
+    SHA256_8ROUNDS(56u, SHA256_X_HI);
     st[0] += a;
     st[1] += b;
     st[2] += c;
@@ -73,6 +94,27 @@ GH_FN void sha256_compress(uint st[8], uint w[16]) {
     st[7] += h;
 }
 
+/* Word q / 4 (q a multiple of 4) of the padded tail: the bytes at q..q+3 of
+ * p[0..r) || sfx || 0x80 || zeros, big-endian, where r < 64 message bytes remain and
+ * tail = r + sfx.len. Called with constant q only, so no private array is indexed at run time. */
+GH_FN uint sha256_tail_word(__global const uchar *p, const uint r, const gh_suffix sfx,
+                            const uint tail, const uint q) {
+    uint word = 0;
+    for (uint k = 0; k < 4u; ++k) {
+        const uint pos = q + k;
+        uint byte;
+        if (pos < r) {
+            byte = (uint)p[pos];
+        } else if (pos < tail) {
+            byte = gh_suffix_at(sfx, pos - r);
+        } else {
+            byte = pos == tail ? 0x80u : 0u;
+        }
+        word = (word << 8) | byte;
+    }
+    return word;
+}
+
 /* SHA-256(data[0..len) || sfx) -> out[0..32). Any len (64-bit), any alignment. */
 GH_FN void sha256_message(__global const uchar *data, const ulong len, const gh_suffix sfx,
                           __global uchar *out) {
@@ -80,43 +122,48 @@ GH_FN void sha256_message(__global const uchar *data, const ulong len, const gh_
     uint w[16];
     sha256_init(st);
 
-    /* Blocks made of message bytes only. (GPU: coalesced/vector loads go here; see common.cl.) */
+    /* Blocks made of message bytes only: word loads where data is 4-byte aligned (every leaf
+     * and node is), byte loads otherwise. (GPU: coalesced loads; see leaves.cl.) */
     const ulong full = len >> 6;
-    for (ulong blk = 0; blk < full; ++blk) {
-        __global const uchar *p = data + (blk << 6);
-        for (uint i = 0; i < 16u; ++i) {
-            w[i] = gh_load_be32(p + 4u * i);
+    if (GH_ALIGNED(data, 4u)) {
+        __global const uint *p = (__global const uint *)data;
+        for (ulong blk = 0; blk < full; ++blk, p += 16) {
+            for (uint i = 0; i < 16u; ++i) {
+                w[i] = GH_WORD_BE32(p[i]);
+            }
+            sha256_compress(st, w);
         }
-        sha256_compress(st, w);
+    } else {
+        for (ulong blk = 0; blk < full; ++blk) {
+            __global const uchar *p = data + (blk << 6);
+            for (uint i = 0; i < 16u; ++i) {
+                w[i] = gh_load_be32(p + 4u * i);
+            }
+            sha256_compress(st, w);
+        }
     }
 
     /* The rest: 0..63 message bytes, the suffix, 0x80, zeros, the 64-bit bit length. */
     const ulong base = full << 6;
+    const uint r = (uint)(len - base);                 /* 0..63 message bytes */
     const ulong total = len + (ulong)sfx.len;          /* message bytes incl. suffix */
     const uint tail = (uint)(total - base);            /* 0..79 */
-    const uint nblocks = (tail + 1u + 8u + 63u) >> 6;  /* 1 or 2 */
     const ulong bits = total << 3;
-    for (uint b = 0; b < nblocks; ++b) {
-        for (uint i = 0; i < 16u; ++i) {
-            uint word = 0;
-            for (uint k = 0; k < 4u; ++k) {
-                const uint q = (b << 6) + 4u * i + k; /* position within the tail */
-                uint byte;
-                if (q < tail) {
-                    byte = gh_msg_byte(data, len, sfx, base + q);
-                } else if (q == tail) {
-                    byte = 0x80u;
-                } else {
-                    byte = 0u;
-                }
-                word = (word << 8) | byte;
-            }
-            w[i] = word;
+    __global const uchar *p = data + base;
+    for (uint i = 0; i < 16u; ++i) {
+        w[i] = sha256_tail_word(p, r, sfx, tail, 4u * i);
+    }
+    if (tail + 9u <= 64u) { /* one block */
+        w[14] = (uint)(bits >> 32);
+        w[15] = (uint)bits;
+        sha256_compress(st, w);
+    } else {                /* two blocks */
+        sha256_compress(st, w);
+        for (uint i = 0; i < 14u; ++i) {
+            w[i] = sha256_tail_word(p, r, sfx, tail, 64u + 4u * i);
         }
-        if (b == nblocks - 1u) {
-            w[14] = (uint)(bits >> 32);
-            w[15] = (uint)bits;
-        }
+        w[14] = (uint)(bits >> 32);
+        w[15] = (uint)bits;
         sha256_compress(st, w);
     }
 

@@ -41,37 +41,57 @@ GH_FN void sha512_init(ulong st[8]) {
     st[7] = 0x5be0cd19137e2179ul;
 }
 
-/* One compression; w holds the 128-byte block as 16 big-endian words and is clobbered. */
+#define SHA512_BSIG0(x) (GH_ROTR64(x, 28u) ^ GH_ROTR64(x, 34u) ^ GH_ROTR64(x, 39u))
+#define SHA512_BSIG1(x) (GH_ROTR64(x, 14u) ^ GH_ROTR64(x, 18u) ^ GH_ROTR64(x, 41u))
+#define SHA512_SSIG0(x) (GH_ROTR64(x, 1u) ^ GH_ROTR64(x, 8u) ^ ((x) >> 7))
+#define SHA512_SSIG1(x) (GH_ROTR64(x, 19u) ^ GH_ROTR64(x, 61u) ^ ((x) >> 6))
+#define SHA512_CH(e, f, g) ((g) ^ ((e) & ((f) ^ (g))))
+#define SHA512_MAJ(a, b, c) (((a) & (b)) | ((c) & ((a) | (b))))
+
+/* Round t with message word wt; the working variables rotate by renaming (as in sha256.cl). */
+#define SHA512_ROUND(a, b, c, d, e, f, g, h, t, wt)                                         \
+    do {                                                                                    \
+        const ulong t1_ = (h) + SHA512_BSIG1(e) + SHA512_CH(e, f, g) + SHA512_K[t] + (wt); \
+        (d) += t1_;                                                                         \
+        (h) = t1_ + SHA512_BSIG0(a) + SHA512_MAJ(a, b, c);                                  \
+    } while (0)
+
+#define SHA512_8ROUNDS(t, W)                                  \
+    do {                                                      \
+        SHA512_ROUND(a, b, c, d, e, f, g, h, (t) + 0u, W(0)); \
+        SHA512_ROUND(h, a, b, c, d, e, f, g, (t) + 1u, W(1)); \
+        SHA512_ROUND(g, h, a, b, c, d, e, f, (t) + 2u, W(2)); \
+        SHA512_ROUND(f, g, h, a, b, c, d, e, (t) + 3u, W(3)); \
+        SHA512_ROUND(e, f, g, h, a, b, c, d, (t) + 4u, W(4)); \
+        SHA512_ROUND(d, e, f, g, h, a, b, c, (t) + 5u, W(5)); \
+        SHA512_ROUND(c, d, e, f, g, h, a, b, (t) + 6u, W(6)); \
+        SHA512_ROUND(b, c, d, e, f, g, h, a, (t) + 7u, W(7)); \
+    } while (0)
+
+/* W_t for t >= 16 in place in the rolling 16-word window (k = t & 15, a constant). */
+#define SHA512_SCHED(k)                                                            \
+    (w[(k)] += SHA512_SSIG1(w[((k) + 14u) & 15u]) + w[((k) + 9u) & 15u] +         \
+               SHA512_SSIG0(w[((k) + 1u) & 15u]))
+#define SHA512_W_LO(i) w[(i)]
+#define SHA512_W_HI(i) w[(i) + 8u]
+#define SHA512_X_LO(i) SHA512_SCHED(i)
+#define SHA512_X_HI(i) SHA512_SCHED((i) + 8u)
+
+/* One compression; w holds the 128-byte block as 16 big-endian words and is clobbered (the
+ * rolling schedule). Fully unrolled: every index into w is a constant. */
 GH_FN void sha512_compress(ulong st[8], ulong w[16]) {
     ulong a = st[0], b = st[1], c = st[2], d = st[3];
     ulong e = st[4], f = st[5], g = st[6], h = st[7];
-    for (uint t = 0; t < 80u; ++t) {
-        ulong wt;
-        if (t < 16u) {
-            wt = w[t];
-        } else {
-            const ulong w15 = w[(t - 15u) & 15u];
-            const ulong w2 = w[(t - 2u) & 15u];
-            const ulong s0 = GH_ROTR64(w15, 1u) ^ GH_ROTR64(w15, 8u) ^ (w15 >> 7);
-            const ulong s1 = GH_ROTR64(w2, 19u) ^ GH_ROTR64(w2, 61u) ^ (w2 >> 6);
-            wt = w[t & 15u] + s0 + w[(t - 7u) & 15u] + s1;
-            w[t & 15u] = wt;
-        }
-        const ulong S1 = GH_ROTR64(e, 14u) ^ GH_ROTR64(e, 18u) ^ GH_ROTR64(e, 41u);
-        const ulong ch = (e & f) ^ (~e & g);
-        const ulong t1 = h + S1 + ch + SHA512_K[t] + wt;
-        const ulong S0 = GH_ROTR64(a, 28u) ^ GH_ROTR64(a, 34u) ^ GH_ROTR64(a, 39u);
-        const ulong maj = (a & b) ^ (a & c) ^ (b & c);
-        const ulong t2 = S0 + maj;
-        h = g;
-        g = f;
-        f = e;
-        e = d + t1;
-        d = c;
-        c = b;
-        b = a;
-        a = t1 + t2;
-    }
+    SHA512_8ROUNDS(0u, SHA512_W_LO);
+    SHA512_8ROUNDS(8u, SHA512_W_HI);
+    SHA512_8ROUNDS(16u, SHA512_X_LO);
+    SHA512_8ROUNDS(24u, SHA512_X_HI);
+    SHA512_8ROUNDS(32u, SHA512_X_LO);
+    SHA512_8ROUNDS(40u, SHA512_X_HI);
+    SHA512_8ROUNDS(48u, SHA512_X_LO);
+    SHA512_8ROUNDS(56u, SHA512_X_HI);
+    SHA512_8ROUNDS(64u, SHA512_X_LO);
+    SHA512_8ROUNDS(72u, SHA512_X_HI);
     st[0] += a;
     st[1] += b;
     st[2] += c;
@@ -82,6 +102,26 @@ GH_FN void sha512_compress(ulong st[8], ulong w[16]) {
     st[7] += h;
 }
 
+/* Bytes q..q+7 of p[0..r) || sfx || 0x80 || zeros, big-endian (r < 128, tail = r + sfx.len);
+ * called with constant q only. */
+GH_FN ulong sha512_tail_word(__global const uchar *p, const uint r, const gh_suffix sfx,
+                             const uint tail, const uint q) {
+    ulong word = 0;
+    for (uint k = 0; k < 8u; ++k) {
+        const uint pos = q + k;
+        uint byte;
+        if (pos < r) {
+            byte = (uint)p[pos];
+        } else if (pos < tail) {
+            byte = gh_suffix_at(sfx, pos - r);
+        } else {
+            byte = pos == tail ? 0x80u : 0u;
+        }
+        word = (word << 8) | (ulong)byte;
+    }
+    return word;
+}
+
 /* SHA-512(data[0..len) || sfx) -> out[0..64). Any len (64-bit), any alignment. */
 GH_FN void sha512_message(__global const uchar *data, const ulong len, const gh_suffix sfx,
                           __global uchar *out) {
@@ -89,42 +129,47 @@ GH_FN void sha512_message(__global const uchar *data, const ulong len, const gh_
     ulong w[16];
     sha512_init(st);
 
-    /* Blocks made of message bytes only. (GPU: coalesced/vector loads go here; see common.cl.) */
+    /* Blocks made of message bytes only: 64-bit word loads where data is 8-byte aligned (every
+     * leaf and node is), byte loads otherwise. (GPU: coalesced loads; see leaves.cl.) */
     const ulong full = len >> 7;
-    for (ulong blk = 0; blk < full; ++blk) {
-        __global const uchar *p = data + (blk << 7);
-        for (uint i = 0; i < 16u; ++i) {
-            w[i] = gh_load_be64(p + 8u * i);
+    if (GH_ALIGNED(data, 8u)) {
+        __global const ulong *p = (__global const ulong *)data;
+        for (ulong blk = 0; blk < full; ++blk, p += 16) {
+            for (uint i = 0; i < 16u; ++i) {
+                w[i] = GH_WORD_BE64(p[i]);
+            }
+            sha512_compress(st, w);
         }
-        sha512_compress(st, w);
+    } else {
+        for (ulong blk = 0; blk < full; ++blk) {
+            __global const uchar *p = data + (blk << 7);
+            for (uint i = 0; i < 16u; ++i) {
+                w[i] = gh_load_be64(p + 8u * i);
+            }
+            sha512_compress(st, w);
+        }
     }
 
     /* The rest: 0..127 message bytes, the suffix, 0x80, zeros, the 128-bit bit length. */
     const ulong base = full << 7;
+    const uint r = (uint)(len - base);
     const ulong total = len + (ulong)sfx.len;
     const uint tail = (uint)(total - base);                /* 0..143 */
-    const uint nblocks = (tail + 1u + 16u + 127u) >> 7;    /* 1 or 2 */
-    for (uint b = 0; b < nblocks; ++b) {
-        for (uint i = 0; i < 16u; ++i) {
-            ulong word = 0;
-            for (uint k = 0; k < 8u; ++k) {
-                const uint q = (b << 7) + 8u * i + k;
-                ulong byte;
-                if (q < tail) {
-                    byte = (ulong)gh_msg_byte(data, len, sfx, base + q);
-                } else if (q == tail) {
-                    byte = 0x80ul;
-                } else {
-                    byte = 0ul;
-                }
-                word = (word << 8) | byte;
-            }
-            w[i] = word;
+    __global const uchar *p = data + base;
+    for (uint i = 0; i < 16u; ++i) {
+        w[i] = sha512_tail_word(p, r, sfx, tail, 8u * i);
+    }
+    if (tail + 17u <= 128u) { /* one block */
+        w[14] = total >> 61; /* high 64 bits of the 128-bit bit length */
+        w[15] = total << 3;
+        sha512_compress(st, w);
+    } else {                  /* two blocks */
+        sha512_compress(st, w);
+        for (uint i = 0; i < 14u; ++i) {
+            w[i] = sha512_tail_word(p, r, sfx, tail, 128u + 8u * i);
         }
-        if (b == nblocks - 1u) {
-            w[14] = total >> 61; /* high 64 bits of the 128-bit bit length */
-            w[15] = total << 3;
-        }
+        w[14] = total >> 61;
+        w[15] = total << 3;
         sha512_compress(st, w);
     }
 
