@@ -103,7 +103,10 @@ class OpenCLBackend(HashBackend):
         self.local_size = local_size
         try:
             self.context = cl.Context([self.device])
+            # Leaves and nodes get queues of their own, so the engine's overlap of one batch's
+            # leaves with the previous batch's tree is not serialised by an in-order queue.
             self.queue = cl.CommandQueue(self.context)
+            self._node_queue = cl.CommandQueue(self.context)
         except cl.Error as e:
             raise BackendUnavailable(f"opencl device {self.label}: {e}") from None
         self._program: Any = None
@@ -134,7 +137,6 @@ class OpenCLBackend(HashBackend):
     def hash_leaves(self, algorithm: Algorithm, data: Buffer, table: LeafTable) -> bytes:
         cl = self._cl
         n = len(table)
-        d = algorithm.digest_size
         mf = cl.mem_flags
         offsets: Any = table.offset
         try:
@@ -158,37 +160,23 @@ class OpenCLBackend(HashBackend):
             length = cl.Buffer(ctx, mf.READ_ONLY | mf.COPY_HOST_PTR, hostbuf=table.length)
             index = cl.Buffer(ctx, mf.READ_ONLY | mf.COPY_HOST_PTR, hostbuf=table.index)
             root = cl.Buffer(ctx, mf.READ_ONLY | mf.COPY_HOST_PTR, hostbuf=table.root)
-            out = cl.Buffer(ctx, mf.WRITE_ONLY, size=max(1, n * d))
-            kernel = self._kernel(kernel_name("leaves", algorithm.family))
-            args: list[Any] = [buf, offset, length, index, root, out, _u32(n)]
-            if algorithm.family == BLAKE3:
-                args.append(_u64(algorithm.leaf_size))
-            kernel(self.queue, *self._sizes(n), *args)
-            result = bytearray(n * d)
-            cl.enqueue_copy(self.queue, result, out)
-            self.queue.finish()
+            args: list[Any] = [buf, offset, length, index, root]
+            extra = [_u64(algorithm.leaf_size)] if algorithm.family == BLAKE3 else []
+            return self._launch(self.queue, "leaves", algorithm, n, args, extra)
         except cl.Error as e:
             raise BackendError(f"opencl device {self.label}: {e}") from None
-        return bytes(result)
 
     def hash_nodes(self, algorithm: Algorithm, children: bytes, roots: bytes) -> bytes:
         cl = self._cl
         m = len(roots)
-        d = algorithm.digest_size
         mf = cl.mem_flags
         try:
             ctx = self.context
             kids = cl.Buffer(ctx, mf.READ_ONLY | mf.COPY_HOST_PTR, hostbuf=children)
             flags = cl.Buffer(ctx, mf.READ_ONLY | mf.COPY_HOST_PTR, hostbuf=roots)
-            out = cl.Buffer(ctx, mf.WRITE_ONLY, size=max(1, m * d))
-            kernel = self._kernel(kernel_name("nodes", algorithm.family))
-            kernel(self.queue, *self._sizes(m), kids, flags, out, _u32(m))
-            result = bytearray(m * d)
-            cl.enqueue_copy(self.queue, result, out)
-            self.queue.finish()
+            return self._launch(self._node_queue, "nodes", algorithm, m, [kids, flags], [])
         except cl.Error as e:
             raise BackendError(f"opencl device {self.label}: {e}") from None
-        return bytes(result)
 
     def close(self) -> None:
         self._kernels.clear()
@@ -214,6 +202,24 @@ class OpenCLBackend(HashBackend):
                     f"opencl device {self.label}: the kernels failed to build: {first}"
                 ) from None
         return self._program
+
+    def _launch(
+        self,
+        queue: Any,
+        kind: str,
+        algorithm: Algorithm,
+        n: int,
+        inputs: list[Any],
+        extra: list[Any],
+    ) -> bytes:
+        """Run ``<kind>_<family>`` over ``n`` items on ``queue``; return its ``n * D`` bytes."""
+        d = algorithm.digest_size
+        out = self._cl.Buffer(self.context, self._cl.mem_flags.WRITE_ONLY, size=max(1, n * d))
+        kernel = self._kernel(kernel_name(kind, algorithm.family))
+        kernel(queue, *self._sizes(n), *inputs, out, _u32(n), *extra)
+        result = bytearray(n * d)
+        self._cl.enqueue_copy(queue, result, out)  # blocking: waits for the kernel
+        return bytes(result)
 
     def _kernel(self, name: str) -> Any:
         with self._lock:
