@@ -47,11 +47,6 @@ if TYPE_CHECKING:
 #: ``progress(bytes_done, bytes_total)``, called after each batch.
 ProgressFn = Callable[[int, int], None]
 
-_MERKLE_HASH: dict[str, Callable[[bytes], bytes]] = {
-    "merkle-sha256": lambda b: hashlib.sha256(b).digest(),
-    "merkle-sha512": lambda b: hashlib.sha512(b).digest(),
-    "merkle-sha3-256": lambda b: hashlib.sha3_256(b).digest(),
-}
 _MIN_WINDOW = 1 << 20
 
 
@@ -145,7 +140,9 @@ def artifact_digest(algorithm: Algorithm, objects: Iterable[ObjectDigest]) -> by
     if algorithm.family == LTHASH:
         acc = _lanes(_shake(ref.enc_str(ident) + ref.ROLE_LATTICE_BASE))
         for entry in ordered:
-            acc += _lanes(_shake(ref.enc_str(ident) + ref.entry_bytes(entry) + b"\x12"))
+            acc += _lanes(
+                _shake(ref.enc_str(ident) + ref.entry_bytes(entry) + ref.ROLE_LATTICE_OBJECT)
+            )
         return acc.tobytes()
     parts = [ref.enc_str(ident), ref.le64(len(ordered))]
     parts += [ref.entry_bytes(e) for e in ordered]
@@ -155,7 +152,7 @@ def artifact_digest(algorithm: Algorithm, objects: Iterable[ObjectDigest]) -> by
         import blake3
 
         return bytes(blake3.blake3(body).digest())
-    return _MERKLE_HASH[algorithm.family](body)
+    return ref.MERKLE_HASHES[algorithm.family](body)
 
 
 def digests_equal(a: bytes, b: bytes) -> bool:
@@ -179,9 +176,7 @@ def finish_object(algorithm: Algorithm, top: bytes, size: int) -> bytes:
     if family == LTHASH:
         length = _shake(ref.le64(size) + ref.le64(leaf) + ref.ROLE_LATTICE_LENGTH)
         return bytes((_lanes(top) + _lanes(length)).tobytes())
-    if family == BLAKE3:
-        return top
-    return _MERKLE_HASH[family](top + ref.le64(size) + ref.le64(leaf) + ref.ROLE_OBJECT)
+    return ref.finish_object(family, top, size, leaf)  # one hash: the reference is fast enough
 
 
 # ---------------------------------------------------------------------------------------------
@@ -192,7 +187,6 @@ def finish_object(algorithm: Algorithm, top: bytes, size: int) -> bytes:
 @dataclass
 class _Segment:
     obj: int  # index of the object in the job
-    first_leaf: int  # index of the segment's first leaf within the object
     offset: int  # byte offset of the segment in the batch buffer
     length: int  # bytes
     whole: bool  # the segment is the whole object
@@ -327,13 +321,13 @@ class _Reader:
             whole = start == 0 and length == src.size
             if src.device:  # a slice of a device array is a view on the device
                 window_view = src.data[start : start + length]
-                return _Batch(window_view, [_Segment(obj, 0, 0, length, whole)], _no_release)
+                return _Batch(window_view, [_Segment(obj, 0, length, whole)], _no_release)
             if src.data is not None:
                 view = src.data[start : start + length]
-                return _Batch(view, [_Segment(obj, 0, 0, length, whole)], _releaser(view))
+                return _Batch(view, [_Segment(obj, 0, length, whole)], _releaser(view))
             if self.use_mmap and length >= _MIN_WINDOW and start % mmap.ALLOCATIONGRANULARITY == 0:
                 m, view = _map_window(src, start, length)
-                return _Batch(view, [_Segment(obj, 0, 0, length, whole)], _releaser(view, m))
+                return _Batch(view, [_Segment(obj, 0, length, whole)], _releaser(view, m))
         total = sum(length for _, _, length in batch_plan)
         buf = bytearray(total)
         view = memoryview(buf)
@@ -345,7 +339,7 @@ class _Reader:
                 view[pos : pos + length] = src.data[start : start + length]
             else:
                 _read_into(src, start, view[pos : pos + length])
-            segments.append(_Segment(obj, 0, pos, length, start == 0 and length == src.size))
+            segments.append(_Segment(obj, pos, length, start == 0 and length == src.size))
             pos += length
         return _Batch(view, segments, _releaser(view))
 
