@@ -21,6 +21,13 @@ every backend, so a backend cannot get the tree shape wrong. The members:
     Combine ``m`` pairs of values given as ``2*m*D`` bytes (pair ``i`` is values ``2i, 2i+1``)
     into ``m`` values: ``NODE(l, r)`` (with the BLAKE3 ROOT flag where ``roots[i]`` is 1), or
     the lane-wise sum modulo 2^16 for the lattice hash. ``roots`` has one byte per pair.
+``hash_subtrees(algorithm, data, table, counts, whole)``
+    Optional (the default uses the two above): hash the leaves of ``table`` and reduce each
+    group of ``counts[i]`` consecutive rows to the top of its subtree, with the specification's
+    shape (``gpuhash.tree``); ``whole[i]`` says group ``i`` is an entire object, so its top pair
+    gets BLAKE3's ROOT flag. Returns ``len(counts) * D`` bytes. This is the call the engine
+    makes for every batch; a device backend overrides it to keep the tree on the device
+    (``gpuhash.tree.schedule`` gives the launch tables) and return only the tops.
 ``object_hasher(algorithm, size)``
     Optional: a native whole-object hasher (``update(buffer)``, ``digest()``) when the backend
     has a faster way to produce the object digest than leaves and nodes (for example a
@@ -39,9 +46,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from gpuhash._typing import Buffer
+from gpuhash.errors import BackendError
 
 if TYPE_CHECKING:
     from array import array
+    from collections.abc import Sequence
 
     from gpuhash.algorithms import Algorithm
 
@@ -58,9 +67,13 @@ class Capabilities:
     priority: int = 0
     #: Families for which ``object_hasher`` returns a native hasher.
     native_objects: frozenset[str] = field(default_factory=frozenset)
-    #: ``hash_leaves`` may run on one thread while ``hash_nodes`` runs on another; the engine
-    #: then overlaps the leaves of one batch with the tree reduction of the previous one.
+    #: ``hash_subtrees`` (and ``hash_leaves``) may run on one thread while ``hash_nodes`` runs
+    #: on another; the engine then hashes one batch while it finishes the previous one.
     concurrent: bool = False
+    #: With ``concurrent``: how many ``hash_subtrees`` calls the engine keeps running at once
+    #: (on as many threads); a device backend with two buffer sets says 2, so one batch's
+    #: transfer overlaps the previous batch's kernels.
+    in_flight: int = 1
     #: ``hash_leaves`` accepts this backend's device arrays as ``data`` (hashed in place).
     device_arrays: bool = False
 
@@ -100,6 +113,23 @@ class HashBackend(ABC):
     @abstractmethod
     def hash_nodes(self, algorithm: Algorithm, children: bytes, roots: bytes) -> bytes:
         """One value for each pair of values in ``children``; ``roots[i]`` marks a tree's top."""
+
+    def hash_subtrees(
+        self,
+        algorithm: Algorithm,
+        data: Buffer,
+        table: LeafTable,
+        counts: Sequence[int],
+        whole: Sequence[bool],
+    ) -> bytes:
+        """The top value of each group of leaves (``counts[i]`` consecutive rows of ``table``),
+        ``algorithm.digest_size`` bytes each; ``whole[i]`` marks a group that is a whole tree."""
+        from gpuhash.tree import reduce_groups
+
+        values = self.hash_leaves(algorithm, data, table)
+        if len(values) != len(table) * algorithm.digest_size:
+            raise BackendError(f"{self.name}: hash_leaves returned {len(values)} bytes")
+        return b"".join(reduce_groups(self, algorithm, values, counts, whole))
 
     def object_hasher(self, algorithm: Algorithm, size: int) -> ObjectHasher | None:
         """A native whole-object hasher for ``algorithm``, or ``None`` (the default)."""

@@ -3,9 +3,10 @@
 A backend only hashes leaves and combines pairs (``gpuhash.backend``); this module decides which
 leaves go into which call and how the values combine, following the specification:
 
-* Objects no larger than a *window* are packed, many to one buffer, into one ``hash_leaves`` call;
-  their trees are then reduced level by level for all of them at once, one ``hash_nodes`` call per
-  level (pairs ``(0,1), (2,3)...``, a lone last value carried up unchanged: spec section 3).
+* Objects no larger than a *window* are packed, many to one buffer, into one ``hash_subtrees``
+  call, which hashes their leaves and reduces each object's tree to its top (pairs ``(0,1),
+  (2,3)...``, a lone last value carried up unchanged: spec section 3; ``gpuhash.tree``), on the
+  device where the backend can.
 * Larger objects stream through windows of ``W = 2^j * L`` bytes. A full window's leaves form a
   complete subtree; complete subtrees are merged on a stack like a binary counter, and the last
   (partial) window is folded in from the right. This yields the RFC 6962 shape exactly, whatever
@@ -16,6 +17,7 @@ leaves go into which call and how the values combine, following the specificatio
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import hashlib
 import hmac
@@ -37,6 +39,7 @@ from gpuhash._typing import Buffer
 from gpuhash.algorithms import BLAKE3, LTHASH, Algorithm
 from gpuhash.backend import HashBackend, LeafTable
 from gpuhash.errors import BackendError, InputError
+from gpuhash.tree import reduce_groups
 
 if TYPE_CHECKING:
     import numpy as np
@@ -199,65 +202,52 @@ class _Batch:
     release: Callable[[], None]
 
 
-def reduce_segments(
-    backend: HashBackend,
-    algorithm: Algorithm,
-    values: bytes,
-    counts: Sequence[int],
-    whole: Sequence[bool],
-) -> list[bytes]:
-    """Reduce consecutive groups of values (``counts[i]`` values each) to one value per group,
-    level by level for all groups at once, one ``hash_nodes`` call per level. ``whole[i]`` says
-    that group i is an entire tree, so its top node is the root (BLAKE3's ROOT flag)."""
-    d = algorithm.digest_size
-    level: list[bytes] = []
-    pos = 0
-    for c in counts:
-        level.append(values[pos : pos + c * d])
-        pos += c * d
-    sizes = list(counts)
-    while True:
-        active = [i for i, c in enumerate(sizes) if c > 1]
-        if not active:
-            return level
-        # The pairs of a group are its consecutive values; a lone last value is carried up.
-        children = b"".join(level[i][: (sizes[i] // 2) * 2 * d] for i in active)
-        roots = bytearray(len(children) // (2 * d))
-        p = 0
-        for i in active:
-            p += sizes[i] // 2
-            roots[p - 1] = whole[i] and sizes[i] == 2
-        parents = backend.hash_nodes(algorithm, children, bytes(roots))
-        if len(parents) != len(roots) * d:
-            raise BackendError(f"{backend.name}: hash_nodes returned {len(parents)} bytes")
-        p = 0
-        for i in active:
-            m = sizes[i] // 2
-            carried = level[i][(sizes[i] - 1) * d :] if sizes[i] % 2 else b""
-            level[i] = parents[p * d : (p + m) * d] + carried
-            p += m
-            sizes[i] = m + sizes[i] % 2
-
-
 class _ObjectState:
-    """Per-object accumulation of complete subtrees for objects larger than one window."""
+    """Per-object accumulation of window subtrees for objects larger than one window.
+
+    Window tops (complete subtrees of ``W / L`` leaves, the last one possibly partial) are kept
+    in a list and reduced together at the object's end, one ``hash_nodes`` call per level
+    (a dozen calls, not one per window: a device call waits behind the next batch's kernels).
+    To bound memory, every ``GROUP`` complete windows with more to come are reduced to one
+    complete subtree, and those merge on a stack like a binary counter. Folding the stack
+    onto the last group's top from the right gives the RFC 6962 shape: the object's split
+    point is always at a group boundary.
+    """
+
+    #: A power of two: a group of complete windows must itself be a complete subtree.
+    GROUP = 1024
 
     def __init__(self, n_leaves: int) -> None:
         self.n_leaves = n_leaves
-        self.stack: list[tuple[bytes, int]] = []  # (value, leaves covered)
+        self.stack: list[tuple[bytes, int]] = []  # (value, leaves covered), complete subtrees
+        self.tops: list[bytes] = []  # window tops since the last group
+        self.top_leaves = 0
 
-    def push(self, backend: HashBackend, algorithm: Algorithm, value: bytes, leaves: int) -> None:
-        self.stack.append((value, leaves))
+    def push(
+        self, backend: HashBackend, algorithm: Algorithm, value: bytes, leaves: int, last: bool
+    ) -> None:
+        self.tops.append(value)
+        self.top_leaves += leaves
+        if len(self.tops) < self.GROUP or last:
+            return
+        self.stack.append((self._reduce_tops(backend, algorithm, root=False), self.top_leaves))
+        self.top_leaves = 0
         while len(self.stack) >= 2 and self.stack[-1][1] == self.stack[-2][1]:
             (right, n), (left, _) = self.stack.pop(), self.stack.pop()
             merged = _pair(backend, algorithm, left, right, root=2 * n == self.n_leaves)
             self.stack.append((merged, 2 * n))
 
     def top(self, backend: HashBackend, algorithm: Algorithm) -> bytes:
-        value, covered = self.stack[-1]
-        for left, n in reversed(self.stack[:-1]):
+        covered = self.top_leaves
+        value = self._reduce_tops(backend, algorithm, root=covered == self.n_leaves)
+        for left, n in reversed(self.stack):
             covered += n
             value = _pair(backend, algorithm, left, value, root=covered == self.n_leaves)
+        return value
+
+    def _reduce_tops(self, backend: HashBackend, algorithm: Algorithm, root: bool) -> bytes:
+        tops, self.tops = self.tops, []
+        (value,) = reduce_groups(backend, algorithm, b"".join(tops), [len(tops)], [root])
         return value
 
 
@@ -329,8 +319,10 @@ class _Reader:
                 m, view = _map_window(src, start, length)
                 return _Batch(view, [_Segment(obj, 0, length, whole)], _releaser(view, m))
         total = sum(length for _, _, length in batch_plan)
-        buf = bytearray(total)
-        view = memoryview(buf)
+        # Page-aligned (an anonymous mapping), so a device that shares host memory can use the
+        # buffer in place (OpenCL's USE_HOST_PTR is zero-copy only for aligned memory).
+        anon = mmap.mmap(-1, total) if total else None
+        view = memoryview(anon) if anon is not None else memoryview(bytearray())
         segments = []
         pos = 0
         for obj, start, length in batch_plan:
@@ -341,7 +333,7 @@ class _Reader:
                 _read_into(src, start, view[pos : pos + length])
             segments.append(_Segment(obj, pos, length, start == 0 and length == src.size))
             pos += length
-        return _Batch(view, segments, _releaser(view))
+        return _Batch(view, segments, _releaser(view, anon))
 
     def __iter__(self) -> Iterator[_Batch]:
         while True:
@@ -535,11 +527,19 @@ def hash_sources(
     if progress is not None:
         progress(0, total_bytes)
     reader = _Reader(sources, plan, depth=1, use_mmap=use_mmap)
-    # Backends that allow it hash batch k+1's leaves on a dispatcher thread while this thread
-    # reduces batch k's trees (Python work that would otherwise leave the cores idle).
-    dispatcher = ThreadPoolExecutor(1, "gpuhash-dispatch") if caps.concurrent else None
-    pending: _Pending | None = None  # hashed (or being hashed), not yet reduced
-    started: _Pending | None = None  # just submitted
+    # Backends that allow it hash the next batches (up to ``in_flight`` of them) on dispatcher
+    # threads while this thread finishes the oldest one (Python work that would otherwise
+    # leave the device or the cores idle).
+    depth = max(1, caps.in_flight) if caps.concurrent else 0
+    dispatcher = ThreadPoolExecutor(depth, "gpuhash-dispatch") if depth else None
+    pending: collections.deque[_Pending] = collections.deque()  # oldest first
+
+    def finish_oldest() -> None:
+        nonlocal done_bytes
+        done_bytes += _finish_batch(backend, algorithm, sources, pending.popleft(), states, results)
+        if progress is not None:
+            progress(done_bytes, total_bytes)
+
     try:
         for b, item in enumerate(reader):
             if native:
@@ -551,23 +551,15 @@ def hash_sources(
                 if progress is not None:
                     progress(done_bytes, total_bytes)
                 continue
-            started = _start_batch(backend, algorithm, item, plan[b], dispatcher)
-            if pending is not None:
-                previous, pending = pending, None
-                done_bytes += _finish_batch(backend, algorithm, sources, previous, states, results)
-                if progress is not None:
-                    progress(done_bytes, total_bytes)
-            pending, started = started, None
-        if pending is not None:
-            previous, pending = pending, None
-            done_bytes += _finish_batch(backend, algorithm, sources, previous, states, results)
-            if progress is not None:
-                progress(done_bytes, total_bytes)
+            pending.append(_start_batch(backend, algorithm, item, plan[b], dispatcher))
+            while len(pending) > depth:
+                finish_oldest()
+        while pending:
+            finish_oldest()
     finally:
         try:
-            for left in (started, pending):
-                if left is not None:
-                    left.abandon()
+            while pending:
+                pending.popleft().abandon()
         finally:
             try:
                 if dispatcher is not None:
@@ -605,7 +597,7 @@ def _feed_native(
 
 @dataclass
 class _Pending:
-    """A batch whose leaves are being hashed (``values`` is a future or the bytes)."""
+    """A batch being hashed: ``values`` will hold the top of each segment's subtree."""
 
     batch: _Batch
     batch_plan: list[tuple[int, int, int]]
@@ -643,12 +635,15 @@ def _start_batch(
         roots.extend(itertools.repeat(int(seg.whole and n == 1), n))
         counts.append(n)
     table = LeafTable(offset=offsets, length=lengths, index=indices, root=roots)
+    whole = [s.whole for s in batch.segments]
     if dispatcher is not None:
-        future = dispatcher.submit(backend.hash_leaves, algorithm, batch.buffer, table)
+        future = dispatcher.submit(
+            backend.hash_subtrees, algorithm, batch.buffer, table, counts, whole
+        )
     else:
         future = Future()
         try:
-            future.set_result(backend.hash_leaves(algorithm, batch.buffer, table))
+            future.set_result(backend.hash_subtrees(algorithm, batch.buffer, table, counts, whole))
         except BaseException:
             batch.release()
             raise
@@ -673,9 +668,10 @@ def _finish_batch(
     leaf = algorithm.leaf_size
     counts = pending.counts
     segments = pending.batch.segments
-    if len(values) != sum(counts) * algorithm.digest_size:
-        raise BackendError(f"{backend.name}: hash_leaves returned {len(values)} bytes")
-    tops = reduce_segments(backend, algorithm, values, counts, [s.whole for s in segments])
+    d = algorithm.digest_size
+    if len(values) != len(counts) * d:
+        raise BackendError(f"{backend.name}: hash_subtrees returned {len(values)} bytes")
+    tops = [values[i * d : (i + 1) * d] for i in range(len(counts))]
     for seg, (obj, start, length), top, n in zip(
         segments, pending.batch_plan, tops, counts, strict=True
     ):
@@ -686,7 +682,7 @@ def _finish_batch(
         state = states.get(obj)
         if state is None:
             state = states[obj] = _ObjectState(ref.leaf_count(src.size, leaf))
-        state.push(backend, algorithm, top, n)
+        state.push(backend, algorithm, top, n, last=start + length >= src.size)
         if start + length >= src.size:
             results[obj] = finish_object(algorithm, state.top(backend, algorithm), src.size)
             del states[obj]

@@ -233,3 +233,31 @@ def test_reading_instead_of_mapping_gives_the_same_digests(cpu: CpuBackend, tmp_
     read = hash_sources(cpu, alg, src, batch_bytes=1 << 20, use_mmap=False)
     assert mapped == read
     assert read[0].digest == ref.object_digest("merkle-sha256", data, 4096)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    family=families,
+    n=st.integers(0, 40 * LEAF),
+    group=st.sampled_from([1, 2, 4]),  # a power of two (engine._ObjectState.GROUP)
+    batch=st.sampled_from([LEAF, 2 * LEAF, 4 * LEAF]),
+)
+def test_window_groups_and_the_merge_stack_keep_the_shape(
+    family: str, n: int, group: int, batch: int
+) -> None:
+    """Many windows per object, reduced a few at a time (a tiny GROUP), merged on the stack."""
+    import gpuhash.engine as engine
+
+    data = pattern(n, n % 251)
+    saved = engine._ObjectState.GROUP
+    engine._ObjectState.GROUP = group
+    try:
+        (got,) = hash_sources(
+            ReferenceBackend(),
+            Algorithm(family, LEAF),
+            [memory_source("o", ref.KIND_FILE, data)],
+            batch_bytes=batch,
+        )
+    finally:
+        engine._ObjectState.GROUP = saved
+    assert got.digest == ref.object_digest(family, data, LEAF)
