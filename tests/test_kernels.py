@@ -18,7 +18,7 @@ import random
 import re
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
@@ -164,7 +164,9 @@ class Device:
         out = self.launch(f"digest_{name}", n, n * size, before, [np.uint32(n), *after], local)
         return [out[j * size : (j + 1) * size] for j in range(n)]
 
-    def leaves(self, family: str, table: Table, local: int | None) -> bytes:
+    def leaves(self, family: str, table: Table, local: int | None, staged: bool = False) -> bytes:
+        """``leaves_<family>``, or with ``staged`` the GPU layout ``leaves_staged_<family>``
+        (which needs a work-group size and its four local buffers)."""
         before = [
             self.buffer(table.data),
             self.buffer(np.array(table.offset, dtype=np.uint64)),
@@ -174,9 +176,20 @@ class Device:
         ]
         n = len(table.offset)
         after: list[Any] = [np.uint32(n)]
+        name = kernel_name("leaves", family)
+        if staged:
+            assert local is not None, "the staged kernels need a work-group size"
+            word = 4 if family in (ref.BLAKE3, "merkle-sha256") else 8
+            words = 17 if family in ("merkle-sha3-256", ref.LTHASH) else 16
+            after += [
+                cl.LocalMemory(local * (words + 1) * word),
+                cl.LocalMemory(local * 8),
+                cl.LocalMemory(local * 4),
+                cl.LocalMemory(4),
+            ]
+            name = name.replace("leaves_", "leaves_staged_")
         if family == ref.BLAKE3:
             after.append(np.uint64(table.leaf_size))
-        name = kernel_name("leaves", family)
         return self.launch(name, n, n * DIGEST_SIZES[family], before, after, local)
 
     def nodes(self, family: str, children: bytes, roots: bytes, local: int | None) -> bytes:
@@ -479,3 +492,38 @@ def test_leaves_more_work_group_sizes(dev: Device, local: int) -> None:
     """The cheapest leaf kernel at more work-group sizes (each is a PoCL compile)."""
     table = random_table(4096, 2)
     assert dev.leaves("merkle-sha256", table, local) == expected_leaves("merkle-sha256", table)
+
+
+# ---------------------------------------------------------------------------------------------
+# The staged (GPU layout) leaf kernels: same values, any work-group size, any alignment
+# ---------------------------------------------------------------------------------------------
+
+
+def _skewed(table: Table, skew: int) -> Table:
+    """The same leaves, every one starting ``skew`` bytes later (misaligned for skew % 4)."""
+    offsets = tuple(o + skew for o in table.offset)
+    return Table(bytes(skew) + table.data, table.leaf_size, offsets, *astuple(table)[3:])
+
+
+@pytest.mark.parametrize(("local", "skew"), [(1, 0), (5, 3), (32, 0)], ids=str)
+@pytest.mark.parametrize("family", FAMILIES)
+def test_staged_leaves_random_tables(dev: Device, family: str, local: int, skew: int) -> None:
+    for leaf_size in (1024, 4096):
+        table = random_table(leaf_size, 3)
+        want = expected_leaves(family, table)
+        assert dev.leaves(family, _skewed(table, skew), local, staged=True) == want, leaf_size
+
+
+@pytest.mark.parametrize("family", [f for f in FAMILIES if f != ref.BLAKE3])
+def test_staged_leaves_padding_boundaries(dev: Device, family: str) -> None:
+    """Every length around the block boundaries, in groups whose block counts differ."""
+    rng = random.Random(13)
+    data, offsets = bytearray(), []
+    for n in SUFFIX_LENGTHS:
+        data += bytes((-len(data)) % 1024)
+        offsets.append(len(data))
+        data += rng.randbytes(n)
+    count = len(SUFFIX_LENGTHS)
+    index = tuple(rng.randrange(1 << 64) if j % 3 else j for j in range(count))
+    table = Table(bytes(data), 1024, tuple(offsets), tuple(SUFFIX_LENGTHS), index, (0,) * count)
+    assert dev.leaves(family, table, 32, staged=True) == expected_leaves(family, table)

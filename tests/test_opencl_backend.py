@@ -140,3 +140,80 @@ def test_device_array_on_the_cpu_backend_is_refused(backend: gpuhash_opencl.Open
     on_device = cl_array.to_device(backend.queue, np.zeros(100, dtype=np.float32))
     with pytest.raises(gpuhash.BackendError, match="cannot hash device arrays"):
         gpuhash.hash_bytes(on_device, backend="cpu")
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_staged_layout_equals_reference(device: str) -> None:
+    """The GPU layout (cooperative loads through local memory), run here on the CPU runtimes,
+    through the whole backend: leaves, the on-device tree, a device array at an odd offset."""
+    import numpy as np
+    import pyopencl.array as cl_array
+
+    backend = gpuhash_opencl.OpenCLBackend(device=device, local_size=16, layout="staged")
+    assert backend.layout == "staged"
+    datas = [pattern(n, 9) for n in (0, 1, LEAF - 1, 5 * LEAF + 3, 33 * LEAF)]
+    for family in FAMILIES:
+        srcs = [memory_source(f"o{i}", 1, d) for i, d in enumerate(datas)]
+        got = hash_sources(backend, Algorithm(family, LEAF), srcs, batch_bytes=8 * LEAF)
+        assert [o.digest for o in got] == [ref.object_digest(family, d, LEAF) for d in datas]
+    host = np.frombuffer(pattern(4 * LEAF + 5, 4), dtype=np.uint8)
+    part = cl_array.to_device(backend.queue, host)[3:]
+    digest = gpuhash.hash_bytes(part, algorithm="merkle-sha256", leaf_size=LEAF, backend=backend)
+    assert digest == ref.object_digest("merkle-sha256", host[3:].tobytes(), LEAF)
+
+
+def test_layout_defaults_to_direct_on_cpus_and_rejects_unknown_names() -> None:
+    for device in DEVICES:  # every device here is a CPU
+        assert gpuhash_opencl.OpenCLBackend(device=device).layout == "direct"
+    with pytest.raises(UsageError, match="layout must be one of direct, staged"):
+        gpuhash_opencl.OpenCLBackend(layout="interleaved")
+
+
+groups = st.lists(st.tuples(st.integers(0, 9 * LEAF), st.booleans()), min_size=1, max_size=6).map(
+    lambda gs: [(n, whole or n <= LEAF) for n, whole in gs]
+)
+
+
+@settings(max_examples=20, deadline=None)
+@given(family=st.sampled_from(FAMILIES), groups=groups, seed=st.integers(0, 250))
+def test_subtrees_on_the_device_equal_the_host_reduction(
+    backend: gpuhash_opencl.OpenCLBackend, family: str, groups: list[tuple[int, bool]], seed: int
+) -> None:
+    """hash_subtrees (leaf kernel, one tree launch per level, gather) against the contract's
+    default: the same backend's hash_leaves, reduced on the host by gpuhash.tree."""
+    from array import array
+
+    from gpuhash.backend import HashBackend, LeafTable
+
+    alg = Algorithm(family, LEAF)
+    data = bytearray()
+    offsets, lengths, index, roots, counts, whole = (
+        array("Q"),
+        array("Q"),
+        array("Q"),
+        array("B"),
+        [],
+        [],
+    )
+    for g, (n, is_whole) in enumerate(groups):
+        data += bytes((-len(data)) % LEAF)
+        start = len(data)
+        data += pattern(n, seed + g)
+        k = ref.leaf_count(n, LEAF)
+        for i in range(k):
+            offsets.append(start + i * LEAF)
+            lengths.append(min(LEAF, n - i * LEAF))
+            index.append(i)
+            roots.append(int(is_whole and k == 1))
+        counts.append(k)
+        whole.append(is_whole)
+    table = LeafTable(offsets, lengths, index, roots)
+    got = backend.hash_subtrees(alg, bytes(data), table, counts, whole)
+    want = HashBackend.hash_subtrees(backend, alg, bytes(data), table, counts, whole)
+    assert got == want
+    for (n, is_whole), g in zip(groups, range(len(groups)), strict=True):
+        if is_whole:  # a whole group's top finishes to the object digest
+            top = got[g * alg.digest_size : (g + 1) * alg.digest_size]
+            start = sum(-(-m // LEAF) * LEAF for m, _ in groups[:g])
+            obj = bytes(data[start : start + n])
+            assert gpuhash.engine.finish_object(alg, top, n) == ref.object_digest(family, obj, LEAF)

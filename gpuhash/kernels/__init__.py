@@ -11,7 +11,9 @@ The kernels are plain ``.cl`` files in this package:
 ``leaves.cl``
     ``leaves_<family>`` kernels: one leaf of a ``LeafTable`` per work-item (``hash_leaves``).
 ``nodes.cl``
-    ``nodes_<family>`` kernels: one pair of values per work-item (``hash_nodes``).
+    ``nodes_<family>`` kernels: one pair of values per work-item (``hash_nodes``);
+    ``tree_<family>`` kernels: one level of an on-device reduction (``gpuhash.tree.schedule``);
+    ``gather_values``: a schedule's tops, collected for one read-back.
 ``digests.cl``
     ``digest_<hash>`` kernels: plain standard digests of whole messages (no suffix).
 
@@ -73,8 +75,8 @@ def source(*names: str) -> str:
 
 
 def kernel_name(kind: str, family: str) -> str:
-    """The kernel for ``kind`` (``leaves`` or ``nodes``) and an algorithm family name."""
-    if kind not in ("leaves", "nodes"):
+    """The kernel for ``kind`` (``leaves``, ``nodes`` or ``tree``) and an algorithm family."""
+    if kind not in ("leaves", "nodes", "tree"):
         raise ValueError(f"unknown kernel kind {kind!r}")
     return f"{kind}_{family.replace('-', '_')}"
 

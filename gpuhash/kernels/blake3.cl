@@ -165,6 +165,43 @@ GH_FN void blake3_parent(uint cv[8], const uint left[8], const uint right[8], co
     blake3_compress(cv, m, 0ul, BLAKE3_BLOCK_LEN, flags);
 }
 
+/* Push the CV of chunk done - 1 (not the last chunk) onto the stack, merging while the number
+ * of completed chunks is even (BLAKE3's incremental hasher). */
+GH_FN void blake3_push_chunk(uint stack[BLAKE3_MAX_DEPTH][8], uint *depth, uint cv[8],
+                             ulong done) {
+    while ((done & 1ul) == 0ul) {
+        *depth -= 1u;
+        blake3_parent(cv, stack[*depth], cv, BLAKE3_PARENT);
+        done >>= 1;
+    }
+    for (uint i = 0; i < 8u; ++i) {
+        stack[*depth][i] = cv[i];
+    }
+    *depth += 1u;
+}
+
+/* Hash the last chunk of data[0..len) and merge it with the stack (the final merge with the
+ * ROOT flag when root): the end of blake3_subtree once every other chunk is pushed. */
+GH_FN void blake3_subtree_final(uint stack[BLAKE3_MAX_DEPTH][8], uint depth,
+                                __global const uchar *data, const ulong len,
+                                const ulong first_counter, const uint root, __global uchar *out) {
+    uint cv[8];
+    const ulong nchunks = len == 0ul ? 1ul : (len + BLAKE3_CHUNK_LEN - 1ul) / BLAKE3_CHUNK_LEN;
+    const uint root_flag = root ? BLAKE3_ROOT : 0u;
+    const ulong last = nchunks - 1ul;
+    const uint last_len = (uint)(len - last * BLAKE3_CHUNK_LEN);
+    blake3_chunk_cv(cv, data + last * BLAKE3_CHUNK_LEN, last_len, first_counter + last,
+                    depth == 0u ? root_flag : 0u);
+    while (depth > 0u) {
+        --depth;
+        blake3_parent(cv, stack[depth], cv, BLAKE3_PARENT | (depth == 0u ? root_flag : 0u));
+    }
+
+    for (uint i = 0; i < 8u; ++i) {
+        gh_store_le32(out + 4u * i, cv[i]);
+    }
+}
+
 /* CV of the subtree over the chunks of data[0..len) whose first chunk has counter
  * first_counter; with root != 0 the root output (standard BLAKE3 of data when first_counter is
  * 0). len may be 0 (one empty chunk). len must be at most 2^(BLAKE3_MAX_DEPTH - 1) chunks.
@@ -179,7 +216,6 @@ GH_FN void blake3_subtree(__global const uchar *data, const ulong len, const ulo
     uint depth = 0;
     uint cv[8];
     const ulong nchunks = len == 0ul ? 1ul : (len + BLAKE3_CHUNK_LEN - 1ul) / BLAKE3_CHUNK_LEN;
-    const uint root_flag = root ? BLAKE3_ROOT : 0u;
 
     const int aligned = GH_ALIGNED(data, 4u); /* word loads for the whole chunks */
     for (ulong c = 0; c + 1ul < nchunks; ++c) {
@@ -190,28 +226,7 @@ GH_FN void blake3_subtree(__global const uchar *data, const ulong len, const ulo
             blake3_chunk_cv(cv, data + c * BLAKE3_CHUNK_LEN, BLAKE3_CHUNK_LEN, first_counter + c,
                             0u);
         }
-        ulong done = c + 1ul;
-        while ((done & 1ul) == 0ul) {
-            --depth;
-            blake3_parent(cv, stack[depth], cv, BLAKE3_PARENT);
-            done >>= 1;
-        }
-        for (uint i = 0; i < 8u; ++i) {
-            stack[depth][i] = cv[i];
-        }
-        ++depth;
+        blake3_push_chunk(stack, &depth, cv, c + 1ul);
     }
-
-    const ulong last = nchunks - 1ul;
-    const uint last_len = (uint)(len - last * BLAKE3_CHUNK_LEN);
-    blake3_chunk_cv(cv, data + last * BLAKE3_CHUNK_LEN, last_len, first_counter + last,
-                    depth == 0u ? root_flag : 0u);
-    while (depth > 0u) {
-        --depth;
-        blake3_parent(cv, stack[depth], cv, BLAKE3_PARENT | (depth == 0u ? root_flag : 0u));
-    }
-
-    for (uint i = 0; i < 8u; ++i) {
-        gh_store_le32(out + 4u * i, cv[i]);
-    }
+    blake3_subtree_final(stack, depth, data, len, first_counter, root, out);
 }

@@ -11,6 +11,9 @@
  *                  halving throughput; a CUDA prelude would say "__device__ __forceinline__")
  *   GH_ROTR32/64   rotate right; GH_ROTL64 rotate left (shift pairs, not rotate(): see below)
  *   GH_GID         the global work-item index as a 64-bit value
+ *   GH_LID, GH_LSIZE, GH_BARRIER, GH_LOCAL, GH_LOCAL_MAX
+ *                  work-group index and size, a local-memory barrier, the local address space
+ *                  and an atomic maximum on a local uint (staged leaf kernels only)
  *   GH_BSWAP32/64  byte swaps; GH_NATIVE_LE and GH_WORD_BE32/64, GH_WORD_LE32/64 (byte order of
  *                  native word loads); GH_ALIGNED(p, a) (pointer alignment test)
  *
@@ -52,6 +55,23 @@
 
 #ifndef GH_GID
 #define GH_GID() ((ulong)get_global_id(0))
+#endif
+
+/* Work-group primitives, used only by the staged leaf kernels (leaves.cl). */
+#ifndef GH_LID
+#define GH_LID() ((uint)get_local_id(0))
+#endif
+#ifndef GH_LSIZE
+#define GH_LSIZE() ((uint)get_local_size(0))
+#endif
+#ifndef GH_BARRIER
+#define GH_BARRIER() barrier(CLK_LOCAL_MEM_FENCE)
+#endif
+#ifndef GH_LOCAL
+#define GH_LOCAL __local
+#endif
+#ifndef GH_LOCAL_MAX
+#define GH_LOCAL_MAX(p, v) atomic_max((volatile __local uint *)(p), (uint)(v))
 #endif
 
 /* Byte swaps (for big-endian words read with native little-endian word loads). */

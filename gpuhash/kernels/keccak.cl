@@ -148,17 +148,11 @@ GH_FN void keccak_f1600(ulong a[25]) {
     a[24] = a24;
 }
 
-/* Absorb data[0..len) || sfx into a zeroed state and apply the final padding and permutation. */
-GH_FN void keccak_absorb(ulong a[25], __global const uchar *data, const ulong len,
-                         const gh_suffix sfx, const uint dom) {
-    for (uint i = 0; i < 25u; ++i) {
-        a[i] = 0;
-    }
-
-    /* Blocks made of message bytes only: 64-bit lane loads where data is 8-byte aligned (every
-     * leaf and node is; the rate is a multiple of 8), byte loads otherwise. (GPU: coalesced
-     * loads; see leaves.cl.) */
-    const ulong full = len / KECCAK_RATE;
+/* Absorb the first `full` whole rate blocks of data (message bytes only) into a: 64-bit lane
+ * loads where data is 8-byte aligned (every leaf and node is; the rate is a multiple of 8),
+ * byte loads otherwise. (The staged GPU leaf kernels of leaves.cl feed these blocks from
+ * local memory instead.) */
+GH_FN void keccak_blocks(ulong a[25], __global const uchar *data, const ulong full) {
     if (GH_ALIGNED(data, 8u)) {
         __global const ulong *p = (__global const ulong *)data;
         for (ulong blk = 0; blk < full; ++blk, p += KECCAK_RATE_LANES) {
@@ -176,10 +170,14 @@ GH_FN void keccak_absorb(ulong a[25], __global const uchar *data, const ulong le
             keccak_f1600(a);
         }
     }
+}
 
-    /* The rest: 0..135 message bytes, the suffix, then the padding. The domain byte needs one
-     * free byte, so a tail of 136..151 bytes takes a second block. */
-    const ulong base = full * KECCAK_RATE;
+/* Absorb the rest of data[0..len) || sfx once its len / 136 whole blocks are absorbed: 0..135
+ * message bytes, the suffix, then the padding. The domain byte needs one free byte, so a tail
+ * of 136..151 bytes takes a second block. */
+GH_FN void keccak_final(ulong a[25], __global const uchar *data, const ulong len,
+                        const gh_suffix sfx, const uint dom) {
+    const ulong base = (len / KECCAK_RATE) * KECCAK_RATE;
     const ulong total = len + (ulong)sfx.len;
     const uint tail = (uint)(total - base);          /* 0..151 */
     const uint nblocks = tail / KECCAK_RATE + 1u;    /* 1 or 2 */
@@ -208,21 +206,29 @@ GH_FN void keccak_absorb(ulong a[25], __global const uchar *data, const ulong le
     }
 }
 
-/* SHA3-256(data[0..len) || sfx) -> out[0..32). */
-GH_FN void sha3_256_message(__global const uchar *data, const ulong len, const gh_suffix sfx,
-                            __global uchar *out) {
-    ulong a[25];
-    keccak_absorb(a, data, len, sfx, KECCAK_DOM_SHA3);
+GH_FN void keccak_zero(ulong a[25]) {
+    for (uint i = 0; i < 25u; ++i) {
+        a[i] = 0;
+    }
+}
+
+/* Absorb data[0..len) || sfx into a zeroed state and apply the final padding and permutation. */
+GH_FN void keccak_absorb(ulong a[25], __global const uchar *data, const ulong len,
+                         const gh_suffix sfx, const uint dom) {
+    keccak_zero(a);
+    keccak_blocks(a, data, len / KECCAK_RATE);
+    keccak_final(a, data, len, sfx, dom);
+}
+
+/* The SHA3-256 output of a finished state. */
+GH_FN void sha3_256_out(const ulong a[25], __global uchar *out) {
     for (uint i = 0; i < 4u; ++i) {
         gh_store_le64(out + 8u * i, a[i]);
     }
 }
 
-/* SHAKE256(data[0..len) || sfx), outlen bytes -> out. */
-GH_FN void shake256_message(__global const uchar *data, const ulong len, const gh_suffix sfx,
-                            __global uchar *out, const ulong outlen) {
-    ulong a[25];
-    keccak_absorb(a, data, len, sfx, KECCAK_DOM_SHAKE);
+/* Squeeze outlen bytes from a finished SHAKE state (permuting between rate blocks). */
+GH_FN void shake_squeeze(ulong a[25], __global uchar *out, const ulong outlen) {
     ulong done = 0;
     while (done < outlen) {
         if (done != 0) {
@@ -241,4 +247,20 @@ GH_FN void shake256_message(__global const uchar *data, const ulong len, const g
             }
         }
     }
+}
+
+/* SHA3-256(data[0..len) || sfx) -> out[0..32). */
+GH_FN void sha3_256_message(__global const uchar *data, const ulong len, const gh_suffix sfx,
+                            __global uchar *out) {
+    ulong a[25];
+    keccak_absorb(a, data, len, sfx, KECCAK_DOM_SHA3);
+    sha3_256_out(a, out);
+}
+
+/* SHAKE256(data[0..len) || sfx), outlen bytes -> out. */
+GH_FN void shake256_message(__global const uchar *data, const ulong len, const gh_suffix sfx,
+                            __global uchar *out, const ulong outlen) {
+    ulong a[25];
+    keccak_absorb(a, data, len, sfx, KECCAK_DOM_SHAKE);
+    shake_squeeze(a, out, outlen);
 }

@@ -125,3 +125,238 @@ __kernel void leaves_lthash16_shake256(__global const uchar *data, __global cons
     sfx.len = 9u;
     shake256_message(data + offset[j], length[j], sfx, out + j * 2048ul, 2048ul);
 }
+
+/*
+ * Staged leaf kernels (the GPU layout): leaves_staged_<family>, the same arguments and results
+ * as leaves_<family>, plus four __local buffers the host sizes for the work-group size G:
+ *   stage   G * (WORDS + 1) words: one block of each of the group's leaves (WORDS = 16 32-bit
+ *           words for SHA-256 and BLAKE3, 16 64-bit words for SHA-512, 17 64-bit lanes for
+ *           Keccak), rows padded by one word against bank conflicts
+ *   goff    G ulongs, gfull G uints, gmax 1 uint: the group's leaf offsets, whole-block
+ *           counts and their maximum
+ * Each work-item still hashes one leaf (the compression is sequential within a leaf), but the
+ * whole blocks are loaded cooperatively: for block b, work-item t of the group loads words
+ * t, t + G, t + 2G... of the group's G x WORDS block words, so consecutive work-items read
+ * consecutive words of one leaf's block (a 64- or 128-byte contiguous run per leaf, aligned)
+ * instead of words L bytes apart; then a barrier, then each work-item compresses its own row
+ * from local memory. Every work-item runs the loop to the group's largest block count (the
+ * barriers need it) and skips the compressions its own leaf does not have; the last partial
+ * block, the suffix and the padding are read from global memory as in leaves_<family>.
+ *
+ * Correctness does not depend on G (any G >= 1; G = 1 degenerates to the direct kernels'
+ * order of work) nor on alignment (a misaligned leaf start falls back to byte loads). On CPU
+ * runtimes the direct kernels above are faster (local memory is ordinary cache there and
+ * barriers cost); the opencl backend uses these on GPUs (layout "staged").
+ */
+
+/* Block blk of each leaf of the group into stage (32-bit words, little-endian values). */
+GH_FN void gh_stage32(GH_LOCAL uint *stage, GH_LOCAL const ulong *goff,
+                      GH_LOCAL const uint *gfull, __global const uchar *data, const uint blk,
+                      const uint words, const uint lid, const uint g) {
+    const uint total = g * words;
+    for (uint idx = lid; idx < total; idx += g) {
+        const uint t = idx / words;
+        const uint i = idx - t * words;
+        if (blk < gfull[t]) {
+            __global const uchar *p = data + goff[t] + (ulong)blk * (4u * words) + 4u * i;
+            stage[t * (words + 1u) + i] =
+                GH_ALIGNED(p, 4u) ? GH_WORD_LE32(*(__global const uint *)p) : gh_load_le32(p);
+        }
+    }
+}
+
+/* The same with 64-bit words. */
+GH_FN void gh_stage64(GH_LOCAL ulong *stage, GH_LOCAL const ulong *goff,
+                      GH_LOCAL const uint *gfull, __global const uchar *data, const uint blk,
+                      const uint words, const uint lid, const uint g) {
+    const uint total = g * words;
+    for (uint idx = lid; idx < total; idx += g) {
+        const uint t = idx / words;
+        const uint i = idx - t * words;
+        if (blk < gfull[t]) {
+            __global const uchar *p = data + goff[t] + (ulong)blk * (8u * words) + 8u * i;
+            stage[t * (words + 1u) + i] =
+                GH_ALIGNED(p, 8u) ? GH_WORD_LE64(*(__global const ulong *)p) : gh_load_le64(p);
+        }
+    }
+}
+
+/* Publish this work-item's leaf (offset, whole blocks) and return the group's maximum. */
+GH_FN uint gh_stage_begin(GH_LOCAL ulong *goff, GH_LOCAL uint *gfull, GH_LOCAL uint *gmax,
+                          const ulong off, const uint full, const uint lid) {
+    goff[lid] = off;
+    gfull[lid] = full;
+    if (lid == 0u) {
+        *gmax = 0u;
+    }
+    GH_BARRIER();
+    GH_LOCAL_MAX(gmax, full);
+    GH_BARRIER();
+    return *gmax;
+}
+
+#define GH_STAGED_ARGS                                                                        \
+    __global const uchar *data, __global const ulong *offset, __global const ulong *length,  \
+        __global const ulong *index, __global const uchar *root, __global uchar *out,         \
+        const uint n
+
+#define GH_STAGED_LOCALS GH_LOCAL ulong *goff, GH_LOCAL uint *gfull, GH_LOCAL uint *gmax
+
+__kernel void leaves_staged_merkle_sha256(GH_STAGED_ARGS, GH_LOCAL uint *stage,
+                                          GH_STAGED_LOCALS) {
+    const uint lid = GH_LID();
+    const uint g = GH_LSIZE();
+    const ulong j = GH_GID();
+    const int live = j < (ulong)n;
+    const ulong len = live ? length[j] : 0ul;
+    const uint full = (uint)(len >> 6);
+    const uint blocks = gh_stage_begin(goff, gfull, gmax, live ? offset[j] : 0ul, full, lid);
+    uint st[8];
+    uint w[16];
+    sha256_init(st);
+    for (uint blk = 0; blk < blocks; ++blk) {
+        gh_stage32(stage, goff, gfull, data, blk, 16u, lid, g);
+        GH_BARRIER();
+        if (blk < full) {
+            for (uint i = 0; i < 16u; ++i) {
+                w[i] = GH_BSWAP32(stage[lid * 17u + i]);
+            }
+            sha256_compress(st, w);
+        }
+        GH_BARRIER();
+    }
+    if (live) {
+        sha256_final(st, data + offset[j], len, gh_suffix_byte(0x00u), out + j * 32ul);
+    }
+}
+
+__kernel void leaves_staged_merkle_sha512(GH_STAGED_ARGS, GH_LOCAL ulong *stage,
+                                          GH_STAGED_LOCALS) {
+    const uint lid = GH_LID();
+    const uint g = GH_LSIZE();
+    const ulong j = GH_GID();
+    const int live = j < (ulong)n;
+    const ulong len = live ? length[j] : 0ul;
+    const uint full = (uint)(len >> 7);
+    const uint blocks = gh_stage_begin(goff, gfull, gmax, live ? offset[j] : 0ul, full, lid);
+    ulong st[8];
+    ulong w[16];
+    sha512_init(st);
+    for (uint blk = 0; blk < blocks; ++blk) {
+        gh_stage64(stage, goff, gfull, data, blk, 16u, lid, g);
+        GH_BARRIER();
+        if (blk < full) {
+            for (uint i = 0; i < 16u; ++i) {
+                w[i] = GH_BSWAP64(stage[lid * 17u + i]);
+            }
+            sha512_compress(st, w);
+        }
+        GH_BARRIER();
+    }
+    if (live) {
+        sha512_final(st, data + offset[j], len, gh_suffix_byte(0x00u), out + j * 64ul);
+    }
+}
+
+/* Keccak: the staged whole rate blocks of one leaf into a (shared by SHA3-256 and SHAKE256). */
+GH_FN void gh_staged_keccak_blocks(ulong a[25], GH_LOCAL ulong *stage, GH_LOCAL ulong *goff,
+                                   GH_LOCAL uint *gfull, GH_LOCAL uint *gmax,
+                                   __global const uchar *data, const ulong off, const uint full,
+                                   const uint lid, const uint g) {
+    const uint blocks = gh_stage_begin(goff, gfull, gmax, off, full, lid);
+    keccak_zero(a);
+    for (uint blk = 0; blk < blocks; ++blk) {
+        gh_stage64(stage, goff, gfull, data, blk, KECCAK_RATE_LANES, lid, g);
+        GH_BARRIER();
+        if (blk < full) {
+            for (uint i = 0; i < KECCAK_RATE_LANES; ++i) {
+                a[i] ^= stage[lid * (KECCAK_RATE_LANES + 1u) + i];
+            }
+            keccak_f1600(a);
+        }
+        GH_BARRIER();
+    }
+}
+
+__kernel void leaves_staged_merkle_sha3_256(GH_STAGED_ARGS, GH_LOCAL ulong *stage,
+                                            GH_STAGED_LOCALS) {
+    const uint lid = GH_LID();
+    const ulong j = GH_GID();
+    const int live = j < (ulong)n;
+    const ulong len = live ? length[j] : 0ul;
+    const ulong off = live ? offset[j] : 0ul;
+    ulong a[25];
+    gh_staged_keccak_blocks(a, stage, goff, gfull, gmax, data, off,
+                            (uint)(len / KECCAK_RATE), lid, GH_LSIZE());
+    if (live) {
+        keccak_final(a, data + off, len, gh_suffix_byte(0x00u), KECCAK_DOM_SHA3);
+        sha3_256_out(a, out + j * 32ul);
+    }
+}
+
+__kernel void leaves_staged_lthash16_shake256(GH_STAGED_ARGS, GH_LOCAL ulong *stage,
+                                              GH_STAGED_LOCALS) {
+    const uint lid = GH_LID();
+    const ulong j = GH_GID();
+    const int live = j < (ulong)n;
+    const ulong len = live ? length[j] : 0ul;
+    const ulong off = live ? offset[j] : 0ul;
+    ulong a[25];
+    gh_staged_keccak_blocks(a, stage, goff, gfull, gmax, data, off,
+                            (uint)(len / KECCAK_RATE), lid, GH_LSIZE());
+    if (live) {
+        gh_suffix sfx; /* LE64(index) || 0x10 */
+        sfx.lo = index[j];
+        sfx.hi = 0x10ul;
+        sfx.len = 9u;
+        keccak_final(a, data + off, len, sfx, KECCAK_DOM_SHAKE);
+        shake_squeeze(a, out + j * 2048ul, 2048ul);
+    }
+}
+
+/* BLAKE3: the whole chunks but the last, block by block from local memory (16 blocks a chunk,
+ * CVs merged on the stack as in blake3_subtree), then the last chunk from global memory. */
+__kernel void leaves_staged_blake3(GH_STAGED_ARGS, GH_LOCAL uint *stage, GH_STAGED_LOCALS,
+                                   const ulong leaf_size) {
+    const uint lid = GH_LID();
+    const uint g = GH_LSIZE();
+    const ulong j = GH_GID();
+    const int live = j < (ulong)n;
+    const ulong len = live ? length[j] : 0ul;
+    const ulong nchunks =
+        len == 0ul ? 1ul : (len + BLAKE3_CHUNK_LEN - 1ul) / BLAKE3_CHUNK_LEN;
+    const uint full = (uint)((nchunks - 1ul) * (BLAKE3_CHUNK_LEN / BLAKE3_BLOCK_LEN));
+    const uint blocks = gh_stage_begin(goff, gfull, gmax, live ? offset[j] : 0ul, full, lid);
+    const ulong counter0 = live ? index[j] * (leaf_size / BLAKE3_CHUNK_LEN) : 0ul;
+    uint stack[BLAKE3_MAX_DEPTH][8];
+    uint depth = 0;
+    uint cv[8];
+    uint m[16];
+    for (uint blk = 0; blk < blocks; ++blk) {
+        gh_stage32(stage, goff, gfull, data, blk, 16u, lid, g);
+        GH_BARRIER();
+        if (blk < full) {
+            const uint k = blk & 15u;
+            const ulong c = (ulong)(blk >> 4);
+            if (k == 0u) {
+                for (uint i = 0; i < 8u; ++i) {
+                    cv[i] = BLAKE3_IV[i];
+                }
+            }
+            for (uint i = 0; i < 16u; ++i) {
+                m[i] = stage[lid * 17u + i];
+            }
+            const uint flags = (k == 0u ? BLAKE3_CHUNK_START : 0u) |
+                               (k == 15u ? BLAKE3_CHUNK_END : 0u);
+            blake3_compress(cv, m, counter0 + c, BLAKE3_BLOCK_LEN, flags);
+            if (k == 15u) {
+                blake3_push_chunk(stack, &depth, cv, c + 1ul);
+            }
+        }
+        GH_BARRIER();
+    }
+    if (live) {
+        blake3_subtree_final(stack, depth, data + offset[j], len, counter0, root[j] != 0,
+                             out + j * 32ul);
+    }
+}

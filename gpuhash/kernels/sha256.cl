@@ -2,6 +2,9 @@
  * SHA-256 (FIPS 180-4, section 6.2) for one message per work-item.
  *
  *   sha256_compress(state, w)        one compression of a 16-word big-endian block
+ *   sha256_blocks(state, data, full) the first `full` whole blocks of data
+ *   sha256_final(state, data, len, sfx, out)
+ *                                    the rest of data[0..len) || suffix, padding, output
  *   sha256_message(data, len, sfx, out)
  *                                    SHA-256(data[0..len) || suffix), 32 bytes to out
  *
@@ -115,16 +118,11 @@ GH_FN uint sha256_tail_word(__global const uchar *p, const uint r, const gh_suff
     return word;
 }
 
-/* SHA-256(data[0..len) || sfx) -> out[0..32). Any len (64-bit), any alignment. */
-GH_FN void sha256_message(__global const uchar *data, const ulong len, const gh_suffix sfx,
-                          __global uchar *out) {
-    uint st[8];
+/* Compress the first `full` 64-byte blocks of data (message bytes only): word loads where data
+ * is 4-byte aligned (every leaf and node is), byte loads otherwise. (The staged GPU leaf
+ * kernels of leaves.cl feed these blocks from local memory instead.) */
+GH_FN void sha256_blocks(uint st[8], __global const uchar *data, const ulong full) {
     uint w[16];
-    sha256_init(st);
-
-    /* Blocks made of message bytes only: word loads where data is 4-byte aligned (every leaf
-     * and node is), byte loads otherwise. (GPU: coalesced loads; see leaves.cl.) */
-    const ulong full = len >> 6;
     if (GH_ALIGNED(data, 4u)) {
         __global const uint *p = (__global const uint *)data;
         for (ulong blk = 0; blk < full; ++blk, p += 16) {
@@ -142,9 +140,14 @@ GH_FN void sha256_message(__global const uchar *data, const ulong len, const gh_
             sha256_compress(st, w);
         }
     }
+}
 
-    /* The rest: 0..63 message bytes, the suffix, 0x80, zeros, the 64-bit bit length. */
-    const ulong base = full << 6;
+/* Finish SHA-256(data[0..len) || sfx) -> out[0..32) once its len / 64 full blocks are
+ * compressed into st: 0..63 message bytes, the suffix, 0x80, zeros, the 64-bit bit length. */
+GH_FN void sha256_final(uint st[8], __global const uchar *data, const ulong len,
+                        const gh_suffix sfx, __global uchar *out) {
+    uint w[16];
+    const ulong base = (len >> 6) << 6;
     const uint r = (uint)(len - base);                 /* 0..63 message bytes */
     const ulong total = len + (ulong)sfx.len;          /* message bytes incl. suffix */
     const uint tail = (uint)(total - base);            /* 0..79 */
@@ -170,4 +173,13 @@ GH_FN void sha256_message(__global const uchar *data, const ulong len, const gh_
     for (uint i = 0; i < 8u; ++i) {
         gh_store_be32(out + 4u * i, st[i]);
     }
+}
+
+/* SHA-256(data[0..len) || sfx) -> out[0..32). Any len (64-bit), any alignment. */
+GH_FN void sha256_message(__global const uchar *data, const ulong len, const gh_suffix sfx,
+                          __global uchar *out) {
+    uint st[8];
+    sha256_init(st);
+    sha256_blocks(st, data, len >> 6);
+    sha256_final(st, data, len, sfx, out);
 }

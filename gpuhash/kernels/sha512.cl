@@ -2,6 +2,9 @@
  * SHA-512 (FIPS 180-4, section 6.4) for one message per work-item.
  *
  *   sha512_compress(state, w)        one compression of a 16-word big-endian block
+ *   sha512_blocks(state, data, full) the first `full` whole blocks of data
+ *   sha512_final(state, data, len, sfx, out)
+ *                                    the rest of data[0..len) || suffix, padding, output
  *   sha512_message(data, len, sfx, out)
  *                                    SHA-512(data[0..len) || suffix), 64 bytes to out
  *
@@ -122,16 +125,10 @@ GH_FN ulong sha512_tail_word(__global const uchar *p, const uint r, const gh_suf
     return word;
 }
 
-/* SHA-512(data[0..len) || sfx) -> out[0..64). Any len (64-bit), any alignment. */
-GH_FN void sha512_message(__global const uchar *data, const ulong len, const gh_suffix sfx,
-                          __global uchar *out) {
-    ulong st[8];
+/* Compress the first `full` 128-byte blocks of data (message bytes only): 64-bit word loads
+ * where data is 8-byte aligned (every leaf and node is), byte loads otherwise. */
+GH_FN void sha512_blocks(ulong st[8], __global const uchar *data, const ulong full) {
     ulong w[16];
-    sha512_init(st);
-
-    /* Blocks made of message bytes only: 64-bit word loads where data is 8-byte aligned (every
-     * leaf and node is), byte loads otherwise. (GPU: coalesced loads; see leaves.cl.) */
-    const ulong full = len >> 7;
     if (GH_ALIGNED(data, 8u)) {
         __global const ulong *p = (__global const ulong *)data;
         for (ulong blk = 0; blk < full; ++blk, p += 16) {
@@ -149,9 +146,14 @@ GH_FN void sha512_message(__global const uchar *data, const ulong len, const gh_
             sha512_compress(st, w);
         }
     }
+}
 
-    /* The rest: 0..127 message bytes, the suffix, 0x80, zeros, the 128-bit bit length. */
-    const ulong base = full << 7;
+/* Finish SHA-512(data[0..len) || sfx) -> out[0..64) once its len / 128 full blocks are
+ * compressed: 0..127 message bytes, the suffix, 0x80, zeros, the 128-bit bit length. */
+GH_FN void sha512_final(ulong st[8], __global const uchar *data, const ulong len,
+                        const gh_suffix sfx, __global uchar *out) {
+    ulong w[16];
+    const ulong base = (len >> 7) << 7;
     const uint r = (uint)(len - base);
     const ulong total = len + (ulong)sfx.len;
     const uint tail = (uint)(total - base);                /* 0..143 */
@@ -176,4 +178,13 @@ GH_FN void sha512_message(__global const uchar *data, const ulong len, const gh_
     for (uint i = 0; i < 8u; ++i) {
         gh_store_be64(out + 8u * i, st[i]);
     }
+}
+
+/* SHA-512(data[0..len) || sfx) -> out[0..64). Any len (64-bit), any alignment. */
+GH_FN void sha512_message(__global const uchar *data, const ulong len, const gh_suffix sfx,
+                          __global uchar *out) {
+    ulong st[8];
+    sha512_init(st);
+    sha512_blocks(st, data, len >> 7);
+    sha512_final(st, data, len, sfx, out);
 }

@@ -1,8 +1,16 @@
 """The ``opencl`` backend: gpuhash's shared kernels on any OpenCL device, through pyopencl.
 
 Leaves and nodes are hashed by the kernels of ``gpuhash/kernels`` (``leaves_<family>``,
-``nodes_<family>``), one work-item per leaf or pair; the tree shape, windows and digests come
-from gpuhash's engine, so this module only moves bytes and launches kernels.
+``nodes_<family>``, ``tree_<family>``), one work-item per leaf or pair; the tree shape comes
+from gpuhash's engine and ``gpuhash.tree``, so this module only moves bytes and launches
+kernels.
+
+One batch (``hash_subtrees``) is one pass on one command queue with no host round trip in
+between: the data (used in place where the device shares host memory, otherwise copied into a
+reusable device buffer), the leaf kernel, one tree launch per level, a gather of the subtree
+tops, and a single read of those tops. Two such buffer sets ("slots", each with its own queue)
+let the engine run two batches at once, so one batch's transfer overlaps the other's kernels,
+and device memory stays bounded by two batches.
 
 Errors: a kernel that fails to build, a device that runs out of memory or disappears gives a
 ``BackendError`` naming the device and the cause; there is never a silent fallback.
@@ -10,9 +18,12 @@ Errors: a kernel that fails to build, a device that runs out of memory or disapp
 
 from __future__ import annotations
 
+import contextlib
 import os
+import queue
 import threading
 import warnings
+from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
 from gpuhash._typing import Buffer
@@ -20,10 +31,15 @@ from gpuhash.algorithms import BLAKE3, FAMILIES, Algorithm
 from gpuhash.backend import Capabilities, HashBackend, LeafTable
 from gpuhash.errors import BackendError, BackendUnavailable, UsageError
 from gpuhash.kernels import kernel_name, make_intel_runtime_visible, source
+from gpuhash.tree import TreeSchedule, schedule
 
 __all__ = ["OpenCLBackend", "list_devices"]
 
 DEVICE_ENV = "GPUHASH_OPENCL_DEVICE"
+#: Leaf-kernel memory layouts (``layout=``).
+LAYOUTS = ("direct", "staged")
+#: Work-group size of the staged leaf kernels when none is given.
+STAGED_GROUP = 64
 
 
 def _cl() -> Any:
@@ -89,9 +105,16 @@ def _choose(spec: str | None) -> tuple[str, Any]:
 class OpenCLBackend(HashBackend):
     name: ClassVar[str] = "opencl"
 
-    def __init__(self, device: str | None = None, local_size: int | None = None) -> None:
+    def __init__(
+        self,
+        device: str | None = None,
+        local_size: int | None = None,
+        layout: str | None = None,
+    ) -> None:
         if local_size is not None and local_size < 1:
             raise UsageError(f"local_size must be at least 1, not {local_size}")
+        if layout not in (None, *LAYOUTS):
+            raise UsageError(f"layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
         cl = _cl()
         import pyopencl.array
 
@@ -103,19 +126,31 @@ class OpenCLBackend(HashBackend):
         self.local_size = local_size
         try:
             self.context = cl.Context([self.device])
-            # Leaves and nodes get queues of their own, so the engine's overlap of one batch's
-            # leaves with the previous batch's tree is not serialised by an in-order queue.
-            self.queue = cl.CommandQueue(self.context)
+            # hash_nodes (the few merges across windows) has a queue of its own, apart from
+            # the slots' queues, so it never waits behind a batch.
             self._node_queue = cl.CommandQueue(self.context)
+            self._slots: queue.Queue[_Slot] = queue.Queue()
+            for _ in range(self.SLOTS):
+                self._slots.put(_Slot(cl.CommandQueue(self.context)))
+            self.queue = self._node_queue  # for callers that enqueue their own work
         except cl.Error as e:
             raise BackendUnavailable(f"opencl device {self.label}: {e}") from None
+        # Where the device works on host memory directly (CPU runtimes, integrated GPUs), host
+        # data is used in place (USE_HOST_PTR: zero-copy for page-aligned memory, which file
+        # windows and the engine's batches are); otherwise it is copied to a device buffer.
+        self.shares_host_memory = bool(self.device.host_unified_memory)
+        is_gpu = bool(self.device.type & cl.device_type.GPU)
+        #: "staged" (cooperative loads through local memory: GPUs) or "direct" (each
+        #: work-item reads its own leaf: CPUs); see gpuhash/kernels/leaves.cl.
+        self.layout = layout or ("staged" if is_gpu else "direct")
         self._program: Any = None
-        self._kernels: dict[str, Any] = {}
-        # The engine may call hash_leaves (leaf kernels) on one thread while it calls
-        # hash_nodes (node kernels) on another: OpenCL calls are thread-safe except setting
-        # arguments of one kernel object from two threads, which the split avoids; the lock
-        # guards the lazy build and the kernel cache.
+        # OpenCL kernel objects must not have their arguments set from two threads at once, so
+        # each queue (each slot, and hash_nodes) gets kernel objects of its own.
+        self._kernels: dict[tuple[int, str], Any] = {}
         self._lock = threading.Lock()
+
+    #: Buffer sets (and queues): batches that can be on the device at once.
+    SLOTS: ClassVar[int] = 2
 
     # -- contract ------------------------------------------------------------------------------
 
@@ -130,63 +165,77 @@ class OpenCLBackend(HashBackend):
             # only when it is Intel's, which vectorises with AVX-512.
             priority=20 if is_gpu else (5 if self.label.startswith("Intel") else 1),
             device_arrays=True,
-            # Leaves of batch k+1 upload and hash while the engine reduces batch k.
+            # Batch k+1 uploads and hashes while batch k runs or is finished by the engine.
             concurrent=True,
+            in_flight=self.SLOTS,
         )
 
     def hash_leaves(self, algorithm: Algorithm, data: Buffer, table: LeafTable) -> bytes:
-        cl = self._cl
         n = len(table)
-        mf = cl.mem_flags
-        offsets: Any = table.offset
-        try:
-            ctx = self.context
-            if isinstance(data, self._cl_array.Array):
-                # A device array (or a slice of one): hashed where it lies, no copy.
-                if data.context != ctx:
-                    raise BackendError(
-                        f"opencl device {self.label}: the array lives in another context"
-                    )
-                buf = data.base_data
-                import numpy as np
+        d = algorithm.digest_size
+        with self._errors(), self._slot() as slot:
+            values = slot.buffer(self, "values", max(1, n * d))
+            self._enqueue_leaves(slot, algorithm, data, table, values)
+            result = bytearray(n * d)
+            if n:
+                self._cl.enqueue_copy(slot.queue, result, values)
+            return bytes(result)
 
-                offsets = np.frombuffer(table.offset, dtype=np.uint64) + np.uint64(data.offset)
-            else:
-                view = memoryview(data).cast("B")
-                # An empty buffer cannot be created: an all-empty batch gets one dummy byte.
-                host = view if view.nbytes else memoryview(b"\0")
-                buf = cl.Buffer(ctx, mf.READ_ONLY | mf.COPY_HOST_PTR, hostbuf=host)
-            offset = cl.Buffer(ctx, mf.READ_ONLY | mf.COPY_HOST_PTR, hostbuf=offsets)
-            length = cl.Buffer(ctx, mf.READ_ONLY | mf.COPY_HOST_PTR, hostbuf=table.length)
-            index = cl.Buffer(ctx, mf.READ_ONLY | mf.COPY_HOST_PTR, hostbuf=table.index)
-            root = cl.Buffer(ctx, mf.READ_ONLY | mf.COPY_HOST_PTR, hostbuf=table.root)
-            args: list[Any] = [buf, offset, length, index, root]
-            extra = [_u64(algorithm.leaf_size)] if algorithm.family == BLAKE3 else []
-            return self._launch(self.queue, "leaves", algorithm, n, args, extra)
-        except cl.Error as e:
-            raise BackendError(f"opencl device {self.label}: {e}") from None
+    def hash_subtrees(
+        self,
+        algorithm: Algorithm,
+        data: Buffer,
+        table: LeafTable,
+        counts: Sequence[int],
+        whole: Sequence[bool],
+    ) -> bytes:
+        plan = schedule(counts, whole)
+        if plan.leaves != len(table):
+            raise BackendError(f"opencl: the groups cover {plan.leaves} of {len(table)} leaves")
+        d = algorithm.digest_size
+        with self._errors(), self._slot() as slot:
+            q = slot.queue
+            values = slot.buffer(self, "values", max(1, plan.total * d))
+            self._enqueue_leaves(slot, algorithm, data, table, values)
+            src, op, tops = self._plan_buffers(slot, plan)
+            tree = self._kernel(slot.queue, kernel_name("tree", algorithm.family))
+            for first, count, base in plan.levels:
+                tree(q, *self._sizes(count), values, src, op, _u32(first), _u32(count), _u32(base))
+            n_tops = len(plan.tops)
+            out = slot.buffer(self, "tops", max(1, n_tops * d))
+            gather = self._kernel(slot.queue, "gather_values")
+            gather(q, *self._sizes(n_tops), values, tops, out, _u32(n_tops), _u32(d // 4))
+            result = bytearray(n_tops * d)
+            self._cl.enqueue_copy(q, result, out)  # blocking: waits for the whole batch
+            return bytes(result)
 
     def hash_nodes(self, algorithm: Algorithm, children: bytes, roots: bytes) -> bytes:
         cl = self._cl
         m = len(roots)
         mf = cl.mem_flags
-        try:
+        d = algorithm.digest_size
+        with self._errors():
             ctx = self.context
+            q = self._node_queue
             kids = cl.Buffer(ctx, mf.READ_ONLY | mf.COPY_HOST_PTR, hostbuf=children)
             flags = cl.Buffer(ctx, mf.READ_ONLY | mf.COPY_HOST_PTR, hostbuf=roots)
-            return self._launch(self._node_queue, "nodes", algorithm, m, [kids, flags], [])
-        except cl.Error as e:
-            raise BackendError(f"opencl device {self.label}: {e}") from None
+            out = cl.Buffer(ctx, mf.WRITE_ONLY, size=max(1, m * d))
+            kernel = self._kernel(q, kernel_name("nodes", algorithm.family))
+            kernel(q, *self._sizes(m), kids, flags, out, _u32(m))
+            result = bytearray(m * d)
+            cl.enqueue_copy(q, result, out)
+            return bytes(result)
 
     def close(self) -> None:
         self._kernels.clear()
         self._program = None
+        while True:
+            try:
+                self._slots.get_nowait().plans.clear()
+            except queue.Empty:
+                break
 
     # -- helpers -------------------------------------------------------------------------------
-
-    def _built(self) -> Any:
-        with self._lock:
-            return self._build_locked()
 
     def _build_locked(self) -> Any:
         if self._program is None:
@@ -197,35 +246,119 @@ class OpenCLBackend(HashBackend):
                     warnings.simplefilter("ignore", cl.CompilerWarning)
                     self._program = cl.Program(self.context, source()).build()
             except cl.Error as e:
-                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+                errors = [ln for ln in lines if "error" in ln.lower() and ".cl:" in ln]
+                first = (errors or lines or [type(e).__name__])[0]
                 raise BackendError(
                     f"opencl device {self.label}: the kernels failed to build: {first}"
                 ) from None
         return self._program
 
-    def _launch(
-        self,
-        queue: Any,
-        kind: str,
-        algorithm: Algorithm,
-        n: int,
-        inputs: list[Any],
-        extra: list[Any],
-    ) -> bytes:
-        """Run ``<kind>_<family>`` over ``n`` items on ``queue``; return its ``n * D`` bytes."""
-        d = algorithm.digest_size
-        out = self._cl.Buffer(self.context, self._cl.mem_flags.WRITE_ONLY, size=max(1, n * d))
-        kernel = self._kernel(kernel_name(kind, algorithm.family))
-        kernel(queue, *self._sizes(n), *inputs, out, _u32(n), *extra)
-        result = bytearray(n * d)
-        self._cl.enqueue_copy(queue, result, out)  # blocking: waits for the kernel
-        return bytes(result)
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        """OpenCL errors (out of memory, a lost device, a failed launch) as BackendError."""
+        try:
+            yield
+        except self._cl.Error as e:
+            raise BackendError(f"opencl device {self.label}: {e}") from None
 
-    def _kernel(self, name: str) -> Any:
+    @contextlib.contextmanager
+    def _slot(self) -> Iterator[_Slot]:
+        slot = self._slots.get()
+        try:
+            yield slot
+        except BaseException:
+            # Commands may still be running and reading the caller's memory: wait for them
+            # before the caller releases it.
+            with contextlib.suppress(self._cl.Error):
+                slot.queue.finish()
+            raise
+        finally:
+            self._slots.put(slot)
+
+    def _enqueue_leaves(
+        self, slot: _Slot, algorithm: Algorithm, data: Buffer, table: LeafTable, values: Any
+    ) -> None:
+        """Enqueue the leaf kernel for ``table`` on ``slot``, writing ``values[0:n]``."""
+        cl = self._cl
+        mf = cl.mem_flags
+        ctx = self.context
+        n = len(table)
+        offsets: Any = table.offset
+        if isinstance(data, self._cl_array.Array):
+            # A device array (or a slice of one): hashed where it lies, no copy.
+            if data.context != ctx:
+                raise BackendError(
+                    f"opencl device {self.label}: the array lives in another context"
+                )
+            buf = data.base_data
+            import numpy as np
+
+            offsets = np.frombuffer(table.offset, dtype=np.uint64) + np.uint64(data.offset)
+        else:
+            view = memoryview(data).cast("B")
+            if not view.nbytes:
+                buf = slot.buffer(self, "data", 1)  # an all-empty batch: nothing is read
+            elif self.shares_host_memory:
+                buf = cl.Buffer(ctx, mf.READ_ONLY | mf.USE_HOST_PTR, hostbuf=view)
+            else:
+                buf = slot.buffer(self, "data", view.nbytes)
+                # Non-blocking: the in-order queue runs the kernel after the copy, and the
+                # caller holds the host memory until this batch's tops are read.
+                cl.enqueue_copy(slot.queue, buf, view, is_blocking=False)
+        columns = (
+            [
+                cl.Buffer(ctx, mf.READ_ONLY | mf.COPY_HOST_PTR, hostbuf=c)
+                for c in (offsets, table.length, table.index, table.root)
+            ]
+            if n
+            else [slot.buffer(self, "empty", 8)] * 4
+        )
+        extra = [_u64(algorithm.leaf_size)] if algorithm.family == BLAKE3 else []
+        if self.layout == "staged":
+            g = self.local_size or STAGED_GROUP
+            word = 4 if algorithm.family in (BLAKE3, "merkle-sha256") else 8
+            words = 17 if "sha3" in algorithm.family or "shake" in algorithm.family else 16
+            local = [
+                cl.LocalMemory(g * (words + 1) * word),  # stage
+                cl.LocalMemory(g * 8),  # goff
+                cl.LocalMemory(g * 4),  # gfull
+                cl.LocalMemory(4),  # gmax
+            ]
+            name = "leaves_staged_" + algorithm.family.replace("-", "_")
+            kernel = self._kernel(slot.queue, name)
+            global_size = (max(1, -(-n // g)) * g,)
+            kernel(slot.queue, global_size, (g,), buf, *columns, values, _u32(n), *local, *extra)
+            return
+        kernel = self._kernel(slot.queue, kernel_name("leaves", algorithm.family))
+        kernel(slot.queue, *self._sizes(n), buf, *columns, values, _u32(n), *extra)
+
+    def _plan_buffers(self, slot: _Slot, plan: TreeSchedule) -> tuple[Any, Any, Any]:
+        """The schedule's tables on the device, kept per slot for the last few schedules
+        (every full window of a large object has the same one)."""
+        cached = slot.plans.get(plan)
+        if cached is None:
+            cl = self._cl
+            mf = cl.mem_flags
+            ctx = self.context
+            tables = [plan.src, plan.op, plan.tops]
+            cached = tuple(
+                cl.Buffer(ctx, mf.READ_ONLY | mf.COPY_HOST_PTR, hostbuf=t)
+                if len(t)
+                else cl.Buffer(ctx, mf.READ_ONLY, size=8)
+                for t in tables
+            )
+            if len(slot.plans) >= 8:
+                slot.plans.pop(next(iter(slot.plans)))
+            slot.plans[plan] = cached
+        return cached[0], cached[1], cached[2]
+
+    def _kernel(self, q: Any, name: str) -> Any:
         with self._lock:
-            kernel = self._kernels.get(name)
+            key = (id(q), name)
+            kernel = self._kernels.get(key)
             if kernel is None:
-                kernel = self._kernels[name] = self._cl.Kernel(self._build_locked(), name)
+                kernel = self._kernels[key] = self._cl.Kernel(self._build_locked(), name)
             return kernel
 
     def _sizes(self, n: int) -> tuple[tuple[int], tuple[int] | None]:
@@ -245,3 +378,21 @@ def _u64(x: int) -> Any:
     import numpy as np
 
     return np.uint64(x)
+
+
+class _Slot:
+    """One command queue with its reusable device buffers (grown on demand, never shrunk
+    beyond one batch) and the device copies of recently used tree schedules."""
+
+    def __init__(self, q: Any) -> None:
+        self.queue = q
+        self.buffers: dict[str, Any] = {}
+        self.plans: dict[TreeSchedule, tuple[Any, Any, Any]] = {}
+
+    def buffer(self, backend: OpenCLBackend, role: str, size: int) -> Any:
+        buf = self.buffers.get(role)
+        if buf is None or buf.size < size:
+            cl = backend._cl
+            self.buffers.pop(role, None)
+            buf = self.buffers[role] = cl.Buffer(backend.context, cl.mem_flags.READ_WRITE, size)
+        return buf
