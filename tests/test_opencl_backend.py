@@ -217,3 +217,64 @@ def test_subtrees_on_the_device_equal_the_host_reduction(
             start = sum(-(-m // LEAF) * LEAF for m, _ in groups[:g])
             obj = bytes(data[start : start + n])
             assert gpuhash.engine.finish_object(alg, top, n) == ref.object_digest(family, obj, LEAF)
+
+
+@pytest.mark.parametrize("layout", ["direct", "staged"])
+def test_device_buffer_path_for_devices_without_shared_memory(
+    monkeypatch: pytest.MonkeyPatch, layout: str
+) -> None:
+    """The path a discrete GPU takes (host data copied into each slot's reusable device buffer,
+    without blocking, two batches in flight), run on Intel's CPU runtime by turning off the
+    zero-copy use of host memory. The layout comes from the environment here."""
+    monkeypatch.setenv("GPUHASH_OPENCL_LAYOUT", layout)
+    backend = gpuhash_opencl.OpenCLBackend(device="Intel")
+    assert backend.layout == layout
+    backend.shares_host_memory = False
+    datas = [pattern(n, 3) for n in (0, 7, 2 * LEAF, 40 * LEAF + 1, 17 * LEAF)]
+    for family in ("merkle-sha256", "blake3", "lthash16-shake256"):
+        srcs = [memory_source(f"o{i}", 1, d) for i, d in enumerate(datas)]
+        got = hash_sources(backend, Algorithm(family, LEAF), srcs, batch_bytes=4 * LEAF)
+        assert [o.digest for o in got] == [ref.object_digest(family, d, LEAF) for d in datas]
+    monkeypatch.setenv("GPUHASH_OPENCL_LAYOUT", "bogus")
+    with pytest.raises(UsageError, match="GPUHASH_OPENCL_LAYOUT must be one of"):
+        gpuhash_opencl.OpenCLBackend(device="Intel")
+
+
+def test_kernel_build_failure_names_the_device_and_the_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The real compiler rejects a program (one extra line of invalid source): the error names
+    the device and the compiler's first error, and no digest comes out."""
+    from gpuhash.kernels import source
+
+    broken = source() + "\n__kernel void broken(void) { undeclared_x = 1; }\n"
+    monkeypatch.setattr("gpuhash_opencl.source", lambda: broken)
+    backend = gpuhash_opencl.OpenCLBackend(device="Intel")
+    with pytest.raises(gpuhash.BackendError) as info:
+        gpuhash.hash_bytes(b"x" * 5000, algorithm="merkle-sha256", backend=backend)
+    message = str(info.value)
+    assert "\n" not in message
+    assert "Intel(R) OpenCL" in message
+    assert "failed to build" in message
+    assert "undeclared_x" in message
+
+
+def test_allocation_beyond_the_device_limit_is_a_clear_error() -> None:
+    """A batch larger than the device's largest buffer, on the copying (discrete GPU) path: the
+    runtime refuses the allocation, and the error names the device and the cause."""
+    import mmap
+
+    from gpuhash.backend import LeafTable
+
+    backend = gpuhash_opencl.OpenCLBackend(device="Intel")
+    backend.shares_host_memory = False
+    too_big = int(backend.device.max_mem_alloc_size) + 4096
+    huge = mmap.mmap(-1, too_big)  # reserved address space, never touched
+    try:
+        from array import array
+
+        table = LeafTable(array("Q", [0]), array("Q", [LEAF]), array("Q", [0]), array("B", [0]))
+        with pytest.raises(gpuhash.BackendError, match=r"^opencl device Intel\(R\) OpenCL.*: "):
+            backend.hash_subtrees(Algorithm("merkle-sha256", LEAF), huge, table, [1], [False])
+    finally:
+        huge.close()

@@ -42,16 +42,18 @@
  * 3.5-4.4 GB/s for SHA-256, SHA-512, SHA3-256 and SHAKE256, 5.5 GB/s for BLAKE3 on Intel's
  * runtime, about 0.7-1.2 GB/s on PoCL.
  *
- * A GPU version would keep one leaf per work-item (the compression is sequential within a leaf)
- * but not let each work-item walk its own leaf with word loads: neighbouring work-items' loads
- * are L bytes apart, so every warp-wide load touches 32 different segments. Instead a work-group
- * of W work-items stages blocks through local memory: for block b (or a few blocks at a time)
- * the group's work-items load consecutive 32-bit words of block b of the group's leaves (16
- * consecutive work-items cover one leaf's 64-byte block: coalesced, aligned 128-bit or 32-bit
- * accesses), barrier, then each work-item reads its own leaf's 16 words back from local memory
- * (rows padded to 17 words against bank conflicts), compresses, and the group moves on; double
- * buffering overlaps the next block's loads with the compression. BLAKE3 would rather give each
- * chunk of a leaf its own work-item and merge the chaining values in local memory.
+ * On a GPU the direct kernels would waste bandwidth: neighbouring work-items' loads are L bytes
+ * apart, so every warp-wide load touches 32 different segments. The staged kernels at the end
+ * of this file (leaves_staged_<family>, the opencl backend's layout "staged", its default on
+ * GPUs) keep one leaf per work-item (the compression is sequential within a leaf) but load
+ * each block of the work-group's leaves cooperatively into local memory: 16 consecutive
+ * work-items read one leaf's 64-byte block (SHA-256, BLAKE3; 128 bytes for SHA-512, 136 for
+ * Keccak), so a warp reads two whole, aligned 64-byte segments per instruction; then a barrier,
+ * then each work-item compresses its own row (rows padded by one word against bank conflicts).
+ * Interleaving the data in device memory instead (word i of every leaf side by side) would
+ * also coalesce, but costs a transposition pass: two more trips through memory per byte.
+ * BLAKE3 could go further (one work-item per 1 KiB chunk and a merge in local memory, more
+ * parallelism per leaf); the staged kernel keeps one leaf per work-item like the others.
  *
  * Roofline on paper, H100 (SXM), SHA-256: one compression consumes 64 bytes; a 64 KiB leaf
  * costs 1024 + 1 = 1025 compressions (the role byte and padding take one more block; a 4 KiB

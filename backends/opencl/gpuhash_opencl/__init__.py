@@ -36,6 +36,7 @@ from gpuhash.tree import TreeSchedule, schedule
 __all__ = ["OpenCLBackend", "list_devices"]
 
 DEVICE_ENV = "GPUHASH_OPENCL_DEVICE"
+LAYOUT_ENV = "GPUHASH_OPENCL_LAYOUT"
 #: Leaf-kernel memory layouts (``layout=``).
 LAYOUTS = ("direct", "staged")
 #: Work-group size of the staged leaf kernels when none is given.
@@ -142,6 +143,9 @@ class OpenCLBackend(HashBackend):
         is_gpu = bool(self.device.type & cl.device_type.GPU)
         #: "staged" (cooperative loads through local memory: GPUs) or "direct" (each
         #: work-item reads its own leaf: CPUs); see gpuhash/kernels/leaves.cl.
+        layout = layout or os.environ.get(LAYOUT_ENV) or None
+        if layout not in (None, *LAYOUTS):
+            raise UsageError(f"{LAYOUT_ENV} must be one of {', '.join(LAYOUTS)}, not {layout!r}")
         self.layout = layout or ("staged" if is_gpu else "direct")
         self._program: Any = None
         # OpenCL kernel objects must not have their arguments set from two threads at once, so
@@ -291,6 +295,9 @@ class OpenCLBackend(HashBackend):
                 raise BackendError(
                     f"opencl device {self.label}: the array lives in another context"
                 )
+            # Work pyopencl recorded on the array (on any queue) must finish before the slot's
+            # queue reads it: queues of one context do not order each other.
+            data.finish()
             buf = data.base_data
             import numpy as np
 
