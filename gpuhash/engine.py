@@ -51,6 +51,8 @@ if TYPE_CHECKING:
 ProgressFn = Callable[[int, int], None]
 
 _MIN_WINDOW = 1 << 20
+#: Large objects whose last window is hashed are finished together, this many at most.
+_FINISH_AT_ONCE = 256
 
 
 # ---------------------------------------------------------------------------------------------
@@ -206,8 +208,9 @@ class _ObjectState:
     """Per-object accumulation of window subtrees for objects larger than one window.
 
     Window tops (complete subtrees of ``W / L`` leaves, the last one possibly partial) are kept
-    in a list and reduced together at the object's end, one ``hash_nodes`` call per level
-    (a dozen calls, not one per window: a device call waits behind the next batch's kernels).
+    in a list and reduced when the object is finished, together with other finished objects,
+    one ``hash_nodes`` call per level for all of them (``_finish_objects``; not one call per
+    window: a device call waits behind the next batch's kernels).
     To bound memory, every ``GROUP`` complete windows with more to come are reduced to one
     complete subtree, and those merge on a stack like a binary counter. Folding the stack
     onto the last group's top from the right gives the RFC 6962 shape: the object's split
@@ -237,9 +240,9 @@ class _ObjectState:
             merged = _pair(backend, algorithm, left, right, root=2 * n == self.n_leaves)
             self.stack.append((merged, 2 * n))
 
-    def top(self, backend: HashBackend, algorithm: Algorithm) -> bytes:
+    def fold(self, backend: HashBackend, algorithm: Algorithm, value: bytes) -> bytes:
+        """The object's top: ``value`` (the last group's reduced tops) folded into the stack."""
         covered = self.top_leaves
-        value = self._reduce_tops(backend, algorithm, root=covered == self.n_leaves)
         for left, n in reversed(self.stack):
             covered += n
             value = _pair(backend, algorithm, left, value, root=covered == self.n_leaves)
@@ -249,6 +252,31 @@ class _ObjectState:
         tops, self.tops = self.tops, []
         (value,) = reduce_groups(backend, algorithm, b"".join(tops), [len(tops)], [root])
         return value
+
+
+def _finish_objects(
+    backend: HashBackend,
+    algorithm: Algorithm,
+    sources: Sequence[Source],
+    finishing: dict[int, _ObjectState],
+    results: dict[int, bytes],
+) -> None:
+    """Digests of large objects whose windows are all hashed: their remaining window tops are
+    reduced together, one ``hash_nodes`` call per level for all of them (few calls, made when
+    the device has little else to do, instead of a dozen per object behind the next batch)."""
+    if not finishing:
+        return
+    items = list(finishing.items())
+    finishing.clear()
+    counts = [len(state.tops) for _, state in items]
+    whole = [not state.stack for _, state in items]  # the tops cover the whole object
+    values = b"".join(b"".join(state.tops) for _, state in items)
+    tops = reduce_groups(backend, algorithm, values, counts, whole)
+    for (obj, state), top in zip(items, tops, strict=True):
+        state.tops = []
+        results[obj] = finish_object(
+            algorithm, state.fold(backend, algorithm, top), sources[obj].size
+        )
 
 
 def _pair(
@@ -520,6 +548,7 @@ def hash_sources(
         plan.append(current)
 
     states: dict[int, _ObjectState] = {}
+    finishing: dict[int, _ObjectState] = {}  # every window hashed, digest not yet computed
     hashers: dict[int, object] = {}
     results: dict[int, bytes] = {}
     done_bytes = 0
@@ -536,7 +565,11 @@ def hash_sources(
 
     def finish_oldest() -> None:
         nonlocal done_bytes
-        done_bytes += _finish_batch(backend, algorithm, sources, pending.popleft(), states, results)
+        done_bytes += _finish_batch(
+            backend, algorithm, sources, pending.popleft(), states, finishing, results
+        )
+        if len(finishing) >= _FINISH_AT_ONCE:
+            _finish_objects(backend, algorithm, sources, finishing, results)
         if progress is not None:
             progress(done_bytes, total_bytes)
 
@@ -556,6 +589,7 @@ def hash_sources(
                 finish_oldest()
         while pending:
             finish_oldest()
+        _finish_objects(backend, algorithm, sources, finishing, results)
     finally:
         try:
             while pending:
@@ -656,9 +690,11 @@ def _finish_batch(
     sources: Sequence[Source],
     pending: _Pending,
     states: dict[int, _ObjectState],
+    finishing: dict[int, _ObjectState],
     results: dict[int, bytes],
 ) -> int:
-    """Reduce a hashed batch into object digests (or window subtrees); returns its byte count."""
+    """Reduce a hashed batch into object digests (or window subtrees); returns its byte count.
+    A large object whose last window this was moves from ``states`` to ``finishing``."""
     try:
         values = pending.values.result()
     except BaseException:
@@ -684,6 +720,5 @@ def _finish_batch(
             state = states[obj] = _ObjectState(ref.leaf_count(src.size, leaf))
         state.push(backend, algorithm, top, n, last=start + length >= src.size)
         if start + length >= src.size:
-            results[obj] = finish_object(algorithm, state.top(backend, algorithm), src.size)
-            del states[obj]
+            finishing[obj] = states.pop(obj)
     return sum(length for _, _, length in pending.batch_plan)

@@ -261,3 +261,27 @@ def test_window_groups_and_the_merge_stack_keep_the_shape(
     finally:
         engine._ObjectState.GROUP = saved
     assert got.digest == ref.object_digest(family, data, LEAF)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    family=families,
+    object_sizes=st.lists(st.integers(0, 12 * LEAF), min_size=1, max_size=7),
+    at_once=st.integers(1, 3),
+)
+def test_large_objects_finished_together_equal_reference(
+    family: str, object_sizes: list[int], at_once: int
+) -> None:
+    """Objects of many windows, finished a few at a time (a tiny _FINISH_AT_ONCE) with window
+    groups of two (GROUP), interleaved with small objects."""
+    import gpuhash.engine as engine
+
+    datas = [pattern(n, 17 + i) for i, n in enumerate(object_sizes)]
+    saved = engine._FINISH_AT_ONCE, engine._ObjectState.GROUP
+    engine._FINISH_AT_ONCE, engine._ObjectState.GROUP = at_once, 2
+    try:
+        srcs = [memory_source(f"o{i}", ref.KIND_FILE, d) for i, d in enumerate(datas)]
+        got = hash_sources(ReferenceBackend(), Algorithm(family, LEAF), srcs, batch_bytes=LEAF)
+    finally:
+        engine._FINISH_AT_ONCE, engine._ObjectState.GROUP = saved
+    assert [o.digest for o in got] == expected(family, datas)

@@ -41,6 +41,8 @@ LAYOUT_ENV = "GPUHASH_OPENCL_LAYOUT"
 LAYOUTS = ("direct", "staged")
 #: Work-group size of the staged leaf kernels when none is given.
 STAGED_GROUP = 64
+#: Work-group size on PoCL when none is given (one compilation per kernel, not per size).
+POCL_GROUP = 8
 
 
 def _cl() -> Any:
@@ -124,6 +126,10 @@ class OpenCLBackend(HashBackend):
         self.label, self.device = _choose(
             device if device is not None else os.environ.get(DEVICE_ENV)
         )
+        if local_size is None and self.label.startswith("Portable Computing Language"):
+            # PoCL compiles a kernel once per work-group size, and picks the size from the
+            # global size when none is given: every tree level would be a new compilation.
+            local_size = POCL_GROUP
         self.local_size = local_size
         try:
             self.context = cl.Context([self.device])
