@@ -228,11 +228,42 @@ def test_runtimes_are_listed() -> None:
 
 def test_source_names() -> None:
     text = source("common.cl", "sha256.cl")
-    assert text.startswith('#line 1 "common.cl"')
+    lines = text.splitlines()
+    # Every family's guard macro first, then the files in order, each behind a #line.
+    assert lines[:4] == [
+        "#define GH_WITH_BLAKE3 1",
+        "#define GH_WITH_KECCAK 1",
+        "#define GH_WITH_SHA256 1",
+        "#define GH_WITH_SHA512 1",
+    ]
+    assert lines[4] == '#line 1 "common.cl"'
     assert '#line 1 "sha256.cl"' in text
     with pytest.raises(ValueError, match="kernel file"):
         source("../backend.py")
     assert kernel_name("leaves", "merkle-sha3-256") == "leaves_merkle_sha3_256"
+
+
+def test_family_programs_hold_only_their_kernels() -> None:
+    """source(families=...) defines only the guards those families need; a program built from
+    it has their kernels and no others (built on Intel's runtime, the faster compiler)."""
+    text = source(families=["blake3"])
+    assert "#define GH_WITH_BLAKE3 1" in text
+    assert "#define GH_WITH_SHA256" not in text
+    with pytest.raises(ValueError, match="unknown algorithm families"):
+        source(families=["md5"])
+    device = next(
+        d for p in cl.get_platforms() if p.name.startswith("Intel") for d in p.get_devices()
+    )
+    context = cl.Context([device])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", cl.CompilerWarning)
+        program = cl.Program(context, source(families=["merkle-sha3-256"])).build()
+    names = {k.function_name for k in program.all_kernels()}
+    for family in ("merkle-sha3-256", "lthash16-shake256"):  # both use Keccak
+        f = family.replace("-", "_")
+        assert {f"leaves_{f}", f"leaves_staged_{f}", f"nodes_{f}", f"tree_{f}"} <= names
+    assert "gather_values" in names
+    assert not any("sha256" in n or "sha512" in n or "blake3" in n for n in names)
 
 
 # ---------------------------------------------------------------------------------------------

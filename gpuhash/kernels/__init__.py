@@ -32,10 +32,13 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
 
 __all__ = [
+    "BACKEND_FILES",
+    "FAMILY_MACROS",
     "KERNEL_FILES",
     "kernel_name",
     "make_intel_runtime_visible",
@@ -55,17 +58,40 @@ KERNEL_FILES = (
 )
 
 
-def source(*names: str) -> str:
+#: The files a backend builds: every kernel file but ``digests.cl`` (plain digests, for tests).
+BACKEND_FILES = tuple(name for name in KERNEL_FILES if name != "digests.cl")
+
+#: The hash files' guard macros each algorithm family needs (``#ifdef GH_WITH_...``).
+FAMILY_MACROS = {
+    "merkle-sha256": "GH_WITH_SHA256",
+    "merkle-sha512": "GH_WITH_SHA512",
+    "merkle-sha3-256": "GH_WITH_KECCAK",
+    "blake3": "GH_WITH_BLAKE3",
+    "lthash16-shake256": "GH_WITH_KECCAK",
+}
+
+
+def source(*names: str, families: Iterable[str] | None = None) -> str:
     """The text of the named ``.cl`` files of this package, concatenated in the order given.
 
     With no names, every file of :data:`KERNEL_FILES`. Each file is preceded by a ``#line``
     directive, so compiler messages name the file and line they come from. A target-specific
     prelude (for example CUDA macros) can simply be prepended to the result.
+
+    The hash functions and the kernels of each family are guarded by ``GH_WITH_*`` macros; the
+    text starts with the ``#define`` lines for ``families`` (default: every family), so a
+    backend can build a smaller program for the families it uses (a much shorter compilation
+    where a runtime has no binary cache).
     """
     if not names:
         names = KERNEL_FILES
+    wanted = set(FAMILY_MACROS) if families is None else set(families)
+    unknown = wanted - set(FAMILY_MACROS)
+    if unknown:
+        raise ValueError(f"unknown algorithm families {sorted(unknown)}")
+    macros = sorted({FAMILY_MACROS[f] for f in wanted})
     package = resources.files(__name__)
-    parts = []
+    parts = [f"#define {m} 1" for m in macros]
     for name in names:
         if not name.endswith(".cl") or "/" in name or "\\" in name:
             raise ValueError(f"{name!r} is not a kernel file name")

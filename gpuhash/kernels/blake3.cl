@@ -16,6 +16,7 @@
  * Requires common.cl.
  */
 
+#ifdef GH_WITH_BLAKE3 /* blake3 */
 #define BLAKE3_CHUNK_LEN 1024u
 #define BLAKE3_BLOCK_LEN 64u
 #define BLAKE3_CHUNK_START 1u
@@ -230,3 +231,5 @@ GH_FN void blake3_subtree(__global const uchar *data, const ulong len, const ulo
     }
     blake3_subtree_final(stack, depth, data, len, first_counter, root, out);
 }
+
+#endif /* GH_WITH_BLAKE3 */

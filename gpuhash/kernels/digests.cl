@@ -12,6 +12,7 @@
  * Requires common.cl, sha256.cl, sha512.cl and keccak.cl.
  */
 
+#ifdef GH_WITH_SHA256
 __kernel void digest_sha256(__global const uchar *data, __global const ulong *offset,
                             __global const ulong *length, __global uchar *out, const uint n) {
     const ulong j = GH_GID();
@@ -20,7 +21,9 @@ __kernel void digest_sha256(__global const uchar *data, __global const ulong *of
     }
     sha256_message(data + offset[j], length[j], gh_suffix_none(), out + j * 32ul);
 }
+#endif
 
+#ifdef GH_WITH_SHA512
 __kernel void digest_sha512(__global const uchar *data, __global const ulong *offset,
                             __global const ulong *length, __global uchar *out, const uint n) {
     const ulong j = GH_GID();
@@ -29,7 +32,9 @@ __kernel void digest_sha512(__global const uchar *data, __global const ulong *of
     }
     sha512_message(data + offset[j], length[j], gh_suffix_none(), out + j * 64ul);
 }
+#endif
 
+#ifdef GH_WITH_KECCAK
 __kernel void digest_sha3_256(__global const uchar *data, __global const ulong *offset,
                               __global const ulong *length, __global uchar *out, const uint n) {
     const ulong j = GH_GID();
@@ -38,7 +43,9 @@ __kernel void digest_sha3_256(__global const uchar *data, __global const ulong *
     }
     sha3_256_message(data + offset[j], length[j], gh_suffix_none(), out + j * 32ul);
 }
+#endif
 
+#ifdef GH_WITH_KECCAK
 __kernel void digest_shake256(__global const uchar *data, __global const ulong *offset,
                               __global const ulong *length, __global uchar *out, const uint n,
                               const ulong outlen) {
@@ -48,3 +55,4 @@ __kernel void digest_shake256(__global const uchar *data, __global const ulong *
     }
     shake256_message(data + offset[j], length[j], gh_suffix_none(), out + j * outlen, outlen);
 }
+#endif

@@ -13,6 +13,7 @@
  * (17 lanes). Requires common.cl.
  */
 
+#ifdef GH_WITH_KECCAK /* merkle-sha3-256, lthash16-shake256 */
 #define KECCAK_RATE 136u
 #define KECCAK_RATE_LANES 17u
 #define KECCAK_DOM_SHA3 0x06u
@@ -153,22 +154,20 @@ GH_FN void keccak_f1600(ulong a[25]) {
  * byte loads otherwise. (The staged GPU leaf kernels of leaves.cl feed these blocks from
  * local memory instead.) */
 GH_FN void keccak_blocks(ulong a[25], __global const uchar *data, const ulong full) {
-    if (GH_ALIGNED(data, 8u)) {
-        __global const ulong *p = (__global const ulong *)data;
-        for (ulong blk = 0; blk < full; ++blk, p += KECCAK_RATE_LANES) {
+    const int aligned = GH_ALIGNED(data, 8u);
+    for (ulong blk = 0; blk < full; ++blk) {
+        __global const uchar *p = data + blk * KECCAK_RATE;
+        if (aligned) {
+            __global const ulong *q = (__global const ulong *)p;
             for (uint i = 0; i < KECCAK_RATE_LANES; ++i) {
-                a[i] ^= GH_WORD_LE64(p[i]);
+                a[i] ^= GH_WORD_LE64(q[i]);
             }
-            keccak_f1600(a);
-        }
-    } else {
-        for (ulong blk = 0; blk < full; ++blk) {
-            __global const uchar *p = data + blk * KECCAK_RATE;
+        } else {
             for (uint i = 0; i < KECCAK_RATE_LANES; ++i) {
                 a[i] ^= gh_load_le64(p + 8u * i);
             }
-            keccak_f1600(a);
         }
+        keccak_f1600(a); /* one call site: the unrolled permutation is compiled once */
     }
 }
 
@@ -264,3 +263,5 @@ GH_FN void shake256_message(__global const uchar *data, const ulong len, const g
     keccak_absorb(a, data, len, sfx, KECCAK_DOM_SHAKE);
     shake_squeeze(a, out, outlen);
 }
+
+#endif /* GH_WITH_KECCAK */

@@ -67,6 +67,7 @@
  * adds/xors/rotates per 64 bytes) higher.
  */
 
+#ifdef GH_WITH_SHA256
 __kernel void leaves_merkle_sha256(__global const uchar *data, __global const ulong *offset,
                                    __global const ulong *length, __global const ulong *index,
                                    __global const uchar *root, __global uchar *out,
@@ -77,7 +78,9 @@ __kernel void leaves_merkle_sha256(__global const uchar *data, __global const ul
     }
     sha256_message(data + offset[j], length[j], gh_suffix_byte(0x00u), out + j * 32ul);
 }
+#endif
 
+#ifdef GH_WITH_SHA512
 __kernel void leaves_merkle_sha512(__global const uchar *data, __global const ulong *offset,
                                    __global const ulong *length, __global const ulong *index,
                                    __global const uchar *root, __global uchar *out,
@@ -88,7 +91,9 @@ __kernel void leaves_merkle_sha512(__global const uchar *data, __global const ul
     }
     sha512_message(data + offset[j], length[j], gh_suffix_byte(0x00u), out + j * 64ul);
 }
+#endif
 
+#ifdef GH_WITH_KECCAK
 __kernel void leaves_merkle_sha3_256(__global const uchar *data, __global const ulong *offset,
                                      __global const ulong *length, __global const ulong *index,
                                      __global const uchar *root, __global uchar *out,
@@ -99,7 +104,9 @@ __kernel void leaves_merkle_sha3_256(__global const uchar *data, __global const 
     }
     sha3_256_message(data + offset[j], length[j], gh_suffix_byte(0x00u), out + j * 32ul);
 }
+#endif
 
+#ifdef GH_WITH_BLAKE3
 __kernel void leaves_blake3(__global const uchar *data, __global const ulong *offset,
                             __global const ulong *length, __global const ulong *index,
                             __global const uchar *root, __global uchar *out, const uint n,
@@ -112,7 +119,9 @@ __kernel void leaves_blake3(__global const uchar *data, __global const ulong *of
     blake3_subtree(data + offset[j], length[j], index[j] * chunks_per_leaf, root[j] != 0,
                    out + j * 32ul);
 }
+#endif
 
+#ifdef GH_WITH_KECCAK
 __kernel void leaves_lthash16_shake256(__global const uchar *data, __global const ulong *offset,
                                        __global const ulong *length, __global const ulong *index,
                                        __global const uchar *root, __global uchar *out,
@@ -127,6 +136,7 @@ __kernel void leaves_lthash16_shake256(__global const uchar *data, __global cons
     sfx.len = 9u;
     shake256_message(data + offset[j], length[j], sfx, out + j * 2048ul, 2048ul);
 }
+#endif
 
 /*
  * Staged leaf kernels (the GPU layout): leaves_staged_<family>, the same arguments and results
@@ -204,7 +214,8 @@ GH_FN uint gh_stage_begin(GH_LOCAL ulong *goff, GH_LOCAL uint *gfull, GH_LOCAL u
 
 #define GH_STAGED_LOCALS GH_LOCAL ulong *goff, GH_LOCAL uint *gfull, GH_LOCAL uint *gmax
 
-__kernel void leaves_staged_merkle_sha256(GH_STAGED_ARGS, GH_LOCAL uint *stage,
+#ifdef GH_WITH_SHA256
+GH_FN void gh_leaves_staged_merkle_sha256(GH_STAGED_ARGS, GH_LOCAL uint *stage,
                                           GH_STAGED_LOCALS) {
     const uint lid = GH_LID();
     const uint g = GH_LSIZE();
@@ -231,8 +242,10 @@ __kernel void leaves_staged_merkle_sha256(GH_STAGED_ARGS, GH_LOCAL uint *stage,
         sha256_final(st, data + offset[j], len, gh_suffix_byte(0x00u), out + j * 32ul);
     }
 }
+#endif
 
-__kernel void leaves_staged_merkle_sha512(GH_STAGED_ARGS, GH_LOCAL ulong *stage,
+#ifdef GH_WITH_SHA512
+GH_FN void gh_leaves_staged_merkle_sha512(GH_STAGED_ARGS, GH_LOCAL ulong *stage,
                                           GH_STAGED_LOCALS) {
     const uint lid = GH_LID();
     const uint g = GH_LSIZE();
@@ -259,8 +272,10 @@ __kernel void leaves_staged_merkle_sha512(GH_STAGED_ARGS, GH_LOCAL ulong *stage,
         sha512_final(st, data + offset[j], len, gh_suffix_byte(0x00u), out + j * 64ul);
     }
 }
+#endif
 
 /* Keccak: the staged whole rate blocks of one leaf into a (shared by SHA3-256 and SHAKE256). */
+#ifdef GH_WITH_KECCAK
 GH_FN void gh_staged_keccak_blocks(ulong a[25], GH_LOCAL ulong *stage, GH_LOCAL ulong *goff,
                                    GH_LOCAL uint *gfull, GH_LOCAL uint *gmax,
                                    __global const uchar *data, const ulong off, const uint full,
@@ -279,8 +294,10 @@ GH_FN void gh_staged_keccak_blocks(ulong a[25], GH_LOCAL ulong *stage, GH_LOCAL 
         GH_BARRIER();
     }
 }
+#endif
 
-__kernel void leaves_staged_merkle_sha3_256(GH_STAGED_ARGS, GH_LOCAL ulong *stage,
+#ifdef GH_WITH_KECCAK
+GH_FN void gh_leaves_staged_merkle_sha3_256(GH_STAGED_ARGS, GH_LOCAL ulong *stage,
                                             GH_STAGED_LOCALS) {
     const uint lid = GH_LID();
     const ulong j = GH_GID();
@@ -295,8 +312,10 @@ __kernel void leaves_staged_merkle_sha3_256(GH_STAGED_ARGS, GH_LOCAL ulong *stag
         sha3_256_out(a, out + j * 32ul);
     }
 }
+#endif
 
-__kernel void leaves_staged_lthash16_shake256(GH_STAGED_ARGS, GH_LOCAL ulong *stage,
+#ifdef GH_WITH_KECCAK
+GH_FN void gh_leaves_staged_lthash16_shake256(GH_STAGED_ARGS, GH_LOCAL ulong *stage,
                                               GH_STAGED_LOCALS) {
     const uint lid = GH_LID();
     const ulong j = GH_GID();
@@ -315,10 +334,12 @@ __kernel void leaves_staged_lthash16_shake256(GH_STAGED_ARGS, GH_LOCAL ulong *st
         shake_squeeze(a, out + j * 2048ul, 2048ul);
     }
 }
+#endif
 
 /* BLAKE3: the whole chunks but the last, block by block from local memory (16 blocks a chunk,
  * CVs merged on the stack as in blake3_subtree), then the last chunk from global memory. */
-__kernel void leaves_staged_blake3(GH_STAGED_ARGS, GH_LOCAL uint *stage, GH_STAGED_LOCALS,
+#ifdef GH_WITH_BLAKE3
+GH_FN void gh_leaves_staged_blake3(GH_STAGED_ARGS, GH_LOCAL uint *stage, GH_STAGED_LOCALS,
                                    const ulong leaf_size) {
     const uint lid = GH_LID();
     const uint g = GH_LSIZE();
@@ -362,3 +383,32 @@ __kernel void leaves_staged_blake3(GH_STAGED_ARGS, GH_LOCAL uint *stage, GH_STAG
                              out + j * 32ul);
     }
 }
+#endif
+
+/* The staged kernels proper: thin wrappers that take the local buffers as __local arguments
+ * (OpenCL, SYCL). A target without local-memory kernel arguments (CUDA: one dynamic shared
+ * block) defines GH_NO_LOCAL_ARGS and writes its own wrappers around gh_leaves_staged_<family>. */
+#ifndef GH_NO_LOCAL_ARGS
+#define GH_STAGED_KERNEL(fam, stype)                                                          \
+    __kernel void leaves_staged_##fam(GH_STAGED_ARGS, GH_LOCAL stype *stage, GH_STAGED_LOCALS) { \
+        gh_leaves_staged_##fam(data, offset, length, index, root, out, n, stage, goff, gfull,   \
+                               gmax);                                                         \
+    }
+#ifdef GH_WITH_SHA256
+GH_STAGED_KERNEL(merkle_sha256, uint)
+#endif
+#ifdef GH_WITH_SHA512
+GH_STAGED_KERNEL(merkle_sha512, ulong)
+#endif
+#ifdef GH_WITH_KECCAK
+GH_STAGED_KERNEL(merkle_sha3_256, ulong)
+GH_STAGED_KERNEL(lthash16_shake256, ulong)
+#endif
+#ifdef GH_WITH_BLAKE3
+__kernel void leaves_staged_blake3(GH_STAGED_ARGS, GH_LOCAL uint *stage, GH_STAGED_LOCALS,
+                                   const ulong leaf_size) {
+    gh_leaves_staged_blake3(data, offset, length, index, root, out, n, stage, goff, gfull, gmax,
+                            leaf_size);
+}
+#endif
+#endif /* GH_NO_LOCAL_ARGS */

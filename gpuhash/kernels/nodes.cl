@@ -29,18 +29,25 @@
  * Requires common.cl and the hash files (sha256.cl, sha512.cl, keccak.cl, blake3.cl).
  */
 
+#ifdef GH_WITH_SHA256
 GH_FN void node_merkle_sha256(__global const uchar *p, const uint root, __global uchar *out) {
     sha256_message(p, 64ul, gh_suffix_byte(0x01u), out);
 }
+#endif
 
+#ifdef GH_WITH_SHA512
 GH_FN void node_merkle_sha512(__global const uchar *p, const uint root, __global uchar *out) {
     sha512_message(p, 128ul, gh_suffix_byte(0x01u), out);
 }
+#endif
 
+#ifdef GH_WITH_KECCAK
 GH_FN void node_merkle_sha3_256(__global const uchar *p, const uint root, __global uchar *out) {
     sha3_256_message(p, 64ul, gh_suffix_byte(0x01u), out);
 }
+#endif
 
+#ifdef GH_WITH_BLAKE3
 GH_FN void node_blake3(__global const uchar *p, const uint root, __global uchar *out) {
     uint left[8];
     uint right[8];
@@ -54,8 +61,10 @@ GH_FN void node_blake3(__global const uchar *p, const uint root, __global uchar 
         gh_store_le32(out + 4u * k, cv[k]);
     }
 }
+#endif
 
 /* A lattice pair is 1024 additions; lattice trees are shallow sums, never the bottleneck. */
+#ifdef GH_WITH_KECCAK
 GH_FN void node_lthash16_shake256(__global const uchar *p, const uint root,
                                   __global uchar *out) {
     __global const uchar *l = p;
@@ -68,6 +77,7 @@ GH_FN void node_lthash16_shake256(__global const uchar *p, const uint root,
         out[k + 1u] = (uchar)(s >> 8);
     }
 }
+#endif
 
 #define GH_NODE_KERNELS(fam, D)                                                                 \
     __kernel void nodes_##fam(__global const uchar *children, __global const uchar *roots,     \
@@ -99,11 +109,21 @@ GH_FN void node_lthash16_shake256(__global const uchar *p, const uint root,
         }                                                                                      \
     }
 
+#ifdef GH_WITH_SHA256
 GH_NODE_KERNELS(merkle_sha256, 32u)
+#endif
+#ifdef GH_WITH_SHA512
 GH_NODE_KERNELS(merkle_sha512, 64u)
+#endif
+#ifdef GH_WITH_KECCAK
 GH_NODE_KERNELS(merkle_sha3_256, 32u)
+#endif
+#ifdef GH_WITH_BLAKE3
 GH_NODE_KERNELS(blake3, 32u)
+#endif
+#ifdef GH_WITH_KECCAK
 GH_NODE_KERNELS(lthash16_shake256, 2048u)
+#endif
 
 __kernel void gather_values(__global const uint *values, __global const uint *index,
                             __global uint *out, const uint n, const uint words) {

@@ -11,6 +11,7 @@
  * Requires common.cl.
  */
 
+#ifdef GH_WITH_SHA256 /* merkle-sha256 */
 __constant uint SHA256_K[64] = {
     0x428a2f98u, 0x71374491u, 0xb5c0fbcfu, 0xe9b5dba5u, 0x3956c25bu, 0x59f111f1u, 0x923f82a4u,
     0xab1c5ed5u, 0xd807aa98u, 0x12835b01u, 0x243185beu, 0x550c7dc3u, 0x72be5d74u, 0x80deb1feu,
@@ -99,7 +100,7 @@ GH_FN void sha256_compress(uint st[8], uint w[16]) {
 
 /* Word q / 4 (q a multiple of 4) of the padded tail: the bytes at q..q+3 of
  * p[0..r) || sfx || 0x80 || zeros, big-endian, where r < 64 message bytes remain and
- * tail = r + sfx.len. Called with constant q only, so no private array is indexed at run time. */
+ * tail = r + sfx.len (q < 128). */
 GH_FN uint sha256_tail_word(__global const uchar *p, const uint r, const gh_suffix sfx,
                             const uint tail, const uint q) {
     uint word = 0;
@@ -123,22 +124,20 @@ GH_FN uint sha256_tail_word(__global const uchar *p, const uint r, const gh_suff
  * kernels of leaves.cl feed these blocks from local memory instead.) */
 GH_FN void sha256_blocks(uint st[8], __global const uchar *data, const ulong full) {
     uint w[16];
-    if (GH_ALIGNED(data, 4u)) {
-        __global const uint *p = (__global const uint *)data;
-        for (ulong blk = 0; blk < full; ++blk, p += 16) {
+    const int aligned = GH_ALIGNED(data, 4u);
+    for (ulong blk = 0; blk < full; ++blk) {
+        __global const uchar *p = data + (blk << 6);
+        if (aligned) {
+            __global const uint *q = (__global const uint *)p;
             for (uint i = 0; i < 16u; ++i) {
-                w[i] = GH_WORD_BE32(p[i]);
+                w[i] = GH_WORD_BE32(q[i]);
             }
-            sha256_compress(st, w);
-        }
-    } else {
-        for (ulong blk = 0; blk < full; ++blk) {
-            __global const uchar *p = data + (blk << 6);
+        } else {
             for (uint i = 0; i < 16u; ++i) {
                 w[i] = gh_load_be32(p + 4u * i);
             }
-            sha256_compress(st, w);
         }
+        sha256_compress(st, w); /* one call site: the unrolled compression is compiled once */
     }
 }
 
@@ -153,20 +152,17 @@ GH_FN void sha256_final(uint st[8], __global const uchar *data, const ulong len,
     const uint tail = (uint)(total - base);            /* 0..79 */
     const ulong bits = total << 3;
     __global const uchar *p = data + base;
-    for (uint i = 0; i < 16u; ++i) {
-        w[i] = sha256_tail_word(p, r, sfx, tail, 4u * i);
-    }
-    if (tail + 9u <= 64u) { /* one block */
-        w[14] = (uint)(bits >> 32);
-        w[15] = (uint)bits;
-        sha256_compress(st, w);
-    } else {                /* two blocks */
-        sha256_compress(st, w);
-        for (uint i = 0; i < 14u; ++i) {
-            w[i] = sha256_tail_word(p, r, sfx, tail, 64u + 4u * i);
+    /* One block, or two when the suffix, 0x80 and the length do not fit; a loop with one
+     * compression in it, so the (unrolled, inlined) compression is compiled once here. */
+    const uint nblocks = tail + 9u <= 64u ? 1u : 2u;
+    for (uint b = 0; b < nblocks; ++b) {
+        for (uint i = 0; i < 16u; ++i) {
+            w[i] = sha256_tail_word(p, r, sfx, tail, 64u * b + 4u * i);
         }
-        w[14] = (uint)(bits >> 32);
-        w[15] = (uint)bits;
+        if (b + 1u == nblocks) {
+            w[14] = (uint)(bits >> 32);
+            w[15] = (uint)bits;
+        }
         sha256_compress(st, w);
     }
 
@@ -183,3 +179,5 @@ GH_FN void sha256_message(__global const uchar *data, const ulong len, const gh_
     sha256_blocks(st, data, len >> 6);
     sha256_final(st, data, len, sfx, out);
 }
+
+#endif /* GH_WITH_SHA256 */

@@ -11,6 +11,7 @@
  * Requires common.cl.
  */
 
+#ifdef GH_WITH_SHA512 /* merkle-sha512 */
 __constant ulong SHA512_K[80] = {
     0x428a2f98d728ae22ul, 0x7137449123ef65cdul, 0xb5c0fbcfec4d3b2ful, 0xe9b5dba58189dbbcul,
     0x3956c25bf348b538ul, 0x59f111f1b605d019ul, 0x923f82a4af194f9bul, 0xab1c5ed5da6d8118ul,
@@ -106,7 +107,7 @@ GH_FN void sha512_compress(ulong st[8], ulong w[16]) {
 }
 
 /* Bytes q..q+7 of p[0..r) || sfx || 0x80 || zeros, big-endian (r < 128, tail = r + sfx.len);
- * called with constant q only. */
+ * q < 256. */
 GH_FN ulong sha512_tail_word(__global const uchar *p, const uint r, const gh_suffix sfx,
                              const uint tail, const uint q) {
     ulong word = 0;
@@ -129,22 +130,20 @@ GH_FN ulong sha512_tail_word(__global const uchar *p, const uint r, const gh_suf
  * where data is 8-byte aligned (every leaf and node is), byte loads otherwise. */
 GH_FN void sha512_blocks(ulong st[8], __global const uchar *data, const ulong full) {
     ulong w[16];
-    if (GH_ALIGNED(data, 8u)) {
-        __global const ulong *p = (__global const ulong *)data;
-        for (ulong blk = 0; blk < full; ++blk, p += 16) {
+    const int aligned = GH_ALIGNED(data, 8u);
+    for (ulong blk = 0; blk < full; ++blk) {
+        __global const uchar *p = data + (blk << 7);
+        if (aligned) {
+            __global const ulong *q = (__global const ulong *)p;
             for (uint i = 0; i < 16u; ++i) {
-                w[i] = GH_WORD_BE64(p[i]);
+                w[i] = GH_WORD_BE64(q[i]);
             }
-            sha512_compress(st, w);
-        }
-    } else {
-        for (ulong blk = 0; blk < full; ++blk) {
-            __global const uchar *p = data + (blk << 7);
+        } else {
             for (uint i = 0; i < 16u; ++i) {
                 w[i] = gh_load_be64(p + 8u * i);
             }
-            sha512_compress(st, w);
         }
+        sha512_compress(st, w); /* one call site: the unrolled compression is compiled once */
     }
 }
 
@@ -158,20 +157,16 @@ GH_FN void sha512_final(ulong st[8], __global const uchar *data, const ulong len
     const ulong total = len + (ulong)sfx.len;
     const uint tail = (uint)(total - base);                /* 0..143 */
     __global const uchar *p = data + base;
-    for (uint i = 0; i < 16u; ++i) {
-        w[i] = sha512_tail_word(p, r, sfx, tail, 8u * i);
-    }
-    if (tail + 17u <= 128u) { /* one block */
-        w[14] = total >> 61; /* high 64 bits of the 128-bit bit length */
-        w[15] = total << 3;
-        sha512_compress(st, w);
-    } else {                  /* two blocks */
-        sha512_compress(st, w);
-        for (uint i = 0; i < 14u; ++i) {
-            w[i] = sha512_tail_word(p, r, sfx, tail, 128u + 8u * i);
+    /* One block, or two; one compression in a loop (compiled once, see sha256_final). */
+    const uint nblocks = tail + 17u <= 128u ? 1u : 2u;
+    for (uint b = 0; b < nblocks; ++b) {
+        for (uint i = 0; i < 16u; ++i) {
+            w[i] = sha512_tail_word(p, r, sfx, tail, 128u * b + 8u * i);
         }
-        w[14] = total >> 61;
-        w[15] = total << 3;
+        if (b + 1u == nblocks) {
+            w[14] = total >> 61; /* high 64 bits of the 128-bit bit length */
+            w[15] = total << 3;
+        }
         sha512_compress(st, w);
     }
 
@@ -188,3 +183,5 @@ GH_FN void sha512_message(__global const uchar *data, const ulong len, const gh_
     sha512_blocks(st, data, len >> 7);
     sha512_final(st, data, len, sfx, out);
 }
+
+#endif /* GH_WITH_SHA512 */
