@@ -82,9 +82,11 @@ class Source:
 
 def memory_source(name: str, kind: int, data: object) -> Source:
     """A ``Source`` over a bytes-like object or a numpy array (its bytes in C order), or over
-    a device array that a backend hashes where it lies (a pyopencl array: its bytes in C order,
-    sliced on the device, never copied to the host by the engine)."""
-    device_view = _device_bytes(data)
+    a device array that a backend hashes where it lies, never copied to the host by the engine:
+    a pyopencl array, or any object with ``__sycl_usm_array_interface__`` (dpctl memory, dpnp
+    arrays), ``__cuda_array_interface__`` (CuPy, Numba) or a CUDA ``__dlpack__`` (torch), C-
+    contiguous, as its bytes in C order."""
+    device_view = _device_bytes(name, data)
     if device_view is not None:
         return Source(
             name=name, kind=kind, size=int(device_view.nbytes), data=device_view, device=True
@@ -99,16 +101,73 @@ def memory_source(name: str, kind: int, data: object) -> Source:
     return Source(name=name, kind=kind, size=view.nbytes, data=view)
 
 
-def _device_bytes(data: object) -> Any:
-    """A C-contiguous pyopencl array as a 1-D array of its bytes, else None."""
-    cl_array = sys.modules.get("pyopencl.array")
-    if cl_array is None or not isinstance(data, cl_array.Array):
-        return None
-    if not data.flags.c_contiguous:
-        raise InputError("a device array must be C-contiguous to be hashed in place")
+@dataclass(frozen=True)
+class DeviceBytes:
+    """Bytes ``[start, start + nbytes)`` of a device array ``owner``, which lives on a device
+    of the kind ``interface`` (``"sycl"``, ``"cuda"``). Slicing gives another view; a backend
+    that knows the interface turns it into a device pointer (``gpuhash.device``)."""
+
+    interface: str
+    owner: Any
+    start: int
+    nbytes: int
+
+    def __getitem__(self, item: slice) -> DeviceBytes:
+        lo, hi, step = item.indices(self.nbytes)
+        if step != 1:
+            raise ValueError("device bytes can only be sliced contiguously")
+        return DeviceBytes(self.interface, self.owner, self.start + lo, max(0, hi - lo))
+
+
+def _contiguous_nbytes(name: str, iface: dict[str, Any]) -> int:
     import numpy as np
 
-    return data.reshape(-1).view(np.uint8)
+    shape = tuple(int(n) for n in iface.get("shape", ()))
+    itemsize = np.dtype(iface["typestr"]).itemsize
+    strides = iface.get("strides")
+    if strides is not None:
+        expected, step = [], itemsize
+        for n in reversed(shape):
+            expected.append(step)
+            step *= n
+        if tuple(strides) != tuple(reversed(expected)) and any(n > 1 for n in shape):
+            raise InputError(f"{name}: a device array must be C-contiguous to be hashed in place")
+    count = 1
+    for n in shape:
+        count *= n
+    return int(count * itemsize)
+
+
+def _device_bytes(name: str, data: object) -> Any:
+    """A device array as a 1-D byte view (pyopencl arrays stay pyopencl arrays), else None."""
+    cl_array = sys.modules.get("pyopencl.array")
+    if cl_array is not None and isinstance(data, cl_array.Array):
+        if not data.flags.c_contiguous:
+            raise InputError(f"{name}: a device array must be C-contiguous to be hashed in place")
+        import numpy as np
+
+        return data.reshape(-1).view(np.uint8)
+    sycl = getattr(data, "__sycl_usm_array_interface__", None)
+    if sycl is not None:
+        return DeviceBytes("sycl", data, 0, _contiguous_nbytes(name, sycl))
+    cuda = getattr(data, "__cuda_array_interface__", None)
+    if cuda is not None:
+        return DeviceBytes("cuda", data, 0, _contiguous_nbytes(name, cuda))
+    if hasattr(data, "__dlpack__") and hasattr(data, "__dlpack_device__"):
+        kind, _ = data.__dlpack_device__()
+        if int(kind) in (2, 3, 13):  # kDLCUDA, kDLCUDAHost, kDLCUDAManaged
+            if hasattr(data, "is_contiguous") and not data.is_contiguous():
+                raise InputError(
+                    f"{name}: a device array must be C-contiguous to be hashed in place"
+                )
+            nbytes = int(getattr(data, "nbytes", 0)) or _dlpack_nbytes(data)
+            return DeviceBytes("cuda", data, 0, nbytes)
+    return None
+
+
+def _dlpack_nbytes(data: Any) -> int:
+    numel = data.numel() if hasattr(data, "numel") else 0
+    return int(numel) * int(data.element_size()) if hasattr(data, "element_size") else 0
 
 
 # ---------------------------------------------------------------------------------------------

@@ -248,7 +248,7 @@ def test_kernel_build_failure_names_the_device_and_the_error(
     from gpuhash.kernels import source
 
     broken = source() + "\n__kernel void broken(void) { undeclared_x = 1; }\n"
-    monkeypatch.setattr("gpuhash_opencl.source", lambda: broken)
+    monkeypatch.setattr("gpuhash_opencl.source", lambda *names, **options: broken)
     backend = gpuhash_opencl.OpenCLBackend(device="Intel")
     with pytest.raises(gpuhash.BackendError) as info:
         gpuhash.hash_bytes(b"x" * 5000, algorithm="merkle-sha256", backend=backend)

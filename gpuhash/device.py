@@ -1,0 +1,326 @@
+"""The host side shared by every backend that runs gpuhash's kernels (``gpuhash/kernels``).
+
+A vendor backend over the shared kernels (``opencl``, ``intel``, ``cuda``, or a new one)
+subclasses :class:`KernelBackend` and supplies a handful of *device operations*: make a queue,
+allocate a buffer, copy in and out, wrap host memory, launch a kernel by name. Everything else
+is here, the same for every vendor:
+
+* ``hash_subtrees`` (the engine's call per batch) as one pass on one in-order queue with no
+  round trip to the host: the data (used in place where the device shares host memory, else
+  copied into a reusable device buffer), the leaf kernel, one ``tree_<family>`` launch per tree
+  level (``gpuhash.tree.schedule``; the tables are kept on the device per slot, since every full
+  window has the same ones), a gather of the subtree tops, and one read of those tops;
+* two *slots* (a queue with its reusable buffers), so the engine keeps two batches in flight
+  (``in_flight``): one batch's transfer overlaps the other's kernels, and device memory stays
+  bounded by two batches;
+* the leaf-kernel layouts (``direct``: one work-item walks its leaf; ``staged``: cooperative
+  loads through local memory for GPUs) and their local-memory sizes;
+* ``hash_leaves`` and ``hash_nodes`` for callers of the plain contract (proofs, self-tests);
+* device errors as one-line ``BackendError`` naming the device, and waiting for a slot's queue
+  before an error leaves the caller's memory.
+
+Kernel arguments are passed to :meth:`KernelBackend._launch` as device buffers and the markers
+:class:`U32`, :class:`U64` (scalars) and :class:`Local` (a work-group local buffer of so many
+bytes), which each adapter converts to its API's form.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+from abc import abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from gpuhash._typing import Buffer
+from gpuhash.algorithms import BLAKE3, LTHASH, Algorithm
+from gpuhash.backend import HashBackend, LeafTable
+from gpuhash.errors import BackendError, UsageError
+from gpuhash.kernels import kernel_name
+from gpuhash.tree import TreeSchedule, schedule
+
+__all__ = ["LAYOUTS", "U32", "U64", "KernelBackend", "Local", "Slot", "staged_local_sizes"]
+
+#: Leaf-kernel memory layouts.
+LAYOUTS = ("direct", "staged")
+#: Work-group size of the staged leaf kernels when none is given.
+STAGED_GROUP = 64
+
+
+class U32(int):
+    """A 32-bit unsigned scalar kernel argument."""
+
+
+class U64(int):
+    """A 64-bit unsigned scalar kernel argument."""
+
+
+@dataclass(frozen=True)
+class Local:
+    """A work-group local-memory kernel argument of ``nbytes`` bytes."""
+
+    nbytes: int
+
+
+def staged_local_sizes(family: str, group: int) -> list[int]:
+    """Bytes of the four local buffers of ``leaves_staged_<family>`` (stage, goff, gfull, gmax)
+    for a work-group of ``group`` work-items (see gpuhash/kernels/leaves.cl)."""
+    word = 4 if family in (BLAKE3, "merkle-sha256") else 8
+    words = 17 if family in ("merkle-sha3-256", LTHASH) else 16
+    return [group * (words + 1) * word, group * 8, group * 4, 4]
+
+
+@dataclass
+class Slot:
+    """One in-order queue with its reusable device buffers (grown on demand) and the device
+    copies of recently used tree schedules. One batch uses a slot at a time."""
+
+    queue: Any
+    buffers: dict[str, tuple[Any, int]] = field(default_factory=dict)
+    plans: dict[TreeSchedule, tuple[Any, Any, Any]] = field(default_factory=dict)
+    #: Adapter-owned per-slot state (e.g. kernel objects, which must not be shared by threads).
+    cache: dict[Any, Any] = field(default_factory=dict)
+    #: Objects the current batch's commands use (USM allocations, events): kept alive until
+    #: the batch is read back or waited for.
+    keep: list[Any] = field(default_factory=list)
+
+
+class KernelBackend(HashBackend):
+    """A ``HashBackend`` over the shared kernels; a vendor adapter supplies device operations."""
+
+    #: Slots: batches that can be on the device at once.
+    SLOTS: ClassVar[int] = 2
+
+    #: Set by the adapter's ``__init__`` (then call :meth:`_init_slots`).
+    label: str
+    layout: str
+    local_size: int | None
+    #: The device works on host memory directly: host data is wrapped, not copied.
+    shares_host_memory: bool
+
+    # -- device operations: what an adapter implements -------------------------------------
+
+    @abstractmethod
+    def _new_queue(self) -> Any:
+        """A new in-order queue (or stream) on the device."""
+
+    @abstractmethod
+    def _alloc(self, nbytes: int) -> Any:
+        """A device buffer of at least ``nbytes`` bytes (contents undefined)."""
+
+    @abstractmethod
+    def _to_device(self, q: Any, data: Buffer) -> Any:
+        """A new device buffer holding a copy of ``data`` (a small table), usable by launches
+        enqueued on ``q`` afterwards."""
+
+    @abstractmethod
+    def _copy_in(self, q: Any, dst: Any, view: memoryview) -> None:
+        """Enqueue a copy of host ``view`` into ``dst``; may return before it is done (the
+        caller keeps ``view`` alive until its batch's result is read)."""
+
+    @abstractmethod
+    def _copy_out(self, q: Any, src: Any, nbytes: int) -> bytes:
+        """The first ``nbytes`` of ``src`` after everything enqueued on ``q`` (blocking)."""
+
+    @abstractmethod
+    def _launch(
+        self,
+        q: Any,
+        slot: Slot,
+        family: str,
+        name: str,
+        size: int,
+        local: int | None,
+        args: list[Any],
+    ) -> None:
+        """Enqueue kernel ``name`` (of ``family``'s kernels: ``gpuhash.kernels.source`` with
+        ``families=[family]`` holds it) over ``size`` work-items, rounded up to a multiple of
+        ``local`` when given (kernels ignore work-items past their count). Objects the
+        commands use and that must outlive them go to ``slot.keep``."""
+
+    @abstractmethod
+    def _finish(self, q: Any) -> None:
+        """Wait for everything enqueued on ``q``."""
+
+    def _wrap_host(self, q: Any, view: memoryview) -> Any:
+        """A device buffer over host memory, without a copy (only with shares_host_memory)."""
+        raise NotImplementedError
+
+    def _device_view(self, data: object) -> tuple[Any, int] | None:
+        """``(device buffer, byte offset)`` when ``data`` is a device array of this backend
+        (``gpuhash.engine.DeviceBytes`` of its interface, or its own array type); raise
+        ``BackendError`` for a device array this backend cannot read."""
+        return None
+
+    #: Exceptions that mean a device error (turned into BackendError naming the device).
+    _device_errors: tuple[type[BaseException], ...] = ()
+
+    # -- set-up ----------------------------------------------------------------------------
+
+    def _init_common(self, layout: str | None, local_size: int | None, is_gpu: bool) -> None:
+        if local_size is not None and local_size < 1:
+            raise UsageError(f"local_size must be at least 1, not {local_size}")
+        if layout not in (None, *LAYOUTS):
+            raise UsageError(f"layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
+        self.local_size = local_size
+        self.layout = layout or ("staged" if is_gpu else "direct")
+        self._slots: queue.Queue[Slot] = queue.Queue()
+        for _ in range(self.SLOTS):
+            self._slots.put(Slot(self._new_queue()))
+        self._node_queue = self._new_queue()
+        self._node_slot = Slot(self._node_queue)
+        self._node_lock = threading.Lock()
+
+    # -- the contract ----------------------------------------------------------------------
+
+    def hash_leaves(self, algorithm: Algorithm, data: Buffer, table: LeafTable) -> bytes:
+        n = len(table)
+        d = algorithm.digest_size
+        with self._errors(), self._slot() as slot:
+            values = self._buffer(slot, "values", max(1, n * d))
+            self._enqueue_leaves(slot, algorithm, data, table, values)
+            return self._copy_out(slot.queue, values, n * d) if n else b""
+
+    def hash_subtrees(
+        self,
+        algorithm: Algorithm,
+        data: Buffer,
+        table: LeafTable,
+        counts: Sequence[int],
+        whole: Sequence[bool],
+    ) -> bytes:
+        plan = schedule(counts, whole)
+        if plan.leaves != len(table):
+            raise BackendError(
+                f"{self.name}: the groups cover {plan.leaves} of {len(table)} leaves"
+            )
+        d = algorithm.digest_size
+        with self._errors(), self._slot() as slot:
+            q = slot.queue
+            values = self._buffer(slot, "values", max(1, plan.total * d))
+            self._enqueue_leaves(slot, algorithm, data, table, values)
+            src, op, tops = self._plan_buffers(slot, plan)
+            tree = kernel_name("tree", algorithm.family)
+            for first, count, base in plan.levels:
+                args = [values, src, op, U32(first), U32(count), U32(base)]
+                self._launch(q, slot, algorithm.family, tree, count, self.local_size, args)
+            n_tops = len(plan.tops)
+            out = self._buffer(slot, "tops", max(1, n_tops * d))
+            args = [values, tops, out, U32(n_tops), U32(d // 4)]
+            self._launch(q, slot, algorithm.family, "gather_values", n_tops, self.local_size, args)
+            return self._copy_out(q, out, n_tops * d)
+
+    def hash_nodes(self, algorithm: Algorithm, children: bytes, roots: bytes) -> bytes:
+        m = len(roots)
+        d = algorithm.digest_size
+        if m == 0:
+            return b""
+        with self._errors(), self._node_lock:
+            q = self._node_queue
+            kids = self._to_device(q, children)
+            flags = self._to_device(q, roots)
+            out = self._buffer(self._node_slot, "nodes", m * d)
+            args = [kids, flags, out, U32(m)]
+            name = kernel_name("nodes", algorithm.family)
+            self._launch(q, self._node_slot, algorithm.family, name, m, self.local_size, args)
+            try:
+                return self._copy_out(q, out, m * d)
+            finally:
+                self._node_slot.keep.clear()
+
+    def close(self) -> None:
+        while True:
+            try:
+                slot = self._slots.get_nowait()
+            except queue.Empty:
+                break
+            slot.plans.clear()
+            slot.buffers.clear()
+            slot.cache.clear()
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Device errors (out of memory, a lost device, a failed launch) as BackendError."""
+        try:
+            yield
+        except self._device_errors as e:
+            text = " ".join(str(e).split()) or type(e).__name__
+            raise BackendError(f"{self.name} device {self.label}: {text}") from None
+
+    @contextlib.contextmanager
+    def _slot(self) -> Iterator[Slot]:
+        slot = self._slots.get()
+        try:
+            yield slot
+        except BaseException:
+            # Commands may still be running and reading the caller's memory: wait for them
+            # before the caller releases it.
+            with contextlib.suppress(Exception):
+                self._finish(slot.queue)
+            raise
+        finally:
+            slot.keep.clear()
+            self._slots.put(slot)
+
+    def _buffer(self, slot: Slot, role: str, nbytes: int) -> Any:
+        held = slot.buffers.get(role)
+        if held is None or held[1] < nbytes:
+            slot.buffers.pop(role, None)
+            slot.buffers[role] = held = (self._alloc(nbytes), nbytes)
+        return held[0]
+
+    def _enqueue_leaves(
+        self, slot: Slot, algorithm: Algorithm, data: Buffer, table: LeafTable, values: Any
+    ) -> None:
+        """Enqueue the leaf kernel for ``table`` on ``slot``, writing ``values[0:n]``."""
+        q = slot.queue
+        n = len(table)
+        offsets: Any = table.offset
+        on_device = self._device_view(data)
+        if on_device is not None:
+            buf, start = on_device  # a device array (or a slice of one): hashed in place
+            if start:
+                import numpy as np
+
+                offsets = np.frombuffer(table.offset, dtype=np.uint64) + np.uint64(start)
+        else:
+            view = memoryview(data).cast("B")
+            if not view.nbytes:
+                buf = self._buffer(slot, "empty", 8)  # an all-empty batch: nothing is read
+            elif self.shares_host_memory:
+                buf = self._wrap_host(q, view)
+            else:
+                buf = self._buffer(slot, "data", view.nbytes)
+                self._copy_in(q, buf, view)
+        if n:
+            columns = [self._to_device(q, c) for c in (offsets, table.length, table.index)]
+            columns.append(self._to_device(q, table.root))
+        else:
+            columns = [self._buffer(slot, "empty", 8)] * 4
+        extra = [U64(algorithm.leaf_size)] if algorithm.family == BLAKE3 else []
+        family = algorithm.family.replace("-", "_")
+        if self.layout == "staged":
+            group = self.local_size or STAGED_GROUP
+            local = [Local(b) for b in staged_local_sizes(algorithm.family, group)]
+            args = [buf, *columns, values, U32(n), *local, *extra]
+            self._launch(q, slot, algorithm.family, f"leaves_staged_{family}", n, group, args)
+        else:
+            args = [buf, *columns, values, U32(n), *extra]
+            self._launch(q, slot, algorithm.family, f"leaves_{family}", n, self.local_size, args)
+        slot.keep.extend([buf, *columns])
+
+    def _plan_buffers(self, slot: Slot, plan: TreeSchedule) -> tuple[Any, Any, Any]:
+        """The schedule's tables on the device, kept per slot for the last few schedules."""
+        cached = slot.plans.get(plan)
+        if cached is None:
+            q = slot.queue
+            tables = [plan.src, plan.op, plan.tops]
+            made = [self._to_device(q, t) if len(t) else self._alloc(8) for t in tables]
+            if len(slot.plans) >= 8:
+                slot.plans.pop(next(iter(slot.plans)))
+            cached = slot.plans[plan] = (made[0], made[1], made[2])
+        return cached
