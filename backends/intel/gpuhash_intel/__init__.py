@@ -1,0 +1,243 @@
+"""The ``intel`` backend: gpuhash's shared kernels on Intel devices through SYCL (dpctl).
+
+A thin adapter over ``gpuhash.device.KernelBackend``, like ``opencl``: a ``SyclQueue`` per slot
+on a device chosen by SYCL filter string, the kernels of ``gpuhash/kernels`` built from their
+OpenCL C source by dpctl (one program per algorithm family, built on first use), USM device
+memory for data, values and tables, and ``dpctl.tensor`` arrays hashed where they lie.
+
+Devices: kernels from OpenCL C source need a device whose SYCL backend is OpenCL
+(``opencl:cpu``, ``opencl:gpu``). A Level Zero device (``level_zero:gpu``) would need the kernels
+as SPIR-V, which this package does not ship; Intel's GPU driver exposes the same GPU through
+its OpenCL backend too, so ``opencl:gpu`` is the supported way to use an Intel GPU.
+
+Intel's CPU OpenCL runtime from PyPI (``intel-opencl-rt``) is made visible to the SYCL runtime
+by the backend itself (the ICD file that wheel ships names a path that does not exist).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import threading
+from typing import Any, ClassVar
+
+from gpuhash._typing import Buffer
+from gpuhash.algorithms import FAMILIES
+from gpuhash.backend import Capabilities
+from gpuhash.device import LAYOUTS, U32, U64, KernelBackend, Local, Slot
+from gpuhash.engine import DeviceBytes
+from gpuhash.errors import BackendError, BackendUnavailable, UsageError
+from gpuhash.kernels import BACKEND_FILES, make_intel_runtime_visible, source
+
+__all__ = ["IntelBackend", "list_devices"]
+
+DEVICE_ENV = "GPUHASH_INTEL_DEVICE"
+LAYOUT_ENV = "GPUHASH_INTEL_LAYOUT"
+#: Filter strings tried in order when no device is named.
+DEFAULT_FILTERS = ("opencl:gpu", "opencl:cpu")
+INSTALL = 'python -m pip install gpuhash-intel  (Intel\'s CPU runtime: "gpuhash-intel[cpu]")'
+
+
+def _dpctl() -> Any:
+    """dpctl, imported after Intel's CPU runtime was made visible to the OpenCL ICD loader."""
+    make_intel_runtime_visible()
+    try:
+        import dpctl
+        import dpctl.memory
+        import dpctl.program
+    except ImportError as e:
+        raise BackendUnavailable(
+            f"backend 'intel' needs dpctl ({e}); install it with: {INSTALL}"
+        ) from None
+    return dpctl
+
+
+def list_devices() -> list[str]:
+    """The SYCL filter string of every device dpctl sees (``backend:type:index``)."""
+    dpctl = _dpctl()
+    return [d.filter_string for d in dpctl.get_devices()]
+
+
+def _choose(dpctl: Any, spec: str | None) -> Any:
+    if spec:
+        if spec.startswith("level_zero"):
+            raise UsageError(
+                f"device {spec!r}: Level Zero devices need the kernels as SPIR-V, which "
+                "gpuhash-intel does not ship; use the same GPU through Intel's OpenCL driver "
+                "('opencl:gpu')"
+            )
+        try:
+            device = dpctl.SyclDevice(spec)
+        except Exception:  # dpctl raises SyclDeviceCreationError (or ValueError) here
+            names = ", ".join(d.filter_string for d in dpctl.get_devices()) or "none"
+            raise UsageError(f"no SYCL device matches {spec!r}; devices: {names}") from None
+        if device.backend != dpctl.backend_type.opencl:
+            raise UsageError(
+                f"device {spec!r} is a {device.backend.name} device; gpuhash-intel builds its "
+                "kernels from OpenCL C, so it needs an OpenCL device ('opencl:gpu', 'opencl:cpu')"
+            )
+        return device
+    for filter_string in DEFAULT_FILTERS:
+        try:
+            return dpctl.SyclDevice(filter_string)
+        except Exception:  # noqa: S112 - not present: try the next kind
+            continue
+    raise BackendUnavailable(
+        "backend 'intel': no OpenCL SYCL device found (install Intel's GPU driver, or the CPU "
+        f"runtime: {INSTALL})"
+    )
+
+
+class IntelBackend(KernelBackend):
+    name: ClassVar[str] = "intel"
+
+    def __init__(
+        self,
+        device: str | None = None,
+        local_size: int | None = None,
+        layout: str | None = None,
+    ) -> None:
+        if layout is None:
+            layout = os.environ.get(LAYOUT_ENV) or None
+            if layout not in (None, *LAYOUTS):
+                raise UsageError(
+                    f"{LAYOUT_ENV} must be one of {', '.join(LAYOUTS)}, not {layout!r}"
+                )
+        dpctl = _dpctl()
+        self._dpctl = dpctl
+        self._memory = dpctl.memory
+        self._program_mod = dpctl.program
+        self.device = _choose(dpctl, device if device is not None else os.environ.get(DEVICE_ENV))
+        self.label = f"{self.device.filter_string} {self.device.name.strip()}"
+        self._is_gpu = bool(self.device.is_gpu)
+        # USM cannot wrap arbitrary host memory (a memory-mapped file): data is copied into
+        # USM device memory, window by window, into two reusable slot buffers.
+        self.shares_host_memory = False
+        self._device_errors = (
+            dpctl.SyclKernelSubmitError,
+            dpctl.SyclKernelInvalidRangeError,
+            dpctl.memory.USMAllocationError,
+        )
+        self._programs: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        try:
+            self.context = dpctl.SyclContext(self.device)
+            self._init_common(layout, local_size, self._is_gpu)
+        except Exception as e:  # queue or context creation
+            raise BackendUnavailable(f"intel device {self.label}: {e}") from None
+        #: A queue for callers that create their own arrays (dpctl.tensor) for this backend.
+        self.queue = self._node_queue
+
+    def capabilities(self) -> Capabilities:
+        mem = int(self.device.global_mem_size)
+        return Capabilities(
+            families=frozenset(FAMILIES),
+            devices=(self.label,),
+            batch_bytes=min(256 << 20, max(16 << 20, mem // 8)) if self._is_gpu else 64 << 20,
+            # Same ranking as opencl: a GPU beats the host; Intel's CPU runtime stays below
+            # the cpu backend (10) under auto.
+            priority=20 if self._is_gpu else 5,
+            device_arrays=True,
+            concurrent=True,
+            in_flight=self.SLOTS,
+        )
+
+    def close(self) -> None:
+        super().close()
+        self._programs.clear()
+
+    # -- device operations (gpuhash.device.KernelBackend) -------------------------------------
+
+    def _new_queue(self) -> Any:
+        return self._dpctl.SyclQueue(self.context, self.device, property="in_order")
+
+    def _alloc(self, nbytes: int) -> Any:
+        return self._memory.MemoryUSMDevice(max(8, nbytes), queue=self._node_queue)
+
+    def _to_device(self, q: Any, data: Buffer) -> Any:
+        view = memoryview(data).cast("B")
+        mem = self._memory.MemoryUSMDevice(max(8, view.nbytes), queue=q)
+        if view.nbytes:
+            q.memcpy(mem, view, view.nbytes)
+        return mem
+
+    def _copy_in(self, q: Any, dst: Any, view: memoryview) -> None:
+        q.memcpy_async(dst, view, view.nbytes)
+
+    def _copy_out(self, q: Any, src: Any, nbytes: int) -> bytes:
+        result = bytearray(nbytes)
+        if nbytes:
+            q.memcpy(result, src, nbytes)  # in order: after every kernel of the batch
+        return bytes(result)
+
+    def _finish(self, q: Any) -> None:
+        q.wait()
+
+    def _device_view(self, data: object) -> tuple[Any, int] | None:
+        if not isinstance(data, DeviceBytes):
+            if hasattr(data, "base_data") and hasattr(data, "context"):  # a pyopencl array
+                raise BackendError(
+                    f"intel device {self.label}: a pyopencl array cannot be hashed here; use "
+                    "the opencl backend"
+                )
+            return None
+        if data.interface != "sycl":
+            raise BackendError(
+                f"intel device {self.label}: a {data.interface.upper()} device array cannot "
+                "be hashed here; use the backend of the device that holds it"
+            )
+        try:
+            mem = self._memory.as_usm_memory(data.owner)  # starts at the array's first byte
+        except ValueError as e:
+            raise BackendError(f"intel device {self.label}: {e}") from None
+        if mem.sycl_context != self.context:
+            raise BackendError(
+                f"intel device {self.label}: the array lives in another SYCL context"
+            )
+        return mem, data.start
+
+    def _launch(
+        self,
+        q: Any,
+        slot: Slot,
+        family: str,
+        name: str,
+        size: int,
+        local: int | None,
+        args: list[Any],
+    ) -> None:
+        kernel = self._kernel(family, name)
+        converted = [self._arg(a) for a in args]
+        if local is None:
+            event = q.submit_async(kernel, converted, [max(1, size)])
+        else:
+            event = q.submit_async(kernel, converted, [max(1, -(-size // local)) * local], [local])
+        # USM arguments must outlive the kernel: the slot keeps them until its batch is read.
+        slot.keep.extend(converted)
+        slot.keep.append(event)
+
+    def _arg(self, a: Any) -> Any:
+        if isinstance(a, U32):
+            return ctypes.c_uint32(a)
+        if isinstance(a, U64):
+            return ctypes.c_uint64(a)
+        if isinstance(a, Local):
+            return self._dpctl.LocalAccessor("u1", (a.nbytes,))
+        return a
+
+    def _kernel(self, family: str, name: str) -> Any:
+        """Kernel ``name`` from ``family``'s program, built on first use (dpctl keeps no
+        binary cache, and one family's program builds several times faster than all five)."""
+        with self._lock:
+            program = self._programs.get(family)
+            if program is None:
+                try:
+                    text = source(*BACKEND_FILES, families=[family])
+                    program = self._program_mod.create_program_from_source(self._node_queue, text)
+                except self._program_mod.SyclProgramCompilationError as e:
+                    detail = " ".join(str(e).split())[:300] or "no build log"
+                    raise BackendError(
+                        f"intel device {self.label}: the kernels failed to build: {detail}"
+                    ) from None
+                self._programs[family] = program
+        return program.get_sycl_kernel(name)
