@@ -3,7 +3,7 @@
     gpuhash digest PATH [options]          one line: <algorithm-id>:<hex artifact digest>
     gpuhash hash PATH [options] [--json] [-o FILE]
     gpuhash backends [--json]
-    gpuhash selftest BACKEND [--device DEV] [--quick] [--json]
+    gpuhash selftest BACKEND [--device DEV] [--quick] [--compile-only] [--json]
 
 Errors are one line on stderr, ``gpuhash: error: <message>``, with exit status 2 (as for usage
 errors); an interrupt exits with 130. Heavy modules (numpy, protobuf, backends) are imported only
@@ -298,18 +298,31 @@ def cmd_selftest(args: argparse.Namespace) -> int:
     from gpuhash import selftest
     from gpuhash.registry import get_backend
 
-    options = {} if args.device is None else {"device": args.device}
-    backend = get_backend(args.backend, **options)
-    try:
-        device = ", ".join(backend.capabilities().devices) or "no device listed"
-        checks = selftest.run(backend, quick=args.quick)
-    finally:
-        backend.close()
+    if args.compile_only:
+        from gpuhash.registry import backend_class
+
+        if args.device is not None:
+            raise UsageError("--compile-only uses no device; leave out --device")
+        cls = backend_class(args.backend)
+        compile_check = getattr(cls, "compile_check", None)
+        if compile_check is None:
+            raise UsageError(f"backend {args.backend!r} has no compile-only check")
+        checks = compile_check()
+        name, device = args.backend, "no device (compile only)"
+    else:
+        options = {} if args.device is None else {"device": args.device}
+        backend = get_backend(args.backend, **options)
+        try:
+            device = ", ".join(backend.capabilities().devices) or "no device listed"
+            checks = selftest.run(backend, quick=args.quick)
+        finally:
+            backend.close()
+        name = backend.name
     if args.json:
         sys.stdout.write(
             json.dumps(
                 {
-                    "backend": backend.name,
+                    "backend": name,
                     "device": device,
                     "passed": all(c.passed for c in checks),
                     "checks": [c.__dict__ for c in checks],
@@ -319,7 +332,7 @@ def cmd_selftest(args: argparse.Namespace) -> int:
             + "\n"
         )
     else:
-        sys.stdout.write(f"backend {backend.name} on {_printable(device)}\n")
+        sys.stdout.write(f"backend {name} on {_printable(device)}\n")
         fam_w = max(len(c.family) for c in checks)
         name_w = max(len(c.name) for c in checks)
         for c in checks:
@@ -446,6 +459,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("backend", metavar="BACKEND", help="a backend name (see `gpuhash backends`)")
     p.add_argument("--device", metavar="DEV", help="the backend's device, where it has a choice")
     p.add_argument("--quick", action="store_true", help="fewer object sizes")
+    p.add_argument(
+        "--compile-only",
+        action="store_true",
+        help="only compile the backend's kernels, without a device (backends that support it: "
+        "cuda, with NVRTC for sm_80 and sm_90)",
+    )
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.set_defaults(func=cmd_selftest)
 

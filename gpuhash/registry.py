@@ -108,6 +108,17 @@ def _describe_all() -> str:
     return f"known backends: {names} (and {AUTO!r}); see `gpuhash backends`"
 
 
+def backend_class(name: str) -> type[HashBackend]:
+    """The class registered as ``name``, imported but not instantiated (no device is touched)."""
+    builtin = _KNOWN.get(name)
+    spec = (
+        builtin if builtin is not None and builtin.origin == "built-in" else registered().get(name)
+    )
+    if spec is None:
+        raise UsageError(f"unknown backend {name!r}; {_describe_all()}")
+    return _load_class(spec)
+
+
 def get_backend(
     name: str = AUTO, *, algorithm: Algorithm | None = None, **options: Any
 ) -> HashBackend:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -87,10 +88,33 @@ def test_unknown_backend_names_the_known_ones() -> None:
 
 @pytest.mark.parametrize("name", ["opencl", "intel", "cuda"])
 def test_missing_first_party_backend_gives_pip_command(name: str) -> None:
-    if any(info.name == name and info.available for info in gpuhash.available_backends()):
-        pytest.skip(f"{name} is installed and working here")
+    if importlib.util.find_spec(f"gpuhash_{name}") is not None:
+        pytest.skip(f"gpuhash-{name} is installed here (requirements-dev.txt)")
     with pytest.raises(BackendUnavailable, match=rf"pip install gpuhash-{name}"):
         gpuhash.get_backend(name)
+
+
+def test_first_party_hint_for_a_package_that_is_not_installed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every real first-party package is installed for development, so the not-installed
+    path is shown with a hint of the same kind for a package that does not exist."""
+    hint = registry.BackendSpec(
+        "rocm", "gpuhash_rocm:RocmBackend", "python -m pip install gpuhash-rocm", "first-party"
+    )
+    monkeypatch.setitem(registry._KNOWN, "rocm", hint)
+    registry.registered.cache_clear()
+    try:
+        with pytest.raises(
+            BackendUnavailable,
+            match=r"'rocm' is not installed; install it with: python -m pip install gpuhash-rocm",
+        ):
+            gpuhash.get_backend("rocm")
+        info = {i.name: i for i in gpuhash.available_backends()}["rocm"]
+        assert not info.available
+        assert "pip install gpuhash-rocm" in info.reason
+    finally:
+        registry.registered.cache_clear()
 
 
 def test_entry_point_backend_is_found_and_used(fake_distribution: Path) -> None:

@@ -1,0 +1,290 @@
+"""The ``cuda`` backend: gpuhash's shared kernels on NVIDIA GPUs, through CuPy.
+
+A thin adapter over ``gpuhash.device.KernelBackend``. The kernels are the OpenCL C files of
+``gpuhash/kernels``, compiled by NVRTC (CuPy's ``RawModule``) between a small CUDA prelude
+(``prelude.cuh``: the target macros of ``common.cl``) and an epilogue (``epilogue.cuh``: the
+staged leaf kernels' wrappers, which carve their work-group buffers out of dynamic shared
+memory). Per slot: a CUDA stream, reusable device buffers and a pinned host buffer, so a file
+window is copied into pinned memory and then to the device asynchronously while the other
+slot's kernels run. CuPy arrays, any object with ``__cuda_array_interface__`` and CUDA DLPack
+tensors (torch) are hashed where they lie.
+
+No GPU was available where this was written: :func:`compile_check` (``gpuhash selftest cuda
+--compile-only``) compiles every kernel with NVRTC for sm_80 and sm_90 without a device, and
+that is all of this module that has run. See docs/backends.md.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from importlib import resources
+from typing import Any, ClassVar
+
+from gpuhash._typing import Buffer
+from gpuhash.algorithms import FAMILIES
+from gpuhash.backend import Capabilities
+from gpuhash.device import LAYOUTS, U32, U64, KernelBackend, Local, Slot
+from gpuhash.engine import DeviceBytes
+from gpuhash.errors import BackendError, BackendUnavailable, UsageError
+from gpuhash.kernels import BACKEND_FILES, source
+
+__all__ = ["ARCHITECTURES", "CudaBackend", "compile_check", "cuda_source", "kernel_names"]
+
+DEVICE_ENV = "GPUHASH_CUDA_DEVICE"
+LAYOUT_ENV = "GPUHASH_CUDA_LAYOUT"
+INSTALL = "python -m pip install gpuhash-cuda"
+#: The architectures CI compiles for (A100, H100).
+ARCHITECTURES = ("sm_80", "sm_90")
+#: Threads per block when the caller gives no work-group size.
+BLOCK = 256
+_OPTIONS = ("-std=c++14",)
+
+
+def cuda_source() -> str:
+    """The CUDA translation unit: prelude, the shared kernels, epilogue."""
+    package = resources.files(__name__)
+    prelude = package.joinpath("prelude.cuh").read_text(encoding="utf-8")
+    epilogue = package.joinpath("epilogue.cuh").read_text(encoding="utf-8")
+    return f'{prelude}\n{source(*BACKEND_FILES)}\n#line 1 "epilogue.cuh"\n{epilogue}'
+
+
+def kernel_names() -> list[str]:
+    """Every kernel the backend launches."""
+    names = ["gather_values"]
+    for family in FAMILIES:
+        f = family.replace("-", "_")
+        names += [f"leaves_{f}", f"leaves_staged_{f}", f"nodes_{f}", f"tree_{f}"]
+    return names
+
+
+def staged_shared_bytes(local_sizes: list[int]) -> int:
+    """Dynamic shared memory for a staged kernel: its four buffers, each start rounded up to
+    8 bytes (the carving in epilogue.cuh)."""
+    at = 0
+    for size in local_sizes:
+        at = (at + 7) & ~7
+        at += size
+    return at
+
+
+def compile_check(architectures: tuple[str, ...] = ARCHITECTURES) -> list[Any]:
+    """Compile every kernel with NVRTC for each architecture, without a GPU; one selftest
+    ``Check`` per architecture and step. Needs CuPy and ``nvidia-cuda-nvrtc-cu12``."""
+    from gpuhash.selftest import Check
+
+    try:
+        from cupy_backends.cuda.libs import nvrtc
+    except ImportError as e:
+        raise BackendUnavailable(
+            f"backend 'cuda' needs CuPy ({e}); install it with: {INSTALL}"
+        ) from None
+    code = cuda_source()
+    checks: list[Check] = []
+    for arch in architectures:
+        for target, what in ((arch, "cubin"), (arch.replace("sm_", "compute_"), "ptx")):
+            start = time.perf_counter()
+            try:
+                prog = nvrtc.createProgram(code, "gpuhash.cu", [], [])
+                nvrtc.compileProgram(prog, [f"--gpu-architecture={target}", *_OPTIONS])
+                log = nvrtc.getProgramLog(prog).strip()
+                if what == "cubin":
+                    size = len(nvrtc.getCUBIN(prog))
+                    passed, detail = size > 0, f"{size} bytes" + (f"; log: {log}" if log else "")
+                else:
+                    ptx = nvrtc.getPTX(prog)
+                    text = ptx.decode() if isinstance(ptx, bytes) else str(ptx)
+                    missing = [k for k in kernel_names() if f".entry {k}(" not in text]
+                    passed = not missing
+                    detail = (
+                        f"missing kernels: {', '.join(missing)}"
+                        if missing
+                        else (f"{len(kernel_names())} kernels")
+                    )
+            except Exception as e:  # NVRTC errors carry the compiler log
+                passed, detail = False, " ".join(str(e).split())[:400]
+            name = f"nvrtc {target} ({what})"
+            checks.append(Check(name, "all", passed, detail, time.perf_counter() - start))
+    return checks
+
+
+def _cupy() -> Any:
+    try:
+        import cupy
+    except ImportError as e:
+        raise BackendUnavailable(
+            f"backend 'cuda' needs CuPy ({e}); install it with: {INSTALL}"
+        ) from None
+    return cupy
+
+
+class CudaBackend(KernelBackend):
+    name: ClassVar[str] = "cuda"
+    #: ``gpuhash selftest cuda --compile-only``: NVRTC, no device needed.
+    compile_check = staticmethod(compile_check)
+
+    def __init__(
+        self,
+        device: str | int | None = None,
+        local_size: int | None = None,
+        layout: str | None = None,
+    ) -> None:
+        if layout is None:
+            layout = os.environ.get(LAYOUT_ENV) or None
+            if layout not in (None, *LAYOUTS):
+                raise UsageError(
+                    f"{LAYOUT_ENV} must be one of {', '.join(LAYOUTS)}, not {layout!r}"
+                )
+        cupy = _cupy()
+        self._cupy = cupy
+        runtime = cupy.cuda.runtime
+        try:
+            count = runtime.getDeviceCount()
+        except runtime.CUDARuntimeError as e:
+            raise BackendUnavailable(
+                f"backend 'cuda': no usable CUDA driver or device ({e})"
+            ) from None
+        if count == 0:
+            raise BackendUnavailable("backend 'cuda': no CUDA device found")
+        spec = device if device is not None else os.environ.get(DEVICE_ENV, "0")
+        if not str(spec).isdigit() or int(spec) >= count:
+            raise UsageError(f"no CUDA device {spec!r}; devices: 0..{count - 1}")
+        self.index = int(spec)
+        self._device = cupy.cuda.Device(self.index)
+        props = runtime.getDeviceProperties(self.index)
+        name = props["name"].decode() if isinstance(props["name"], bytes) else str(props["name"])
+        self.label = f"cuda:{self.index} {name}"
+        self._memory_bytes = int(props["totalGlobalMem"])
+        self.shares_host_memory = False
+        self._device_errors = (
+            runtime.CUDARuntimeError,
+            cupy.cuda.driver.CUDADriverError,
+            cupy.cuda.memory.OutOfMemoryError,
+        )
+        self._module: Any = None
+        self._pins: dict[int, Any] = {}
+        self._lock = threading.Lock()
+        with self._device:
+            self._init_common(layout, local_size or BLOCK, is_gpu=True)
+        self.queue = self._node_queue
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            families=frozenset(FAMILIES),
+            devices=(self.label,),
+            batch_bytes=min(256 << 20, max(16 << 20, self._memory_bytes // 8)),
+            priority=20,
+            device_arrays=True,
+            concurrent=True,
+            in_flight=self.SLOTS,
+        )
+
+    # -- device operations (gpuhash.device.KernelBackend) -------------------------------------
+
+    def _new_queue(self) -> Any:
+        return self._cupy.cuda.Stream(non_blocking=True)
+
+    def _alloc(self, nbytes: int) -> Any:
+        with self._device:
+            return self._cupy.empty(max(8, nbytes), dtype=self._cupy.uint8)
+
+    def _to_device(self, q: Any, data: Buffer) -> Any:
+        import numpy as np
+
+        host = np.frombuffer(memoryview(data).cast("B"), dtype=np.uint8)
+        buf = self._alloc(host.nbytes)
+        if host.nbytes:
+            buf[: host.nbytes].set(host, stream=q)
+        return buf
+
+    def _copy_in(self, q: Any, dst: Any, view: memoryview) -> None:
+        # Through the slot's pinned buffer, so the device copy is asynchronous (and overlaps
+        # the other slot's kernels); the slot is not reused before this batch is read back.
+        import numpy as np
+
+        slot_pinned = self._pinned(q, view.nbytes)
+        slot_pinned[: view.nbytes] = np.frombuffer(view, dtype=np.uint8)
+        dst[: view.nbytes].set(slot_pinned[: view.nbytes], stream=q)
+
+    def _copy_out(self, q: Any, src: Any, nbytes: int) -> bytes:
+        if not nbytes:
+            return b""
+        return bytes(src[:nbytes].get(stream=q))  # waits for the stream
+
+    def _finish(self, q: Any) -> None:
+        q.synchronize()
+
+    def _device_view(self, data: object) -> tuple[Any, int] | None:
+        if not isinstance(data, DeviceBytes):
+            return None
+        if data.interface != "cuda":
+            raise BackendError(
+                f"cuda device {self.label}: a {data.interface.upper()} device array cannot be "
+                "hashed here; use the backend of the device that holds it"
+            )
+        cupy = self._cupy
+        owner = data.owner
+        array = (
+            cupy.asarray(owner)
+            if hasattr(owner, "__cuda_array_interface__")
+            else cupy.from_dlpack(owner)
+        )
+        if array.device.id != self.index:
+            raise BackendError(f"cuda device {self.label}: the array is on cuda:{array.device.id}")
+        flat = array.reshape(-1).view(cupy.uint8)  # no copy: C-contiguous (checked)
+        return flat[data.start : data.start + data.nbytes], 0
+
+    def _launch(
+        self,
+        q: Any,
+        slot: Slot,
+        family: str,
+        name: str,
+        size: int,
+        local: int | None,
+        args: list[Any],
+    ) -> None:
+        import numpy as np
+
+        block = local or BLOCK
+        grid = max(1, -(-size // block))
+        shared = staged_shared_bytes([a.nbytes for a in args if isinstance(a, Local)])
+        converted: list[Any] = []
+        for a in args:
+            if isinstance(a, U32):
+                converted.append(np.uint32(a))
+            elif isinstance(a, U64):
+                converted.append(np.uint64(a))
+            elif not isinstance(a, Local):  # local buffers become dynamic shared memory
+                converted.append(a)
+        kernel = self._function(name)
+        with self._device:
+            kernel((grid,), (block,), tuple(converted), stream=q, shared_mem=shared)
+        slot.keep.extend(converted)
+
+    def _function(self, name: str) -> Any:
+        with self._lock:
+            if self._module is None:
+                cupy = self._cupy
+                try:
+                    with self._device:
+                        self._module = cupy.RawModule(code=cuda_source(), options=_OPTIONS)
+                        self._module.compile()
+                except cupy.cuda.compiler.CompileException as e:
+                    detail = " ".join(str(e).split())[:300]
+                    raise BackendError(
+                        f"cuda device {self.label}: the kernels failed to build: {detail}"
+                    ) from None
+            return self._module.get_function(name)
+
+    def _pinned(self, q: Any, nbytes: int) -> Any:
+        """The pinned host buffer of the slot whose stream is ``q`` (grown on demand)."""
+        import numpy as np
+
+        with self._lock:
+            held = self._pins.get(id(q))
+            if held is None or held.nbytes < nbytes:
+                memory = self._cupy.cuda.alloc_pinned_memory(nbytes)
+                held = self._pins[id(q)] = np.frombuffer(memory, dtype=np.uint8, count=nbytes)
+            return held
