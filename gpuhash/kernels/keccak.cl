@@ -154,20 +154,23 @@ GH_FN void keccak_f1600(ulong a[25]) {
  * byte loads otherwise. (The staged GPU leaf kernels of leaves.cl feed these blocks from
  * local memory instead.) */
 GH_FN void keccak_blocks(ulong a[25], __global const uchar *data, const ulong full) {
-    const int aligned = GH_ALIGNED(data, 8u);
-    for (ulong blk = 0; blk < full; ++blk) {
-        __global const uchar *p = data + blk * KECCAK_RATE;
-        if (aligned) {
-            __global const ulong *q = (__global const ulong *)p;
+    /* Two loops, as in sha256_blocks. */
+    if (GH_ALIGNED(data, 8u)) {
+        __global const ulong *p = (__global const ulong *)data;
+        for (ulong blk = 0; blk < full; ++blk, p += KECCAK_RATE_LANES) {
             for (uint i = 0; i < KECCAK_RATE_LANES; ++i) {
-                a[i] ^= GH_WORD_LE64(q[i]);
+                a[i] ^= GH_WORD_LE64(p[i]);
             }
-        } else {
+            keccak_f1600(a);
+        }
+    } else {
+        for (ulong blk = 0; blk < full; ++blk) {
+            __global const uchar *p = data + blk * KECCAK_RATE;
             for (uint i = 0; i < KECCAK_RATE_LANES; ++i) {
                 a[i] ^= gh_load_le64(p + 8u * i);
             }
+            keccak_f1600(a);
         }
-        keccak_f1600(a); /* one call site: the unrolled permutation is compiled once */
     }
 }
 

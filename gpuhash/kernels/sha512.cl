@@ -129,21 +129,24 @@ GH_FN ulong sha512_tail_word(__global const uchar *p, const uint r, const gh_suf
 /* Compress the first `full` 128-byte blocks of data (message bytes only): 64-bit word loads
  * where data is 8-byte aligned (every leaf and node is), byte loads otherwise. */
 GH_FN void sha512_blocks(ulong st[8], __global const uchar *data, const ulong full) {
+    /* Two loops, as in sha256_blocks. */
     ulong w[16];
-    const int aligned = GH_ALIGNED(data, 8u);
-    for (ulong blk = 0; blk < full; ++blk) {
-        __global const uchar *p = data + (blk << 7);
-        if (aligned) {
-            __global const ulong *q = (__global const ulong *)p;
+    if (GH_ALIGNED(data, 8u)) {
+        __global const ulong *p = (__global const ulong *)data;
+        for (ulong blk = 0; blk < full; ++blk, p += 16) {
             for (uint i = 0; i < 16u; ++i) {
-                w[i] = GH_WORD_BE64(q[i]);
+                w[i] = GH_WORD_BE64(p[i]);
             }
-        } else {
+            sha512_compress(st, w);
+        }
+    } else {
+        for (ulong blk = 0; blk < full; ++blk) {
+            __global const uchar *p = data + (blk << 7);
             for (uint i = 0; i < 16u; ++i) {
                 w[i] = gh_load_be64(p + 8u * i);
             }
+            sha512_compress(st, w);
         }
-        sha512_compress(st, w); /* one call site: the unrolled compression is compiled once */
     }
 }
 
