@@ -10,7 +10,14 @@ from contextlib import contextmanager
 from gpuhash import reference as ref
 from gpuhash.algorithms import Algorithm, resolve_algorithm
 from gpuhash.backend import HashBackend
-from gpuhash.engine import ProgressFn, Source, hash_sources, memory_source, open_beneath
+from gpuhash.engine import (
+    ProgressFn,
+    Source,
+    hash_sources,
+    memory_source,
+    open_beneath,
+    subtree_values,
+)
 from gpuhash.errors import InputError, UsageError
 from gpuhash.manifest import Manifest
 from gpuhash.registry import AUTO, get_backend
@@ -142,17 +149,26 @@ def prove(
     *,
     algorithm: str | Algorithm | None = None,
     leaf_size: int | None = None,
+    backend: str | HashBackend = "auto",
 ) -> list[bytes]:
     """An inclusion proof (spec section 7) for leaves ``[first_leaf, first_leaf + leaf_count)``
-    of an in-memory object."""
+    of an in-memory object: the values of the subtrees beside the path, in PROVE's order,
+    each computed by ``backend`` (one ``hash_subtrees`` call for all of them)."""
     alg = algorithm if isinstance(algorithm, Algorithm) else resolve_algorithm(algorithm, leaf_size)
     _check_proof_algorithm(alg)
-    view = memory_source("<bytes>", ref.KIND_FILE, data).data
-    assert view is not None
+    source = memory_source("<bytes>", ref.KIND_FILE, data)
+    if source.device:
+        raise UsageError("proofs are made from host memory; copy the array to the host first")
+    assert source.data is not None
+    n = ref.leaf_count(source.size, alg.leaf_size)
     try:
-        return ref.prove(alg.family, bytes(view), alg.leaf_size, first_leaf, leaf_count)
+        ranges = ref.proof_ranges(alg.family, n, first_leaf, leaf_count)
     except ref.SpecError as e:
         raise UsageError(str(e)) from None
+    if not ranges:
+        return []
+    with _backend(_auto_for_size(backend, source.size), alg) as b:
+        return subtree_values(b, alg, source.data, source.size, ranges)
 
 
 def verify_proof(

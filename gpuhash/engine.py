@@ -234,6 +234,33 @@ def _lanes(b: bytes) -> np.ndarray:
     return np.frombuffer(b, dtype="<u2").astype(np.uint16)
 
 
+def subtree_values(
+    backend: HashBackend,
+    algorithm: Algorithm,
+    data: Buffer,
+    size: int,
+    ranges: Sequence[tuple[int, int]],
+) -> list[bytes]:
+    """The value of the subtree over leaves [lo, hi) of an object (its bytes ``data``, ``size``
+    long) for each range, never a root (proof values, spec section 7), computed by
+    ``backend`` in one ``hash_subtrees`` call."""
+    leaf = algorithm.leaf_size
+    offsets, lengths, indices, roots = array("Q"), array("Q"), array("Q"), array("B")
+    for lo, hi in ranges:
+        for j in range(lo, hi):
+            offsets.append(j * leaf)
+            lengths.append(min(leaf, size - j * leaf) if size else 0)
+            indices.append(j)
+            roots.append(0)
+    table = LeafTable(offset=offsets, length=lengths, index=indices, root=roots)
+    counts = [hi - lo for lo, hi in ranges]
+    values = backend.hash_subtrees(algorithm, data, table, counts, [False] * len(ranges))
+    d = algorithm.digest_size
+    if len(values) != len(ranges) * d:
+        raise BackendError(f"{backend.name}: hash_subtrees returned {len(values)} bytes")
+    return [values[i * d : (i + 1) * d] for i in range(len(ranges))]
+
+
 def finish_object(algorithm: Algorithm, top: bytes, size: int) -> bytes:
     """The object digest from the value at the top of its tree (or its lattice leaf sum)."""
     family, leaf = algorithm.family, algorithm.leaf_size

@@ -543,17 +543,16 @@ def leaf_range(offset: int, length: int, leaf_size: int) -> tuple[int, int]:
     return first, last - first
 
 
-def prove(family: str, data: bytes, leaf_size: int, first: int, count: int) -> list[bytes]:
-    """The proof P for leaves [first, first + count) of ``data``: PROVE(0, n)'s emissions."""
-    leaves = split_leaves(data, leaf_size)
-    n = len(leaves)
+def proof_ranges(family: str, n: int, first: int, count: int) -> list[tuple[int, int]]:
+    """The leaf ranges [lo, hi) whose subtree values PROVE(0, n) emits for leaves
+    [first, first + count) of an object of n leaves, in order."""
     _check_range(family, n, first, count)
     a, b = first, first + count
-    out: list[bytes] = []
+    out: list[tuple[int, int]] = []
 
     def walk(lo: int, hi: int) -> None:
         if hi <= a or lo >= b:
-            out.append(subtree_value(family, leaves, lo, hi, leaf_size, False))
+            out.append((lo, hi))
         elif hi - lo > 1:
             k = largest_power_of_two_below(hi - lo)
             walk(lo, lo + k)
@@ -561,6 +560,13 @@ def prove(family: str, data: bytes, leaf_size: int, first: int, count: int) -> l
 
     walk(0, n)
     return out
+
+
+def prove(family: str, data: bytes, leaf_size: int, first: int, count: int) -> list[bytes]:
+    """The proof P for leaves [first, first + count) of ``data``: PROVE(0, n)'s emissions."""
+    leaves = split_leaves(data, leaf_size)
+    ranges = proof_ranges(family, len(leaves), first, count)
+    return [subtree_value(family, leaves, lo, hi, leaf_size, False) for lo, hi in ranges]
 
 
 def verify_proof(

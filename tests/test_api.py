@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -103,3 +104,27 @@ def test_directory_swapped_for_a_link_after_listing_is_refused(tmp_path: Path) -
 def test_empty_model_path_is_an_error() -> None:
     with pytest.raises(gpuhash.InputError, match="empty"):
         gpuhash.hash_path("", backend="cpu")
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    family=st.sampled_from([f for f in FAMILIES if f != "lthash16-shake256"]),
+    size=st.integers(0, 20 * 1024 + 5),
+    data=st.data(),
+)
+def test_proofs_made_by_a_backend_equal_the_reference(family: str, size: int, data: Any) -> None:
+    """The proof values come from the backend (one hash_subtrees call), equal the reference's
+    PROVE and verify with the reference's COMPUTE."""
+    from gpuhash import reference as ref
+
+    blob = bytes((i * 11 + size) % 251 for i in range(size))
+    n = ref.leaf_count(size, 1024)
+    first = data.draw(st.integers(0, n - 1))
+    count = data.draw(st.integers(1, n - first))
+    want = ref.prove(family, blob, 1024, first, count)
+    for backend in ("cpu", "reference"):
+        got = gpuhash.prove(blob, first, count, algorithm=family, leaf_size=1024, backend=backend)
+        assert got == want, backend
+    digest = ref.object_digest(family, blob, 1024)
+    leaves = ref.split_leaves(blob, 1024)[first : first + count]
+    assert ref.verify_proof(family, 1024, size, digest, first, leaves, want)
