@@ -344,6 +344,28 @@ def cmd_selftest(args: argparse.Namespace) -> int:
     return EXIT_OK if all(c.passed for c in checks) else EXIT_FAILED
 
 
+def cmd_conformance(args: argparse.Namespace) -> int:
+    try:
+        from gpuhash_conformance import runner
+    except ImportError:
+        raise UsageError(
+            "the conformance suite is not installed; install it with: "
+            "python -m pip install gpuhash-conformance"
+        ) from None
+    if args.max_examples < 1:
+        raise UsageError(f"--max-examples must be at least 1, not {args.max_examples}")
+    if args.report is not None:
+        _check_output_path(args.report)
+    status = runner.run(
+        args.backend,
+        max_examples=args.max_examples,
+        derandomize=args.derandomize,
+        report=args.report,
+        extra_args=() if args.select is None else ("-k", args.select),
+    )
+    return {0: EXIT_OK, 1: EXIT_FAILED}.get(status, EXIT_ERROR)
+
+
 def cmd_backends(args: argparse.Namespace) -> int:
     from gpuhash.registry import available_backends
 
@@ -467,6 +489,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.set_defaults(func=cmd_selftest)
+
+    p = sub.add_parser(
+        "conformance",
+        help="run the conformance suite (gpuhash-conformance) on a backend",
+        description="Check BACKEND against the reference with every conformance property; "
+        "print a table and exit 0 only if every property passed.",
+    )
+    p.add_argument("backend", metavar="BACKEND", help="a backend name (see `gpuhash backends`)")
+    p.add_argument("--max-examples", type=int, default=50, metavar="N", help="per property")
+    p.add_argument("--derandomize", action="store_true", help="fixed examples (reproducible)")
+    p.add_argument("--report", metavar="FILE", help="also write the results as JSON to FILE")
+    p.add_argument(
+        "-k",
+        dest="select",
+        metavar="EXPR",
+        help="only the properties matching this pytest -k expression",
+    )
+    p.set_defaults(func=cmd_conformance)
 
     p = sub.add_parser(
         "backends",

@@ -47,6 +47,12 @@ __all__ = ["LAYOUTS", "U32", "U64", "KernelBackend", "Local", "Slot", "staged_lo
 LAYOUTS = ("direct", "staged")
 #: Work-group size of the staged leaf kernels when none is given.
 STAGED_GROUP = 64
+#: Plain digests a kernel backend exposes (``digest_messages``): primitive -> (family, bytes).
+DIGEST_PRIMITIVES = {
+    "sha256": ("merkle-sha256", 32),
+    "sha512": ("merkle-sha512", 64),
+    "sha3_256": ("merkle-sha3-256", 32),
+}
 
 
 class U32(int):
@@ -229,6 +235,39 @@ class KernelBackend(HashBackend):
                 return self._copy_out(q, out, m * d)
             finally:
                 self._node_slot.keep.clear()
+
+    def digest_messages(self, primitive: str, messages: Sequence[bytes]) -> list[bytes]:
+        """Plain standard digests (no suffix) of whole messages with the device's kernels
+        (``digest_<primitive>`` in digests.cl): what the conformance suite checks against NIST
+        CAVP. ``primitive`` is ``sha256``, ``sha512`` or ``sha3_256``."""
+        if primitive not in DIGEST_PRIMITIVES:
+            raise UsageError(f"no plain digest {primitive!r}; known: {sorted(DIGEST_PRIMITIVES)}")
+        family, size = DIGEST_PRIMITIVES[primitive]
+        n = len(messages)
+        if n == 0:
+            return []
+        from array import array
+
+        offsets, lengths = array("Q"), array("Q")
+        pos = 0
+        for m in messages:
+            offsets.append(pos)
+            lengths.append(len(m))
+            pos += len(m)
+        data = b"".join(messages) or b"\0"
+        with self._errors(), self._slot() as slot:
+            q = slot.queue
+            bufs = [
+                self._to_device(q, data),
+                self._to_device(q, offsets),
+                self._to_device(q, lengths),
+            ]
+            out = self._buffer(slot, "digests", n * size)
+            args = [*bufs, out, U32(n)]
+            self._launch(q, slot, family, f"digest_{primitive}", n, self.local_size, args)
+            slot.keep.extend(bufs)
+            raw = self._copy_out(q, out, n * size)
+        return [raw[i * size : (i + 1) * size] for i in range(n)]
 
     def close(self) -> None:
         while True:

@@ -512,3 +512,17 @@ def test_invalid_identifiers() -> None:
     for v in invalid:
         with pytest.raises(ref.SpecError):
             ref.parse_algorithm_id(v["id"])
+
+
+def test_conformance_package_ships_the_same_vectors() -> None:
+    """gpuhash-conformance carries the spec's vector files (package data); they must be the
+    spec's, byte for byte (after regenerating, copy spec/v1/vectors/*.json to
+    conformance/gpuhash_conformance/vectors/)."""
+    spec_dir = Path(__file__).resolve().parent.parent / "spec" / "v1" / "vectors"
+    shipped = (
+        Path(__file__).resolve().parent.parent / "conformance" / "gpuhash_conformance" / "vectors"
+    )
+    names = sorted(p.name for p in spec_dir.glob("*.json"))
+    assert names == sorted(p.name for p in shipped.glob("*.json"))
+    for name in names:
+        assert (spec_dir / name).read_bytes() == (shipped / name).read_bytes(), name

@@ -28,7 +28,7 @@ from gpuhash.backend import Capabilities
 from gpuhash.device import LAYOUTS, U32, U64, KernelBackend, Local, Slot
 from gpuhash.engine import DeviceBytes
 from gpuhash.errors import BackendError, BackendUnavailable, UsageError
-from gpuhash.kernels import BACKEND_FILES, source
+from gpuhash.kernels import source
 
 __all__ = ["ARCHITECTURES", "CudaBackend", "compile_check", "cuda_source", "kernel_names"]
 
@@ -47,12 +47,12 @@ def cuda_source() -> str:
     package = resources.files(__name__)
     prelude = package.joinpath("prelude.cuh").read_text(encoding="utf-8")
     epilogue = package.joinpath("epilogue.cuh").read_text(encoding="utf-8")
-    return f'{prelude}\n{source(*BACKEND_FILES)}\n#line 1 "epilogue.cuh"\n{epilogue}'
+    return f'{prelude}\n{source()}\n#line 1 "epilogue.cuh"\n{epilogue}'
 
 
 def kernel_names() -> list[str]:
     """Every kernel the backend launches."""
-    names = ["gather_values"]
+    names = ["gather_values", "digest_sha256", "digest_sha512", "digest_sha3_256"]
     for family in FAMILIES:
         f = family.replace("-", "_")
         names += [f"leaves_{f}", f"leaves_staged_{f}", f"nodes_{f}", f"tree_{f}"]

@@ -23,7 +23,7 @@ from gpuhash.backend import Capabilities
 from gpuhash.device import LAYOUTS, U32, U64, KernelBackend, Local, Slot
 from gpuhash.engine import DeviceBytes
 from gpuhash.errors import BackendError, BackendUnavailable, UsageError
-from gpuhash.kernels import BACKEND_FILES, make_intel_runtime_visible, source
+from gpuhash.kernels import make_intel_runtime_visible, source
 
 __all__ = ["OpenCLBackend", "list_devices"]
 
@@ -228,7 +228,7 @@ class OpenCLBackend(KernelBackend):
                     with warnings.catch_warnings():
                         # Build logs full of vectoriser remarks come as CompilerWarning.
                         warnings.simplefilter("ignore", cl.CompilerWarning)
-                        self._program = cl.Program(self.context, source(*BACKEND_FILES)).build()
+                        self._program = cl.Program(self.context, source()).build()
                 except cl.Error as e:
                     lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
                     errors = [ln for ln in lines if "error" in ln.lower() and ".cl:" in ln]

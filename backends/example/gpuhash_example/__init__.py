@@ -1,0 +1,78 @@
+"""``example``: a complete gpuhash backend in one small file (docs/new-backend.md walks through it).
+
+It implements the two required primitives of ``gpuhash.backend.HashBackend`` with the standard
+library and numpy, on one thread: ``hash_leaves`` (LEAF values, BLAKE3 leaf chaining values,
+lattice elements) and ``hash_nodes`` (NODE values, BLAKE3 parents, lattice sums). The engine
+does everything else (batching, tree shape, objects, artifacts), and the conformance suite
+proves the result bit-identical to the reference (tests/test_example_backend.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import ClassVar
+
+from gpuhash import reference as ref
+from gpuhash._typing import Buffer
+from gpuhash.algorithms import BLAKE3, FAMILIES, LTHASH, Algorithm
+from gpuhash.backend import Capabilities, HashBackend, LeafTable
+
+__all__ = ["ExampleBackend"]
+
+_HASHLIB = {"merkle-sha256": "sha256", "merkle-sha512": "sha512", "merkle-sha3-256": "sha3_256"}
+_LEAF, _NODE = b"\x00", b"\x01"  # the specification's role suffixes (section 3)
+
+
+class ExampleBackend(HashBackend):
+    name: ClassVar[str] = "example"
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            families=frozenset(FAMILIES),
+            devices=("host (example backend: hashlib, one thread)",),
+            batch_bytes=16 << 20,
+            priority=-1,  # never chosen by `auto`
+        )
+
+    def hash_leaves(self, algorithm: Algorithm, data: Buffer, table: LeafTable) -> bytes:
+        view = memoryview(data).cast("B")
+        out = []
+        for offset, length, index, root in zip(
+            table.offset, table.length, table.index, table.root, strict=True
+        ):
+            leaf = view[offset : offset + length]
+            if algorithm.family in _HASHLIB:
+                h = hashlib.new(_HASHLIB[algorithm.family])
+                h.update(leaf)
+                h.update(_LEAF)
+                out.append(h.digest())
+            elif algorithm.family == BLAKE3:
+                # The leaf's subtree chaining value: its chunks start at counter index * L/1024.
+                first_chunk = index * (algorithm.leaf_size // ref.BLAKE3_CHUNK_LEN)
+                out.append(ref.blake3_subtree_cv(bytes(leaf), first_chunk, root=bool(root)))
+            else:  # LTHASH: SHAKE256(leaf || LE64(index) || 0x10), 2048 bytes
+                h = hashlib.shake_256()
+                h.update(leaf)
+                h.update(index.to_bytes(8, "little") + ref.ROLE_LATTICE_LEAF)
+                out.append(h.digest(ref.LATTICE_BYTES))
+        return b"".join(out)
+
+    def hash_nodes(self, algorithm: Algorithm, children: bytes, roots: bytes) -> bytes:
+        d = algorithm.digest_size
+        if algorithm.family == LTHASH:
+            import numpy as np
+
+            lanes = np.frombuffer(children, dtype="<u2").reshape(len(roots), 2, d // 2)
+            total = (lanes[:, 0, :] + lanes[:, 1, :]).astype("<u2")  # uint16: modulo 2^16
+            return bytes(total.tobytes())
+        out = []
+        for i, root in enumerate(roots):
+            left, right = (
+                children[2 * i * d : (2 * i + 1) * d],
+                children[(2 * i + 1) * d : (2 * i + 2) * d],
+            )
+            if algorithm.family == BLAKE3:
+                out.append(ref.blake3_parent_cv(left, right, root=bool(root)))
+            else:
+                out.append(hashlib.new(_HASHLIB[algorithm.family], left + right + _NODE).digest())
+        return b"".join(out)

@@ -1,0 +1,248 @@
+"""``ConformanceSuite``: every conformance property as a test method, for any backend.
+
+A vendor's repository needs three lines to run the whole suite against its backend::
+
+    from gpuhash_conformance import ConformanceSuite
+    class TestMyBackend(ConformanceSuite):
+        backend_factory = staticmethod(lambda: MyBackend())
+
+Optionally ``variant_factories`` lists other configurations of the same backend (work-group
+sizes, layouts) that must give identical results. Without a factory the backend comes from the
+plugin's ``--gpuhash-backend`` option (or ``GPUHASH_BACKEND``; default: every available
+backend). Each property's example count is recorded for ``gpuhash conformance``'s report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, ClassVar
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gpuhash import reference as ref
+from gpuhash.algorithms import FAMILIES, LTHASH, Algorithm
+from gpuhash.backend import HashBackend
+from gpuhash_conformance import checks
+from gpuhash_conformance import strategies as gs
+
+__all__ = ["EXAMPLES", "ConformanceSuite"]
+
+#: Examples run per test (node id -> count), for the report.
+EXAMPLES: dict[str, int] = {}
+
+
+class ConformanceSuite:
+    """Mix into a test class; set ``backend_factory`` (or use the plugin's option)."""
+
+    backend_factory: ClassVar[Callable[[], HashBackend] | None] = None
+    variant_factories: ClassVar[Sequence[Callable[[], HashBackend]]] = ()
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def conformance_backend(cls, conformance_backend_name: str) -> Iterator[HashBackend]:
+        from gpuhash_conformance.plugin import load_backend
+
+        factory = cls.backend_factory
+        backend = factory() if factory is not None else load_backend(conformance_backend_name)
+        yield backend
+        backend.close()
+
+    @pytest.fixture
+    def examples(self, request: pytest.FixtureRequest) -> Callable[[], None]:
+        node = request.node.nodeid
+        EXAMPLES[node] = 0
+
+        def count() -> None:
+            EXAMPLES[node] += 1
+
+        return count
+
+    # -- bit-identical values ---------------------------------------------------------------
+
+    def test_leaf_values(
+        self, conformance_backend: HashBackend, conformance_settings: settings, examples: Any
+    ) -> None:
+        @conformance_settings
+        @given(alg=gs.algorithms(), size=gs.sizes(), data=st.data())
+        def prop(alg: Algorithm, size: int, data: st.DataObject) -> None:
+            examples()
+            blob = gs.payloads(size, size % 251)
+            n = ref.leaf_count(size, alg.leaf_size)
+            order = data.draw(st.permutations(range(n)))
+            checks.check_leaf_values(conformance_backend, alg, blob, order)
+
+        prop()
+
+    def test_node_values(
+        self, conformance_backend: HashBackend, conformance_settings: settings, examples: Any
+    ) -> None:
+        @conformance_settings
+        @given(family=gs.families, pairs=st.integers(1, 9), seed=st.integers(0, 255))
+        def prop(family: str, pairs: int, seed: int) -> None:
+            examples()
+            alg = Algorithm(family)
+            children = gs.payloads(2 * pairs * alg.digest_size, seed)
+            roots = bytes((seed >> i) & 1 for i in range(pairs))
+            checks.check_node_values(conformance_backend, alg, children, roots)
+
+        prop()
+
+    def test_tree_levels(
+        self, conformance_backend: HashBackend, conformance_settings: settings, examples: Any
+    ) -> None:
+        @conformance_settings
+        @given(
+            family=st.sampled_from([f for f in FAMILIES if f != LTHASH]),
+            size=gs.sizes(1024, 20),
+        )
+        def prop(family: str, size: int) -> None:
+            examples()
+            alg = Algorithm(family, 1024)
+            checks.check_tree_levels(conformance_backend, alg, gs.payloads(size, 7))
+
+        prop()
+
+    def test_object_digests(
+        self, conformance_backend: HashBackend, conformance_settings: settings, examples: Any
+    ) -> None:
+        @conformance_settings
+        @given(
+            alg=gs.algorithms(),
+            objs=st.lists(gs.objects(), min_size=1, max_size=5),
+            batch=st.sampled_from([None, 1024, 3072, 8192, 1 << 20]),
+        )
+        def prop(alg: Algorithm, objs: list[gs.Obj], batch: int | None) -> None:
+            examples()
+            batch_bytes = None if batch is None else max(batch, alg.leaf_size)
+            checks.check_object_digests(conformance_backend, alg, objs, batch_bytes)
+
+        prop()
+
+    def test_artifact_digest(
+        self, conformance_backend: HashBackend, conformance_settings: settings, examples: Any
+    ) -> None:
+        @conformance_settings
+        @given(artifact=gs.artifacts())
+        def prop(artifact: gs.Artifact) -> None:
+            examples()
+            checks.check_artifact(conformance_backend, artifact)
+
+        prop()
+
+    # -- proofs -------------------------------------------------------------------------------
+
+    def test_inclusion_proofs(
+        self, conformance_backend: HashBackend, conformance_settings: settings, examples: Any
+    ) -> None:
+        @conformance_settings
+        @given(
+            family=st.sampled_from([f for f in FAMILIES if f != LTHASH]),
+            size=gs.sizes(1024, 24),
+            data=st.data(),
+        )
+        def prop(family: str, size: int, data: st.DataObject) -> None:
+            examples()
+            alg = Algorithm(family, 1024)
+            n = ref.leaf_count(size, 1024)
+            first = data.draw(st.integers(0, n - 1))
+            count = data.draw(st.integers(1, n - first))
+            checks.check_proofs(conformance_backend, alg, gs.payloads(size, 3), first, count)
+
+        prop()
+
+    # -- the lattice update law ----------------------------------------------------------------
+
+    def test_lattice_update_law(
+        self, conformance_backend: HashBackend, conformance_settings: settings, examples: Any
+    ) -> None:
+        @conformance_settings
+        @given(artifact=gs.artifacts(), replacement=gs.objects())
+        def prop(artifact: gs.Artifact, replacement: gs.Obj) -> None:
+            examples()
+            lattice = gs.Artifact(Algorithm(LTHASH, artifact.algorithm.leaf_size), artifact.objects)
+            checks.check_lattice_update(conformance_backend, lattice, replacement)
+
+        prop()
+
+    # -- every change changes the digest -------------------------------------------------------
+
+    def test_changes_change_the_digest(
+        self, conformance_backend: HashBackend, conformance_settings: settings, examples: Any
+    ) -> None:
+        @conformance_settings
+        @given(alg=gs.algorithms(), size=gs.sizes(1024, 12), position=st.integers(0, 1 << 20))
+        def prop(alg: Algorithm, size: int, position: int) -> None:
+            examples()
+            checks.check_changes(conformance_backend, alg, gs.payloads(size, 11), position)
+
+        prop()
+
+    def test_renaming_changes_the_artifact(
+        self, conformance_backend: HashBackend, conformance_settings: settings, examples: Any
+    ) -> None:
+        @conformance_settings
+        @given(artifact=gs.artifacts(), name=gs.names)
+        def prop(artifact: gs.Artifact, name: str) -> None:
+            examples()
+            checks.check_renaming(conformance_backend, artifact, name)
+
+        prop()
+
+    # -- determinism -----------------------------------------------------------------------------
+
+    def test_determinism(
+        self, conformance_backend: HashBackend, conformance_settings: settings, examples: Any
+    ) -> None:
+        """The same artifact twice, and through every configured variant, gives one digest."""
+        variants = [factory() for factory in type(self).variant_factories]
+        try:
+
+            @conformance_settings
+            @given(artifact=gs.artifacts())
+            def prop(artifact: gs.Artifact) -> None:
+                examples()
+                first = checks.check_artifact(conformance_backend, artifact)
+                again = checks.check_artifact(conformance_backend, artifact)
+                assert first == again, "two runs differ"
+                for variant in variants:
+                    assert checks.check_artifact(variant, artifact) == first, variant
+
+            prop()
+        finally:
+            for variant in variants:
+                variant.close()
+
+    # -- known answers -------------------------------------------------------------------------
+
+    def test_spec_vectors(self, conformance_backend: HashBackend, examples: Any) -> None:
+        """Every object, artifact and valid proof of the spec's vector files."""
+        for check in (checks.check_object_vectors, checks.check_artifact_vectors):
+            for _ in range(check(conformance_backend)):
+                examples()
+        for _ in range(checks.check_proof_vectors(conformance_backend)):
+            examples()
+
+    @pytest.mark.parametrize("primitive", sorted(checks.NIST_FILES))
+    def test_nist_vectors(
+        self, conformance_backend: HashBackend, primitive: str, examples: Any
+    ) -> None:
+        """NIST CAVP ShortMsg and LongMsg for the plain digests a backend exposes
+        (``digest_messages``); a backend that exposes none is skipped with that reason."""
+        if getattr(conformance_backend, "digest_messages", None) is None:
+            pytest.skip(f"{conformance_backend.name} exposes no plain digests (digest_messages)")
+        for _ in range(checks.check_nist(conformance_backend, primitive)):
+            examples()
+
+    # -- 64-bit sizes ----------------------------------------------------------------------------
+
+    def test_object_over_4_gib(self, conformance_backend: HashBackend, examples: Any) -> None:
+        """A sparse file of 2^32 + 65537 zero bytes, merkle-sha256: sizes and offsets past 32
+        bits through the engine and the backend (about 4 GiB of hashing; skipped for the
+        pure-Python reference). The expected digest is built from the spec's tree shape with
+        every full leaf's value computed once."""
+        if conformance_backend.name == "reference":
+            pytest.skip("the pure-Python reference would take hours over 4 GiB")
+        examples()
+        checks.check_64bit_size(conformance_backend, "merkle-sha256", (1 << 32) + 65537, 65536)
