@@ -27,6 +27,7 @@ bytes), which each adapter converts to its API's form.
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
 import threading
 from abc import abstractmethod
@@ -41,7 +42,16 @@ from gpuhash.errors import BackendError, UsageError
 from gpuhash.kernels import kernel_name
 from gpuhash.tree import TreeSchedule, schedule
 
-__all__ = ["LAYOUTS", "U32", "U64", "KernelBackend", "Local", "Slot", "staged_local_sizes"]
+__all__ = [
+    "LAYOUTS",
+    "U32",
+    "U64",
+    "KernelBackend",
+    "Local",
+    "Slot",
+    "requested_layout",
+    "staged_local_sizes",
+]
 
 #: Leaf-kernel memory layouts.
 LAYOUTS = ("direct", "staged")
@@ -53,6 +63,18 @@ DIGEST_PRIMITIVES = {
     "sha512": ("merkle-sha512", 64),
     "sha3_256": ("merkle-sha3-256", 32),
 }
+
+
+def requested_layout(layout: str | None, env: str) -> str | None:
+    """``layout``, else the environment variable ``env``, checked; ``None`` if neither is set
+    (the backend then picks by device type)."""
+    if layout is None:
+        layout = os.environ.get(env) or None
+        if layout not in (None, *LAYOUTS):
+            raise UsageError(f"{env} must be one of {', '.join(LAYOUTS)}, not {layout!r}")
+    elif layout not in LAYOUTS:
+        raise UsageError(f"layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
+    return layout
 
 
 class U32(int):

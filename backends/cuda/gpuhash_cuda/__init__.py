@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 from gpuhash._typing import Buffer
 from gpuhash.algorithms import FAMILIES
 from gpuhash.backend import Capabilities
-from gpuhash.device import LAYOUTS, U32, U64, KernelBackend, Local, Slot
+from gpuhash.device import U32, U64, KernelBackend, Local, Slot, requested_layout
 from gpuhash.engine import DeviceBytes
 from gpuhash.errors import BackendError, BackendUnavailable, UsageError
 from gpuhash.kernels import source
@@ -130,12 +130,7 @@ class CudaBackend(KernelBackend):
         local_size: int | None = None,
         layout: str | None = None,
     ) -> None:
-        if layout is None:
-            layout = os.environ.get(LAYOUT_ENV) or None
-            if layout not in (None, *LAYOUTS):
-                raise UsageError(
-                    f"{LAYOUT_ENV} must be one of {', '.join(LAYOUTS)}, not {layout!r}"
-                )
+        layout = requested_layout(layout, LAYOUT_ENV)
         cupy = _cupy()
         self._cupy = cupy
         runtime = cupy.cuda.runtime

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 from gpuhash._typing import Buffer
 from gpuhash.algorithms import FAMILIES
 from gpuhash.backend import Capabilities
-from gpuhash.device import LAYOUTS, U32, U64, KernelBackend, Local, Slot
+from gpuhash.device import U32, U64, KernelBackend, Local, Slot, requested_layout
 from gpuhash.engine import DeviceBytes
 from gpuhash.errors import BackendError, BackendUnavailable, UsageError
 from gpuhash.kernels import make_intel_runtime_visible, source
@@ -102,12 +102,7 @@ class OpenCLBackend(KernelBackend):
         local_size: int | None = None,
         layout: str | None = None,
     ) -> None:
-        if layout is None:
-            layout = os.environ.get(LAYOUT_ENV) or None
-            if layout not in (None, *LAYOUTS):
-                raise UsageError(
-                    f"{LAYOUT_ENV} must be one of {', '.join(LAYOUTS)}, not {layout!r}"
-                )
+        layout = requested_layout(layout, LAYOUT_ENV)
         cl = _cl()
         import pyopencl.array
 
