@@ -363,15 +363,23 @@ class KernelBackend(HashBackend):
         else:
             columns = [self._buffer(slot, "empty", 8)] * 4
         extra = [U64(algorithm.leaf_size)] if algorithm.family == BLAKE3 else []
-        family = algorithm.family.replace("-", "_")
         if self.layout == "staged":
             group = self.local_size or STAGED_GROUP
             local = [Local(b) for b in staged_local_sizes(algorithm.family, group)]
             args = [buf, *columns, values, U32(n), *local, *extra]
-            self._launch(q, slot, algorithm.family, f"leaves_staged_{family}", n, group, args)
+            name = kernel_name("leaves_staged", algorithm.family)
+            self._launch(q, slot, algorithm.family, name, n, group, args)
         else:
             args = [buf, *columns, values, U32(n), *extra]
-            self._launch(q, slot, algorithm.family, f"leaves_{family}", n, self.local_size, args)
+            self._launch(
+                q,
+                slot,
+                algorithm.family,
+                kernel_name("leaves", algorithm.family),
+                n,
+                self.local_size,
+                args,
+            )
         slot.keep.extend([buf, *columns])
 
     def _plan_buffers(self, slot: Slot, plan: TreeSchedule) -> tuple[Any, Any, Any]:

@@ -479,10 +479,11 @@ def test_blake3_large_leaf(dev: Device) -> None:
 SUFFIX_LENGTHS = [*range(0, 290), 1023, 1024]
 
 
-@pytest.mark.parametrize("family", [f for f in FAMILIES if f != ref.BLAKE3])
-def test_leaves_padding_boundaries(dev: Device, family: str) -> None:
-    """Every leaf length around the block boundaries, where the suffix straddles blocks."""
-    rng = random.Random(11)
+@functools.cache
+def padding_table(seed: int) -> Table:
+    """One leaf of every length in SUFFIX_LENGTHS, each at a multiple of 1 KiB, with random
+    64-bit indices (lattice suffixes) on two rows of three."""
+    rng = random.Random(seed)
     data, offsets = bytearray(), []
     for n in SUFFIX_LENGTHS:
         data += bytes((-len(data)) % 1024)
@@ -490,7 +491,13 @@ def test_leaves_padding_boundaries(dev: Device, family: str) -> None:
         data += rng.randbytes(n)
     count = len(SUFFIX_LENGTHS)
     index = tuple(rng.randrange(1 << 64) if j % 3 else j for j in range(count))
-    table = Table(bytes(data), 1024, tuple(offsets), tuple(SUFFIX_LENGTHS), index, (0,) * count)
+    return Table(bytes(data), 1024, tuple(offsets), tuple(SUFFIX_LENGTHS), index, (0,) * count)
+
+
+@pytest.mark.parametrize("family", [f for f in FAMILIES if f != ref.BLAKE3])
+def test_leaves_padding_boundaries(dev: Device, family: str) -> None:
+    """Every leaf length around the block boundaries, where the suffix straddles blocks."""
+    table = padding_table(11)
     assert dev.leaves(family, table, None) == expected_leaves(family, table)
 
 
@@ -548,13 +555,5 @@ def test_staged_leaves_random_tables(dev: Device, family: str, local: int, skew:
 @pytest.mark.parametrize("family", [f for f in FAMILIES if f != ref.BLAKE3])
 def test_staged_leaves_padding_boundaries(dev: Device, family: str) -> None:
     """Every length around the block boundaries, in groups whose block counts differ."""
-    rng = random.Random(13)
-    data, offsets = bytearray(), []
-    for n in SUFFIX_LENGTHS:
-        data += bytes((-len(data)) % 1024)
-        offsets.append(len(data))
-        data += rng.randbytes(n)
-    count = len(SUFFIX_LENGTHS)
-    index = tuple(rng.randrange(1 << 64) if j % 3 else j for j in range(count))
-    table = Table(bytes(data), 1024, tuple(offsets), tuple(SUFFIX_LENGTHS), index, (0,) * count)
+    table = padding_table(13)
     assert dev.leaves(family, table, 32, staged=True) == expected_leaves(family, table)

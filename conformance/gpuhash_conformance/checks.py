@@ -8,7 +8,6 @@ vector files, NIST CAVP vectors, hashlib or the ``blake3`` package; never from a
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import os
 import tempfile
@@ -397,7 +396,3 @@ def check_64bit_size(backend: HashBackend, family: str, size: int, leaf_size: in
         (got,) = hash_sources(backend, alg, [Source("sparse.bin", ref.KIND_FILE, size, path=path)])
     want = zero_object_digest(family, size, leaf_size)
     assert got.digest == want, f"object of {size} bytes (over 2^32) differs"
-
-
-def sha(name: str, data: bytes) -> bytes:
-    return hashlib.new(name, data).digest()

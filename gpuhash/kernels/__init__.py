@@ -101,8 +101,9 @@ def source(*names: str, families: Iterable[str] | None = None) -> str:
 
 
 def kernel_name(kind: str, family: str) -> str:
-    """The kernel for ``kind`` (``leaves``, ``nodes`` or ``tree``) and an algorithm family."""
-    if kind not in ("leaves", "nodes", "tree"):
+    """The kernel for ``kind`` (``leaves``, ``leaves_staged``, ``nodes`` or ``tree``) and an
+    algorithm family."""
+    if kind not in ("leaves", "leaves_staged", "nodes", "tree"):
         raise ValueError(f"unknown kernel kind {kind!r}")
     return f"{kind}_{family.replace('-', '_')}"
 

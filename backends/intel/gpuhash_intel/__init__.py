@@ -114,6 +114,7 @@ class IntelBackend(KernelBackend):
             dpctl.memory.USMAllocationError,
         )
         self._programs: dict[str, Any] = {}
+        self._kernels: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
         try:
             self.context = dpctl.SyclContext(self.device)
@@ -139,6 +140,7 @@ class IntelBackend(KernelBackend):
 
     def close(self) -> None:
         super().close()
+        self._kernels.clear()
         self._programs.clear()
 
     # -- device operations (gpuhash.device.KernelBackend) -------------------------------------
@@ -228,6 +230,9 @@ class IntelBackend(KernelBackend):
         key = f"{family}+digests" if name.startswith("digest_") else family
         files = KERNEL_FILES if name.startswith("digest_") else BACKEND_FILES
         with self._lock:
+            kernel = self._kernels.get((key, name))
+            if kernel is not None:  # kernels are looked up on every launch: keep them
+                return kernel
             program = self._programs.get(key)
             if program is None:
                 try:
@@ -239,4 +244,5 @@ class IntelBackend(KernelBackend):
                         f"intel device {self.label}: the kernels failed to build: {detail}"
                     ) from None
                 self._programs[key] = program
-        return program.get_sycl_kernel(name)
+            kernel = self._kernels[(key, name)] = program.get_sycl_kernel(name)
+            return kernel
