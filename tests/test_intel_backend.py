@@ -105,6 +105,27 @@ def test_model_directory_equals_reference_and_the_opencl_backend(
     assert other.artifact_digest == m.artifact_digest
 
 
+@pytest.mark.parametrize("in_place", [True, False])
+def test_host_data_read_in_place_or_copied(tmp_path: Any, in_place: bool) -> None:
+    """On Intel's CPU runtime (a device with system USM allocations) the leaf kernel reads
+    memory-mapped windows and packed batches in place: no slot ever holds a data buffer. The
+    copying path, which every other device takes, gives the same digests."""
+    backend = gpuhash_intel.IntelBackend(device="opencl:cpu")
+    assert backend.shares_host_memory  # the CPU runtime has the aspect
+    backend.shares_host_memory = in_place
+    (tmp_path / "big.bin").write_bytes(pattern((3 << 20) + 5, 7))  # memory-mapped
+    for i, n in enumerate((0, 1, LEAF + 1, 70_000)):  # packed into one batch
+        (tmp_path / f"small{i}").write_bytes(pattern(n, i))
+    for family in ("merkle-sha256", "lthash16-shake256"):
+        m = gpuhash.hash_path(tmp_path, algorithm=family, leaf_size=LEAF, backend=backend)
+        _, want = ref.hash_model(str(tmp_path), m.algorithm.id)
+        assert m.artifact_digest == want
+    held = set()
+    while not backend._slots.empty():
+        held |= set(backend._slots.get_nowait().buffers)
+    assert ("data" in held) is not in_place
+
+
 class _UsmView:
     """A byte range of a USM allocation, described by the SYCL USM array interface (what dpnp
     arrays and dpctl.tensor arrays expose): an interior pointer and a length."""

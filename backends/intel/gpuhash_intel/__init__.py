@@ -12,6 +12,14 @@ its OpenCL backend too, so ``opencl:gpu`` is the supported way to use an Intel G
 
 Intel's CPU OpenCL runtime from PyPI (``intel-opencl-rt``) is made visible to the SYCL runtime
 by the backend itself (the ICD file that wheel ships names a path that does not exist).
+
+Host data: USM allocations cannot wrap a memory-mapped file, but a CPU device with the SYCL
+aspect ``usm_system_allocations`` (Intel's CPU runtime has it) may be handed any pointer of the
+process. On such a device the leaf kernel reads host data (memory-mapped windows, packed
+batches, in-memory buffers) in place, with no copy; the Python API has no way to pass a raw
+pointer as a kernel argument, so those launches go through dpctl's C API
+(``DPCTLQueue_SubmitRange``/``SubmitNDRange`` in the library the dpctl wheel ships). Other
+devices get the data copied into USM device memory, window by window.
 """
 
 from __future__ import annotations
@@ -50,6 +58,57 @@ def _dpctl() -> Any:
             f"backend 'intel' needs dpctl ({e}); install it with: {INSTALL}"
         ) from None
     return dpctl
+
+
+# dpctl's DPCTLKernelArgType (dpctl_sycl_enum_types.h) and MDLocalAccessor
+# (dpctl_sycl_queue_interface.h), for launches through its C API.
+_ARG_UINT8, _ARG_UINT32, _ARG_UINT64, _ARG_VOID_PTR, _ARG_LOCAL = 1, 5, 7, 10, 11
+
+
+class _MDLocalAccessor(ctypes.Structure):
+    _fields_ = [
+        ("ndim", ctypes.c_size_t),
+        ("dpctl_type_id", ctypes.c_int),
+        ("dim0", ctypes.c_size_t),
+        ("dim1", ctypes.c_size_t),
+        ("dim2", ctypes.c_size_t),
+    ]
+
+
+class _SystemMemory:
+    """Host memory that a kernel reads in place (a device with system USM allocations): the
+    view stays referenced, and so alive, until its slot's batch is read back."""
+
+    __slots__ = ("address", "view")
+
+    def __init__(self, view: memoryview) -> None:
+        import numpy as np
+
+        self.view = view
+        # numpy reads the address of read-only memory too (a mapped file); the array is
+        # dropped at once so the view can be released when the batch ends.
+        self.address = int(np.frombuffer(view, dtype=np.uint8).ctypes.data)
+
+
+_capi: Any = None
+
+
+def _dpctl_capi(dpctl: Any) -> Any:
+    """The submit functions of the dpctl wheel's C library, typed for ctypes."""
+    global _capi
+    if _capi is None:
+        lib = ctypes.CDLL(os.path.join(os.path.dirname(dpctl.__file__), "libDPCTLSyclInterface.so"))
+        vp, size_t = ctypes.c_void_p, ctypes.c_size_t
+        common: list[Any] = [vp, vp, ctypes.POINTER(vp), ctypes.POINTER(ctypes.c_int), size_t]
+        sizes = ctypes.POINTER(size_t)
+        lib.DPCTLQueue_SubmitRange.argtypes = [*common, sizes, size_t, vp, size_t]
+        lib.DPCTLQueue_SubmitRange.restype = vp
+        lib.DPCTLQueue_SubmitNDRange.argtypes = [*common, sizes, sizes, size_t, vp, size_t]
+        lib.DPCTLQueue_SubmitNDRange.restype = vp
+        lib.DPCTLEvent_Delete.argtypes = [vp]
+        lib.DPCTLEvent_Delete.restype = None
+        _capi = lib
+    return _capi
 
 
 def list_devices() -> list[str]:
@@ -105,9 +164,12 @@ class IntelBackend(KernelBackend):
         self.device = _choose(dpctl, device if device is not None else os.environ.get(DEVICE_ENV))
         self.label = f"{self.device.filter_string} {self.device.name.strip()}"
         self._is_gpu = bool(self.device.is_gpu)
-        # USM cannot wrap arbitrary host memory (a memory-mapped file): data is copied into
-        # USM device memory, window by window, into two reusable slot buffers.
-        self.shares_host_memory = False
+        # USM allocations cannot wrap a memory-mapped file. A CPU device that accepts system
+        # allocations reads host data in place; any other device gets it copied into USM
+        # device memory, window by window, into two reusable slot buffers.
+        self.shares_host_memory = bool(
+            self.device.is_cpu and self.device.has_aspect_usm_system_allocations
+        )
         self._device_errors = (
             dpctl.SyclKernelSubmitError,
             dpctl.SyclKernelInvalidRangeError,
@@ -170,6 +232,9 @@ class IntelBackend(KernelBackend):
     def _finish(self, q: Any) -> None:
         q.wait()
 
+    def _wrap_host(self, q: Any, view: memoryview) -> Any:
+        return _SystemMemory(view)
+
     def _device_view(self, data: object) -> tuple[Any, int] | None:
         if not isinstance(data, DeviceBytes):
             if hasattr(data, "base_data") and hasattr(data, "context"):  # a pyopencl array
@@ -204,6 +269,9 @@ class IntelBackend(KernelBackend):
         args: list[Any],
     ) -> None:
         kernel = self._kernel(family, name)
+        if any(isinstance(a, _SystemMemory) for a in args):
+            self._submit_system(q, slot, kernel, size, local, args)
+            return
         converted = [self._arg(a) for a in args]
         if local is None:
             event = q.submit_async(kernel, converted, [max(1, size)])
@@ -221,6 +289,49 @@ class IntelBackend(KernelBackend):
         if isinstance(a, Local):
             return self._dpctl.LocalAccessor("u1", (a.nbytes,))
         return a
+
+    def _submit_system(
+        self, q: Any, slot: Slot, kernel: Any, size: int, local: int | None, args: list[Any]
+    ) -> None:
+        """Enqueue a launch with a host pointer among its arguments through dpctl's C API
+        (``set_arg(index, void*)``: a USM pointer argument, which a device with system
+        allocations accepts for any host memory)."""
+        n = len(args)
+        values = (ctypes.c_void_p * n)()
+        types = (ctypes.c_int * n)()
+        held: list[Any] = []  # the scalars and accessor descriptions the pointers point to
+        for i, a in enumerate(args):
+            if isinstance(a, _SystemMemory):
+                values[i], types[i] = a.address, _ARG_VOID_PTR
+            elif isinstance(a, U32 | U64):
+                scalar = ctypes.c_uint32(a) if isinstance(a, U32) else ctypes.c_uint64(a)
+                held.append(scalar)
+                values[i] = ctypes.addressof(scalar)
+                types[i] = _ARG_UINT32 if isinstance(a, U32) else _ARG_UINT64
+            elif isinstance(a, Local):
+                desc = _MDLocalAccessor(1, _ARG_UINT8, a.nbytes, 1, 1)
+                held.append(desc)
+                values[i], types[i] = ctypes.addressof(desc), _ARG_LOCAL
+            else:  # a dpctl USM memory object
+                values[i] = a.__sycl_usm_array_interface__["data"][0]
+                types[i] = _ARG_VOID_PTR
+        capi = _dpctl_capi(self._dpctl)
+        kref, qref = kernel.addressof_ref(), q.addressof_ref()
+        if local is None:
+            rng = (ctypes.c_size_t * 3)(max(1, size), 1, 1)
+            event = capi.DPCTLQueue_SubmitRange(kref, qref, values, types, n, rng, 1, None, 0)
+        else:
+            rng = (ctypes.c_size_t * 3)(max(1, -(-size // local)) * local, 1, 1)
+            lrng = (ctypes.c_size_t * 3)(local, 1, 1)
+            event = capi.DPCTLQueue_SubmitNDRange(
+                kref, qref, values, types, n, rng, lrng, 1, None, 0
+            )
+        if not event:
+            raise BackendError(f"intel device {self.label}: the kernel could not be submitted")
+        # The queue is in order and the batch ends with a blocking read on it: the event
+        # itself is not needed (deleting the handle does not cancel the work).
+        capi.DPCTLEvent_Delete(event)
+        slot.keep.extend(args)
 
     def _kernel(self, family: str, name: str) -> Any:
         """Kernel ``name`` from ``family``'s program, built on first use (dpctl keeps no
