@@ -76,6 +76,9 @@ class Capabilities:
     in_flight: int = 1
     #: ``hash_leaves`` accepts this backend's device arrays as ``data`` (hashed in place).
     device_arrays: bool = False
+    #: With ``device_arrays``: ``read_file`` reads windows of files straight into device memory
+    #: (GPUDirect Storage, for instance); the engine then neither maps nor copies them.
+    file_reads: bool = False
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,14 @@ class HashBackend(ABC):
         if len(values) != len(table) * algorithm.digest_size:
             raise BackendError(f"{self.name}: hash_leaves returned {len(values)} bytes")
         return b"".join(reduce_groups(self, algorithm, values, counts, whole))
+
+    def read_file(self, fd: int, offset: int, length: int) -> object | None:
+        """Bytes ``[offset, offset + length)`` of the open regular file ``fd``, read straight
+        into device memory, as a device array this backend hashes in place (only called with
+        ``capabilities().file_reads``). Return ``None`` to have the engine read the window
+        itself; raise ``InputError`` when fewer bytes could be read (the file changed). The
+        engine owns ``fd`` and closes it when this returns."""
+        return None
 
     def object_hasher(self, algorithm: Algorithm, size: int) -> ObjectHasher | None:
         """A native whole-object hasher for ``algorithm``, or ``None`` (the default)."""

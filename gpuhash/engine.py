@@ -388,8 +388,11 @@ class _Reader:
         plan: list[list[tuple[int, int, int]]],
         depth: int,
         use_mmap: bool = True,
+        backend: HashBackend | None = None,
     ):
         self.use_mmap = use_mmap
+        #: A backend that reads file windows into its device memory itself.
+        self.direct = backend
         self.sources = sources
         self.plan = plan
         self.queue: queue.Queue[_Batch | BaseException | None] = queue.Queue(maxsize=depth)
@@ -429,6 +432,10 @@ class _Reader:
             if src.data is not None:
                 view = src.data[start : start + length]
                 return _Batch(view, [_Segment(obj, 0, length, whole)], _releaser(view))
+            if self.direct is not None and length:
+                direct = _read_direct(self.direct, src, start, length)
+                if direct is not None:
+                    return _Batch(direct, [_Segment(obj, 0, length, whole)], _no_release)
             if self.use_mmap and length >= _MIN_WINDOW and start % mmap.ALLOCATIONGRANULARITY == 0:
                 m, view = _map_window(src, start, length)
                 return _Batch(view, [_Segment(obj, 0, length, whole)], _releaser(view, m))
@@ -550,6 +557,26 @@ def _read_into(src: Source, start: int, out: memoryview) -> None:
         os.close(fd)
 
 
+def _read_direct(backend: HashBackend, src: Source, start: int, length: int) -> Any:
+    """A window read by the backend into its device memory (``HashBackend.read_file``) from a
+    descriptor opened and checked here, or ``None`` when the backend leaves it to the engine."""
+    fd = _open_checked(src)
+    try:
+        array = backend.read_file(fd, start, length)
+    except OSError as e:
+        raise InputError(f"{src.name}: cannot read: {e.strerror or e}") from None
+    finally:
+        os.close(fd)
+    if array is None:
+        return None
+    view = _device_bytes(src.name, array)
+    if view is None or view.nbytes != length:
+        raise BackendError(
+            f"backend {backend.name}: read_file returned no device array of {length} bytes"
+        )
+    return view
+
+
 def _map_window(src: Source, start: int, length: int) -> tuple[mmap.mmap, memoryview]:
     fd = _open_checked(src)
     try:
@@ -641,7 +668,8 @@ def hash_sources(
     total_bytes = sum(s.size for s in sources)
     if progress is not None:
         progress(0, total_bytes)
-    reader = _Reader(sources, plan, depth=1, use_mmap=use_mmap)
+    direct = backend if caps.device_arrays and caps.file_reads and not native else None
+    reader = _Reader(sources, plan, depth=1, use_mmap=use_mmap, backend=direct)
     # Backends that allow it hash the next batches (up to ``in_flight`` of them) on dispatcher
     # threads while this thread finishes the oldest one (Python work that would otherwise
     # leave the device or the cores idle).

@@ -8,6 +8,7 @@ Tests that need a GPU are marked ``cuda_gpu`` and skip with a reason when none i
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -97,6 +98,31 @@ def test_without_a_gpu_the_backend_is_unavailable_with_the_reason() -> None:
     assert "no usable CUDA driver or device" in info.reason
 
 
+def test_kvikio_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """GPUDirect Storage reads: used when kvikio is installed, required with
+    GPUHASH_CUDA_KVIKIO=1 (a clear error with the install command when it is missing), never
+    used with 0; any other value is a usage error."""
+    import importlib.util
+
+    from gpuhash.errors import UsageError
+
+    have_kvikio = importlib.util.find_spec("kvikio") is not None
+    monkeypatch.setenv("GPUHASH_CUDA_KVIKIO", "0")
+    assert gpuhash_cuda.kvikio_module() is None
+    assert gpuhash_cuda.kvikio_module(False) is None
+    monkeypatch.delenv("GPUHASH_CUDA_KVIKIO")
+    assert (gpuhash_cuda.kvikio_module() is not None) == have_kvikio
+    monkeypatch.setenv("GPUHASH_CUDA_KVIKIO", "yes")
+    with pytest.raises(UsageError, match="GPUHASH_CUDA_KVIKIO must be 0 or 1, not 'yes'"):
+        gpuhash_cuda.kvikio_module()
+    if not have_kvikio:
+        monkeypatch.setenv("GPUHASH_CUDA_KVIKIO", "1")
+        with pytest.raises(BackendUnavailable, match=r'pip install "gpuhash-cuda\[gds\]"$'):
+            gpuhash_cuda.kvikio_module()
+        with pytest.raises(BackendUnavailable, match="need kvikio"):
+            gpuhash_cuda.kvikio_module(True)
+
+
 class _CudaArray:
     """A device buffer as described by ``__cuda_array_interface__`` (version 3), the protocol
     CuPy, Numba and PyTorch arrays implement; the pointer is never dereferenced here."""
@@ -145,6 +171,20 @@ def test_gpu_objects_equal_reference(layout: str) -> None:
         srcs = [memory_source(f"o{i}", 1, d) for i, d in enumerate(datas)]
         got = hash_sources(backend, Algorithm(family, 1024), srcs, batch_bytes=8 * 1024)
         assert [o.digest for o in got] == [ref.object_digest(family, d, 1024) for d in datas]
+
+
+@needs_gpu
+@pytest.mark.skipif(
+    importlib.util.find_spec("kvikio") is None, reason="kvikio (gpuhash-cuda[gds]) not installed"
+)
+def test_gpu_files_read_by_kvikio(tmp_path: Any) -> None:
+    (tmp_path / "w.bin").write_bytes(bytes((i * 7 + 5) % 251 for i in range((5 << 20) + 3)))
+    (tmp_path / "s").write_bytes(b"small")
+    backend = gpuhash_cuda.CudaBackend(kvikio=True)
+    assert backend.capabilities().file_reads
+    m = gpuhash.hash_path(tmp_path, algorithm="merkle-sha256", backend=backend)
+    _, want = ref.hash_model(str(tmp_path), m.algorithm.id)
+    assert m.artifact_digest == want
 
 
 @needs_gpu

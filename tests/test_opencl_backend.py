@@ -278,3 +278,52 @@ def test_allocation_beyond_the_device_limit_is_a_clear_error() -> None:
             backend.hash_subtrees(Algorithm("merkle-sha256", LEAF), huge, table, [1], [False])
     finally:
         huge.close()
+
+
+class _ReadsFiles(gpuhash_opencl.OpenCLBackend):
+    """The OpenCL backend with the engine's direct-read hook (what the cuda backend does with
+    kvikio): each file window is read by the backend into a device array of its own."""
+
+    def __init__(self, short: bool = False, wrong_size: bool = False) -> None:
+        super().__init__(device="Intel")
+        self.short, self.wrong_size = short, wrong_size
+        self.reads: list[tuple[int, int]] = []
+
+    def capabilities(self) -> gpuhash.Capabilities:
+        import dataclasses
+
+        return dataclasses.replace(super().capabilities(), batch_bytes=1 << 20, file_reads=True)
+
+    def read_file(self, fd: int, offset: int, length: int) -> object:
+        import os
+
+        import numpy as np
+        import pyopencl.array as cl_array
+
+        self.reads.append((offset, length))
+        data = os.pread(fd, length, offset)[: length - 1 if self.short else length]
+        if len(data) != length:
+            raise OSError(f"read {len(data)} of {length} bytes")
+        host = np.frombuffer(data + (b"\0" if self.wrong_size else b""), dtype=np.uint8)
+        return cl_array.to_device(self._node_queue, host)
+
+
+def test_backend_file_reads_hook(tmp_path: Path) -> None:
+    """A backend that reads file windows into device memory itself: every window of every file
+    goes through ``read_file``, the digests equal the reference, and a failed read or a
+    wrong-sized array is an error, not a digest."""
+    (tmp_path / "big.bin").write_bytes(pattern((3 << 20) + 123, 5))
+    (tmp_path / "mid.bin").write_bytes(pattern((1 << 20) + 1, 6))
+    (tmp_path / "small").write_bytes(b"tiny")
+    backend = _ReadsFiles()
+    m = gpuhash.hash_path(tmp_path, algorithm="merkle-sha256", leaf_size=LEAF, backend=backend)
+    _, want = ref.hash_model(str(tmp_path), m.algorithm.id)
+    assert m.artifact_digest == want
+    window = 1 << 20
+    expected = [(s, min(window, (3 << 20) + 123 - s)) for s in range(0, (3 << 20) + 123, window)]
+    # The small file is a batch of its own (nothing to pack it with): read by the backend too.
+    assert sorted(backend.reads) == sorted([*expected, (0, window), (window, 1), (0, 4)])
+    with pytest.raises(gpuhash.InputError, match=r"^big\.bin: cannot read: read \d+ of \d+ bytes$"):
+        gpuhash.hash_path(tmp_path, backend=_ReadsFiles(short=True))
+    with pytest.raises(gpuhash.BackendError, match="read_file returned no device array of"):
+        gpuhash.hash_path(tmp_path, backend=_ReadsFiles(wrong_size=True))

@@ -7,7 +7,10 @@ staged leaf kernels' wrappers, which carve their work-group buffers out of dynam
 memory). Per slot: a CUDA stream, reusable device buffers and a pinned host buffer, so a file
 window is copied into pinned memory and then to the device asynchronously while the other
 slot's kernels run. CuPy arrays, any object with ``__cuda_array_interface__`` and CUDA DLPack
-tensors (torch) are hashed where they lie.
+tensors (torch) are hashed where they lie. With ``kvikio`` installed (``gpuhash-cuda[gds]``)
+file windows are read straight into device memory (GPUDirect Storage where the system has it,
+kvikio's own bounce buffers where not); ``GPUHASH_CUDA_KVIKIO=0`` turns that off, ``=1``
+makes it required.
 
 No GPU was available where this was written: :func:`compile_check` (``gpuhash selftest cuda
 --compile-only``) compiles every kernel with NVRTC for sm_80 and sm_90 without a device, and
@@ -34,7 +37,9 @@ __all__ = ["ARCHITECTURES", "CudaBackend", "compile_check", "cuda_source", "kern
 
 DEVICE_ENV = "GPUHASH_CUDA_DEVICE"
 LAYOUT_ENV = "GPUHASH_CUDA_LAYOUT"
+KVIKIO_ENV = "GPUHASH_CUDA_KVIKIO"
 INSTALL = "python -m pip install gpuhash-cuda"
+INSTALL_GDS = 'python -m pip install "gpuhash-cuda[gds]"'
 #: The architectures CI compiles for (A100, H100).
 ARCHITECTURES = ("sm_80", "sm_90")
 #: Threads per block when the caller gives no work-group size.
@@ -109,6 +114,29 @@ def compile_check(architectures: tuple[str, ...] = ARCHITECTURES) -> list[Any]:
     return checks
 
 
+def kvikio_module(wanted: bool | None = None) -> Any:
+    """kvikio for reading files into device memory, or ``None``. ``wanted`` (else the
+    environment variable ``GPUHASH_CUDA_KVIKIO``: ``1`` or ``0``): ``True`` requires it,
+    ``False`` never uses it, ``None`` uses it when it is installed."""
+    if wanted is None:
+        setting = os.environ.get(KVIKIO_ENV, "")
+        if setting not in ("", "0", "1"):
+            raise UsageError(f"{KVIKIO_ENV} must be 0 or 1, not {setting!r}")
+        wanted = None if setting == "" else setting == "1"
+    if wanted is False:
+        return None
+    try:
+        import kvikio
+    except ImportError as e:
+        if wanted:
+            raise BackendUnavailable(
+                f"backend 'cuda': GPUDirect Storage reads need kvikio ({e}); "
+                f"install it with: {INSTALL_GDS}"
+            ) from None
+        return None
+    return kvikio
+
+
 def _cupy() -> Any:
     try:
         import cupy
@@ -129,8 +157,10 @@ class CudaBackend(KernelBackend):
         device: str | int | None = None,
         local_size: int | None = None,
         layout: str | None = None,
+        kvikio: bool | None = None,
     ) -> None:
         layout = requested_layout(layout, LAYOUT_ENV)
+        self._kvikio = kvikio_module(kvikio)
         cupy = _cupy()
         self._cupy = cupy
         runtime = cupy.cuda.runtime
@@ -171,9 +201,24 @@ class CudaBackend(KernelBackend):
             batch_bytes=min(256 << 20, max(16 << 20, self._memory_bytes // 8)),
             priority=20,
             device_arrays=True,
+            file_reads=self._kvikio is not None,
             concurrent=True,
             in_flight=self.SLOTS,
         )
+
+    def read_file(self, fd: int, offset: int, length: int) -> Any:
+        """A window of a file read into a new device array by kvikio (GPUDirect Storage). The
+        file is reopened through ``/proc/self/fd``: the very file the engine opened and
+        checked, whatever has happened to its path since."""
+        if self._kvikio is None:
+            return None
+        with self._device:
+            array = self._cupy.empty(length, dtype=self._cupy.uint8)
+        with self._kvikio.CuFile(f"/proc/self/fd/{fd}", "r") as f:
+            done = int(f.pread(array, length, file_offset=offset).get())
+        if done != length:
+            raise OSError(f"read {done} of {length} bytes")
+        return array
 
     # -- device operations (gpuhash.device.KernelBackend) -------------------------------------
 
