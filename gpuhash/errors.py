@@ -21,3 +21,8 @@ class BackendUnavailable(GpuhashError):
 
 class BackendError(GpuhashError):
     """A backend failed while hashing (a device error); never accompanied by a digest."""
+
+
+class VerificationError(GpuhashError):
+    """A signature that does not verify: malformed, not signed by the expected key or identity,
+    or over other content; never a pass (exit status 1 from the command line)."""
