@@ -4,10 +4,13 @@
     gpuhash hash PATH [options] [--json] [-o FILE]
     gpuhash backends [--json]
     gpuhash selftest BACKEND [--device DEV] [--quick] [--compile-only] [--json]
+    gpuhash sign key|certificate|sigstore MODEL --signature OUT [options]
+    gpuhash verify key|certificate|sigstore MODEL --signature SIG [options]
 
 Errors are one line on stderr, ``gpuhash: error: <message>``, with exit status 2 (as for usage
-errors); an interrupt exits with 130. Heavy modules (numpy, protobuf, backends) are imported only
-by the command that needs them.
+errors); a signature that does not verify exits with 1; an interrupt exits with 130. Heavy
+modules (numpy, protobuf, backends, cryptography) are imported only by the command that needs
+them.
 """
 
 from __future__ import annotations
@@ -294,6 +297,104 @@ def cmd_hash(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _chosen_backend(args: argparse.Namespace, algorithm: Algorithm | None) -> str | HashBackend:
+    """``--backend`` (checked) with ``--device`` applied: a name, or an instance to close."""
+    from gpuhash.registry import AUTO, get_backend, is_builtin, registered
+
+    if args.backend != AUTO and not is_builtin(args.backend) and args.backend not in registered():
+        raise _unknown_backend(args.backend)
+    if args.device is None:
+        return str(args.backend)
+    if args.backend == AUTO:
+        raise UsageError("--device needs --backend (the device belongs to one backend)")
+    return get_backend(args.backend, algorithm=algorithm, device=args.device)
+
+
+def cmd_sign(args: argparse.Namespace) -> int:
+    from gpuhash import signing
+    from gpuhash.algorithms import parse_size
+
+    oms = args.format == "oms"
+    algorithm = None if oms else _algorithm(args)
+    backend = _chosen_backend(args, algorithm)
+    progress: Progress | None = None
+    if sys.stderr.isatty() and not oms:
+        progress = Progress(0, sys.stderr, min_total=PROGRESS_MIN_BYTES)
+    if oms and args.leaf_size is not None:
+        raise UsageError("--leaf-size does not apply to --format oms")
+    try:
+        subject = signing.sign(
+            args.path,
+            args.signature,
+            method=args.method,
+            private_key=args.private_key,
+            signing_certificate=args.signing_certificate,
+            certificate_chain=args.certificate_chain,
+            identity_token=args.identity_token,
+            trust_config=args.trust_config,
+            oidc_issuer=args.oidc_issuer,
+            format=args.format,
+            algorithm=args.algorithm if oms else algorithm.id if algorithm is not None else None,
+            backend=backend,
+            ignore_paths=args.ignore_paths,
+            allow_symlinks=args.allow_symlinks,
+            shard_size=None if args.shard_size is None else parse_size(args.shard_size),
+            range_size=None if args.range_size is None else parse_size(args.range_size),
+            progress=progress,
+            use_mmap=not args.no_mmap,
+        )
+    finally:
+        if progress is not None:
+            progress.close()
+        if not isinstance(backend, str):
+            backend.close()
+    key, _, value = subject.partition(":")
+    ellipsis = _ellipsis(sys.stdout)
+    sys.stdout.write(f"signed {_printable(args.path)} ({args.method}, {args.format} format)\n")
+    sys.stdout.write(f"subject: {key}:{_short_hex(bytes.fromhex(value), ellipsis)}\n")
+    sys.stdout.write(f"signature: {_printable(args.signature)}\n")
+    return EXIT_OK
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from gpuhash import signing
+    from gpuhash.errors import VerificationError
+
+    backend = _chosen_backend(args, None)
+    try:
+        result = signing.verify(
+            args.path,
+            args.signature,
+            method=args.method,
+            public_key=args.public_key,
+            certificate_chain=args.certificate_chain,
+            identity=args.identity,
+            identity_provider=args.identity_provider,
+            trust_config=args.trust_config,
+            backend=backend,
+            ignore_paths=args.ignore_paths,
+            allow_symlinks=args.allow_symlinks,
+            ignore_unsigned_files=args.ignore_unsigned_files,
+        )
+    except signing.VerificationFailed as e:
+        for line in e.result.problems():
+            sys.stdout.write(_printable(line) + "\n")
+        sys.stdout.flush()
+        _error(f"verification failed: {e}")
+        return EXIT_FAILED
+    except VerificationError as e:
+        _error(f"verification failed: {e}")
+        return EXIT_FAILED
+    finally:
+        if not isinstance(backend, str):
+            backend.close()
+    sys.stdout.write(
+        f"verified {_printable(args.path)}: {result.objects} objects, {result.algorithm} "
+        f"({result.format} format), signed by {_printable(result.signer)}\n"
+    )
+    return EXIT_OK
+
+
 def cmd_selftest(args: argparse.Namespace) -> int:
     from gpuhash import selftest
     from gpuhash.registry import get_backend
@@ -442,6 +543,93 @@ def _hash_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _option(parser: argparse.ArgumentParser, name: str, **kwargs: object) -> None:
+    """An option under its gpuhash spelling and model_signing's underscore spelling."""
+    names = [name] + (["--" + name[2:].replace("-", "_")] if "-" in name[2:] else [])
+    parser.add_argument(*names, **kwargs)  # type: ignore[arg-type]
+
+
+def _signing_options(parser: argparse.ArgumentParser, verify: bool) -> None:
+    parser.add_argument(
+        "--signature",
+        metavar="FILE",
+        required=True,
+        help="the signature file (a Sigstore bundle)"
+        + ("" if verify else ", written atomically; ignored when it lies inside MODEL"),
+    )
+    _option(
+        parser,
+        "--certificate-chain",
+        metavar="PEM",
+        nargs="+",
+        action="extend",
+        default=[],
+        help="trust anchors to verify the signing certificate against"
+        if verify
+        else "certificates of the chain above the signing certificate, to put in the bundle",
+    )
+    _option(
+        parser,
+        "--trust-config",
+        metavar="FILE",
+        help="Sigstore client trust configuration (JSON); default: the public-good instance, "
+        "fetched over the network"
+        + (" (with this file, verification is offline)" if verify else ""),
+    )
+    if verify:
+        _option(parser, "--public-key", metavar="PEM", help="ECDSA public key (method key)")
+        _option(parser, "--identity", metavar="ID", help="expected Sigstore signer identity")
+        _option(
+            parser,
+            "--identity-provider",
+            metavar="URL",
+            help="expected OIDC issuer of the Sigstore identity",
+        )
+        _option(
+            parser,
+            "--ignore-unsigned-files",
+            action="store_true",
+            help="files in MODEL that the signature does not list are not reported (nor hashed)",
+        )
+    else:
+        _option(parser, "--private-key", metavar="PEM", help="ECDSA P-256 or P-384 private key")
+        _option(
+            parser,
+            "--signing-certificate",
+            metavar="PEM",
+            help="the certificate of the private key (method certificate)",
+        )
+        _option(
+            parser,
+            "--identity-token",
+            metavar="JWT",
+            help="OIDC identity token for Sigstore (default: ambient credentials, else an "
+            "interactive login)",
+        )
+        _option(parser, "--oidc-issuer", metavar="URL", help="OIDC issuer for the login")
+        parser.add_argument(
+            "--format",
+            choices=("gpuhash", "oms"),
+            default="gpuhash",
+            help="gpuhash: the gpuhash manifest (default); oms: a model_signing v1.0 "
+            "signature (--algorithm sha256 or blake3, or --shard-size for sha256 shards)",
+        )
+        _option(
+            parser,
+            "--shard-size",
+            metavar="N",
+            help="with --format oms: hash files in shards of N bytes (sha256)",
+        )
+        _option(
+            parser,
+            "--range-size",
+            metavar="N",
+            help="bytes per signed range value (a power-of-two multiple of the leaf size), "
+            "the granularity at which verification names changed byte ranges "
+            "(default: the backend's window, 64 MiB on cpu)",
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -472,6 +660,45 @@ def build_parser() -> argparse.ArgumentParser:
         help="write the manifest to FILE: JSON if FILE ends in .json, protobuf binary otherwise",
     )
     p.set_defaults(func=cmd_hash)
+
+    for name, verify in (("sign", False), ("verify", True)):
+        p = sub.add_parser(
+            name,
+            help="verify a model's signature" if verify else "hash a model and sign it",
+            description=(
+                "Check SIGNATURE, then re-hash MODEL and compare; exit 0 if verified, 1 if "
+                "not, 2 on a usage or input error."
+                if verify
+                else "Hash MODEL and write a signature (in-toto statement, DSSE envelope, "
+                "Sigstore bundle)."
+            ),
+        )
+        p.add_argument(
+            "method", choices=("key", "certificate", "sigstore"), help="how it is signed"
+        )
+        if verify:
+            p.add_argument("path", metavar="MODEL", help="a model file or directory")
+            p.add_argument(
+                "-b", "--backend", metavar="NAME", default="auto", help="backend to hash with"
+            )
+            p.add_argument("--device", metavar="DEV", help="the backend's device")
+            p.add_argument(
+                "--ignore-paths",
+                metavar="P",
+                nargs="+",
+                action="extend",
+                default=[],
+                help="paths relative to MODEL (or absolute) to leave out",
+            )
+            p.add_argument(
+                "--allow-symlinks",
+                action="store_true",
+                help="hash symbolic links that point inside MODEL",
+            )
+        else:
+            _hash_options(p)
+        _signing_options(p, verify)
+        p.set_defaults(func=cmd_verify if verify else cmd_sign)
 
     p = sub.add_parser(
         "selftest",

@@ -1,0 +1,480 @@
+"""Sign and verify models: an in-toto statement in a DSSE envelope in a Sigstore bundle, made
+with an ECDSA key, an X.509 certificate or Sigstore keyless signing (see docs/signing.md and
+spec section 11).
+
+``sign`` hashes the model and writes the signature atomically. ``verify`` checks the signature
+(key, chain or Sigstore identity), then the signed content, then re-hashes the model with
+gpuhash and compares: it returns a ``VerificationResult`` only when everything matches, and
+raises ``VerificationError`` (``VerificationFailed`` with the result when the model differs)
+otherwise. Both formats are read: gpuhash's own and model_signing v1.0.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from gpuhash.errors import InputError, UsageError, VerificationError
+
+__all__ = [
+    "ChangedObject",
+    "VerificationFailed",
+    "VerificationResult",
+    "sign",
+    "verify",
+]
+
+METHODS = ("key", "certificate", "sigstore")
+FORMATS = ("gpuhash", "oms")
+
+
+@dataclass(frozen=True)
+class ChangedObject:
+    """An object whose bytes differ from the signed ones; ``ranges``: the differing byte ranges
+    ``[start, end)`` when the signature allows locating them (else None)."""
+
+    name: str
+    ranges: list[tuple[int, int]] | None = None
+
+
+@dataclass
+class VerificationResult:
+    format: str  # "gpuhash" or "oms"
+    method: str
+    signer: str
+    subject: str
+    algorithm: str
+    objects: int = 0
+    missing: list[str] = field(default_factory=list)
+    extra: list[str] = field(default_factory=list)
+    changed: list[ChangedObject] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.extra or self.changed)
+
+    def problems(self) -> list[str]:
+        """One line per difference, naming the object."""
+        lines = [f"missing: {n}" for n in self.missing]
+        lines += [f"extra (not signed): {n}" for n in self.extra]
+        for c in self.changed:
+            where = ""
+            if c.ranges:
+                shown = ", ".join(f"[{a}, {b})" for a, b in c.ranges[:8])
+                more = f" and {len(c.ranges) - 8} more" if len(c.ranges) > 8 else ""
+                where = f" (bytes {shown}{more})"
+            lines.append(f"changed: {c.name}{where}")
+        return lines
+
+
+class VerificationFailed(VerificationError):
+    """The signature is valid but the model differs from what was signed."""
+
+    def __init__(self, result: VerificationResult) -> None:
+        n = len(result.missing) + len(result.extra) + len(result.changed)
+        super().__init__(
+            f"the model does not match its signature: {len(result.changed)} changed, "
+            f"{len(result.missing)} missing, {len(result.extra)} extra "
+            f"({n} object{'s' if n != 1 else ''})"
+        )
+        self.result = result
+
+
+def _ignore_with_signature(model: str, signature: str, ignore_paths: Sequence[str]) -> list[str]:
+    """The ignore paths, plus the signature file when it lies inside the model directory."""
+    paths = list(ignore_paths)
+    root, sig = os.path.realpath(model), os.path.realpath(signature)
+    if os.path.isdir(root) and os.path.commonpath([root, sig]) == root and sig != root:
+        paths.append(os.path.relpath(sig, root).replace(os.sep, "/"))
+    return paths
+
+
+def _subject_name(model: str) -> str:
+    return os.path.basename(os.path.normpath(os.path.abspath(model)))
+
+
+def _signer(method: str, options: dict[str, Any]) -> Any:
+    from gpuhash.signing import methods
+
+    if method == "key":
+        if not options.get("private_key"):
+            raise UsageError("signing with a key needs --private-key")
+        return methods.KeySigner(options["private_key"])
+    if method == "certificate":
+        if not options.get("private_key") or not options.get("signing_certificate"):
+            raise UsageError(
+                "signing with a certificate needs --private-key and --signing-certificate"
+            )
+        return methods.CertificateSigner(
+            options["private_key"],
+            options["signing_certificate"],
+            options.get("certificate_chain") or (),
+        )
+    if method == "sigstore":
+        return methods.SigstoreSigner(
+            options.get("identity_token"), options.get("trust_config"), options.get("oidc_issuer")
+        )
+    raise UsageError(f"unknown signing method {method!r}; one of {', '.join(METHODS)}")
+
+
+def _verifier(method: str, options: dict[str, Any]) -> Any:
+    from gpuhash.signing import methods
+
+    if method == "key":
+        if not options.get("public_key"):
+            raise UsageError("verifying with a key needs --public-key")
+        return methods.KeyVerifier(options["public_key"])
+    if method == "certificate":
+        return methods.CertificateVerifier(options.get("certificate_chain") or ())
+    if method == "sigstore":
+        return methods.SigstoreVerifier(
+            options.get("identity"), options.get("identity_provider"), options.get("trust_config")
+        )
+    raise UsageError(f"unknown verification method {method!r}; one of {', '.join(METHODS)}")
+
+
+def sign(
+    model: str | os.PathLike[str],
+    signature: str | os.PathLike[str],
+    *,
+    method: str = "key",
+    private_key: str | os.PathLike[str] | None = None,
+    signing_certificate: str | os.PathLike[str] | None = None,
+    certificate_chain: Sequence[str | os.PathLike[str]] = (),
+    identity_token: str | None = None,
+    trust_config: str | os.PathLike[str] | None = None,
+    oidc_issuer: str | None = None,
+    format: str = "gpuhash",
+    algorithm: str | None = None,
+    leaf_size: int | None = None,
+    backend: Any = "auto",
+    ignore_paths: Sequence[str] = (),
+    allow_symlinks: bool = False,
+    shard_size: int | None = None,
+    range_size: int | None = None,
+    progress: Any = None,
+    use_mmap: bool = True,
+) -> str:
+    """Hash ``model`` and write a signature of it to ``signature`` (atomically). Returns the
+    signed subject digest as ``<key>:<hex>``.
+
+    ``format="gpuhash"`` (default): the gpuhash manifest with ``algorithm`` (default
+    merkle-sha256); ``range_size`` (a power-of-two multiple of the leaf size) sets the span of the
+    range values that let a verifier name changed byte ranges (default: the backend's window).
+    ``format="oms"``: a model_signing v1.0 signature; ``algorithm`` is ``sha256`` (default) or
+    ``blake3`` for whole files, and ``shard_size`` selects SHA-256 shards instead."""
+    from gpuhash._atomic import write_atomic
+    from gpuhash.signing import envelope
+
+    model_s, sig_s = os.fspath(model), os.fspath(signature)
+    if format not in FORMATS:
+        raise UsageError(f"unknown signature format {format!r}; one of {', '.join(FORMATS)}")
+    if os.path.isdir(sig_s):
+        raise UsageError(f"{sig_s}: is a directory")
+    if not os.path.isdir(os.path.dirname(os.path.abspath(sig_s))):
+        raise UsageError(f"{sig_s}: its directory does not exist")
+    signer = _signer(
+        method,
+        {
+            "private_key": private_key,
+            "signing_certificate": signing_certificate,
+            "certificate_chain": certificate_chain,
+            "identity_token": identity_token,
+            "trust_config": trust_config,
+            "oidc_issuer": oidc_issuer,
+        },
+    )
+    ignores = _ignore_with_signature(model_s, sig_s, ignore_paths)
+    if format == "oms":
+        digest, predicate_type, predicate = _oms_content(
+            model_s, algorithm, shard_size, ignores, allow_symlinks
+        )
+    else:
+        if shard_size is not None:
+            raise UsageError("--shard-size applies to --format oms only")
+        digest, predicate_type, predicate = _native_content(
+            model_s,
+            algorithm,
+            leaf_size,
+            backend,
+            ignores,
+            allow_symlinks,
+            range_size,
+            progress,
+            use_mmap,
+        )
+    payload = envelope.statement_bytes(_subject_name(model_s), digest, predicate_type, predicate)
+    write_atomic(sig_s, signer.sign(payload))
+    ((key, value),) = digest.items()
+    return f"{key}:{value}"
+
+
+def _native_content(
+    model: str,
+    algorithm: str | None,
+    leaf_size: int | None,
+    backend: Any,
+    ignores: list[str],
+    allow_symlinks: bool,
+    range_size: int | None,
+    progress: Any,
+    use_mmap: bool,
+) -> tuple[dict[str, str], str, dict[str, Any]]:
+    from gpuhash import api
+    from gpuhash.algorithms import resolve_algorithm
+    from gpuhash.engine import WindowTops, hash_sources
+    from gpuhash.manifest import Manifest
+    from gpuhash.signing import native
+
+    alg = resolve_algorithm(algorithm, leaf_size)
+    if range_size is not None:
+        units = range_size // alg.leaf_size
+        if range_size % alg.leaf_size or units < 1 or units & (units - 1):
+            raise UsageError(
+                f"range size {range_size} is not a power-of-two multiple of the leaf size "
+                f"{alg.leaf_size}"
+            )
+    sources = api.list_objects(model, ignore_paths=ignores, allow_symlinks=allow_symlinks)
+    chosen = api._auto_for_size(backend, sum(s.size for s in sources))
+    tops = WindowTops()
+    with api._backend(chosen, alg) as b:
+        objects = hash_sources(
+            b,
+            alg,
+            sources,
+            progress=progress,
+            batch_bytes=range_size,
+            use_mmap=use_mmap,
+            window_tops=tops,
+        )
+    manifest = Manifest.build(alg, objects)
+    return native.subject_digest(manifest), native.PREDICATE_TYPE, native.predicate(manifest, tops)
+
+
+def _oms_content(
+    model: str,
+    algorithm: str | None,
+    shard_size: int | None,
+    ignores: list[str],
+    allow_symlinks: bool,
+) -> tuple[dict[str, str], str, dict[str, Any]]:
+    from gpuhash import api
+    from gpuhash.signing import oms
+
+    hash_type = algorithm or "sha256"
+    if hash_type not in oms.FILE_HASHES:
+        raise UsageError(f"--format oms hashes files with sha256 or blake3, not {hash_type!r}")
+    if shard_size is not None:
+        oms.check_shard_size(shard_size)
+        if hash_type != "sha256":
+            raise UsageError("model_signing shards are hashed with sha256 only")
+    sources = api.list_objects(model, ignore_paths=ignores, allow_symlinks=allow_symlinks)
+    single = os.path.isfile(model)
+    resources = oms.hash_resources(sources, single, hash_type, shard_size)
+    recorded = [*_DEFAULT_IGNORES, *ignores]
+    predicate = oms.predicate(resources, hash_type, shard_size, allow_symlinks, recorded)
+    return {"sha256": oms.root_digest(resources).hex()}, oms.PREDICATE_TYPE, predicate
+
+
+_DEFAULT_IGNORES = (".git", ".gitattributes", ".github", ".gitignore")
+
+
+def verify(
+    model: str | os.PathLike[str],
+    signature: str | os.PathLike[str],
+    *,
+    method: str,
+    public_key: str | os.PathLike[str] | None = None,
+    certificate_chain: Sequence[str | os.PathLike[str]] = (),
+    identity: str | None = None,
+    identity_provider: str | None = None,
+    trust_config: str | os.PathLike[str] | None = None,
+    backend: Any = "auto",
+    ignore_paths: Sequence[str] = (),
+    allow_symlinks: bool = False,
+    ignore_unsigned_files: bool = False,
+) -> VerificationResult:
+    """Verify ``signature`` (made with ``method``) over ``model``; see the module docstring."""
+    from gpuhash.signing import envelope, native, oms
+
+    model_s, sig_s = os.fspath(model), os.fspath(signature)
+    verifier = _verifier(
+        method,
+        {
+            "public_key": public_key,
+            "certificate_chain": certificate_chain,
+            "identity": identity,
+            "identity_provider": identity_provider,
+            "trust_config": trust_config,
+        },
+    )
+    if not os.path.exists(model_s):
+        raise InputError(f"{model_s}: no such file or directory")
+    try:
+        with open(sig_s, "rb") as f:
+            data = f.read(envelope.MAX_SIGNATURE_BYTES + 1)
+    except OSError as e:
+        raise InputError(f"{sig_s}: cannot read the signature: {e.strerror}") from None
+    if len(data) > envelope.MAX_SIGNATURE_BYTES:
+        raise VerificationError(f"{sig_s}: larger than any signature gpuhash reads")
+    payload_type, payload = verifier.verify(data)
+    statement = envelope.parse_statement(payload_type, payload)
+    ignores = _ignore_with_signature(model_s, sig_s, ignore_paths)
+    common = {"method": method, "signer": verifier.signer, "subject": statement.subject_name}
+    if statement.predicate_type == native.PREDICATE_TYPE:
+        manifest, ranges = native.parse(statement)
+        result = VerificationResult(
+            format="gpuhash",
+            algorithm=manifest.algorithm.id,
+            objects=len(manifest.objects),
+            **common,
+        )
+        _compare_native(
+            model_s,
+            manifest,
+            ranges,
+            backend,
+            ignores,
+            allow_symlinks,
+            ignore_unsigned_files,
+            result,
+        )
+    elif statement.predicate_type == oms.PREDICATE_TYPE:
+        signed = oms.parse(statement.digest, statement.predicate)
+        label = (
+            signed.hash_type if signed.shard_size is None else f"sha256-sharded-{signed.shard_size}"
+        )
+        result = VerificationResult(format="oms", algorithm=label, **common)
+        _compare_oms(model_s, signed, ignores, allow_symlinks, ignore_unsigned_files, result)
+    else:
+        raise VerificationError(
+            f"signature: unknown predicate type {statement.predicate_type!r} (expected "
+            f"{native.PREDICATE_TYPE} or {oms.PREDICATE_TYPE})"
+        )
+    if not result.ok:
+        raise VerificationFailed(result)
+    return result
+
+
+def _compare_native(
+    model: str,
+    manifest: Any,
+    ranges: Any,
+    backend: Any,
+    ignores: list[str],
+    allow_symlinks: bool,
+    ignore_unsigned: bool,
+    result: VerificationResult,
+) -> None:
+    from gpuhash import api
+    from gpuhash.engine import WindowTops, hash_sources
+
+    alg = manifest.algorithm
+    signed = {o.name: o for o in manifest.objects}
+    sources = api.list_objects(model, ignore_paths=ignores, allow_symlinks=allow_symlinks)
+    if os.path.isfile(model) and len(sources) == 1 and len(signed) == 1:
+        # A one-file model: its object is named by the file, which may have been renamed.
+        (only,) = signed
+        sources = [s if s.name == only else _renamed(s, only) for s in sources]
+    local = {s.name: s for s in sources}
+    result.missing = [n for n in signed if n not in local]
+    result.extra = [] if ignore_unsigned else [n for n in local if n not in signed]
+    both = [local[n] for n in signed if n in local]
+    chosen = api._auto_for_size(backend, sum(s.size for s in both))
+    with api._backend(chosen, alg) as b:
+        digests = hash_sources(b, alg, both)
+        changed = [
+            d
+            for d in digests
+            if d.size != signed[d.name].size
+            or not hmac.compare_digest(d.digest, signed[d.name].digest)
+        ]
+        for d in changed:
+            spans = None
+            if ranges is not None and d.name in ranges.values:
+                tops = WindowTops()
+                hash_sources(b, alg, [local[d.name]], batch_bytes=ranges.span, window_tops=tops)
+                spans = _changed_ranges(
+                    ranges.values[d.name], tops.values.get(d.name, []), ranges.span, d.size
+                )
+            result.changed.append(ChangedObject(d.name, spans))
+
+
+def _renamed(src: Any, name: str) -> Any:
+    import dataclasses
+
+    return dataclasses.replace(src, name=name)
+
+
+def _changed_ranges(
+    signed: list[bytes], local: list[bytes], span: int, size: int
+) -> list[tuple[int, int]]:
+    """Byte ranges whose values differ (a range past either end counts as changed); adjacent
+    ranges are merged."""
+    out: list[tuple[int, int]] = []
+    count = max(len(signed), len(local), -(-size // span))
+    for j in range(count):
+        a = signed[j] if j < len(signed) else None
+        b = local[j] if j < len(local) else None
+        if a is not None and b is not None and hmac.compare_digest(a, b):
+            continue
+        start = j * span
+        end = min(start + span, size) if start < size else start + span
+        if out and out[-1][1] == start:
+            out[-1] = (out[-1][0], end)
+        else:
+            out.append((start, end))
+    return out
+
+
+def _compare_oms(
+    model: str,
+    signed: Any,
+    ignores: list[str],
+    allow_symlinks: bool,
+    ignore_unsigned: bool,
+    result: VerificationResult,
+) -> None:
+    from gpuhash import api
+    from gpuhash.signing import oms
+
+    single = os.path.isfile(model)
+    sources = api.list_objects(model, ignore_paths=ignores, allow_symlinks=allow_symlinks)
+    local = {oms.oms_name(s, single): s for s in sources}
+    by_file: dict[str, dict[str, bytes]] = {}
+    for r in signed.resources:
+        path = r.name if signed.shard_size is None else r.name.rsplit(":", 2)[0]
+        by_file.setdefault(path, {})[r.name] = r.digest
+    result.objects = len(by_file)
+    result.missing = [n for n in by_file if n not in local]
+    # An empty file has no shards, so a sharded signature cannot list it (model_signing's
+    # format): empty local files are not reported as extra there.
+    result.extra = [
+        n
+        for n, src in local.items()
+        if n not in by_file
+        and not ignore_unsigned
+        and not (signed.shard_size is not None and src.size == 0)
+    ]
+    both = [local[n] for n in by_file if n in local]
+    mine = oms.hash_resources(both, single, signed.hash_type, signed.shard_size)
+    got: dict[str, dict[str, bytes]] = {}
+    for r in mine:
+        path = r.name if signed.shard_size is None else r.name.rsplit(":", 2)[0]
+        got.setdefault(path, {})[r.name] = r.digest
+    for path in (n for n in by_file if n in local):
+        want, have = by_file[path], got.get(path, {})
+        differing = sorted(
+            n
+            for n in set(want) | set(have)
+            if n not in want or n not in have or not hmac.compare_digest(want[n], have[n])
+        )
+        if not differing:
+            continue
+        spans = None
+        if signed.shard_size is not None:
+            spans = sorted((int(n.rsplit(":", 2)[1]), int(n.rsplit(":", 2)[2])) for n in differing)
+        result.changed.append(ChangedObject(path, spans))

@@ -1,0 +1,165 @@
+"""The signature container: an in-toto Statement v1 in a DSSE envelope in a Sigstore bundle
+(v0.3, JSON). Building and strict parsing; no cryptography here (``methods`` signs and checks).
+
+A bundle is parsed before its signature is checked only as far as needed to find the signature
+and the verification material; the statement is parsed only from a payload whose signature has
+been verified.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from gpuhash.errors import VerificationError
+
+BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
+#: Media types of bundles this version reads (the v0.3 spelling and its older alias).
+BUNDLE_MEDIA_TYPES = (BUNDLE_MEDIA_TYPE, "application/vnd.dev.sigstore.bundle+json;version=0.3")
+PAYLOAD_TYPE = "application/vnd.in-toto+json"
+STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
+
+#: Largest signature file read (a manifest of 2^20 objects fits; anything larger is refused).
+MAX_SIGNATURE_BYTES = 1 << 30
+
+
+def pae(payload_type: str, payload: bytes) -> bytes:
+    """DSSE's pre-authentication encoding: what is actually signed."""
+    t = payload_type.encode("utf-8")
+    return b"DSSEv1 %d %s %d %s" % (len(t), t, len(payload), payload)
+
+
+def statement_bytes(
+    subject_name: str, digest: dict[str, str], predicate_type: str, predicate: dict[str, Any]
+) -> bytes:
+    """An in-toto Statement v1 with one subject, as deterministic JSON bytes."""
+    statement = {
+        "_type": STATEMENT_TYPE,
+        "subject": [{"name": subject_name, "digest": digest}],
+        "predicateType": predicate_type,
+        "predicate": predicate,
+    }
+    return json.dumps(statement, indent=2, sort_keys=True, ensure_ascii=False).encode("utf-8")
+
+
+def bundle_json(payload: bytes, signature: bytes, material: dict[str, Any]) -> bytes:
+    """A Sigstore bundle v0.3 holding a DSSE envelope with one signature."""
+    bundle = {
+        "mediaType": BUNDLE_MEDIA_TYPE,
+        "verificationMaterial": {**material, "tlogEntries": []},
+        "dsseEnvelope": {
+            "payload": base64.b64encode(payload).decode("ascii"),
+            "payloadType": PAYLOAD_TYPE,
+            "signatures": [{"sig": base64.b64encode(signature).decode("ascii"), "keyid": ""}],
+        },
+    }
+    return (json.dumps(bundle, indent=2) + "\n").encode("utf-8")
+
+
+def public_key_hint(public_pem: bytes) -> str:
+    """The ``publicKey.hint`` model_signing writes: SHA-256 of the public key's PEM bytes."""
+    return hashlib.sha256(public_pem).hexdigest()
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """What a bundle carries, before anything is verified."""
+
+    bundle: dict[str, Any]
+    payload_type: str
+    payload: bytes
+    signature: bytes
+    material: dict[str, Any]
+
+
+def _b64(value: object, what: str) -> bytes:
+    if not isinstance(value, str):
+        raise VerificationError(f"signature: {what} is not a base64 string")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise VerificationError(f"signature: {what} is not valid base64") from None
+
+
+def _object(value: object, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise VerificationError(f"signature: {what} is missing or not a JSON object")
+    return value
+
+
+def parse_json(data: bytes, what: str) -> Any:
+    try:
+        return json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        detail = f": {e.msg} at line {e.lineno}" if isinstance(e, json.JSONDecodeError) else ""
+        raise VerificationError(f"{what} is not valid JSON{detail}") from None
+
+
+def parse_bundle(data: bytes) -> Envelope:
+    """The envelope of a Sigstore bundle (JSON), checked for shape; raises VerificationError."""
+    bundle = _object(parse_json(data, "signature"), "the bundle")
+    media = bundle.get("mediaType")
+    if media not in BUNDLE_MEDIA_TYPES:
+        raise VerificationError(
+            f"signature: media type {media!r} is not a Sigstore bundle v0.3 ({BUNDLE_MEDIA_TYPE})"
+        )
+    if "dsseEnvelope" not in bundle:
+        raise VerificationError("signature: the bundle holds no DSSE envelope")
+    envelope = _object(bundle["dsseEnvelope"], "dsseEnvelope")
+    payload_type = envelope.get("payloadType")
+    if payload_type != PAYLOAD_TYPE:
+        raise VerificationError(f"signature: payload type {payload_type!r} is not {PAYLOAD_TYPE!r}")
+    payload = _b64(envelope.get("payload"), "the payload")
+    signatures = envelope.get("signatures")
+    if not isinstance(signatures, list) or len(signatures) != 1:
+        count = len(signatures) if isinstance(signatures, list) else 0
+        raise VerificationError(f"signature: expected exactly one DSSE signature, found {count}")
+    signature = _b64(_object(signatures[0], "the DSSE signature").get("sig"), "the signature")
+    material = _object(bundle.get("verificationMaterial"), "verificationMaterial")
+    return Envelope(bundle, payload_type, payload, signature, material)
+
+
+@dataclass(frozen=True)
+class Statement:
+    """An authenticated in-toto statement with exactly one subject."""
+
+    subject_name: str
+    digest: dict[str, str]
+    predicate_type: str
+    predicate: dict[str, Any]
+
+
+def parse_statement(payload_type: str, payload: bytes) -> Statement:
+    """The statement of a verified payload; raises VerificationError when it is not an in-toto
+    Statement v1 with exactly one subject."""
+    if payload_type != PAYLOAD_TYPE:
+        raise VerificationError(f"signature: payload type {payload_type!r} is not {PAYLOAD_TYPE!r}")
+    statement = _object(parse_json(payload, "the signed statement"), "the statement")
+    if statement.get("_type") != STATEMENT_TYPE:
+        raise VerificationError(
+            f"signature: statement type {statement.get('_type')!r} is not {STATEMENT_TYPE!r}"
+        )
+    subjects = statement.get("subject")
+    if not isinstance(subjects, list) or len(subjects) != 1:
+        count = len(subjects) if isinstance(subjects, list) else 0
+        raise VerificationError(f"signature: expected exactly one subject, found {count}")
+    subject = _object(subjects[0], "the subject")
+    name = subject.get("name")
+    digest = subject.get("digest")
+    if not isinstance(name, str):
+        raise VerificationError("signature: the subject has no name")
+    if (
+        not isinstance(digest, dict)
+        or not digest
+        or not all(isinstance(k, str) and isinstance(v, str) for k, v in digest.items())
+    ):
+        raise VerificationError("signature: the subject has no digest set")
+    predicate_type = statement.get("predicateType")
+    if not isinstance(predicate_type, str):
+        raise VerificationError("signature: the statement has no predicate type")
+    predicate = _object(statement.get("predicate"), "the predicate")
+    return Statement(name, dict(digest), predicate_type, predicate)

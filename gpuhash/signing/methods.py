@@ -1,0 +1,429 @@
+"""Signing methods: ECDSA keys, X.509 certificates, Sigstore keyless. Each signer turns a
+statement into a Sigstore bundle; each verifier returns the payload of a bundle whose signature
+it checked, or raises ``VerificationError``. The cryptography is ``cryptography``'s and
+``sigstore``'s; nothing here implements a primitive.
+
+Error messages name files and problems, never key material.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from gpuhash.errors import UsageError, VerificationError
+from gpuhash.signing import envelope
+
+INSTALL = 'python -m pip install "gpuhash[sign]"'
+#: Curves a signature may be made with, and the hash ECDSA uses on each (as model_signing).
+SIGNING_CURVES = ("secp256r1", "secp384r1")
+VERIFYING_CURVES = ("secp256r1", "secp384r1", "secp521r1")
+
+
+def _cryptography() -> Any:
+    try:
+        import cryptography  # noqa: F401
+    except ImportError as e:
+        raise UsageError(
+            f"signing needs the cryptography package ({e}); install: {INSTALL}"
+        ) from None
+    from cryptography.hazmat.primitives import hashes
+
+    return hashes
+
+
+def _hash_for(curve_name: str) -> Any:
+    hashes = _cryptography()
+    return {"secp256r1": hashes.SHA256(), "secp384r1": hashes.SHA384()}.get(
+        curve_name, hashes.SHA512()
+    )
+
+
+def _read(path: str | os.PathLike[str], what: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise UsageError(f"{os.fspath(path)}: cannot read the {what}: {e.strerror}") from None
+
+
+def load_private_key(path: str | os.PathLike[str]) -> Any:
+    """An EC private key (P-256 or P-384) from a PEM file without a password."""
+    _cryptography()
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    data = _read(path, "private key")
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except TypeError:
+        raise UsageError(f"{os.fspath(path)}: the private key is encrypted") from None
+    except (ValueError, Exception):  # never echo what was read
+        raise UsageError(f"{os.fspath(path)}: not a PEM private key") from None
+    finally:
+        del data
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name not in SIGNING_CURVES:
+        raise UsageError(f"{os.fspath(path)}: the private key must be ECDSA P-256 or P-384")
+    return key
+
+
+def load_public_key(path: str | os.PathLike[str]) -> Any:
+    _cryptography()
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    data = _read(path, "public key")
+    try:
+        key = serialization.load_pem_public_key(data)
+    except Exception:
+        raise UsageError(f"{os.fspath(path)}: not a PEM public key") from None
+    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name not in VERIFYING_CURVES:
+        raise UsageError(f"{os.fspath(path)}: the public key must be ECDSA P-256, P-384 or P-521")
+    return key
+
+
+def load_certificates(paths: Sequence[str | os.PathLike[str]], what: str) -> list[Any]:
+    _cryptography()
+    from cryptography import x509
+
+    certs: list[Any] = []
+    for path in paths:
+        try:
+            certs.extend(x509.load_pem_x509_certificates(_read(path, what)))
+        except ValueError:
+            raise UsageError(f"{os.fspath(path)}: not a PEM certificate") from None
+    return certs
+
+
+def _public_pem(key: Any) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    return bytes(
+        key.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+
+
+def _ecdsa_sign(key: Any, payload: bytes) -> bytes:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    return bytes(
+        key.sign(envelope.pae(envelope.PAYLOAD_TYPE, payload), ec.ECDSA(_hash_for(key.curve.name)))
+    )
+
+
+def _ecdsa_verify(key: Any, env: envelope.Envelope, who: str) -> None:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    try:
+        key.verify(
+            env.signature,
+            envelope.pae(env.payload_type, env.payload),
+            ec.ECDSA(_hash_for(key.curve.name)),
+        )
+    except InvalidSignature:
+        raise VerificationError(
+            f"signature: the signature does not match the signed content with {who}"
+        ) from None
+
+
+# -- keys ---------------------------------------------------------------------------------------
+
+
+class KeySigner:
+    method = "key"
+
+    def __init__(self, private_key: str | os.PathLike[str]) -> None:
+        self._key = load_private_key(private_key)
+
+    def sign(self, payload: bytes) -> bytes:
+        hint = envelope.public_key_hint(_public_pem(self._key.public_key()))
+        return envelope.bundle_json(
+            payload, _ecdsa_sign(self._key, payload), {"publicKey": {"hint": hint}}
+        )
+
+
+class KeyVerifier:
+    method = "key"
+
+    def __init__(self, public_key: str | os.PathLike[str]) -> None:
+        self._key = load_public_key(public_key)
+        self.signer = f"public key {os.fspath(public_key)}"
+
+    def verify(self, data: bytes) -> tuple[str, bytes]:
+        env = envelope.parse_bundle(data)
+        if "publicKey" not in env.material:
+            raise VerificationError(
+                "signature: not made with a key (its bundle carries no publicKey); "
+                "verify it with the method it was made with"
+            )
+        _ecdsa_verify(self._key, env, "this public key")
+        return env.payload_type, env.payload
+
+
+# -- certificates ---------------------------------------------------------------------------------
+
+
+def _check_signing_usage(cert: Any, where: str) -> None:
+    """The certificate may sign: key usage digitalSignature (when it states a key usage) and
+    extended key usage codeSigning (when it states one), and at least one of the two."""
+    from cryptography import x509
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    stated = False
+    try:
+        usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+        stated = True
+        if not usage.digital_signature:
+            raise VerificationError(
+                f"{where}: the certificate's key usage excludes digital signatures"
+            )
+    except x509.ExtensionNotFound:
+        pass
+    try:
+        extended = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        stated = True
+        if (
+            ExtendedKeyUsageOID.CODE_SIGNING not in extended
+            and ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE not in extended
+        ):
+            raise VerificationError(
+                f"{where}: the certificate's extended key usage excludes code signing"
+            )
+    except x509.ExtensionNotFound:
+        pass
+    if not stated:
+        raise VerificationError(f"{where}: the certificate states no key usage for signing")
+
+
+class CertificateSigner:
+    method = "certificate"
+
+    def __init__(
+        self,
+        private_key: str | os.PathLike[str],
+        signing_certificate: str | os.PathLike[str],
+        certificate_chain: Sequence[str | os.PathLike[str]] = (),
+    ) -> None:
+        self._key = load_private_key(private_key)
+        certs = load_certificates([signing_certificate], "signing certificate")
+        if len(certs) != 1:
+            raise UsageError(
+                f"{os.fspath(signing_certificate)}: expected one certificate, found {len(certs)}"
+            )
+        self._cert = certs[0]
+        if self._cert.public_key() != self._key.public_key():
+            raise UsageError(
+                f"{os.fspath(signing_certificate)}: the certificate is not for this private key"
+            )
+        try:
+            _check_signing_usage(self._cert, os.fspath(signing_certificate))
+        except VerificationError as e:
+            raise UsageError(str(e)) from None
+        self._chain = load_certificates(certificate_chain, "certificate chain")
+
+    def sign(self, payload: bytes) -> bytes:
+        from cryptography.hazmat.primitives import serialization
+
+        ders = [c.public_bytes(serialization.Encoding.DER) for c in [self._cert, *self._chain]]
+        material = {
+            "x509CertificateChain": {
+                "certificates": [{"rawBytes": base64.b64encode(d).decode("ascii")} for d in ders]
+            }
+        }
+        return envelope.bundle_json(payload, _ecdsa_sign(self._key, payload), material)
+
+
+class CertificateVerifier:
+    """Checks the bundle's chain (leaf first) up to one of the trust anchors given, at the
+    current time, then the leaf's key usage, then the signature with the leaf's key."""
+
+    method = "certificate"
+
+    def __init__(
+        self,
+        certificate_chain: Sequence[str | os.PathLike[str]],
+        now: datetime.datetime | None = None,
+    ) -> None:
+        if not certificate_chain:
+            raise UsageError(
+                "verifying a certificate signature needs the trust anchors: --certificate-chain"
+            )
+        self._anchors = load_certificates(certificate_chain, "certificate chain")
+        if not self._anchors:
+            raise UsageError("--certificate-chain: no certificate found")
+        self._now = now
+        self.signer = "certificate"
+
+    def verify(self, data: bytes) -> tuple[str, bytes]:
+        from cryptography import x509
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509 import verification as xv
+
+        env = envelope.parse_bundle(data)
+        chain = env.material.get("x509CertificateChain")
+        if not isinstance(chain, dict):
+            raise VerificationError(
+                "signature: not made with a certificate (its bundle carries no "
+                "x509CertificateChain); verify it with the method it was made with"
+            )
+        raw = chain.get("certificates")
+        if not isinstance(raw, list) or not raw:
+            raise VerificationError("signature: the certificate chain is empty")
+        certs = []
+        for i, entry in enumerate(raw):
+            der = envelope._b64(
+                entry.get("rawBytes") if isinstance(entry, dict) else None, f"certificate {i}"
+            )
+            try:
+                certs.append(x509.load_der_x509_certificate(der))
+            except ValueError:
+                raise VerificationError(f"signature: certificate {i} is not DER X.509") from None
+        leaf = certs[0]
+        now = self._now or datetime.datetime.now(datetime.UTC)
+        if not (leaf.not_valid_before_utc <= now <= leaf.not_valid_after_utc):
+            raise VerificationError(
+                f"signature: the signing certificate is outside its validity "
+                f"({leaf.not_valid_before_utc:%Y-%m-%d} to {leaf.not_valid_after_utc:%Y-%m-%d})"
+            )
+        try:
+            verifier = (
+                xv.PolicyBuilder()
+                .store(xv.Store(self._anchors))
+                .time(now)
+                .extension_policies(
+                    ca_policy=xv.ExtensionPolicy.webpki_defaults_ca(),
+                    # Code-signing leaves are not web PKI leaves (model_signing's test PKI has
+                    # CA:TRUE on its leaf): their usage is checked below instead.
+                    ee_policy=xv.ExtensionPolicy.permit_all(),
+                )
+                .build_client_verifier()
+            )
+            verifier.verify(leaf, certs[1:])
+        except xv.VerificationError as e:
+            detail = " ".join(str(e).split())[:200]
+            raise VerificationError(
+                f"signature: the certificate chain does not lead to a trusted anchor: {detail}"
+            ) from None
+        _check_signing_usage(leaf, "signature")
+        key = leaf.public_key()
+        if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name not in VERIFYING_CURVES:
+            raise VerificationError("signature: the signing certificate's key is not ECDSA")
+        _ecdsa_verify(key, env, "the signing certificate's key")
+        self.signer = f"certificate {leaf.subject.rfc4514_string()}"
+        return env.payload_type, env.payload
+
+
+# -- Sigstore -------------------------------------------------------------------------------------
+
+
+def _sigstore() -> Any:
+    try:
+        import sigstore.models
+        import sigstore.verify
+    except ImportError as e:
+        raise UsageError(f"Sigstore signing needs sigstore ({e}); install: {INSTALL}") from None
+    import sigstore
+
+    return sigstore
+
+
+def _trust_config(path: str | os.PathLike[str] | None) -> Any:
+    _sigstore()
+    from sigstore.models import ClientTrustConfig
+
+    if path is None:
+        return ClientTrustConfig.production()  # fetched through TUF (network)
+    text = _read(path, "trust configuration").decode("utf-8", "replace")
+    try:
+        return ClientTrustConfig.from_json(text)
+    except Exception as e:
+        detail = " ".join(str(e).split())[:160]
+        raise UsageError(
+            f"{os.fspath(path)}: not a Sigstore client trust configuration: {detail}"
+        ) from None
+
+
+class SigstoreSigner:
+    """Keyless signing: an OIDC identity token (given, ambient, or from an interactive flow),
+    a short-lived Fulcio certificate, and a Rekor transparency-log entry, by sigstore-python."""
+
+    method = "sigstore"
+
+    def __init__(
+        self,
+        identity_token: str | None = None,
+        trust_config: str | os.PathLike[str] | None = None,
+        oidc_issuer: str | None = None,
+    ) -> None:
+        self._trust = _trust_config(trust_config)
+        self._token = identity_token
+        self._issuer = oidc_issuer
+
+    def sign(self, payload: bytes) -> bytes:
+        from sigstore import dsse, oidc
+        from sigstore.sign import SigningContext
+
+        token = self._token or oidc.detect_credential()
+        if token:
+            identity = oidc.IdentityToken(token)
+        else:
+            issuer = self._issuer or self._trust.signing_config.get_oidc_url()
+            identity = oidc.Issuer(issuer).identity_token()
+        context = SigningContext.from_trust_config(self._trust)
+        with context.signer(identity) as signer:
+            bundle = signer.sign_dsse(dsse.Statement(payload))
+        return (bundle.to_json() + "\n").encode("utf-8")
+
+
+class SigstoreVerifier:
+    """Verification of a Sigstore bundle against an identity and its OIDC issuer, with the
+    trusted root of a trust configuration (offline) or of the public-good instance."""
+
+    method = "sigstore"
+
+    def __init__(
+        self,
+        identity: str | None,
+        identity_provider: str | None,
+        trust_config: str | os.PathLike[str] | None = None,
+    ) -> None:
+        if not identity or not identity_provider:
+            raise UsageError(
+                "verifying a Sigstore signature needs --identity and --identity-provider"
+            )
+        self._trust = _trust_config(trust_config)
+        self._identity = identity
+        self._issuer = identity_provider
+        self.signer = f"Sigstore identity {identity} ({identity_provider})"
+
+    def verify(self, data: bytes) -> tuple[str, bytes]:
+        from sigstore.errors import Error as SigstoreError
+        from sigstore.models import Bundle
+        from sigstore.verify import Verifier, policy
+
+        env = envelope.parse_bundle(data)  # the same shape checks as for the other methods
+        if "certificate" not in env.material and "x509CertificateChain" not in env.material:
+            raise VerificationError(
+                "signature: not a Sigstore signature (its bundle carries no certificate); "
+                "verify it with the method it was made with"
+            )
+        try:
+            bundle = Bundle.from_json(data)
+        except Exception as e:
+            detail = " ".join(str(e).split())[:200]
+            raise VerificationError(f"signature: not a valid Sigstore bundle: {detail}") from None
+        verifier = Verifier(trusted_root=self._trust.trusted_root)
+        try:
+            payload_type, payload = verifier.verify_dsse(
+                bundle, policy.Identity(identity=self._identity, issuer=self._issuer)
+            )
+        except (SigstoreError, ValueError) as e:
+            detail = " ".join(str(e).split())[:300]
+            raise VerificationError(f"signature: Sigstore verification failed: {detail}") from None
+        return str(payload_type), bytes(payload)

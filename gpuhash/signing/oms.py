@@ -1,0 +1,225 @@
+"""The OpenSSF model_signing v1.0 format (``--format oms``), both ways: resources hashed the way
+model_signing hashes them (whole files with SHA-256 or BLAKE3, or SHA-256 shards), the subject
+digest over them, and the strict parsing of such predicates for verification.
+
+The hashing here is gpuhash's own: files (or shards) in parallel on a thread pool, each from a
+descriptor opened beneath the model root without following links.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import mmap
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Any
+
+from gpuhash import reference as ref
+from gpuhash.engine import Source, _open_checked
+from gpuhash.errors import InputError, UsageError, VerificationError
+
+PREDICATE_TYPE = "https://model_signing/signature/v1.0"
+FILE_HASHES = ("sha256", "blake3")
+DEFAULT_SHARD_SIZE = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class Resource:
+    name: str  # a file name ("." for a one-file model), or "<file>:<start>:<end>" for a shard
+    algorithm: str
+    digest: bytes
+
+
+def _hasher(hash_type: str) -> Any:
+    if hash_type == "sha256":
+        return hashlib.sha256()
+    import blake3
+
+    return blake3.blake3(max_threads=blake3.blake3.AUTO)
+
+
+def _digest_range(src: Source, hash_type: str, start: int, end: int) -> bytes:
+    h = _hasher(hash_type)
+    if end > start:
+        fd = _open_checked(src)
+        try:
+            base = start - start % mmap.ALLOCATIONGRANULARITY
+            with mmap.mmap(fd, end - base, prot=mmap.PROT_READ, offset=base) as m:
+                view = memoryview(m)
+                try:
+                    h.update(view[start - base :])
+                finally:
+                    view.release()
+        except OSError as e:
+            raise InputError(f"{src.name}: cannot read: {e.strerror or e}") from None
+        finally:
+            os.close(fd)
+    return bytes(h.digest())
+
+
+def oms_name(src: Source, single_file: bool) -> str:
+    return "." if single_file else src.name
+
+
+def hash_resources(
+    sources: Sequence[Source],
+    single_file: bool,
+    hash_type: str,
+    shard_size: int | None,
+    threads: int | None = None,
+) -> list[Resource]:
+    """The resources of ``sources`` in model_signing's order."""
+    jobs: list[tuple[str, Callable[[], bytes]]] = []
+    for src in sources:
+        name = oms_name(src, single_file)
+        if shard_size is None:
+            jobs.append((name, functools.partial(_digest_range, src, hash_type, 0, src.size)))
+            continue
+        for start in range(0, src.size, shard_size):
+            end = min(start + shard_size, src.size)
+            job = functools.partial(_digest_range, src, "sha256", start, end)
+            jobs.append((f"{name}:{start}:{end}", job))
+    workers = threads or min(32, os.cpu_count() or 1)
+    with ThreadPoolExecutor(max(1, workers), "gpuhash-oms") as pool:
+        digests = list(pool.map(lambda job: job[1](), jobs))
+    algorithm = hash_type if shard_size is None else f"sha256-sharded-{shard_size}"
+    resources = [Resource(n, algorithm, d) for (n, _), d in zip(jobs, digests, strict=True)]
+    return sorted(resources, key=_order)
+
+
+def _order(r: Resource) -> tuple[Any, ...]:
+    if r.algorithm.startswith("sha256-sharded-"):
+        path, start, end = r.name.rsplit(":", 2)
+        return (PurePosixPath(path), int(start), int(end))
+    return (PurePosixPath(r.name),)
+
+
+def root_digest(resources: Sequence[Resource]) -> bytes:
+    return hashlib.sha256(b"".join(r.digest for r in resources)).digest()
+
+
+def predicate(
+    resources: Sequence[Resource],
+    hash_type: str,
+    shard_size: int | None,
+    allow_symlinks: bool,
+    ignore_paths: Sequence[str],
+) -> dict[str, Any]:
+    serialization: dict[str, Any] = {
+        "method": "files" if shard_size is None else "shards",
+        "hash_type": hash_type if shard_size is None else "sha256",
+        "allow_symlinks": allow_symlinks,
+    }
+    if shard_size is not None:
+        serialization["shard_size"] = shard_size
+    if ignore_paths:
+        serialization["ignore_paths"] = list(ignore_paths)
+    return {
+        "serialization": serialization,
+        "resources": [
+            {"name": r.name, "algorithm": r.algorithm, "digest": r.digest.hex()} for r in resources
+        ],
+    }
+
+
+@dataclass(frozen=True)
+class Signed:
+    """A verified model_signing predicate."""
+
+    hash_type: str
+    shard_size: int | None
+    resources: list[Resource]
+
+
+def _safe_name(name: str) -> bool:
+    if name == ".":
+        return True
+    try:
+        ref.check_name(name, ref.KIND_FILE)
+    except ref.SpecError:
+        return False
+    return True
+
+
+def parse(digest: dict[str, str], body: dict[str, Any]) -> Signed:
+    """Check a model_signing v1.0 predicate: its serialization, every resource's name,
+    algorithm and digest, and the subject digest over them."""
+    serialization = body.get("serialization")
+    resources = body.get("resources")
+    if not isinstance(serialization, dict) or not isinstance(resources, list):
+        raise VerificationError("predicate: not a model_signing v1.0 predicate")
+    method = serialization.get("method")
+    hash_type = serialization.get("hash_type")
+    shard_size: int | None = None
+    if method == "files":
+        if hash_type not in FILE_HASHES:
+            raise VerificationError(f"predicate: unsupported file hash {hash_type!r}")
+        expected_algorithm = str(hash_type)
+    elif method == "shards":
+        raw = serialization.get("shard_size")
+        # model_signing writes the shard size as a JSON number that may be a float.
+        if (
+            hash_type != "sha256"
+            or isinstance(raw, bool)
+            or not isinstance(raw, int | float)
+            or raw != int(raw)
+            or int(raw) < 1
+        ):
+            raise VerificationError("predicate: unsupported shard serialization")
+        shard_size = int(raw)
+        expected_algorithm = f"sha256-sharded-{shard_size}"
+    else:
+        raise VerificationError(f"predicate: unknown serialization method {method!r}")
+    parsed: list[Resource] = []
+    seen: set[str] = set()
+    for entry in resources:
+        if not isinstance(entry, dict):
+            raise VerificationError("predicate: a resource is not a JSON object")
+        name, algorithm, hexdigest = entry.get("name"), entry.get("algorithm"), entry.get("digest")
+        if not isinstance(name, str) or not isinstance(hexdigest, str):
+            raise VerificationError("predicate: a resource has no name or digest")
+        if algorithm != expected_algorithm:
+            raise VerificationError(
+                f"predicate: resource {name!r} uses {algorithm!r}, not {expected_algorithm!r}"
+            )
+        path = name
+        if shard_size is not None:
+            parts = name.rsplit(":", 2)
+            if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
+                raise VerificationError(f"predicate: bad shard name {name!r}")
+            path, start, end = parts[0], int(parts[1]), int(parts[2])
+            if start % shard_size or not start < end <= start + shard_size:
+                raise VerificationError(f"predicate: bad shard range in {name!r}")
+        if not _safe_name(path):
+            raise VerificationError(
+                f"predicate: unsafe resource name {name!r} (absolute, '..' or empty parts)"
+            )
+        if name in seen:
+            raise VerificationError(f"predicate: resource {name!r} is listed twice")
+        seen.add(name)
+        try:
+            value = bytes.fromhex(hexdigest)
+        except ValueError:
+            raise VerificationError(
+                f"predicate: resource {name!r} has a malformed digest"
+            ) from None
+        if len(value) != 32:
+            raise VerificationError(f"predicate: resource {name!r} has a digest of the wrong size")
+        parsed.append(Resource(name, str(algorithm), value))
+    want = digest.get("sha256")
+    if len(digest) != 1 or want is None:
+        raise VerificationError("signature: the subject digest is not a single sha256 digest")
+    if not hmac.compare_digest(root_digest(parsed).hex().encode(), want.encode()):
+        raise VerificationError("signature: the listed resources do not hash to the subject digest")
+    return Signed(str(hash_type), shard_size, parsed)
+
+
+def check_shard_size(shard_size: int) -> int:
+    if shard_size < 1:
+        raise UsageError(f"--shard-size must be a positive number of bytes, not {shard_size}")
+    return shard_size
