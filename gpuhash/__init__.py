@@ -40,6 +40,11 @@ _LAZY = {
     "InputError": "gpuhash.errors",
     "BackendUnavailable": "gpuhash.errors",
     "BackendError": "gpuhash.errors",
+    "VerificationError": "gpuhash.errors",
+    "sign": "gpuhash.signing",
+    "verify": "gpuhash.signing",
+    "VerificationResult": "gpuhash.signing",
+    "VerificationFailed": "gpuhash.signing",
 }
 
 __all__ = ["SPEC_VERSION", "__version__", *_LAZY]
@@ -61,11 +66,16 @@ if TYPE_CHECKING:
     from gpuhash.errors import GpuhashError as GpuhashError
     from gpuhash.errors import InputError as InputError
     from gpuhash.errors import UsageError as UsageError
+    from gpuhash.errors import VerificationError as VerificationError
     from gpuhash.manifest import Manifest as Manifest
     from gpuhash.manifest import ManifestError as ManifestError
     from gpuhash.registry import BackendInfo as BackendInfo
     from gpuhash.registry import available_backends as available_backends
     from gpuhash.registry import get_backend as get_backend
+    from gpuhash.signing import VerificationFailed as VerificationFailed
+    from gpuhash.signing import VerificationResult as VerificationResult
+    from gpuhash.signing import sign as sign
+    from gpuhash.signing import verify as verify
 
 
 def __getattr__(name: str) -> Any:
