@@ -389,12 +389,15 @@ def _compare_native(
         changed = [
             d
             for d in digests
-            if d.size != signed[d.name].size
+            if (d.kind, d.size) != (signed[d.name].kind, signed[d.name].size)
             or not hmac.compare_digest(d.digest, signed[d.name].digest)
         ]
+        # Range values need window tops: a backend that hashes this family natively (whole
+        # objects, the cpu backend's BLAKE3) has none to give, and is not asked.
+        locate = ranges is not None and alg.family not in b.capabilities().native_objects
         for d in changed:
             spans = None
-            if ranges is not None and d.name in ranges.values:
+            if locate and d.name in ranges.values:
                 tops = WindowTops()
                 hash_sources(b, alg, [local[d.name]], batch_bytes=ranges.span, window_tops=tops)
                 spans = _changed_ranges(
