@@ -20,6 +20,7 @@ that is all of this module that has run. See docs/backends.md.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from importlib import resources
@@ -137,6 +138,19 @@ def kvikio_module(wanted: bool | None = None) -> Any:
     return kvikio
 
 
+def _check_driver() -> None:
+    """The CUDA driver library loads, or the backend is unavailable (saying so)."""
+    import ctypes
+
+    library = "nvcuda.dll" if sys.platform == "win32" else "libcuda.so.1"
+    try:
+        ctypes.CDLL(library)
+    except OSError as e:
+        raise BackendUnavailable(
+            f"backend 'cuda': no usable CUDA driver or device (cannot load {library}: {e})"
+        ) from None
+
+
 def _cupy() -> Any:
     try:
         import cupy
@@ -161,6 +175,7 @@ class CudaBackend(KernelBackend):
     ) -> None:
         layout = requested_layout(layout, LAYOUT_ENV)
         self._kvikio = kvikio_module(kvikio)
+        _check_driver()  # before importing CuPy (0.1 s): `auto` probes every backend
         cupy = _cupy()
         self._cupy = cupy
         runtime = cupy.cuda.runtime
