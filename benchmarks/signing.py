@@ -169,6 +169,24 @@ def _run(args: argparse.Namespace, workdir: Path) -> int:
                 ],
             ),
             (
+                f"gh-sign-blake3-cpu/{k}",
+                "`gpuhash sign key --algorithm blake3 --backend cpu`",
+                [
+                    *gh,
+                    "sign",
+                    "key",
+                    root,
+                    "--private-key",
+                    str(private),
+                    "--signature",
+                    sig(f"gh-b3cpu-{k}.sig"),
+                    "--algorithm",
+                    "blake3",
+                    "--backend",
+                    "cpu",
+                ],
+            ),
+            (
                 f"gh-sign-oms/{k}",
                 "`gpuhash sign key --format oms` (model_signing's format, SHA-256 per file)",
                 [

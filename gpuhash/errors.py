@@ -26,3 +26,8 @@ class BackendError(GpuhashError):
 class VerificationError(GpuhashError):
     """A signature that does not verify: malformed, not signed by the expected key or identity,
     or over other content; never a pass (exit status 1 from the command line)."""
+
+
+class SigningError(GpuhashError):
+    """Signing could not complete (an identity token refused, a signing service unreachable);
+    no signature is written."""

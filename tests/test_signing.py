@@ -841,3 +841,30 @@ def test_blake3_ranges_come_from_a_device_backend(pki: PKI, model: Path, tmp_pat
     with pytest.raises(VerificationFailed) as info:  # the cpu backend names the object only
         gpuhash.verify(model, sig, method="key", public_key=pki.pub, backend="cpu")
     assert info.value.result.changed[0].ranges is None
+
+
+@needs_goldens
+def test_sigstore_signing_errors_are_one_line_and_write_nothing(
+    model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Keyless signing needs an OIDC identity and the network, neither of which these machines
+    have; a malformed identity token fails before any network access, with one line, and no
+    signature is written."""
+    sig = tmp_path / "s.sig"
+    trust = GOLDENS / "sigstore-production-trust-config.json"
+    code = run(
+        "sign",
+        "sigstore",
+        model,
+        "--signature",
+        sig,
+        "--trust-config",
+        trust,
+        "--identity-token",
+        "not-a-jwt",
+    )
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("gpuhash: error: Sigstore signing failed: ")
+    assert err.count("\n") == 1
+    assert not sig.exists()

@@ -14,7 +14,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from gpuhash.errors import UsageError, VerificationError
+from gpuhash.errors import SigningError, UsageError, VerificationError
 from gpuhash.signing import envelope
 
 INSTALL = 'python -m pip install "gpuhash[sign]"'
@@ -369,15 +369,19 @@ class SigstoreSigner:
         from sigstore import dsse, oidc
         from sigstore.sign import SigningContext
 
-        token = self._token or oidc.detect_credential()
-        if token:
-            identity = oidc.IdentityToken(token)
-        else:
-            issuer = self._issuer or self._trust.signing_config.get_oidc_url()
-            identity = oidc.Issuer(issuer).identity_token()
-        context = SigningContext.from_trust_config(self._trust)
-        with context.signer(identity) as signer:
-            bundle = signer.sign_dsse(dsse.Statement(payload))
+        try:
+            token = self._token or oidc.detect_credential()
+            if token:
+                identity = oidc.IdentityToken(token)
+            else:
+                issuer = self._issuer or self._trust.signing_config.get_oidc_url()
+                identity = oidc.Issuer(issuer).identity_token()
+            context = SigningContext.from_trust_config(self._trust)
+            with context.signer(identity) as signer:
+                bundle = signer.sign_dsse(dsse.Statement(payload))
+        except Exception as e:  # sigstore's and the network's errors, as one line
+            detail = " ".join(str(e).split())[:300] or type(e).__name__
+            raise SigningError(f"Sigstore signing failed: {detail}") from None
         return (bundle.to_json() + "\n").encode("utf-8")
 
 
