@@ -21,6 +21,7 @@ SPEC_VERSION = 1
 _LAZY = {
     "hash_path": "gpuhash.api",
     "hash_bytes": "gpuhash.api",
+    "hash_tensors": "gpuhash.api",
     "list_objects": "gpuhash.api",
     "prove": "gpuhash.api",
     "verify_proof": "gpuhash.api",
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
     from gpuhash.algorithms import resolve_algorithm as resolve_algorithm
     from gpuhash.api import hash_bytes as hash_bytes
     from gpuhash.api import hash_path as hash_path
+    from gpuhash.api import hash_tensors as hash_tensors
     from gpuhash.api import list_objects as list_objects
     from gpuhash.api import prove as prove
     from gpuhash.api import verify_proof as verify_proof

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 from gpuhash import reference as ref
@@ -46,13 +47,21 @@ def _auto_for_size(backend: str | HashBackend, total: int) -> str | HashBackend:
     return backend
 
 
+OBJECT_MODES = ("files", "tensors")
+
+
 def list_objects(
     path: str | os.PathLike[str],
     *,
     ignore_paths: Sequence[str] = (),
     allow_symlinks: bool = False,
+    objects: str = "files",
 ) -> list[Source]:
-    """The FILE objects of a model path (spec section 1.2), with sizes, not yet read."""
+    """The objects of a model path, with sizes, not yet read: its FILE objects (spec section
+    1.2), or with ``objects="tensors"`` each safetensors file split into its header and tensor
+    objects (section 1.3; the header is read and validated here)."""
+    if objects not in OBJECT_MODES:
+        raise UsageError(f"objects must be one of {', '.join(OBJECT_MODES)}, not {objects!r}")
     p = os.fspath(path)
     try:
         listed = ref.list_model(p, ignore_paths, allow_symlinks)
@@ -91,7 +100,63 @@ def list_objects(
                 rel=rel,
             )
         )
+    if objects == "tensors":
+        sources = [
+            part
+            for src in sources
+            for part in (
+                tensor_sources(src) if src.name.endswith(ref.SAFETENSORS_SUFFIX) else [src]
+            )
+        ]
     return sources
+
+
+def tensor_sources(src: Source) -> list[Source]:
+    """The header and tensor objects of the safetensors file ``src`` (spec section 1.3), its
+    header read through the descriptor the engine checks (same file as listed)."""
+    from gpuhash.engine import _open_checked
+
+    fd = _open_checked(src)
+    try:
+        head = os.pread(fd, 8, 0)
+        n = int.from_bytes(head, "little") if len(head) == 8 else 0
+        prefix = head
+        if 8 <= 8 + n <= min(src.size, 8 + ref.MAX_HEADER_BYTES):
+            prefix = head + os.pread(fd, n, 8)
+    except OSError as e:
+        raise InputError(f"{src.name}: cannot read: {e.strerror or e}") from None
+    finally:
+        os.close(fd)
+    try:
+        n, tensors = ref.safetensors_layout(src.name, src.size, prefix)
+    except ref.SpecError as e:
+        raise InputError(f"not a valid safetensors file: {e}") from None
+    sep = ref.TENSOR_SEPARATOR
+    out = [
+        dataclasses.replace(
+            src,
+            name=f"{src.name}{sep}{ref.HEADER_OBJECT}",
+            kind=ref.KIND_TENSOR_HEADER,
+            size=8 + n,
+            file_size=src.size,
+        )
+    ]
+    for tensor, (dtype, shape, offset) in tensors.items():
+        size = ref.SAFETENSORS_DTYPES[dtype]
+        for d in shape:
+            size *= d
+        out.append(
+            dataclasses.replace(
+                src,
+                name=f"{src.name}{sep}{tensor}",
+                kind=ref.KIND_TENSOR,
+                size=size,
+                offset=offset,
+                file_size=src.size,
+                tensor={"dtype": dtype, "shape": shape, "source": src.name, "offset": offset},
+            )
+        )
+    return out
 
 
 def hash_path(
@@ -104,18 +169,23 @@ def hash_path(
     allow_symlinks: bool = False,
     progress: ProgressFn | None = None,
     use_mmap: bool = True,
+    objects: str = "files",
 ) -> Manifest:
     """Hash a model file or directory; the manifest holds every object digest and the artifact
-    digest. ``algorithm`` is a family (``merkle-sha256``, ``blake3``...) or an identifier
-    (``gh1-merkle-sha256-64k``); ``progress(done, total)`` is called as bytes are hashed.
+    digest. ``objects="tensors"`` hashes each tensor of a safetensors file as an object of its
+    own (spec section 1.3). ``algorithm`` is a family (``merkle-sha256``, ``blake3``...) or an
+    identifier (``gh1-merkle-sha256-64k``); ``progress(done, total)`` is called as bytes are
+    hashed.
     ``use_mmap=False`` reads files instead of mapping them: use it when others may truncate the
     files while they are hashed (a truncated mapping ends the process with SIGBUS)."""
     alg = algorithm if isinstance(algorithm, Algorithm) else resolve_algorithm(algorithm, leaf_size)
-    sources = list_objects(path, ignore_paths=ignore_paths, allow_symlinks=allow_symlinks)
+    sources = list_objects(
+        path, ignore_paths=ignore_paths, allow_symlinks=allow_symlinks, objects=objects
+    )
     backend = _auto_for_size(backend, sum(s.size for s in sources))
     with _backend(backend, alg) as b:
-        objects = hash_sources(b, alg, sources, progress=progress, use_mmap=use_mmap)
-    return Manifest.build(alg, objects)
+        digests = hash_sources(b, alg, sources, progress=progress, use_mmap=use_mmap)
+    return Manifest.build(alg, digests)
 
 
 def hash_bytes(
@@ -135,6 +205,61 @@ def hash_bytes(
     with _backend(backend, alg) as b:
         (obj,) = hash_sources(b, alg, [source])
     return obj.digest
+
+
+def _host_tensor(name: str, value: object) -> object:
+    """A CPU tensor of a framework (torch, jax...) as a numpy array through DLPack; anything
+    else unchanged (bytes, numpy arrays, device arrays are read as they are)."""
+    import sys
+
+    numpy = sys.modules.get("numpy")
+    if numpy is not None and isinstance(value, numpy.ndarray):
+        return value
+    dlpack_device = getattr(value, "__dlpack_device__", None)
+    if dlpack_device is None or hasattr(value, "__cuda_array_interface__"):
+        return value
+    kind = int(dlpack_device()[0])
+    if kind != 1:  # kDLCPU; device tensors go to the backend of their device
+        return value
+    import numpy as np
+
+    try:
+        return np.from_dlpack(value)  # type: ignore[arg-type]
+    except (TypeError, BufferError, RuntimeError) as e:
+        # numpy has no bfloat16: view such a tensor as 16-bit integers first (same bytes).
+        raise InputError(
+            f"{name}: cannot read this CPU tensor's bytes through DLPack ({e})"
+        ) from None
+
+
+def hash_tensors(
+    tensors: Mapping[str, object],
+    *,
+    algorithm: str | Algorithm | None = None,
+    leaf_size: int | None = None,
+    backend: str | HashBackend = "auto",
+) -> Manifest:
+    """Hash a state dict: one ``TENSOR`` object per entry, named by its key, with the same object
+    digest as that tensor read from a safetensors file (spec section 1.3: a tensor's digest is
+    that of its bytes in C order). Values: numpy arrays, bytes-like objects, CPU tensors with
+    DLPack (torch), and device arrays hashed where they lie by the backend of their device
+    (CuPy or torch CUDA tensors with ``cuda``, ``dpctl.tensor`` with ``intel``, pyopencl arrays
+    with ``opencl``)."""
+    alg = algorithm if isinstance(algorithm, Algorithm) else resolve_algorithm(algorithm, leaf_size)
+    sources = [
+        memory_source(name, ref.KIND_TENSOR, _host_tensor(name, value))
+        for name, value in tensors.items()
+    ]
+    for src in sources:
+        try:
+            ref.check_name(src.name, ref.KIND_TENSOR)
+        except ref.SpecError as e:
+            raise UsageError(str(e)) from None
+    if not any(s.device for s in sources):
+        backend = _auto_for_size(backend, sum(s.size for s in sources))
+    with _backend(backend, alg) as b:
+        digests = hash_sources(b, alg, sources)
+    return Manifest.build(alg, digests)
 
 
 def _check_proof_algorithm(alg: Algorithm) -> None:

@@ -251,6 +251,7 @@ def _hash(args: argparse.Namespace) -> Manifest:
             allow_symlinks=allow_symlinks,
             progress=progress,
             use_mmap=not args.no_mmap,
+            objects=args.objects,
         )
     finally:
         if progress is not None:
@@ -342,6 +343,7 @@ def cmd_sign(args: argparse.Namespace) -> int:
             range_size=None if args.range_size is None else parse_size(args.range_size),
             progress=progress,
             use_mmap=not args.no_mmap,
+            objects=args.objects,
         )
     finally:
         if progress is not None:
@@ -375,6 +377,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
             ignore_paths=args.ignore_paths,
             allow_symlinks=args.allow_symlinks,
             ignore_unsigned_files=args.ignore_unsigned_files,
+            only=args.only,
+            objects=args.objects,
         )
     except signing.VerificationFailed as e:
         for line in e.result.problems():
@@ -528,6 +532,13 @@ def _hash_options(parser: argparse.ArgumentParser) -> None:
         default=[],
         help="paths relative to PATH to leave out (besides .git, .github, .gitattributes, "
         ".gitignore)",
+    )
+    parser.add_argument(
+        "--objects",
+        choices=("files", "tensors"),
+        default="files",
+        help="files: one object per file (default); tensors: each tensor of a .safetensors "
+        "file is an object of its own, named FILE::TENSOR, and its header is FILE::__metadata__",
     )
     parser.add_argument(
         "--no-mmap",
@@ -694,6 +705,20 @@ def build_parser() -> argparse.ArgumentParser:
                 "--allow-symlinks",
                 action="store_true",
                 help="hash symbolic links that point inside MODEL",
+            )
+            p.add_argument(
+                "--only",
+                metavar="PATTERN",
+                nargs="+",
+                action="extend",
+                default=[],
+                help="check only the signed objects whose names match (shell-style: '*', '?', "
+                "'[...]'; a tensor is FILE::TENSOR), reading only their bytes",
+            )
+            p.add_argument(
+                "--objects",
+                choices=("files", "tensors"),
+                help="the object model the signature must use (default: whichever it uses)",
             )
         else:
             _hash_options(p)

@@ -78,6 +78,12 @@ class Source:
     #: following any symbolic link on the way (``open_beneath``); ``path`` is then for messages.
     root: str | None = None
     rel: str | None = None
+    #: The object is bytes ``[offset, offset + size)`` of its file (a tensor of a safetensors
+    #: file), whose whole size is ``file_size``; a whole file has offset 0 and no file_size.
+    offset: int = 0
+    file_size: int | None = None
+    #: A tensor's manifest metadata (dtype, shape, source, offset), carried to its digest.
+    tensor: dict[str, Any] | None = None
 
 
 def memory_source(name: str, kind: int, data: object) -> Source:
@@ -93,7 +99,8 @@ def memory_source(name: str, kind: int, data: object) -> Source:
         )
     numpy = sys.modules.get("numpy")  # an ndarray implies numpy is already imported
     if numpy is not None and isinstance(data, numpy.ndarray):
-        data = numpy.ascontiguousarray(data)
+        # As flat bytes: memoryview cannot cast arrays with a zero in their shape.
+        data = numpy.ascontiguousarray(data).reshape(-1).view(numpy.uint8)
     try:
         view = memoryview(data).cast("B")  # type: ignore[arg-type]
     except TypeError:
@@ -457,7 +464,7 @@ class _Reader:
                 direct = _read_direct(self.direct, src, start, length)
                 if direct is not None:
                     return _Batch(direct, [_Segment(obj, 0, length, whole)], _no_release)
-            if self.use_mmap and length >= _MIN_WINDOW and start % mmap.ALLOCATIONGRANULARITY == 0:
+            if self.use_mmap and length >= _MIN_WINDOW:
                 m, view = _map_window(src, start, length)
                 return _Batch(view, [_Segment(obj, 0, length, whole)], _releaser(view, m))
         total = sum(length for _, _, length in batch_plan)
@@ -551,9 +558,10 @@ def _open_checked(src: Source) -> int:
         ) from None
     st = os.fstat(fd)
     ident = (st.st_dev, st.st_ino, st.st_mtime_ns)
+    expected = src.size if src.file_size is None else src.file_size
     if (
         not stat.S_ISREG(st.st_mode)
-        or st.st_size != src.size
+        or st.st_size != expected
         or (src.identity is not None and ident != src.identity)
     ):
         os.close(fd)
@@ -566,7 +574,7 @@ def _read_into(src: Source, start: int, out: memoryview) -> None:
     try:
         done = 0
         while done < len(out):
-            n = os.preadv(fd, [out[done:]], start + done)
+            n = os.preadv(fd, [out[done:]], src.offset + start + done)
             if n == 0:
                 raise InputError(f"{src.name}: file changed while it was being hashed")
             done += n
@@ -600,18 +608,23 @@ def _read_direct(backend: HashBackend, src: Source, start: int, length: int) -> 
 
 def _map_window(src: Source, start: int, length: int) -> tuple[mmap.mmap, memoryview]:
     fd = _open_checked(src)
+    at = src.offset + start
+    lead = at % mmap.ALLOCATIONGRANULARITY  # a tensor's bytes need not start on a page
     try:
         # No MAP_POPULATE: the hashing threads fault pages in, in parallel, where they read
         # them (measured faster than populating on the reader thread); WILLNEED starts
         # read-ahead for files that are not in the page cache yet.
-        m = mmap.mmap(fd, length, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ, offset=start)
+        m = mmap.mmap(
+            fd, lead + length, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ, offset=at - lead
+        )
         if hasattr(mmap, "MADV_WILLNEED"):
             m.madvise(mmap.MADV_WILLNEED)
     except OSError as e:
         raise InputError(f"{src.name}: cannot map: {e.strerror}") from None
     finally:
         os.close(fd)
-    return m, memoryview(m)
+    view = memoryview(m)
+    return m, view[lead:] if lead else view
 
 
 # ---------------------------------------------------------------------------------------------
@@ -746,7 +759,7 @@ def hash_sources(
     if collect is not None and window_tops is not None:
         window_tops.values.update({sources[i].name: tops for i, tops in collect.items()})
     return [
-        ObjectDigest(name=s.name, kind=s.kind, size=s.size, digest=results[i])
+        ObjectDigest(name=s.name, kind=s.kind, size=s.size, digest=results[i], tensor=s.tensor)
         for i, s in enumerate(sources)
     ]
 

@@ -14,6 +14,7 @@ Public functions:
 - ``prove`` / ``verify_proof``                          section 7
 - ``lattice_*`` helpers and the update law              section 5
 - ``read_model(path)``                                  section 1.2 (the objects of a model path)
+- ``safetensors_objects(name, data)``                   section 1.3 (tensor objects)
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import itertools
+import json
+import math
 import os
 import stat
 import struct
@@ -709,7 +712,145 @@ def read_model(
 
 
 def hash_model(
-    path: str, algorithm: str, ignore_paths: Sequence[str] = (), allow_symlinks: bool = False
+    path: str,
+    algorithm: str,
+    ignore_paths: Sequence[str] = (),
+    allow_symlinks: bool = False,
+    tensors: bool = False,
 ) -> tuple[list[Entry], bytes]:
-    """Hash a model path (section 1.2) with an algorithm identifier."""
-    return hash_artifact(algorithm, read_model(path, ignore_paths, allow_symlinks))
+    """Hash a model path (section 1.2) with an algorithm identifier; with ``tensors``, each
+    ``.safetensors`` file is split into its tensor objects (section 1.3)."""
+    objects = read_model(path, ignore_paths, allow_symlinks)
+    if tensors:
+        split: list[tuple[str, int, bytes]] = []
+        for name, kind, data in objects:
+            if name.endswith(SAFETENSORS_SUFFIX):
+                split.extend((o[0], o[1], o[2]) for o in safetensors_objects(name, data))
+            else:
+                split.append((name, kind, data))
+        objects = split
+    return hash_artifact(algorithm, objects)
+
+
+# ---------------------------------------------------------------------------------------------
+# Section 1.3: tensor objects of a safetensors file
+# ---------------------------------------------------------------------------------------------
+
+SAFETENSORS_SUFFIX = ".safetensors"
+TENSOR_SEPARATOR = "::"
+HEADER_OBJECT = "__metadata__"  # the one key a safetensors header reserves: no tensor has it
+MAX_HEADER_BYTES = 100_000_000
+#: Bytes per element of every dtype section 1.3 accepts.
+SAFETENSORS_DTYPES = {
+    "BOOL": 1,
+    "U8": 1,
+    "I8": 1,
+    "F8_E5M2": 1,
+    "F8_E4M3": 1,
+    "I16": 2,
+    "U16": 2,
+    "F16": 2,
+    "BF16": 2,
+    "I32": 4,
+    "U32": 4,
+    "F32": 4,
+    "I64": 8,
+    "U64": 8,
+    "F64": 8,
+}
+
+TensorInfo = tuple[str, list[int], int]  # (dtype, shape, offset of the bytes in the file)
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for key, value in pairs:
+        if key in out:
+            raise SpecError(f"duplicate key {key!r}")
+        out[key] = value
+    return out
+
+
+def safetensors_layout(name: str, size: int, prefix: bytes) -> tuple[int, dict[str, TensorInfo]]:
+    """Validate a safetensors file of ``size`` bytes from its first bytes ``prefix`` (at least
+    ``8 + N``, the header): returns ``N`` and, per tensor, its dtype, shape and file offset. The
+    tensors' byte ranges must tile the data section exactly (section 1.3)."""
+    if size < 8 or len(prefix) < 8:
+        raise SpecError(f"{name}: too short for a safetensors file ({size} bytes)")
+    (n,) = struct.unpack("<Q", prefix[:8])
+    if n < 2 or n > MAX_HEADER_BYTES or 8 + n > size:
+        raise SpecError(f"{name}: header length {n} out of bounds (file of {size} bytes)")
+    if len(prefix) < 8 + n:
+        raise SpecError(f"{name}: header truncated")
+    try:
+        text = prefix[8 : 8 + n].decode("utf-8")
+        header = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+    except UnicodeDecodeError:
+        raise SpecError(f"{name}: header is not valid UTF-8") from None
+    except (ValueError, RecursionError) as e:
+        raise SpecError(f"{name}: header is not valid JSON ({e})") from None
+    if not isinstance(header, dict):
+        raise SpecError(f"{name}: header is not a JSON object")
+    data_len = size - 8 - n
+    tensors: dict[str, TensorInfo] = {}
+    spans: list[tuple[int, int, str]] = []
+    for key, value in header.items():
+        if key == HEADER_OBJECT:
+            if not isinstance(value, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+            ):
+                raise SpecError(f"{name}: __metadata__ must map strings to strings")
+            continue
+        where = f"{name}: tensor {key!r}"
+        if not key:
+            raise SpecError(f"{where}: empty name")
+        if not isinstance(value, dict) or set(value) != {"dtype", "shape", "data_offsets"}:
+            raise SpecError(f"{where}: needs exactly dtype, shape and data_offsets")
+        dtype, shape, offsets = value["dtype"], value["shape"], value["data_offsets"]
+        if dtype not in SAFETENSORS_DTYPES:
+            raise SpecError(f"{where}: unknown dtype {dtype!r}")
+        if not isinstance(shape, list) or not all(
+            type(d) is int and 0 <= d < 1 << 63 for d in shape
+        ):
+            raise SpecError(f"{where}: shape must be a list of non-negative integers")
+        if (
+            not isinstance(offsets, list)
+            or len(offsets) != 2
+            or not all(type(o) is int for o in offsets)
+            or not 0 <= offsets[0] <= offsets[1] <= data_len
+        ):
+            raise SpecError(f"{where}: data_offsets out of range (data is {data_len} bytes)")
+        if math.prod(shape) * SAFETENSORS_DTYPES[dtype] != offsets[1] - offsets[0]:
+            raise SpecError(f"{where}: {dtype} x {shape} is not {offsets[1] - offsets[0]} bytes")
+        tensors[key] = (dtype, list(shape), 8 + n + offsets[0])
+        spans.append((offsets[0], offsets[1], key))
+    at = 0
+    for begin, end, key in sorted(spans):
+        if begin != at:
+            what = "overlaps the previous tensor" if begin < at else f"leaves a gap at {at}"
+            raise SpecError(f"{name}: tensor {key!r} {what}")
+        at = end
+    if at != data_len:
+        raise SpecError(f"{name}: {data_len - at} bytes after the last tensor")
+    return n, tensors
+
+
+def safetensors_objects(name: str, data: bytes) -> list[tuple[str, int, bytes, TensorInfo | None]]:
+    """The objects of the safetensors file ``name`` with bytes ``data`` (section 1.3): its
+    header ``<name>::__metadata__`` (TENSOR_HEADER: the length prefix and the JSON header) and
+    one TENSOR ``<name>::<tensor>`` per tensor, with its (dtype, shape, file offset)."""
+    n, tensors = safetensors_layout(name, len(data), data)
+    out: list[tuple[str, int, bytes, TensorInfo | None]] = [
+        (f"{name}{TENSOR_SEPARATOR}{HEADER_OBJECT}", KIND_TENSOR_HEADER, data[: 8 + n], None)
+    ]
+    for tensor, (dtype, shape, offset) in tensors.items():
+        size = math.prod(shape) * SAFETENSORS_DTYPES[dtype]
+        out.append(
+            (
+                f"{name}{TENSOR_SEPARATOR}{tensor}",
+                KIND_TENSOR,
+                data[offset : offset + size],
+                (dtype, shape, offset),
+            )
+        )
+    return out

@@ -157,6 +157,7 @@ def sign(
     range_size: int | None = None,
     progress: Any = None,
     use_mmap: bool = True,
+    objects: str = "files",
 ) -> str:
     """Hash ``model`` and write a signature of it to ``signature`` (atomically). Returns the
     signed subject digest as ``<key>:<hex>``.
@@ -165,7 +166,8 @@ def sign(
     merkle-sha256); ``range_size`` (a power-of-two multiple of the leaf size) sets the span of the
     range values that let a verifier name changed byte ranges (default: the backend's window).
     ``format="oms"``: a model_signing v1.0 signature; ``algorithm`` is ``sha256`` (default) or
-    ``blake3`` for whole files, and ``shard_size`` selects SHA-256 shards instead."""
+    ``blake3`` for whole files, and ``shard_size`` selects SHA-256 shards instead.
+    ``objects="tensors"`` (gpuhash format) signs each safetensors tensor as an object."""
     from gpuhash._atomic import write_atomic
     from gpuhash.signing import envelope
 
@@ -189,6 +191,8 @@ def sign(
     )
     ignores = _ignore_with_signature(model_s, sig_s, ignore_paths)
     if format == "oms":
+        if objects != "files":
+            raise UsageError("--format oms signs files; --objects tensors needs --format gpuhash")
         digest, predicate_type, predicate = _oms_content(
             model_s, algorithm, shard_size, ignores, allow_symlinks
         )
@@ -205,6 +209,7 @@ def sign(
             range_size,
             progress,
             use_mmap,
+            objects,
         )
     payload = envelope.statement_bytes(_subject_name(model_s), digest, predicate_type, predicate)
     write_atomic(sig_s, signer.sign(payload))
@@ -222,6 +227,7 @@ def _native_content(
     range_size: int | None,
     progress: Any,
     use_mmap: bool,
+    objects: str,
 ) -> tuple[dict[str, str], str, dict[str, Any]]:
     from gpuhash import api
     from gpuhash.algorithms import resolve_algorithm
@@ -237,11 +243,13 @@ def _native_content(
                 f"range size {range_size} is not a power-of-two multiple of the leaf size "
                 f"{alg.leaf_size}"
             )
-    sources = api.list_objects(model, ignore_paths=ignores, allow_symlinks=allow_symlinks)
+    sources = api.list_objects(
+        model, ignore_paths=ignores, allow_symlinks=allow_symlinks, objects=objects
+    )
     chosen = api._auto_for_size(backend, sum(s.size for s in sources))
     tops = WindowTops()
     with api._backend(chosen, alg) as b:
-        objects = hash_sources(
+        digests = hash_sources(
             b,
             alg,
             sources,
@@ -250,7 +258,7 @@ def _native_content(
             use_mmap=use_mmap,
             window_tops=tops,
         )
-    manifest = Manifest.build(alg, objects)
+    manifest = Manifest.build(alg, digests)
     return native.subject_digest(manifest), native.PREDICATE_TYPE, native.predicate(manifest, tops)
 
 
@@ -296,8 +304,15 @@ def verify(
     ignore_paths: Sequence[str] = (),
     allow_symlinks: bool = False,
     ignore_unsigned_files: bool = False,
+    only: Sequence[str] = (),
+    objects: str | None = None,
 ) -> VerificationResult:
-    """Verify ``signature`` (made with ``method``) over ``model``; see the module docstring."""
+    """Verify ``signature`` (made with ``method``) over ``model``; see the module docstring.
+
+    ``only``: shell-style patterns; just the signed objects whose names match one are checked
+    (and only their bytes read), and objects the signature does not list are not reported. A
+    pattern list that matches no signed object is an error, never a pass. ``objects``: the object
+    model (``files`` or ``tensors``) the signature must use."""
     from gpuhash.signing import envelope, native, oms
 
     model_s, sig_s = os.fspath(model), os.fspath(signature)
@@ -332,6 +347,9 @@ def verify(
             objects=len(manifest.objects),
             **common,
         )
+        mode = "files" if all(o.kind == ref_kind_file() for o in manifest.objects) else "tensors"
+        if objects is not None and objects != mode:
+            raise VerificationError(f"signature: its objects are {mode}, not {objects}")
         _compare_native(
             model_s,
             manifest,
@@ -339,8 +357,10 @@ def verify(
             backend,
             ignores,
             allow_symlinks,
-            ignore_unsigned_files,
+            ignore_unsigned_files or bool(only),
             result,
+            mode,
+            list(only),
         )
     elif statement.predicate_type == oms.PREDICATE_TYPE:
         signed = oms.parse(statement.digest, statement.predicate)
@@ -348,7 +368,17 @@ def verify(
             signed.hash_type if signed.shard_size is None else f"sha256-sharded-{signed.shard_size}"
         )
         result = VerificationResult(format="oms", algorithm=label, **common)
-        _compare_oms(model_s, signed, ignores, allow_symlinks, ignore_unsigned_files, result)
+        if objects not in (None, "files"):
+            raise VerificationError("signature: a model_signing signature covers files")
+        _compare_oms(
+            model_s,
+            signed,
+            ignores,
+            allow_symlinks,
+            ignore_unsigned_files or bool(only),
+            result,
+            list(only),
+        )
     else:
         raise VerificationError(
             f"signature: unknown predicate type {statement.predicate_type!r} (expected "
@@ -357,6 +387,24 @@ def verify(
     if not result.ok:
         raise VerificationFailed(result)
     return result
+
+
+def ref_kind_file() -> int:
+    from gpuhash import reference as ref
+
+    return ref.KIND_FILE
+
+
+def _selected(names: Sequence[str], only: list[str]) -> list[str]:
+    """The names matching any pattern of ``only`` (all names when it is empty)."""
+    if not only:
+        return list(names)
+    import fnmatch
+
+    chosen = [n for n in names if any(fnmatch.fnmatchcase(n, p) for p in only)]
+    if not chosen:
+        raise VerificationError(f"--only {' '.join(only)}: matches no object the signature lists")
+    return chosen
 
 
 def _compare_native(
@@ -368,21 +416,23 @@ def _compare_native(
     allow_symlinks: bool,
     ignore_unsigned: bool,
     result: VerificationResult,
+    mode: str,
+    only: list[str],
 ) -> None:
     from gpuhash import api
     from gpuhash.engine import WindowTops, hash_sources
 
     alg = manifest.algorithm
     signed = {o.name: o for o in manifest.objects}
-    sources = api.list_objects(model, ignore_paths=ignores, allow_symlinks=allow_symlinks)
-    if os.path.isfile(model) and len(sources) == 1 and len(signed) == 1:
-        # A one-file model: its object is named by the file, which may have been renamed.
-        (only,) = signed
-        sources = [s if s.name == only else _renamed(s, only) for s in sources]
+    wanted = _selected(list(signed), only)
+    result.objects = len(wanted)
+    sources = api.list_objects(
+        model, ignore_paths=ignores, allow_symlinks=allow_symlinks, objects=mode
+    )
     local = {s.name: s for s in sources}
-    result.missing = [n for n in signed if n not in local]
+    result.missing = [n for n in wanted if n not in local]
     result.extra = [] if ignore_unsigned else [n for n in local if n not in signed]
-    both = [local[n] for n in signed if n in local]
+    both = [local[n] for n in wanted if n in local]
     chosen = api._auto_for_size(backend, sum(s.size for s in both))
     with api._backend(chosen, alg) as b:
         digests = hash_sources(b, alg, both)
@@ -404,12 +454,6 @@ def _compare_native(
                     ranges.values[d.name], tops.values.get(d.name, []), ranges.span, d.size
                 )
             result.changed.append(ChangedObject(d.name, spans))
-
-
-def _renamed(src: Any, name: str) -> Any:
-    import dataclasses
-
-    return dataclasses.replace(src, name=name)
 
 
 def _changed_ranges(
@@ -440,6 +484,7 @@ def _compare_oms(
     allow_symlinks: bool,
     ignore_unsigned: bool,
     result: VerificationResult,
+    only: list[str],
 ) -> None:
     from gpuhash import api
     from gpuhash.signing import oms
@@ -451,6 +496,8 @@ def _compare_oms(
     for r in signed.resources:
         path = r.name if signed.shard_size is None else r.name.rsplit(":", 2)[0]
         by_file.setdefault(path, {})[r.name] = r.digest
+    wanted = set(_selected(list(by_file), only))
+    by_file = {path: shards for path, shards in by_file.items() if path in wanted}
     result.objects = len(by_file)
     result.missing = [n for n in by_file if n not in local]
     # An empty file has no shards, so a sharded signature cannot list it (model_signing's

@@ -1,0 +1,306 @@
+"""Tensor objects (spec section 1.3): safetensors files split into a header object and one object
+per tensor, validated; in-memory tensors with the same digests; selective verification.
+
+Fixtures are written by the ``safetensors`` package itself (numpy tensors, and BF16 through its
+raw ``serialize``); only the deliberately malformed files are assembled by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import struct
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import safetensors
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from safetensors.numpy import save_file
+
+import gpuhash
+from gpuhash import cli
+from gpuhash import reference as ref
+from gpuhash.errors import InputError, VerificationError
+from gpuhash.signing import VerificationFailed
+
+DTYPES = [np.float32, np.float16, np.int8, np.uint8, np.int64, np.float64, np.bool_, np.int32]
+
+
+def _bf16_file(path: Path, tensors: dict[str, np.ndarray]) -> None:
+    """A safetensors file with BF16 tensors (numpy has no bfloat16: the raw 16-bit patterns are
+    given to safetensors' own serializer)."""
+    specs = {
+        name: safetensors.TensorSpec(
+            dtype="bfloat16", shape=list(a.shape), data_ptr=a.ctypes.data, data_len=a.nbytes
+        )
+        for name, a in tensors.items()
+    }
+    path.write_bytes(safetensors.serialize(specs, {"kind": "bf16 test"}))
+
+
+@pytest.fixture
+def model(tmp_path: Path) -> Path:
+    m = tmp_path / "model"
+    m.mkdir()
+    rng = np.random.default_rng(7)
+    save_file(
+        {
+            "model.embed.weight": rng.standard_normal((257, 129)).astype(np.float32),
+            "model.norm.bias": rng.standard_normal(129).astype(np.float16),
+            "empty": np.zeros((0, 4), np.int8),
+            "n" * 300: np.arange(5, dtype=np.int64),  # a long name
+        },
+        str(m / "model-00001.safetensors"),
+        metadata={"format": "np"},
+    )
+    _bf16_file(m / "bf16.safetensors", {"w": rng.integers(0, 1 << 16, (33, 7), dtype=np.uint16)})
+    (m / "config.json").write_text('{"hidden": 129}')
+    return m
+
+
+def test_objects_of_a_model_equal_the_reference(model: Path) -> None:
+    for backend in ("cpu", "opencl"):
+        m = gpuhash.hash_path(model, objects="tensors", leaf_size=4096, backend=backend)
+        entries, want = ref.hash_model(str(model), m.algorithm.id, tensors=True)
+        assert m.artifact_digest == want
+        assert [(o.kind, o.name, o.size, o.digest) for o in m.objects] == entries
+    names = {o.name: o for o in m.objects}
+    assert names["config.json"].kind == ref.KIND_FILE
+    header = names["model-00001.safetensors::__metadata__"]
+    assert header.kind == ref.KIND_TENSOR_HEADER
+    weight = names["model-00001.safetensors::model.embed.weight"]
+    assert weight.tensor == {
+        "dtype": "F32",
+        "shape": [257, 129],
+        "source": "model-00001.safetensors",
+        "offset": weight.tensor["offset"] if weight.tensor else None,
+    }
+    assert names["bf16.safetensors::w"].tensor["dtype"] == "BF16"  # type: ignore[index]
+    # The header and the tensors cover each file exactly once.
+    for file in ("model-00001.safetensors", "bf16.safetensors"):
+        covered = sum(o.size for o in m.objects if o.name.startswith(file + "::"))
+        assert covered == (model / file).stat().st_size
+    # The manifest keeps the metadata through JSON and protobuf.
+    again = gpuhash.Manifest.from_json(m.to_json())
+    assert again["bf16.safetensors::w"].tensor == names["bf16.safetensors::w"].tensor
+    # Files mode is a different artifact over the same bytes.
+    files = gpuhash.hash_path(model, leaf_size=4096, backend="cpu")
+    assert files.artifact_digest != m.artifact_digest
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    shapes=st.lists(
+        st.tuples(st.sampled_from(range(len(DTYPES))), st.lists(st.integers(0, 40), max_size=3)),
+        min_size=1,
+        max_size=6,
+    ),
+    family=st.sampled_from(["merkle-sha256", "blake3", "lthash16-shake256"]),
+)
+def test_in_memory_tensors_have_the_file_digests(
+    tmp_path_factory: pytest.TempPathFactory, shapes: list[tuple[int, list[int]]], family: str
+) -> None:
+    rng = np.random.default_rng(len(shapes))
+    tensors: dict[str, np.ndarray] = {
+        f"layer.{i}": np.asarray(rng.standard_normal(shape) * 100).astype(DTYPES[d])
+        for i, (d, shape) in enumerate(shapes)
+    }
+    path = tmp_path_factory.mktemp("st") / "m.safetensors"
+    save_file(tensors, str(path))
+    from_file = gpuhash.hash_path(path, objects="tensors", algorithm=family, leaf_size=1024)
+    in_memory = gpuhash.hash_tensors(tensors, algorithm=family, leaf_size=1024)
+    file_digests = {
+        o.name.split("::", 1)[1]: o.digest for o in from_file.objects if o.kind == ref.KIND_TENSOR
+    }
+    assert {o.name: o.digest for o in in_memory.objects} == file_digests
+    # Non-contiguous arrays are hashed as their C-order bytes, as safetensors stores them.
+    first = next(iter(tensors))
+    assert (
+        gpuhash.hash_tensors(
+            {first: np.asfortranarray(tensors[first])}, algorithm=family, leaf_size=1024
+        )
+        .objects[0]
+        .digest
+        == file_digests[first]
+    )
+
+
+def test_device_arrays_hash_in_place_with_the_file_digest(model: Path) -> None:
+    import gpuhash_opencl
+    import pyopencl.array as cl_array
+
+    backend = gpuhash_opencl.OpenCLBackend(device="Intel")
+    weight = np.random.default_rng(3).standard_normal((64, 33)).astype(np.float32)
+    on_device = cl_array.to_device(backend._node_queue, weight)
+    path = model / "dev.safetensors"
+    save_file({"w": weight}, str(path))
+    want = gpuhash.hash_path(path, objects="tensors", backend="cpu")["dev.safetensors::w"].digest
+    got = gpuhash.hash_tensors({"w": on_device}, backend=backend)
+    assert got.objects[0].digest == want
+
+
+# -- malformed files ---------------------------------------------------------------------------
+
+
+def _raw(header: object, data: bytes, pad: bytes = b"") -> bytes:
+    text = (header if isinstance(header, bytes) else json.dumps(header).encode()) + pad
+    return struct.pack("<Q", len(text)) + text + data
+
+
+F32 = {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}
+MALFORMED = {
+    "short": (b"\x01\x02", "too short"),
+    "header length": (
+        struct.pack("<Q", 1 << 40) + b"{}",
+        "header length 1099511627776 out of bounds",
+    ),
+    "header beyond file": (struct.pack("<Q", 50) + b"{}", "out of bounds"),
+    "not json": (_raw(b"{nope", b""), "not valid JSON"),
+    "not utf-8": (_raw(b'{"\xff": 1}', b""), "not valid UTF-8"),
+    "not an object": (_raw([1, 2], b""), "not a JSON object"),
+    "duplicate": (
+        _raw(
+            b'{"a": ' + json.dumps(F32).encode() + b', "a": ' + json.dumps(F32).encode() + b"}",
+            b"\0" * 8,
+        ),
+        "duplicate key 'a'",
+    ),
+    "bad dtype": (_raw({"a": {**F32, "dtype": "F4"}}, b"\0" * 8), "unknown dtype 'F4'"),
+    "bad shape": (_raw({"a": {**F32, "shape": [-2]}}, b"\0" * 8), "non-negative integers"),
+    "size mismatch": (_raw({"a": {**F32, "shape": [3]}}, b"\0" * 8), "F32 x [3] is not 8 bytes"),
+    "offsets out of range": (
+        _raw({"a": {**F32, "data_offsets": [0, 16]}}, b"\0" * 8),
+        "out of range",
+    ),
+    "overlap": (
+        _raw({"a": F32, "b": {**F32, "data_offsets": [4, 12]}}, b"\0" * 12),
+        "tensor 'b' overlaps the previous tensor",
+    ),
+    "gap": (_raw({"a": {**F32, "data_offsets": [4, 12]}}, b"\0" * 12), "leaves a gap at 0"),
+    "trailing bytes": (_raw({"a": F32}, b"\0" * 9), "1 bytes after the last tensor"),
+    "extra field": (
+        _raw({"a": {**F32, "x": 1}}, b"\0" * 8),
+        "exactly dtype, shape and data_offsets",
+    ),
+    "bad metadata": (_raw({"__metadata__": {"a": 1}}, b""), "__metadata__ must map strings"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_malformed_files_are_clear_errors(
+    tmp_path: Path, case: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data, message = MALFORMED[case]
+    path = tmp_path / "bad.safetensors"
+    path.write_bytes(data)
+    with pytest.raises(InputError, match=re.escape(message)):
+        gpuhash.hash_path(path, objects="tensors")
+    with pytest.raises(ref.SpecError, match=re.escape(message)):
+        ref.safetensors_objects("bad.safetensors", data)
+    assert cli.main(["digest", str(path), "--objects", "tensors"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("gpuhash: error: not a valid safetensors file: bad.safetensors: ")
+    assert err.count("\n") == 1
+    # As a plain file it still hashes (files mode does not parse it).
+    assert gpuhash.hash_path(path).objects[0].size == len(data)
+
+
+# -- selective verification --------------------------------------------------------------------
+
+
+def test_only_checks_the_selected_tensors(
+    model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    private, public = tmp_path / "k.pem", tmp_path / "p.pem"
+    private.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    public.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    sig = tmp_path / "m.sig"
+
+    def run(*argv: object) -> int:
+        return cli.main([str(a) for a in argv])
+
+    assert (
+        run(
+            "sign",
+            "key",
+            model,
+            "--signature",
+            sig,
+            "--private-key",
+            private,
+            "--objects",
+            "tensors",
+        )
+        == 0
+    )
+    assert run("verify", "key", model, "--signature", sig, "--public-key", public) == 0
+    capsys.readouterr()
+    # Change one tensor's bytes (the header and every other tensor stay as signed).
+    f = model / "model-00001.safetensors"
+    layout = gpuhash.hash_path(f, objects="tensors", backend="cpu")
+    info = layout["model-00001.safetensors::model.norm.bias"].tensor
+    assert info is not None
+    offset = int(info["offset"])  # type: ignore[call-overload]
+    with open(f, "r+b") as fh:
+        fh.seek(offset)
+        fh.write(b"\x00\x7c")
+    assert run("verify", "key", model, "--signature", sig, "--public-key", public) == 1
+    assert capsys.readouterr().out == "changed: model-00001.safetensors::model.norm.bias\n"
+    for pattern, code in (("*embed*", 0), ("*::model.norm.*", 1), ("bf16.safetensors::*", 0)):
+        assert (
+            run(
+                "verify",
+                "key",
+                model,
+                "--signature",
+                sig,
+                "--public-key",
+                public,
+                "--only",
+                pattern,
+            )
+            == code
+        ), pattern
+    out = capsys.readouterr().out
+    assert "verified" in out
+    assert (
+        run(
+            "verify", "key", model, "--signature", sig, "--public-key", public, "--only", "nothing*"
+        )
+        == 1
+    )
+    assert "matches no object the signature lists" in capsys.readouterr().err
+    with pytest.raises(VerificationError, match="its objects are tensors, not files"):
+        gpuhash.verify(model, sig, method="key", public_key=public, objects="files")
+    with pytest.raises(VerificationFailed):
+        gpuhash.verify(model, sig, method="key", public_key=public, only=["*.bias"])
+    result = gpuhash.verify(model, sig, method="key", public_key=public, only=["*.weight"])
+    assert result.objects == 1
+
+
+def test_hash_command_lists_tensors(model: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["hash", str(model), "--objects", "tensors", "--json"]) == 0
+    manifest: dict[str, Any] = json.loads(capsys.readouterr().out)
+    kinds = {o["name"]: o["kind"] for o in manifest["objects"]}
+    assert kinds["bf16.safetensors::__metadata__"] == "OBJECT_KIND_TENSOR_HEADER"
+    assert kinds["bf16.safetensors::w"] == "OBJECT_KIND_TENSOR"
+    assert kinds["config.json"] == "OBJECT_KIND_FILE"
