@@ -22,6 +22,7 @@ _LAZY = {
     "hash_path": "gpuhash.api",
     "hash_bytes": "gpuhash.api",
     "hash_tensors": "gpuhash.api",
+    "rehash": "gpuhash.api",
     "list_objects": "gpuhash.api",
     "prove": "gpuhash.api",
     "verify_proof": "gpuhash.api",
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
     from gpuhash.api import hash_tensors as hash_tensors
     from gpuhash.api import list_objects as list_objects
     from gpuhash.api import prove as prove
+    from gpuhash.api import rehash as rehash
     from gpuhash.api import verify_proof as verify_proof
     from gpuhash.backend import Capabilities as Capabilities
     from gpuhash.backend import HashBackend as HashBackend

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import stat
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
@@ -12,11 +13,16 @@ from gpuhash import reference as ref
 from gpuhash.algorithms import Algorithm, resolve_algorithm
 from gpuhash.backend import HashBackend
 from gpuhash.engine import (
+    RACY_MTIME,
+    ObjectDigest,
     ProgressFn,
     Source,
+    digests_equal,
     hash_sources,
+    lattice_update,
     memory_source,
     open_beneath,
+    source_stat,
     subtree_values,
 )
 from gpuhash.errors import InputError, UsageError
@@ -75,6 +81,7 @@ def list_objects(
     if not os.path.isdir(root):
         root = os.path.dirname(root)
     sources = []
+    listed_ns = time.time_ns()
     for name, full in listed:
         rel = os.path.relpath(full, root).replace(os.sep, "/")
         try:
@@ -98,6 +105,7 @@ def list_objects(
                 identity=(st.st_dev, st.st_ino, st.st_mtime_ns),
                 root=root,
                 rel=rel,
+                listed_ns=listed_ns,
             )
         )
     if objects == "tensors":
@@ -186,6 +194,109 @@ def hash_path(
     with _backend(backend, alg) as b:
         digests = hash_sources(b, alg, sources, progress=progress, use_mmap=use_mmap)
     return Manifest.build(alg, digests)
+
+
+@dataclasses.dataclass
+class RehashReport:
+    """What ``rehash`` did: object names reused from the previous manifest, re-hashed, gone,
+    and (with ``full``) changed although their file's size, mtime and inode were not."""
+
+    reused: list[str] = dataclasses.field(default_factory=list)
+    hashed: list[str] = dataclasses.field(default_factory=list)
+    removed: list[str] = dataclasses.field(default_factory=list)
+    stale: list[str] = dataclasses.field(default_factory=list)
+    hashed_bytes: int = 0
+
+
+def _source_file(o: ObjectDigest) -> str:
+    """The file an object of a manifest was read from."""
+    if o.kind == ref.KIND_TENSOR and o.tensor:
+        return str(o.tensor["source"])
+    suffix = ref.TENSOR_SEPARATOR + ref.HEADER_OBJECT
+    if o.kind == ref.KIND_TENSOR_HEADER and o.name.endswith(suffix):
+        return o.name[: -len(suffix)]
+    return o.name
+
+
+def rehash(
+    path: str | os.PathLike[str],
+    previous: Manifest,
+    *,
+    backend: str | HashBackend = "auto",
+    ignore_paths: Sequence[str] = (),
+    allow_symlinks: bool = False,
+    objects: str | None = None,
+    full: bool = False,
+    progress: ProgressFn | None = None,
+    use_mmap: bool = True,
+) -> tuple[Manifest, RehashReport]:
+    """Hash ``path`` again with ``previous``'s algorithm (and object model), reusing the digests
+    of every file whose size, modification time, inode and device equal those recorded in
+    ``previous``; the result equals a full re-hash whenever files change only in ways that
+    change those (see docs). ``full=True`` re-hashes everything and reports, in ``stale``, the
+    objects whose digest changed although their file's stat did not. The lattice artifact
+    digest is updated in O(changed objects) (spec section 6)."""
+    alg = previous.algorithm
+    mode = objects or (
+        "files" if all(o.kind == ref.KIND_FILE for o in previous.objects) else "tensors"
+    )
+    files = list_objects(path, ignore_paths=ignore_paths, allow_symlinks=allow_symlinks)
+    by_file: dict[str, list[ObjectDigest]] = {}
+    for o in previous.objects:
+        by_file.setdefault(_source_file(o), []).append(o)
+    report = RehashReport()
+    kept: list[ObjectDigest] = []
+    todo: list[Source] = []
+    for src in files:
+        old = by_file.get(src.name, [])
+        split = mode == "tensors" and src.name.endswith(ref.SAFETENSORS_SUFFIX)
+        same_model = bool(old) and all((o.kind != ref.KIND_FILE) == split for o in old)
+        stat_now = source_stat(src)
+        if (
+            not full
+            and same_model
+            and stat_now is not None
+            and stat_now[1] != RACY_MTIME
+            and all(o.stat == stat_now for o in old)
+        ):
+            kept.extend(old)
+            continue
+        todo.extend(tensor_sources(src) if split else [src])
+    report.hashed_bytes = sum(s.size for s in todo)
+    chosen = _auto_for_size(backend, report.hashed_bytes)
+    with _backend(chosen, alg) as b:
+        fresh = hash_sources(b, alg, todo, progress=progress, use_mmap=use_mmap)
+    report.reused = [o.name for o in kept]
+    report.hashed = [o.name for o in fresh]
+    objects_now = [*kept, *fresh]
+    now_names = {o.name for o in objects_now}
+    report.removed = [o.name for o in previous.objects if o.name not in now_names]
+    if full:
+        before = {o.name: o for o in previous.objects}
+        report.stale = [
+            o.name
+            for o in fresh
+            if o.name in before
+            and before[o.name].stat is not None
+            and before[o.name].stat == o.stat
+            and not digests_equal(before[o.name].digest, o.digest)
+        ]
+    if alg.family == ref.LTHASH:
+        old_entries = {o.entry for o in previous.objects}
+        new_entries = {o.entry for o in objects_now}
+        digest = lattice_update(
+            alg,
+            previous.artifact_digest,
+            [o for o in previous.objects if o.entry not in new_entries],
+            [o for o in fresh if o.entry not in old_entries],
+        )
+        ordered = tuple(sorted(objects_now, key=lambda o: o.name.encode("utf-8")))
+        try:
+            ref.sort_entries(o.entry for o in ordered)  # names unique
+        except ref.SpecError as e:
+            raise InputError(str(e)) from None
+        return Manifest(alg, ordered, digest), report
+    return Manifest.build(alg, objects_now), report
 
 
 def hash_bytes(

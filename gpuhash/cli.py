@@ -251,13 +251,60 @@ def _hash(args: argparse.Namespace) -> Manifest:
             allow_symlinks=allow_symlinks,
             progress=progress,
             use_mmap=not args.no_mmap,
-            objects=args.objects,
+            objects=args.objects or "files",
         )
     finally:
         if progress is not None:
             progress.close()
         if not isinstance(backend, str):
             backend.close()
+
+
+def _rehash(args: argparse.Namespace) -> Manifest:
+    """``gpuhash hash --incremental PREVIOUS``: reuse the unchanged files' digests."""
+    from gpuhash import api
+    from gpuhash.manifest import Manifest
+
+    try:
+        with open(args.incremental, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise UsageError(
+            f"{args.incremental}: cannot read the previous manifest: {e.strerror}"
+        ) from None
+    previous = Manifest.from_json(data) if data.lstrip()[:1] == b"{" else Manifest.from_bytes(data)
+    if args.algorithm is not None or args.leaf_size is not None:
+        wanted = _algorithm(args)
+        if wanted.id != previous.algorithm.id:
+            raise UsageError(
+                f"--incremental: the previous manifest uses {previous.algorithm.id}, "
+                f"not {wanted.id}"
+            )
+    backend = _chosen_backend(args, previous.algorithm)
+    try:
+        manifest, report = api.rehash(
+            args.path,
+            previous,
+            backend=backend,
+            ignore_paths=args.ignore_paths,
+            allow_symlinks=args.allow_symlinks,
+            objects=args.objects,
+            full=args.full,
+            use_mmap=not args.no_mmap,
+        )
+    finally:
+        if not isinstance(backend, str):
+            backend.close()
+    sys.stderr.write(
+        f"{PROG}: incremental: {len(report.reused)} objects reused, {len(report.hashed)} "
+        f"hashed ({_human(report.hashed_bytes)}), {len(report.removed)} removed\n"
+    )
+    for name in report.stale:
+        sys.stderr.write(
+            f"{PROG}: warning: {_printable(name)} changed although its file's size, "
+            "modification time and inode did not\n"
+        )
+    return manifest
 
 
 def cmd_digest(args: argparse.Namespace) -> int:
@@ -282,7 +329,9 @@ def _table(manifest: Manifest, stream: TextIO) -> None:
 def cmd_hash(args: argparse.Namespace) -> int:
     if args.output is not None:
         _check_output_path(args.output)
-    manifest = _hash(args)
+    if args.full and args.incremental is None:
+        raise UsageError("--full needs --incremental PREVIOUS")
+    manifest = _rehash(args) if args.incremental is not None else _hash(args)
     if args.output is not None:
         from gpuhash._atomic import write_atomic
 
@@ -343,7 +392,7 @@ def cmd_sign(args: argparse.Namespace) -> int:
             range_size=None if args.range_size is None else parse_size(args.range_size),
             progress=progress,
             use_mmap=not args.no_mmap,
-            objects=args.objects,
+            objects=args.objects or "files",
         )
     finally:
         if progress is not None:
@@ -536,7 +585,6 @@ def _hash_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--objects",
         choices=("files", "tensors"),
-        default="files",
         help="files: one object per file (default); tensors: each tensor of a .safetensors "
         "file is an object of its own, named FILE::TENSOR, and its header is FILE::__metadata__",
     )
@@ -664,6 +712,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _hash_options(p)
     p.add_argument("--json", action="store_true", help="print the manifest as JSON instead")
+    p.add_argument(
+        "--incremental",
+        metavar="PREVIOUS",
+        help="a manifest written by an earlier `gpuhash hash -o`: reuse the digests of files "
+        "whose size, modification time and inode are unchanged, re-hash the rest",
+    )
+    p.add_argument(
+        "--full",
+        action="store_true",
+        help="with --incremental: re-hash everything, and warn about files that changed "
+        "although their size, modification time and inode did not",
+    )
     p.add_argument(
         "-o",
         "--output",

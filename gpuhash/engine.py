@@ -38,7 +38,7 @@ from gpuhash import reference as ref
 from gpuhash._typing import Buffer
 from gpuhash.algorithms import BLAKE3, LTHASH, Algorithm
 from gpuhash.backend import HashBackend, LeafTable
-from gpuhash.errors import BackendError, InputError
+from gpuhash.errors import BackendError, InputError, UsageError
 from gpuhash.tree import reduce_groups
 
 if TYPE_CHECKING:
@@ -84,6 +84,8 @@ class Source:
     file_size: int | None = None
     #: A tensor's manifest metadata (dtype, shape, source, offset), carried to its digest.
     tensor: dict[str, Any] | None = None
+    #: When the file was listed (``time.time_ns()``), to tell a racily recent mtime.
+    listed_ns: int | None = None
 
 
 def memory_source(name: str, kind: int, data: object) -> Source:
@@ -191,6 +193,9 @@ class ObjectDigest:
     size: int
     digest: bytes
     tensor: dict[str, object] | None = field(default=None, compare=False)
+    #: The file as it was when read: (file size, mtime_ns, inode, device); informative, used by
+    #: incremental re-hashing (``gpuhash.api.rehash``).
+    stat: tuple[int, int, int, int] | None = field(default=None, compare=False)
 
     @property
     def entry(self) -> ref.Entry:
@@ -224,6 +229,29 @@ def artifact_digest(algorithm: Algorithm, objects: Iterable[ObjectDigest]) -> by
 
         return bytes(blake3.blake3(body).digest())
     return ref.MERKLE_HASHES[algorithm.family](body)
+
+
+def lattice_update(
+    algorithm: Algorithm,
+    digest: bytes,
+    removed: Iterable[ObjectDigest],
+    added: Iterable[ObjectDigest],
+) -> bytes:
+    """The lattice artifact digest after removing and adding objects (spec section 6, update
+    law): O(changed objects), whatever the artifact's size."""
+    if algorithm.family != LTHASH:
+        raise UsageError(f"{algorithm.family} has no update law; only {LTHASH} has")
+    ident = ref.enc_str(algorithm.id)
+
+    def element(o: ObjectDigest) -> Any:
+        return _lanes(_shake(ident + ref.entry_bytes(o.entry) + ref.ROLE_LATTICE_OBJECT))
+
+    acc = _lanes(digest).copy()
+    for o in removed:
+        acc -= element(o)
+    for o in added:
+        acc += element(o)
+    return bytes(acc.tobytes())
 
 
 def digests_equal(a: bytes, b: bytes) -> bool:
@@ -759,9 +787,34 @@ def hash_sources(
     if collect is not None and window_tops is not None:
         window_tops.values.update({sources[i].name: tops for i, tops in collect.items()})
     return [
-        ObjectDigest(name=s.name, kind=s.kind, size=s.size, digest=results[i], tensor=s.tensor)
+        ObjectDigest(
+            name=s.name,
+            kind=s.kind,
+            size=s.size,
+            digest=results[i],
+            tensor=s.tensor,
+            stat=source_stat(s),
+        )
         for i, s in enumerate(sources)
     ]
+
+
+#: A file whose modification time is this close to when it was listed may change again within
+#: the same timestamp tick (coarse kernel clocks, 2 s on FAT) without its mtime moving.
+RACY_NS = 2_000_000_000
+#: The mtime recorded for such a file: it never matches, so the file is always re-hashed.
+RACY_MTIME = -1
+
+
+def source_stat(src: Source) -> tuple[int, int, int, int] | None:
+    """(file size, mtime_ns, inode, device) of a file source as listed, for incremental
+    re-hashing; None for memory. A racily recent mtime is recorded as ``RACY_MTIME``."""
+    if src.identity is None:
+        return None
+    dev, ino, mtime_ns = src.identity
+    if src.listed_ns is None or mtime_ns > src.listed_ns - RACY_NS:
+        mtime_ns = RACY_MTIME
+    return (src.size if src.file_size is None else src.file_size, mtime_ns, ino, dev)
 
 
 def _feed_native(

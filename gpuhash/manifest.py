@@ -8,6 +8,7 @@ digest recomputed from the objects.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -88,7 +89,17 @@ class Manifest:
             entry = msg.objects.add(name=o.name, kind=o.kind, size=o.size, digest=o.digest)
             if o.tensor:
                 entry.tensor.CopyFrom(pb.TensorInfo(**o.tensor))  # type: ignore[arg-type]
+            if o.stat is not None:
+                size, mtime_ns, inode, device = o.stat
+                entry.stat.CopyFrom(
+                    pb.FileStat(size=size, mtime_ns=mtime_ns, inode=inode, device=device)
+                )
         return msg
+
+    def without_stat(self) -> Manifest:
+        """The same manifest without file stats (what a signature carries)."""
+        objects = tuple(dataclasses.replace(o, stat=None) for o in self.objects)
+        return Manifest(self.algorithm, objects, self.artifact_digest, self.spec_version)
 
     def to_bytes(self) -> bytes:
         return self.to_proto().SerializeToString(deterministic=True)
@@ -139,8 +150,12 @@ class Manifest:
                     "source": entry.tensor.source,
                     "offset": int(entry.tensor.offset),
                 }
+            stat = None
+            if entry.HasField("stat"):
+                st = entry.stat
+                stat = (int(st.size), int(st.mtime_ns), int(st.inode), int(st.device))
             objects.append(
-                ObjectDigest(entry.name, entry.kind, entry.size, bytes(entry.digest), tensor)
+                ObjectDigest(entry.name, entry.kind, entry.size, bytes(entry.digest), tensor, stat)
             )
         try:
             built = cls.build(algorithm, objects)

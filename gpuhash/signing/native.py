@@ -28,7 +28,7 @@ class Ranges:
 
 
 def predicate(manifest: Manifest, tops: WindowTops | None) -> dict[str, Any]:
-    body: dict[str, Any] = {"manifest": json.loads(manifest.to_json())}
+    body: dict[str, Any] = {"manifest": json.loads(manifest.without_stat().to_json())}
     if tops is not None and tops.values and manifest.algorithm.family in RANGE_FAMILIES:
         body["ranges"] = {
             "span": str(tops.span),
@@ -58,6 +58,8 @@ def parse(statement: Statement) -> tuple[Manifest, Ranges | None]:
         manifest = Manifest.from_json(json.dumps(body["manifest"]))
     except GpuhashError as e:
         raise VerificationError(f"predicate: invalid manifest: {e}") from None
+    if any(o.stat is not None for o in manifest.objects):
+        raise VerificationError("predicate: the manifest carries file stats (never signed)")
     want = subject_digest(manifest)
     (key, value), *rest = statement.digest.items()
     if rest or key != manifest.algorithm.id:

@@ -55,19 +55,33 @@ class TensorInfo(_message.Message):
     offset: int
     def __init__(self, dtype: _Optional[str] = ..., shape: _Optional[_Iterable[int]] = ..., source: _Optional[str] = ..., offset: _Optional[int] = ...) -> None: ...
 
+class FileStat(_message.Message):
+    __slots__ = ("size", "mtime_ns", "inode", "device")
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    MTIME_NS_FIELD_NUMBER: _ClassVar[int]
+    INODE_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    size: int
+    mtime_ns: int
+    inode: int
+    device: int
+    def __init__(self, size: _Optional[int] = ..., mtime_ns: _Optional[int] = ..., inode: _Optional[int] = ..., device: _Optional[int] = ...) -> None: ...
+
 class ObjectEntry(_message.Message):
-    __slots__ = ("name", "kind", "size", "digest", "tensor")
+    __slots__ = ("name", "kind", "size", "digest", "tensor", "stat")
     NAME_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     SIZE_FIELD_NUMBER: _ClassVar[int]
     DIGEST_FIELD_NUMBER: _ClassVar[int]
     TENSOR_FIELD_NUMBER: _ClassVar[int]
+    STAT_FIELD_NUMBER: _ClassVar[int]
     name: str
     kind: ObjectKind
     size: int
     digest: bytes
     tensor: TensorInfo
-    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[ObjectKind, str]] = ..., size: _Optional[int] = ..., digest: _Optional[bytes] = ..., tensor: _Optional[_Union[TensorInfo, _Mapping]] = ...) -> None: ...
+    stat: FileStat
+    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[ObjectKind, str]] = ..., size: _Optional[int] = ..., digest: _Optional[bytes] = ..., tensor: _Optional[_Union[TensorInfo, _Mapping]] = ..., stat: _Optional[_Union[FileStat, _Mapping]] = ...) -> None: ...
 
 class Manifest(_message.Message):
     __slots__ = ("spec_version", "algorithm", "objects", "artifact_digest")
