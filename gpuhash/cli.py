@@ -368,10 +368,10 @@ def cmd_sign(args: argparse.Namespace) -> int:
     algorithm = None if oms else _algorithm(args)
     backend = _chosen_backend(args, algorithm)
     progress: Progress | None = None
-    if sys.stderr.isatty() and not oms:
-        progress = Progress(0, sys.stderr, min_total=PROGRESS_MIN_BYTES)
     if oms and args.leaf_size is not None:
         raise UsageError("--leaf-size does not apply to --format oms")
+    if sys.stderr.isatty() and not oms:
+        progress = Progress(0, sys.stderr, min_total=PROGRESS_MIN_BYTES)
     try:
         subject = signing.sign(
             args.path,
@@ -428,6 +428,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
             ignore_unsigned_files=args.ignore_unsigned_files,
             only=args.only,
             objects=args.objects,
+            range_proof=args.range,
         )
     except signing.VerificationFailed as e:
         for line in e.result.problems():
@@ -441,9 +442,50 @@ def cmd_verify(args: argparse.Namespace) -> int:
     finally:
         if not isinstance(backend, str):
             backend.close()
+    if result.proven is not None:
+        name, start, end = result.proven
+        sys.stdout.write(
+            f"verified bytes [{start}, {end}) of {_printable(name)} in {_printable(args.path)}, "
+            f"{result.algorithm}, signed by {_printable(result.signer)}\n"
+        )
+        return EXIT_OK
     sys.stdout.write(
         f"verified {_printable(args.path)}: {result.objects} objects, {result.algorithm} "
         f"({result.format} format), signed by {_printable(result.signer)}\n"
+    )
+    return EXIT_OK
+
+
+def cmd_prove(args: argparse.Namespace) -> int:
+    from gpuhash._atomic import write_atomic
+    from gpuhash.proofs import prove_object
+
+    start_text, sep, end_text = args.range.partition(":")
+    if not sep or not start_text.isdigit() or not end_text.isdigit():
+        raise UsageError(f"--range {args.range!r}: expected START:END in bytes, e.g. 0:1048576")
+    _check_output_path(args.output)
+    backend = _chosen_backend(args, None)
+    try:
+        proof = prove_object(
+            args.path,
+            args.object,
+            int(start_text),
+            int(end_text),
+            algorithm=_algorithm(args),
+            objects=args.objects or "files",
+            backend=backend,
+            ignore_paths=args.ignore_paths,
+            allow_symlinks=args.allow_symlinks,
+        )
+    finally:
+        if not isinstance(backend, str):
+            backend.close()
+    write_atomic(args.output, proof.to_json().encode("utf-8"))
+    a, b = proof.byte_range
+    sys.stdout.write(
+        f"proof for bytes [{a}, {b}) of {_printable(args.object)} (leaves {proof.first_leaf}.."
+        f"{proof.first_leaf + proof.leaf_count}, {len(proof.nodes)} nodes): "
+        f"{_printable(args.output)}\n"
     )
     return EXIT_OK
 
@@ -780,10 +822,28 @@ def build_parser() -> argparse.ArgumentParser:
                 choices=("files", "tensors"),
                 help="the object model the signature must use (default: whichever it uses)",
             )
+            p.add_argument(
+                "--range",
+                metavar="PROOF",
+                help="check only the byte range an inclusion proof (from `gpuhash prove`) "
+                "covers, reading only those bytes of its object",
+            )
         else:
             _hash_options(p)
         _signing_options(p, verify)
         p.set_defaults(func=cmd_verify if verify else cmd_sign)
+
+    p = sub.add_parser(
+        "prove",
+        help="make an inclusion proof for a byte range of one object",
+        description="Write an inclusion proof (spec section 7) for bytes START:END of the object "
+        "OBJECT of PATH, to check later with `gpuhash verify ... --range PROOF`.",
+    )
+    _hash_options(p)
+    p.add_argument("--object", required=True, metavar="NAME", help="file or FILE::TENSOR name")
+    p.add_argument("--range", required=True, metavar="START:END", help="bytes, end exclusive")
+    p.add_argument("-o", "--output", required=True, metavar="FILE", help="the proof (JSON)")
+    p.set_defaults(func=cmd_prove)
 
     p = sub.add_parser(
         "selftest",

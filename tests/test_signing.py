@@ -73,6 +73,8 @@ def _cert(
     usage: str = "sign",
     start: datetime.datetime = NOW - DAY,
     end: datetime.datetime = NOW + 365 * DAY,
+    ca_eku: list[Any] | None = None,
+    critical: x509.ExtensionType | None = None,
 ) -> x509.Certificate:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
     issuer_name, issuer_key = (
@@ -95,11 +97,15 @@ def _cert(
             critical=False,
         )
     )
+    if critical is not None:
+        b = b.add_extension(critical, critical=True)
     if ca:
         b = b.add_extension(
             x509.KeyUsage(False, False, False, False, False, True, True, False, False),
             critical=True,
         )
+        if ca_eku is not None:
+            b = b.add_extension(x509.ExtendedKeyUsage(ca_eku), critical=False)
     elif usage == "sign":
         b = b.add_extension(
             x509.KeyUsage(True, False, False, False, False, False, False, False, False),
@@ -145,6 +151,31 @@ class PKI:
         )
         other_ca_key = ec.generate_private_key(ec.SECP256R1())
         self.other_root = _pem(root / "other.pem", _cert("other", other_ca_key, None, ca=True))
+        # Intermediates that limit their extended key usage, and a leaf under each.
+        self.limited: dict[str, tuple[Path, Path]] = {}
+        for label, eku in (
+            ("codesign", [ExtendedKeyUsageOID.CODE_SIGNING]),
+            ("clientauth", [ExtendedKeyUsageOID.CLIENT_AUTH]),
+        ):
+            k = ec.generate_private_key(ec.SECP256R1())
+            ca_cert = _cert(f"int-{label}", k, ("test-root", ca_key), ca=True, ca_eku=eku)
+            leaf_cert = _cert("signer", self.p256, (f"int-{label}", k), ca=False)
+            self.limited[label] = (
+                _pem(root / f"int-{label}.pem", ca_cert),
+                _pem(root / f"leaf-{label}.pem", leaf_cert),
+            )
+        self.odd_leaf = _pem(
+            root / "odd.pem",
+            _cert(
+                "odd",
+                self.p256,
+                issuer,
+                ca=False,
+                critical=x509.UnrecognizedExtension(
+                    x509.ObjectIdentifier("1.3.6.1.4.1.99999.1"), b"\x05\x00"
+                ),
+            ),
+        )
 
 
 @pytest.fixture(scope="module")
@@ -868,3 +899,163 @@ def test_sigstore_signing_errors_are_one_line_and_write_nothing(
     assert err.startswith("gpuhash: error: Sigstore signing failed: ")
     assert err.count("\n") == 1
     assert not sig.exists()
+
+
+# -- from a review: corner cases that must fail cleanly --------------------------------------
+
+
+def test_certificate_chains_with_limited_intermediates(
+    pki: PKI, model: Path, tmp_path: Path
+) -> None:
+    """An intermediate whose extended key usage allows code signing may issue signing
+    certificates; one limited to client authentication may not. A signing certificate with an
+    unknown critical extension is refused (RFC 5280)."""
+    sig = tmp_path / "s.sig"
+    payload = _native_payload(model)
+    for label, passes in (("codesign", True), ("clientauth", False)):
+        inter, leaf = pki.limited[label]
+        ders = [
+            base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode()
+            for p in (leaf, inter)
+            for c in x509.load_pem_x509_certificates(p.read_bytes())
+        ]
+        material = {"x509CertificateChain": {"certificates": [{"rawBytes": d} for d in ders]}}
+        sig.write_bytes(
+            envelope.bundle_json(payload, methods._ecdsa_sign(pki.p256, payload), material)
+        )
+        if passes:
+            assert gpuhash.verify(model, sig, method="certificate", certificate_chain=[pki.root]).ok
+        else:
+            with pytest.raises(VerificationError, match="excludes code signing"):
+                gpuhash.verify(model, sig, method="certificate", certificate_chain=[pki.root])
+    sig.write_bytes(_bundle_with_chain(pki, pki.odd_leaf, payload))
+    with pytest.raises(
+        VerificationError,
+        match=r"1\.3\.6\.1\.4\.1\.99999\.1: certificate contains unaccounted-for critical",
+    ):
+        gpuhash.verify(model, sig, method="certificate", certificate_chain=[pki.root])
+
+
+def test_empty_signatures_verify_nothing(pki: PKI, model: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    sig = tmp_path / "e.sig"
+    for fmt in ("gpuhash", "oms"):
+        with pytest.raises(UsageError, match="nothing to sign"):
+            gpuhash.sign(empty, sig, method="key", private_key=pki.key, format=fmt)
+    # A validly signed statement listing no objects (made by hand) never verifies anything.
+    manifest = gpuhash.Manifest.build(gpuhash.resolve_algorithm(None), [])
+    payload = envelope.statement_bytes(
+        "m",
+        native.subject_digest(manifest),
+        native.PREDICATE_TYPE,
+        native.predicate(manifest, None),
+    )
+    sig.write_bytes(methods.KeySigner(pki.key).sign(payload))
+    with pytest.raises(VerificationError, match="lists no objects"):
+        gpuhash.verify(model, sig, method="key", public_key=pki.pub, ignore_unsigned_files=True)
+
+
+def test_the_signature_never_overwrites_the_model_or_other_files(
+    pki: PKI, model: Path, tmp_path: Path
+) -> None:
+    weights = model / "weights.bin"
+    before = weights.read_bytes()
+    with pytest.raises(UsageError, match="is the model itself"):
+        gpuhash.sign(weights, weights, method="key", private_key=pki.key)
+    with pytest.raises(UsageError, match="exists and is not a signature; not overwriting it"):
+        gpuhash.sign(model, weights, method="key", private_key=pki.key)
+    assert weights.read_bytes() == before
+    sig = tmp_path / "s.sig"
+    gpuhash.sign(model, sig, method="key", private_key=pki.key)
+    gpuhash.sign(model, sig, method="key", private_key=pki.key, format="oms")  # replaces it
+    assert gpuhash.verify(model, sig, method="key", public_key=pki.pub).format == "oms"
+
+
+NUMBERS = {
+    "huge number": (lambda st: st.update(junk=int("9" * 5000)), "not valid JSON"),
+    "superscript span": (
+        lambda st: st["predicate"]["ranges"].update(span="2\u00b2"),
+        "malformed ranges",
+    ),
+}
+
+
+def test_unparseable_numbers_fail_in_one_line(
+    pki: PKI, model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sig = tmp_path / "s.sig"
+    # Not even valid for Python's JSON reader: checked before the signature.
+    gpuhash.sign(model, sig, method="key", private_key=pki.key)
+    bundle = sig.read_text()
+    sig.write_text(bundle[:-2] + ', "junk": ' + "9" * 5000 + "}\n")
+    with pytest.raises(VerificationError, match="not valid JSON"):
+        gpuhash.verify(model, sig, method="key", public_key=pki.pub)
+    sig.write_text(bundle.replace('"mediaType"', '"x": NaN, "mediaType"'))
+    with pytest.raises(VerificationError, match="not valid JSON"):
+        gpuhash.verify(model, sig, method="key", public_key=pki.pub)
+    # Signed statements with numbers Python's int() would choke on. (A damaged file is no
+    # signature, so signing refuses to overwrite it: it goes first.)
+    sig.unlink()
+    gpuhash.sign(model, sig, method="key", private_key=pki.key, leaf_size=4096, range_size=65536)
+    _resign(pki, sig, lambda st: st["predicate"]["ranges"].update(span="6553\u00b2"))
+    with pytest.raises(VerificationError, match="malformed ranges"):
+        gpuhash.verify(model, sig, method="key", public_key=pki.pub)
+    gpuhash.sign(model, sig, method="key", private_key=pki.key, format="oms", shard_size=100_000)
+    import hashlib
+
+    def superscript(st: dict[str, Any]) -> None:
+        st["predicate"]["resources"][0]["name"] += "\u00b2"
+
+    def infinite(st: dict[str, Any]) -> None:
+        st["predicate"]["serialization"]["shard_size"] = "__INF__"
+
+    for edit, message in ((superscript, "bad shard name"), (infinite, "unsupported shard")):
+        gpuhash.sign(
+            model, sig, method="key", private_key=pki.key, format="oms", shard_size=100_000
+        )
+
+        def with_root(st: dict[str, Any], edit: Any = edit) -> None:
+            edit(st)
+            raw = b"".join(bytes.fromhex(r["digest"]) for r in st["predicate"]["resources"])
+            st["subject"][0]["digest"]["sha256"] = hashlib.sha256(raw).hexdigest()
+
+        statement = json.loads(
+            base64.b64decode(json.loads(sig.read_bytes())["dsseEnvelope"]["payload"])
+        )
+        with_root(statement)
+        # 1e999 is valid JSON that Python reads as an infinite float.
+        payload = json.dumps(statement).replace('"__INF__"', "1e999").encode()
+        sig.write_bytes(methods.KeySigner(pki.key).sign(payload))
+        with pytest.raises(VerificationError, match=message):
+            gpuhash.verify(model, sig, method="key", public_key=pki.pub)
+    capsys.readouterr()
+    assert run("verify", "key", model, "--signature", sig, "--public-key", pki.pub) == 1
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_a_bad_trust_configuration_is_not_quoted(
+    pki: PKI, model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secret = tmp_path / "jwk.json"
+    secret.write_text(json.dumps({"kty": "EC", "crv": "P-256", "d": "SECRETSCALAR" * 3}))
+    sig = tmp_path / "s.sig"
+    sig.write_text("{}")
+    assert (
+        run(
+            "verify",
+            "sigstore",
+            model,
+            "--signature",
+            sig,
+            "--identity",
+            "a@b.c",
+            "--identity-provider",
+            "https://x",
+            "--trust-config",
+            secret,
+        )
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert err == f"gpuhash: error: {secret}: not a Sigstore client trust configuration\n"

@@ -304,3 +304,86 @@ def test_hash_command_lists_tensors(model: Path, capsys: pytest.CaptureFixture[s
     assert kinds["bf16.safetensors::__metadata__"] == "OBJECT_KIND_TENSOR_HEADER"
     assert kinds["bf16.safetensors::w"] == "OBJECT_KIND_TENSOR"
     assert kinds["config.json"] == "OBJECT_KIND_FILE"
+
+
+# -- range proofs: one rank's shard of a tensor ------------------------------------------------
+
+
+def test_a_shard_of_a_tensor_verifies_with_a_proof(
+    model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`gpuhash prove` for the second half of a tensor; `gpuhash verify --range` checks it
+    against the signed manifest reading only those bytes: a change elsewhere in the tensor
+    does not matter, a change inside the range fails."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP384R1())
+    private, public = tmp_path / "k.pem", tmp_path / "p.pem"
+    private.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    public.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    sig, proof = tmp_path / "m.sig", tmp_path / "rank1.proof.json"
+    name = "model-00001.safetensors::model.embed.weight"
+    common = ["--objects", "tensors", "-l", "4k"]
+
+    def run(*argv: object) -> int:
+        return cli.main([str(a) for a in argv])
+
+    assert run("sign", "key", model, "--signature", sig, "--private-key", private, *common) == 0
+    size = 257 * 129 * 4
+    half = size // 2
+    assert (
+        run("prove", model, "--object", name, "--range", f"{half}:{size}", "-o", proof, *common)
+        == 0
+    )
+    assert f"proof for bytes [{half - half % 4096}, {size})" in capsys.readouterr().out
+    verify = ["verify", "key", model, "--signature", sig, "--public-key", public, "--range", proof]
+    assert run(*verify) == 0
+    assert f"verified bytes [{half - half % 4096}, {size}) of {name}" in capsys.readouterr().out
+    info = gpuhash.hash_path(model, objects="tensors", backend="cpu")[name].tensor
+    assert info is not None
+    offset = int(info["offset"])  # type: ignore[call-overload]
+    f = model / "model-00001.safetensors"
+    with open(f, "r+b") as fh:  # a byte in the first half: not this rank's business
+        fh.seek(offset + 10)
+        fh.write(b"\xff")
+    assert run(*verify) == 0
+    with open(f, "r+b") as fh:  # a byte in the proven range
+        fh.seek(offset + size - 2)
+        old = fh.read(2)
+        fh.seek(offset + size - 2)
+        fh.write(bytes(b ^ 0x40 for b in old))
+    capsys.readouterr()
+    assert run(*verify) == 1
+    assert "do not match the signed digest" in capsys.readouterr().err
+    # A proof under another algorithm than the signature's fails; so does an unknown object.
+    assert (
+        run(
+            "prove",
+            model,
+            "--object",
+            "config.json",
+            "--range",
+            "0:5",
+            "-o",
+            proof,
+            "-a",
+            "merkle-sha512",
+        )
+        == 0
+    )
+    assert run(*verify) == 1
+    assert "the proof uses gh1-merkle-sha512-64k" in capsys.readouterr().err
+    assert run("prove", model, "--object", "nope", "--range", "0:5", "-o", proof) == 2
+    assert "no object named 'nope'" in capsys.readouterr().err
+    assert run("prove", model, "--object", "config.json", "--range", "5:2", "-o", proof) == 2

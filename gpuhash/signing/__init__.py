@@ -51,6 +51,8 @@ class VerificationResult:
     missing: list[str] = field(default_factory=list)
     extra: list[str] = field(default_factory=list)
     changed: list[ChangedObject] = field(default_factory=list)
+    #: With a range proof: the object and the byte range [start, end) verified.
+    proven: tuple[str, int, int] | None = None
 
     @property
     def ok(self) -> bool:
@@ -90,6 +92,27 @@ def _ignore_with_signature(model: str, signature: str, ignore_paths: Sequence[st
     if os.path.isdir(root) and os.path.commonpath([root, sig]) == root and sig != root:
         paths.append(os.path.relpath(sig, root).replace(os.sep, "/"))
     return paths
+
+
+def _check_signature_target(model: str, signature: str) -> None:
+    """Never write the signature over the model, or over any file that is not a signature."""
+    from gpuhash.signing import envelope
+
+    if os.path.isdir(signature):
+        raise UsageError(f"{signature}: is a directory")
+    if not os.path.isdir(os.path.dirname(os.path.abspath(signature))):
+        raise UsageError(f"{signature}: its directory does not exist")
+    if os.path.exists(model) and os.path.realpath(signature) == os.path.realpath(model):
+        raise UsageError(f"{signature}: is the model itself")
+    if os.path.lexists(signature):
+        try:
+            with open(signature, "rb") as f:
+                head = f.read(envelope.MAX_SIGNATURE_BYTES + 1)
+            media = envelope.parse_json(head, "it").get("mediaType")
+        except (OSError, VerificationError, AttributeError):
+            media = None
+        if media not in envelope.BUNDLE_MEDIA_TYPES:
+            raise UsageError(f"{signature}: exists and is not a signature; not overwriting it")
 
 
 def _subject_name(model: str) -> str:
@@ -174,10 +197,7 @@ def sign(
     model_s, sig_s = os.fspath(model), os.fspath(signature)
     if format not in FORMATS:
         raise UsageError(f"unknown signature format {format!r}; one of {', '.join(FORMATS)}")
-    if os.path.isdir(sig_s):
-        raise UsageError(f"{sig_s}: is a directory")
-    if not os.path.isdir(os.path.dirname(os.path.abspath(sig_s))):
-        raise UsageError(f"{sig_s}: its directory does not exist")
+    _check_signature_target(model_s, sig_s)
     signer = _signer(
         method,
         {
@@ -194,7 +214,7 @@ def sign(
         if objects != "files":
             raise UsageError("--format oms signs files; --objects tensors needs --format gpuhash")
         digest, predicate_type, predicate = _oms_content(
-            model_s, algorithm, shard_size, ignores, allow_symlinks
+            model_s, algorithm, shard_size, ignores, allow_symlinks, use_mmap
         )
     else:
         if shard_size is not None:
@@ -246,6 +266,8 @@ def _native_content(
     sources = api.list_objects(
         model, ignore_paths=ignores, allow_symlinks=allow_symlinks, objects=objects
     )
+    if not sources:
+        raise UsageError(f"{model}: nothing to sign (no files)")
     chosen = api._auto_for_size(backend, sum(s.size for s in sources))
     tops = WindowTops()
     with api._backend(chosen, alg) as b:
@@ -268,6 +290,7 @@ def _oms_content(
     shard_size: int | None,
     ignores: list[str],
     allow_symlinks: bool,
+    use_mmap: bool,
 ) -> tuple[dict[str, str], str, dict[str, Any]]:
     from gpuhash import api
     from gpuhash.signing import oms
@@ -280,9 +303,16 @@ def _oms_content(
         if hash_type != "sha256":
             raise UsageError("model_signing shards are hashed with sha256 only")
     sources = api.list_objects(model, ignore_paths=ignores, allow_symlinks=allow_symlinks)
+    if not sources:
+        raise UsageError(f"{model}: nothing to sign (no files)")
     single = os.path.isfile(model)
-    resources = oms.hash_resources(sources, single, hash_type, shard_size)
-    recorded = [*_DEFAULT_IGNORES, *ignores]
+    resources = oms.hash_resources(sources, single, hash_type, shard_size, use_mmap=use_mmap)
+    # Recorded as model_signing does, relative to the model (never an absolute path).
+    root = os.path.realpath(model)
+    recorded = [*_DEFAULT_IGNORES]
+    for ig in ignores:
+        rel = os.path.relpath(ig, root) if os.path.isabs(ig) else ig
+        recorded.append(rel.replace(os.sep, "/"))
     predicate = oms.predicate(resources, hash_type, shard_size, allow_symlinks, recorded)
     return {"sha256": oms.root_digest(resources).hex()}, oms.PREDICATE_TYPE, predicate
 
@@ -306,13 +336,16 @@ def verify(
     ignore_unsigned_files: bool = False,
     only: Sequence[str] = (),
     objects: str | None = None,
+    range_proof: str | os.PathLike[str] | None = None,
 ) -> VerificationResult:
     """Verify ``signature`` (made with ``method``) over ``model``; see the module docstring.
 
     ``only``: shell-style patterns; just the signed objects whose names match one are checked
     (and only their bytes read), and objects the signature does not list are not reported. A
     pattern list that matches no signed object is an error, never a pass. ``objects``: the object
-    model (``files`` or ``tensors``) the signature must use."""
+    model (``files`` or ``tensors``) the signature must use. ``range_proof``: an inclusion proof
+    file (``gpuhash prove``); only the proven bytes of its object are read and checked against
+    the signed manifest, nothing else."""
     from gpuhash.signing import envelope, native, oms
 
     model_s, sig_s = os.fspath(model), os.fspath(signature)
@@ -328,6 +361,17 @@ def verify(
     )
     if not os.path.exists(model_s):
         raise InputError(f"{model_s}: no such file or directory")
+    proof = None
+    if range_proof is not None:
+        from gpuhash.proofs import Proof
+
+        if only:
+            raise UsageError("--range checks one proven range; it takes no --only")
+        try:
+            with open(range_proof, "rb") as f:
+                proof = Proof.from_json(f.read())
+        except OSError as e:
+            raise InputError(f"{os.fspath(range_proof)}: cannot read: {e.strerror}") from None
     try:
         with open(sig_s, "rb") as f:
             data = f.read(envelope.MAX_SIGNATURE_BYTES + 1)
@@ -350,6 +394,15 @@ def verify(
         mode = "files" if all(o.kind == ref_kind_file() for o in manifest.objects) else "tensors"
         if objects is not None and objects != mode:
             raise VerificationError(f"signature: its objects are {mode}, not {objects}")
+        if proof is not None:
+            from gpuhash.proofs import check_range
+
+            start, end = check_range(
+                model_s, manifest, proof, ignore_paths=ignores, allow_symlinks=allow_symlinks
+            )
+            result.objects = 1
+            result.proven = (proof.object_name, start, end)
+            return result
         _compare_native(
             model_s,
             manifest,
@@ -368,6 +421,10 @@ def verify(
             signed.hash_type if signed.shard_size is None else f"sha256-sharded-{signed.shard_size}"
         )
         result = VerificationResult(format="oms", algorithm=label, **common)
+        if proof is not None:
+            raise VerificationError(
+                "signature: a model_signing signature has no tree, so no range proofs"
+            )
         if objects not in (None, "files"):
             raise VerificationError("signature: a model_signing signature covers files")
         _compare_oms(
@@ -424,6 +481,8 @@ def _compare_native(
 
     alg = manifest.algorithm
     signed = {o.name: o for o in manifest.objects}
+    if not signed:
+        raise VerificationError("signature: it lists no objects, so it verifies nothing")
     wanted = _selected(list(signed), only)
     result.objects = len(wanted)
     sources = api.list_objects(
@@ -496,6 +555,8 @@ def _compare_oms(
     for r in signed.resources:
         path = r.name if signed.shard_size is None else r.name.rsplit(":", 2)[0]
         by_file.setdefault(path, {})[r.name] = r.digest
+    if not by_file:
+        raise VerificationError("signature: it lists no objects, so it verifies nothing")
     wanted = set(_selected(list(by_file), only))
     by_file = {path: shards for path, shards in by_file.items() if path in wanted}
     result.objects = len(by_file)

@@ -91,12 +91,19 @@ def _object(value: object, what: str) -> dict[str, Any]:
     return value
 
 
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def parse_json(data: bytes, what: str) -> Any:
+    """Strict JSON: no NaN or Infinity; any parse failure (numbers too long for Python
+    included) is a VerificationError naming ``what``."""
     try:
-        return json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
-        detail = f": {e.msg} at line {e.lineno}" if isinstance(e, json.JSONDecodeError) else ""
-        raise VerificationError(f"{what} is not valid JSON{detail}") from None
+        return json.loads(data, parse_constant=_no_constants)
+    except json.JSONDecodeError as e:
+        raise VerificationError(f"{what} is not valid JSON: {e.msg} at line {e.lineno}") from None
+    except (ValueError, RecursionError):  # UnicodeDecodeError, over-long numbers, NaN
+        raise VerificationError(f"{what} is not valid JSON") from None
 
 
 def parse_bundle(data: bytes) -> Envelope:

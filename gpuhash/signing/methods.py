@@ -201,6 +201,20 @@ def _check_signing_usage(cert: Any, where: str) -> None:
         raise VerificationError(f"{where}: the certificate states no key usage for signing")
 
 
+def _ca_may_sign_code(policy: Any, cert: Any, extended: Any) -> None:
+    """Extension-policy validator for CA certificates: an extended key usage, where stated,
+    includes code signing or any purpose."""
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    if extended is None:
+        return
+    if (
+        ExtendedKeyUsageOID.CODE_SIGNING not in extended
+        and ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE not in extended
+    ):
+        raise ValueError("a CA's extended key usage excludes code signing")
+
+
 class CertificateSigner:
     method = "certificate"
 
@@ -297,9 +311,14 @@ class CertificateVerifier:
                 .store(xv.Store(self._anchors))
                 .time(now)
                 .extension_policies(
-                    ca_policy=xv.ExtensionPolicy.webpki_defaults_ca(),
+                    # A CA that limits its extended key usage must allow code signing (the
+                    # client verifier's default would demand client authentication instead).
+                    ca_policy=xv.ExtensionPolicy.webpki_defaults_ca().may_be_present(
+                        x509.ExtendedKeyUsage, xv.Criticality.AGNOSTIC, _ca_may_sign_code
+                    ),
                     # Code-signing leaves are not web PKI leaves (model_signing's test PKI has
-                    # CA:TRUE on its leaf): their usage is checked below instead.
+                    # CA:TRUE on its leaf): their usage is checked below instead. Unknown
+                    # critical extensions are still refused by the verifier (RFC 5280).
                     ee_policy=xv.ExtensionPolicy.permit_all(),
                 )
                 .build_client_verifier()
@@ -338,15 +357,18 @@ def _trust_config(path: str | os.PathLike[str] | None) -> Any:
     from sigstore.models import ClientTrustConfig
 
     if path is None:
-        return ClientTrustConfig.production()  # fetched through TUF (network)
+        try:
+            return ClientTrustConfig.production()  # fetched and checked through TUF (network)
+        except Exception as e:
+            raise UsageError(
+                "cannot fetch the Sigstore public-good trust root "
+                f"({type(e).__name__}); offline, pass --trust-config FILE"
+            ) from None
     text = _read(path, "trust configuration").decode("utf-8", "replace")
     try:
         return ClientTrustConfig.from_json(text)
-    except Exception as e:
-        detail = " ".join(str(e).split())[:160]
-        raise UsageError(
-            f"{os.fspath(path)}: not a Sigstore client trust configuration: {detail}"
-        ) from None
+    except Exception:  # its messages quote the input, which may be anything (a key file)
+        raise UsageError(f"{os.fspath(path)}: not a Sigstore client trust configuration") from None
 
 
 class SigstoreSigner:
@@ -422,7 +444,11 @@ class SigstoreVerifier:
         except Exception as e:
             detail = " ".join(str(e).split())[:200]
             raise VerificationError(f"signature: not a valid Sigstore bundle: {detail}") from None
-        verifier = Verifier(trusted_root=self._trust.trusted_root)
+        try:
+            verifier = Verifier(trusted_root=self._trust.trusted_root)
+        except Exception as e:
+            detail = " ".join(str(e).split())[:200] or type(e).__name__
+            raise UsageError(f"the Sigstore trust configuration is unusable: {detail}") from None
         try:
             payload_type, payload = verifier.verify_dsse(
                 bundle, policy.Identity(identity=self._identity, issuer=self._issuer)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,7 +81,11 @@ def _parse_ranges(raw: object, manifest: Manifest) -> Ranges | None:
     if not isinstance(raw, dict) or alg.family not in RANGE_FAMILIES:
         raise VerificationError("predicate: malformed ranges")
     span_text, objects = raw.get("span"), raw.get("objects")
-    if not isinstance(span_text, str) or not span_text.isdigit() or not isinstance(objects, list):
+    if (
+        not isinstance(span_text, str)
+        or not re.fullmatch(r"[0-9]{1,20}", span_text)
+        or not isinstance(objects, list)
+    ):
         raise VerificationError("predicate: malformed ranges")
     span = int(span_text)
     if (

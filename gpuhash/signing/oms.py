@@ -11,8 +11,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import math
 import mmap
 import os
+import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -48,6 +50,30 @@ def _hasher(hash_type: str) -> Any:
 WINDOW = 64 << 20
 
 
+def _read_range(src: Source, hash_type: str, start: int, end: int) -> bytes:
+    """As ``_digest_range``, reading with pread (no mapping a truncation could turn into
+    SIGBUS), for ``use_mmap=False``."""
+    h = _hasher(hash_type)
+    if end > start:
+        buf = memoryview(bytearray(min(WINDOW, end - start)))
+        fd = _open_checked(src)
+        try:
+            at = start
+            while at < end:
+                n = os.preadv(fd, [buf[: min(len(buf), end - at)]], at)
+                if n == 0:
+                    raise InputError(f"{src.name}: file changed while it was being hashed")
+                h.update(buf[:n])
+                at += n
+        except InputError:
+            raise
+        except OSError as e:
+            raise InputError(f"{src.name}: cannot read: {e.strerror or e}") from None
+        finally:
+            os.close(fd)
+    return bytes(h.digest())
+
+
 def _digest_range(src: Source, hash_type: str, start: int, end: int) -> bytes:
     h = _hasher(hash_type)
     if end > start:
@@ -65,6 +91,8 @@ def _digest_range(src: Source, hash_type: str, start: int, end: int) -> bytes:
                     finally:
                         view.release()
                 at += length
+        except ValueError:  # mmap: the file is now shorter than when it was opened
+            raise InputError(f"{src.name}: file changed while it was being hashed") from None
         except OSError as e:
             raise InputError(f"{src.name}: cannot read: {e.strerror or e}") from None
         finally:
@@ -82,17 +110,19 @@ def hash_resources(
     hash_type: str,
     shard_size: int | None,
     threads: int | None = None,
+    use_mmap: bool = True,
 ) -> list[Resource]:
     """The resources of ``sources`` in model_signing's order."""
+    digest_range = _digest_range if use_mmap else _read_range
     jobs: list[tuple[str, Callable[[], bytes]]] = []
     for src in sources:
         name = oms_name(src, single_file)
         if shard_size is None:
-            jobs.append((name, functools.partial(_digest_range, src, hash_type, 0, src.size)))
+            jobs.append((name, functools.partial(digest_range, src, hash_type, 0, src.size)))
             continue
         for start in range(0, src.size, shard_size):
             end = min(start + shard_size, src.size)
-            job = functools.partial(_digest_range, src, "sha256", start, end)
+            job = functools.partial(digest_range, src, "sha256", start, end)
             jobs.append((f"{name}:{start}:{end}", job))
     workers = threads or min(32, os.cpu_count() or 1)
     with ThreadPoolExecutor(max(1, workers), "gpuhash-oms") as pool:
@@ -177,8 +207,8 @@ def parse(digest: dict[str, str], body: dict[str, Any]) -> Signed:
             hash_type != "sha256"
             or isinstance(raw, bool)
             or not isinstance(raw, int | float)
-            or raw != int(raw)
-            or int(raw) < 1
+            or (isinstance(raw, float) and not (math.isfinite(raw) and raw.is_integer()))
+            or not 1 <= raw < 1 << 63
         ):
             raise VerificationError("predicate: unsupported shard serialization")
         shard_size = int(raw)
@@ -200,7 +230,7 @@ def parse(digest: dict[str, str], body: dict[str, Any]) -> Signed:
         path = name
         if shard_size is not None:
             parts = name.rsplit(":", 2)
-            if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
+            if len(parts) != 3 or not all(re.fullmatch(r"[0-9]{1,20}", p) for p in parts[1:]):
                 raise VerificationError(f"predicate: bad shard name {name!r}")
             path, start, end = parts[0], int(parts[1]), int(parts[2])
             if start % shard_size or not start < end <= start + shard_size:

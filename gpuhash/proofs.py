@@ -1,0 +1,218 @@
+"""Inclusion proofs for byte ranges of objects of a model path (spec section 7): made from the
+files (``gpuhash prove``), checked against a verified manifest reading only the range's leaves
+(``gpuhash verify --range``), as a tensor-parallel rank checks its shard of a tensor.
+
+The proof document is the protobuf ``gpuhash.v1.InclusionProof`` in its JSON mapping.
+"""
+
+from __future__ import annotations
+
+import json
+import mmap
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from gpuhash import reference as ref
+from gpuhash.algorithms import Algorithm, resolve_algorithm
+from gpuhash.engine import Source, _open_checked
+from gpuhash.errors import InputError, UsageError, VerificationError
+
+#: The largest byte range whose leaves are read to check a proof.
+MAX_PROOF_BYTES = 1 << 34
+
+
+@dataclass(frozen=True)
+class Proof:
+    algorithm: Algorithm
+    object_name: str
+    object_size: int
+    first_leaf: int
+    leaf_count: int
+    nodes: tuple[bytes, ...]
+
+    @property
+    def byte_range(self) -> tuple[int, int]:
+        """The bytes the proven leaves cover: [first * L, min(end * L, size))."""
+        L = self.algorithm.leaf_size
+        return (
+            self.first_leaf * L,
+            min((self.first_leaf + self.leaf_count) * L, self.object_size),
+        )
+
+    def to_json(self) -> str:
+        from google.protobuf import json_format
+
+        from gpuhash._proto.gpuhash.v1 import manifest_pb2 as pb
+        from gpuhash.manifest import FAMILY_ENUM
+
+        msg = pb.InclusionProof(
+            spec_version=ref.SPEC_VERSION,
+            algorithm=pb.Algorithm(
+                family=FAMILY_ENUM[self.algorithm.family],  # type: ignore[arg-type]
+                leaf_size=self.algorithm.leaf_size,
+                id=self.algorithm.id,
+            ),
+            object_name=self.object_name,
+            object_size=self.object_size,
+            first_leaf=self.first_leaf,
+            leaf_count=self.leaf_count,
+            nodes=list(self.nodes),
+        )
+        return json.dumps(json_format.MessageToDict(msg), indent=2) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Proof:
+        from google.protobuf import json_format
+
+        from gpuhash._proto.gpuhash.v1 import manifest_pb2 as pb
+
+        msg = pb.InclusionProof()
+        try:
+            json_format.Parse(text, msg)
+        except (json_format.ParseError, UnicodeDecodeError) as e:
+            raise UsageError(f"not a gpuhash inclusion proof: {str(e).splitlines()[0]}") from None
+        if msg.spec_version != ref.SPEC_VERSION:
+            raise UsageError(f"proof has spec version {msg.spec_version}, expected 1")
+        try:
+            alg = resolve_algorithm(msg.algorithm.id)
+        except UsageError as e:
+            raise UsageError(f"proof algorithm: {e}") from None
+        return cls(
+            alg,
+            msg.object_name,
+            int(msg.object_size),
+            int(msg.first_leaf),
+            int(msg.leaf_count),
+            tuple(bytes(n) for n in msg.nodes),
+        )
+
+
+def _find(sources: Sequence[Source], name: str) -> Source:
+    for src in sources:
+        if src.name == name:
+            return src
+    raise UsageError(f"no object named {name!r} here")
+
+
+def _read(src: Source, start: int, end: int) -> bytes:
+    """Bytes [start, end) of an object, from its file, and nothing else."""
+    fd = _open_checked(src)
+    try:
+        out = bytearray()
+        while len(out) < end - start:
+            chunk = os.pread(fd, end - start - len(out), src.offset + start + len(out))
+            if not chunk:
+                raise InputError(f"{src.name}: file changed while it was being read")
+            out += chunk
+        return bytes(out)
+    except OSError as e:
+        if isinstance(e, InputError):
+            raise
+        raise InputError(f"{src.name}: cannot read: {e.strerror or e}") from None
+    finally:
+        os.close(fd)
+
+
+def prove_object(
+    path: str | os.PathLike[str],
+    name: str,
+    start: int,
+    end: int,
+    *,
+    algorithm: str | Algorithm | None = None,
+    leaf_size: int | None = None,
+    objects: str = "files",
+    backend: object = "auto",
+    ignore_paths: Sequence[str] = (),
+    allow_symlinks: bool = False,
+) -> Proof:
+    """A proof for bytes ``[start, end)`` of the object ``name`` of a model path (rounded out to
+    whole leaves). The object is memory-mapped, not read into memory."""
+    from gpuhash import api
+
+    alg = algorithm if isinstance(algorithm, Algorithm) else resolve_algorithm(algorithm, leaf_size)
+    sources = api.list_objects(
+        path, ignore_paths=ignore_paths, allow_symlinks=allow_symlinks, objects=objects
+    )
+    src = _find(sources, name)
+    if not 0 <= start < end <= src.size:
+        raise UsageError(f"range {start}:{end} is not inside {name!r} ({src.size} bytes)")
+    first, count = ref.leaf_range(start, end - start, alg.leaf_size)
+    fd = _open_checked(src)
+    try:
+        base = src.offset - src.offset % mmap.ALLOCATIONGRANULARITY
+        lead = src.offset - base
+        with mmap.mmap(fd, lead + src.size, prot=mmap.PROT_READ, offset=base) as m:
+            view = memoryview(m)
+            try:
+                nodes = api.prove(
+                    view[lead : lead + src.size],
+                    first,
+                    count,
+                    algorithm=alg,
+                    backend=backend,  # type: ignore[arg-type]
+                )
+            finally:
+                view.release()
+    finally:
+        os.close(fd)
+    return Proof(alg, name, src.size, first, count, tuple(nodes))
+
+
+def check_range(
+    path: str | os.PathLike[str],
+    manifest: object,
+    proof: Proof,
+    *,
+    ignore_paths: Sequence[str] = (),
+    allow_symlinks: bool = False,
+) -> tuple[int, int]:
+    """Check ``proof`` against a verified ``manifest``: the object's size and digest come from
+    the manifest, the leaves from the local object (only them are read). Returns the verified
+    byte range; raises ``VerificationError``."""
+    from gpuhash import api
+    from gpuhash.manifest import Manifest
+
+    assert isinstance(manifest, Manifest)
+    if proof.algorithm.id != manifest.algorithm.id:
+        raise VerificationError(
+            f"the proof uses {proof.algorithm.id}, the signed manifest {manifest.algorithm.id}"
+        )
+    if not manifest.algorithm.has_tree:
+        raise VerificationError(f"{manifest.algorithm.family} has no inclusion proofs")
+    try:
+        signed = manifest[proof.object_name]
+    except KeyError:
+        raise VerificationError(
+            f"the signed manifest has no object {proof.object_name!r}"
+        ) from None
+    mode = "files" if signed.kind == ref.KIND_FILE else "tensors"
+    size = signed.size  # the manifest's, never the proof's (spec section 7)
+    L = manifest.algorithm.leaf_size
+    n = ref.leaf_count(size, L)
+    a, b = proof.first_leaf, proof.first_leaf + proof.leaf_count
+    if not 0 <= a < b <= n:
+        raise VerificationError(f"the proof's leaves {a}..{b} are not inside the object")
+    start, end = a * L, min(b * L, size)
+    if end - start > MAX_PROOF_BYTES:
+        raise UsageError("the proven range is larger than gpuhash reads for a proof")
+    sources = api.list_objects(
+        path, ignore_paths=ignore_paths, allow_symlinks=allow_symlinks, objects=mode
+    )
+    try:
+        src = _find(sources, proof.object_name)
+    except UsageError:
+        raise VerificationError(f"missing: {proof.object_name}") from None
+    if src.size != size:
+        raise VerificationError(f"{proof.object_name}: {src.size} bytes here, {size} signed")
+    data = _read(src, start, end)
+    leaves = [data[i : i + L] for i in range(0, len(data), L)] or [b""]
+    ok = ref.verify_proof(
+        manifest.algorithm.family, L, size, signed.digest, a, leaves, list(proof.nodes)
+    )
+    if not ok:
+        raise VerificationError(
+            f"{proof.object_name}: bytes [{start}, {end}) do not match the signed digest"
+        )
+    return start, end
