@@ -109,14 +109,104 @@ def list_objects(
             )
         )
     if objects == "tensors":
-        sources = [
-            part
-            for src in sources
-            for part in (
-                tensor_sources(src) if src.name.endswith(ref.SAFETENSORS_SUFFIX) else [src]
-            )
-        ]
+        sources = [part for src in sources for part in split_source(src)]
     return sources
+
+
+GGUF_SUFFIX = ".gguf"
+
+
+def splits(name: str) -> bool:
+    """Whether a file of this name is split into tensor objects (``--objects tensors``)."""
+    return name.endswith((ref.SAFETENSORS_SUFFIX, GGUF_SUFFIX))
+
+
+def split_source(src: Source) -> list[Source]:
+    """The tensor objects of a safetensors or GGUF file; any other file as it is."""
+    if src.name.endswith(ref.SAFETENSORS_SUFFIX):
+        return tensor_sources(src)
+    if src.name.endswith(GGUF_SUFFIX):
+        return gguf_sources(src)
+    return [src]
+
+
+def gguf_sources(src: Source) -> list[Source]:
+    """The header and tensor objects of the GGUF file ``src`` (spec section 1.4), parsed by
+    the ``gguf`` package from the very file the engine opened and checked."""
+    try:
+        import gguf
+    except ImportError as e:
+        raise UsageError(
+            f"{src.name}: splitting GGUF files needs the gguf package ({e}); "
+            'install it with: python -m pip install "gpuhash[gguf]"'
+        ) from None
+    from gpuhash.engine import _open_checked
+
+    fd = _open_checked(src)
+    try:
+        try:
+            reader = gguf.GGUFReader(f"/proc/self/fd/{fd}")
+            start = int(reader.data_offset)
+            alignment = int(reader.alignment)
+            tensors = [
+                (
+                    str(t.name),
+                    int(t.data_offset),
+                    int(t.n_bytes),
+                    str(t.tensor_type.name),
+                    [int(d) for d in reversed(t.shape.tolist())],
+                )
+                for t in reader.tensors
+            ]
+        except Exception as e:  # the parser's own errors: struct, numpy, enum, unicode
+            detail = " ".join(str(e).split())[:160] or type(e).__name__
+            raise InputError(f"not a valid GGUF file: {src.name}: {detail}") from None
+        # Every byte belongs to the header or to one tensor, except alignment padding, which
+        # must be zero (spec section 1.4).
+        at = start
+        for name, offset, nbytes, _, _ in sorted(tensors, key=lambda t: (t[1], t[2])):
+            gap = offset - at
+            if gap < 0:
+                raise InputError(f"not a valid GGUF file: {src.name}: tensor {name!r} overlaps")
+            if gap >= alignment or os.pread(fd, gap, at).strip(b"\0"):
+                raise InputError(
+                    f"not a valid GGUF file: {src.name}: {gap} bytes before tensor {name!r} "
+                    "are not zero alignment padding"
+                )
+            at = offset + nbytes
+        tail = src.size - at
+        if tail < 0 or tail >= alignment or os.pread(fd, tail, at).strip(b"\0"):
+            raise InputError(
+                f"not a valid GGUF file: {src.name}: the {tail} bytes after the last tensor "
+                "are not zero alignment padding"
+            )
+    finally:
+        os.close(fd)
+    sep = ref.TENSOR_SEPARATOR
+    out = [
+        dataclasses.replace(
+            src,
+            name=f"{src.name}{sep}{ref.HEADER_OBJECT}",
+            kind=ref.KIND_TENSOR_HEADER,
+            size=start,
+            file_size=src.size,
+        )
+    ]
+    for name, offset, nbytes, dtype, shape in tensors:
+        if name == ref.HEADER_OBJECT:
+            raise InputError(f"not a valid GGUF file: {src.name}: a tensor is named {name!r}")
+        out.append(
+            dataclasses.replace(
+                src,
+                name=f"{src.name}{sep}{name}",
+                kind=ref.KIND_TENSOR,
+                size=nbytes,
+                offset=offset,
+                file_size=src.size,
+                tensor={"dtype": dtype, "shape": shape, "source": src.name, "offset": offset},
+            )
+        )
+    return out
 
 
 def tensor_sources(src: Source) -> list[Source]:
@@ -249,7 +339,7 @@ def rehash(
     todo: list[Source] = []
     for src in files:
         old = by_file.get(src.name, [])
-        split = mode == "tensors" and src.name.endswith(ref.SAFETENSORS_SUFFIX)
+        split = mode == "tensors" and splits(src.name)
         same_model = bool(old) and all((o.kind != ref.KIND_FILE) == split for o in old)
         stat_now = source_stat(src)
         if (
@@ -261,7 +351,7 @@ def rehash(
         ):
             kept.extend(old)
             continue
-        todo.extend(tensor_sources(src) if split else [src])
+        todo.extend(split_source(src) if split else [src])
     report.hashed_bytes = sum(s.size for s in todo)
     chosen = _auto_for_size(backend, report.hashed_bytes)
     with _backend(chosen, alg) as b:

@@ -387,3 +387,71 @@ def test_a_shard_of_a_tensor_verifies_with_a_proof(
     assert run("prove", model, "--object", "nope", "--range", "0:5", "-o", proof) == 2
     assert "no object named 'nope'" in capsys.readouterr().err
     assert run("prove", model, "--object", "config.json", "--range", "5:2", "-o", proof) == 2
+
+
+# -- GGUF (through the gguf package) -------------------------------------------------------------
+
+
+def _gguf(path: Path) -> dict[str, np.ndarray]:
+    """A small GGUF file written by the gguf package: F32, F16 and a Q8_0 block tensor."""
+    import gguf
+
+    rng = np.random.default_rng(11)
+    tensors: dict[str, np.ndarray] = {
+        "token_embd.weight": rng.standard_normal((33, 16)).astype(np.float32),
+        "blk.0.attn_q.weight": rng.standard_normal((7, 5)).astype(np.float16),
+    }
+    w = gguf.GGUFWriter(str(path), "llama")
+    w.add_block_count(1)
+    w.add_string("general.name", "gpuhash test")
+    for name, array in tensors.items():
+        w.add_tensor(name, array)
+    q8 = rng.integers(0, 255, size=(4, 34), dtype=np.uint8)  # 4 rows of one 32-weight block
+    w.add_tensor("blk.0.ffn.weight", q8, raw_dtype=gguf.GGMLQuantizationType.Q8_0)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return tensors
+
+
+def test_gguf_objects_match_the_gguf_reader(tmp_path: Path) -> None:
+    import gguf
+
+    path = tmp_path / "model.gguf"
+    tensors = _gguf(path)
+    data = path.read_bytes()
+    reader = gguf.GGUFReader(str(path))
+    for family in ("merkle-sha256", "blake3"):
+        m = gpuhash.hash_path(path, objects="tensors", algorithm=family, leaf_size=1024)
+        header = m["model.gguf::__metadata__"]
+        assert header.kind == ref.KIND_TENSOR_HEADER
+        assert header.size == reader.data_offset
+        assert header.digest == ref.object_digest(family, data[: reader.data_offset], 1024)
+        for t in reader.tensors:
+            obj = m[f"model.gguf::{t.name}"]
+            raw = data[t.data_offset : t.data_offset + t.n_bytes]
+            assert obj.digest == ref.object_digest(family, raw, 1024)
+            assert obj.tensor is not None
+            assert obj.tensor["dtype"] == t.tensor_type.name
+        in_memory = gpuhash.hash_tensors(tensors, algorithm=family, leaf_size=1024)
+        for o in in_memory.objects:
+            assert o.digest == m[f"model.gguf::{o.name}"].digest
+    assert m["model.gguf::blk.0.ffn.weight"].tensor["shape"] == [4, 32]  # type: ignore[index]
+
+
+def test_gguf_that_is_not_valid(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "model.gguf"
+    _gguf(path)
+    good = path.read_bytes()
+    path.write_bytes(b"GGUX" + good[4:])
+    with pytest.raises(InputError, match=r"not a valid GGUF file: model\.gguf: GGUF magic invalid"):
+        gpuhash.hash_path(path, objects="tensors")
+    path.write_bytes(good[:-100])  # truncated inside the last tensor
+    assert cli.main(["digest", str(path), "--objects", "tensors"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("gpuhash: error: not a valid GGUF file: model.gguf: ")
+    assert err.count("\n") == 1
+    path.write_bytes(good + b"\x01")  # a non-zero byte after the last tensor
+    with pytest.raises(InputError, match="after the last tensor are not zero alignment padding"):
+        gpuhash.hash_path(path, objects="tensors")
