@@ -23,6 +23,7 @@ _LAZY = {
     "hash_bytes": "gpuhash.api",
     "hash_tensors": "gpuhash.api",
     "rehash": "gpuhash.api",
+    "load_safetensors": "gpuhash.loading",
     "list_objects": "gpuhash.api",
     "prove": "gpuhash.api",
     "verify_proof": "gpuhash.api",
@@ -71,6 +72,7 @@ if TYPE_CHECKING:
     from gpuhash.errors import InputError as InputError
     from gpuhash.errors import UsageError as UsageError
     from gpuhash.errors import VerificationError as VerificationError
+    from gpuhash.loading import load_safetensors as load_safetensors
     from gpuhash.manifest import Manifest as Manifest
     from gpuhash.manifest import ManifestError as ManifestError
     from gpuhash.registry import BackendInfo as BackendInfo

@@ -24,6 +24,7 @@ __all__ = [
     "VerificationFailed",
     "VerificationResult",
     "sign",
+    "signed_manifest",
     "verify",
 ]
 
@@ -346,7 +347,7 @@ def verify(
     model (``files`` or ``tensors``) the signature must use. ``range_proof``: an inclusion proof
     file (``gpuhash prove``); only the proven bytes of its object are read and checked against
     the signed manifest, nothing else."""
-    from gpuhash.signing import envelope, native, oms
+    from gpuhash.signing import native, oms
 
     model_s, sig_s = os.fspath(model), os.fspath(signature)
     verifier = _verifier(
@@ -372,15 +373,7 @@ def verify(
                 proof = Proof.from_json(f.read())
         except OSError as e:
             raise InputError(f"{os.fspath(range_proof)}: cannot read: {e.strerror}") from None
-    try:
-        with open(sig_s, "rb") as f:
-            data = f.read(envelope.MAX_SIGNATURE_BYTES + 1)
-    except OSError as e:
-        raise InputError(f"{sig_s}: cannot read the signature: {e.strerror}") from None
-    if len(data) > envelope.MAX_SIGNATURE_BYTES:
-        raise VerificationError(f"{sig_s}: larger than any signature gpuhash reads")
-    payload_type, payload = verifier.verify(data)
-    statement = envelope.parse_statement(payload_type, payload)
+    statement = _verified_statement(sig_s, verifier)
     ignores = _ignore_with_signature(model_s, sig_s, ignore_paths)
     common = {"method": method, "signer": verifier.signer, "subject": statement.subject_name}
     if statement.predicate_type == native.PREDICATE_TYPE:
@@ -462,6 +455,55 @@ def _selected(names: Sequence[str], only: list[str]) -> list[str]:
     if not chosen:
         raise VerificationError(f"--only {' '.join(only)}: matches no object the signature lists")
     return chosen
+
+
+def _verified_statement(signature: str, verifier: Any) -> Any:
+    """The statement of a signature file, after its signature was checked."""
+    from gpuhash.signing import envelope
+
+    try:
+        with open(signature, "rb") as f:
+            data = f.read(envelope.MAX_SIGNATURE_BYTES + 1)
+    except OSError as e:
+        raise InputError(f"{signature}: cannot read the signature: {e.strerror}") from None
+    if len(data) > envelope.MAX_SIGNATURE_BYTES:
+        raise VerificationError(f"{signature}: larger than any signature gpuhash reads")
+    payload_type, payload = verifier.verify(data)
+    return envelope.parse_statement(payload_type, payload)
+
+
+def signed_manifest(
+    signature: str | os.PathLike[str],
+    *,
+    method: str,
+    public_key: str | os.PathLike[str] | None = None,
+    certificate_chain: Sequence[str | os.PathLike[str]] = (),
+    identity: str | None = None,
+    identity_provider: str | None = None,
+    trust_config: str | os.PathLike[str] | None = None,
+) -> Any:
+    """The manifest of a gpuhash-format signature, once the signature (with ``method``) and the
+    manifest's consistency with its subject were checked (spec section 11). Nothing is hashed:
+    the caller checks objects against it (verified loading does, tensor by tensor)."""
+    from gpuhash.signing import native
+
+    verifier = _verifier(
+        method,
+        {
+            "public_key": public_key,
+            "certificate_chain": certificate_chain,
+            "identity": identity,
+            "identity_provider": identity_provider,
+            "trust_config": trust_config,
+        },
+    )
+    statement = _verified_statement(os.fspath(signature), verifier)
+    if statement.predicate_type != native.PREDICATE_TYPE:
+        raise VerificationError(
+            f"signature: predicate type {statement.predicate_type!r} carries no gpuhash manifest"
+        )
+    manifest, _ = native.parse(statement)
+    return manifest
 
 
 def _compare_native(
