@@ -38,6 +38,7 @@ FILES = (
     "artifacts.json",
     "lattice_updates.json",
     "proofs.json",
+    "tensors.json",
 )
 
 JSON = dict[str, Any]
@@ -512,6 +513,44 @@ def test_invalid_identifiers() -> None:
     for v in invalid:
         with pytest.raises(ref.SpecError):
             ref.parse_algorithm_id(v["id"])
+
+
+@pytest.mark.parametrize("backend", ["cpu", "opencl"])
+def test_tensor_vectors(tmp_path: Path, backend: str) -> None:
+    """The tensor objects of each vector file, through the product (not the reference): names,
+    kinds, sizes, metadata, object and artifact digests; invalid files are errors."""
+    import gpuhash
+    from gpuhash.errors import InputError
+
+    data = load("tensors.json")
+    assert len(data["valid"]) >= 4
+    for v in data["valid"]:
+        path = tmp_path / v["file_name"]
+        path.write_bytes(content(v["content"]))
+        for algorithm, want in v["digests"].items():
+            m = gpuhash.hash_path(path, objects="tensors", algorithm=algorithm, backend=backend)
+            got: list[JSON] = [
+                {
+                    "name_hex": o.name.encode().hex(),
+                    "kind": {1: "FILE", 2: "TENSOR", 3: "TENSOR_HEADER"}[o.kind],
+                    "size": o.size,
+                    "tensor": None
+                    if o.tensor is None
+                    else {k: o.tensor[k] for k in ("dtype", "shape", "offset")},
+                }
+                for o in m.objects
+            ]
+            assert sorted(got, key=lambda o: str(o["name_hex"])) == sorted(
+                v["objects"], key=lambda o: str(o["name_hex"])
+            ), v["label"]
+            assert {o.name.encode().hex(): o.digest.hex() for o in m.objects} == want["objects"]
+            assert m.artifact_digest.hex() == want["artifact"]
+    assert len(data["invalid"]) >= 8
+    for v in data["invalid"]:
+        path = tmp_path / "model.safetensors"
+        path.write_bytes(content(v["content"]))
+        with pytest.raises(InputError, match="not a valid safetensors file"):
+            gpuhash.hash_path(path, objects="tensors", backend=backend)
 
 
 def test_conformance_package_ships_the_same_vectors() -> None:

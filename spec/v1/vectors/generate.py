@@ -889,6 +889,142 @@ def identifier_vectors() -> JSON:
 
 
 # ---------------------------------------------------------------------------------------------
+# tensors.json: the objects of safetensors files (section 1.3)
+# ---------------------------------------------------------------------------------------------
+
+
+def safetensors_file(tensors: list[tuple[str, str, list[int]]], metadata: Any, pad: int) -> JSON:
+    """A safetensors file as a content: the JSON header (tensors in the given order, data
+    offsets packed in that order), padded with ``pad`` spaces, then pattern data."""
+    header: dict[str, Any] = {}
+    if metadata is not None:
+        header["__metadata__"] = metadata
+    at = 0
+    for name, dtype, shape in tensors:
+        n = ref.SAFETENSORS_DTYPES[dtype]
+        for d in shape:
+            n *= d
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [at, at + n]}
+        at += n
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    text += b" " * pad
+    prefix = ref.le64(len(text)) + text
+    return {"content": [{"hex": prefix.hex()}, seg(PATTERN_B, 0, at)], "data_bytes": at}
+
+
+VALID_SAFETENSORS: list[tuple[str, list[tuple[str, str, list[int]]], Any, int]] = [
+    (
+        "two tensors and metadata",
+        [("model.embed.weight", "F32", [2, 3]), ("model.step", "I64", [4])],
+        {"format": "pt"},
+        5,
+    ),
+    (
+        "a BF16 tensor over several 1 KiB leaves, a unicode name, an empty tensor",
+        [("\u03c0.weight", "BF16", [40, 20]), ("empty", "F16", [0, 7]), ("bias", "F16", [3])],
+        None,
+        0,
+    ),
+    ("no tensors at all", [], {"note": "empty"}, 2),
+    ("only empty tensors", [("a", "I8", [0]), ("b", "BOOL", [5, 0])], None, 1),
+]
+
+
+def _raw_header(header: bytes, data: bytes) -> str:
+    return (ref.le64(len(header)) + header + data).hex()
+
+
+def invalid_safetensors() -> list[JSON]:
+    f32 = '{"dtype":"F32","shape":[2],"data_offsets":[%d,%d]}'
+    cases = [
+        ("header length beyond the file", "ffff000000000000" + b"{}".hex()),
+        ("header not a JSON object", "0200000000000000" + b"[]".hex()),
+        (
+            "duplicate tensor name",
+            _raw_header(('{"a":' + f32 % (0, 8) + ',"a":' + f32 % (0, 8) + "}").encode(), bytes(8)),
+        ),
+        (
+            "a gap before the tensor",
+            _raw_header(('{"a":' + f32 % (4, 12) + "}").encode(), bytes(12)),
+        ),
+        (
+            "overlapping tensors",
+            _raw_header(
+                ('{"a":' + f32 % (0, 8) + ',"b":' + f32 % (4, 12) + "}").encode(), bytes(12)
+            ),
+        ),
+        (
+            "dtype x shape is not the byte length",
+            _raw_header(b'{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}', bytes(8)),
+        ),
+        (
+            "bytes after the last tensor",
+            _raw_header(('{"a":' + f32 % (0, 8) + "}").encode(), bytes(9)),
+        ),
+        (
+            "unknown dtype",
+            _raw_header(b'{"a":{"dtype":"F4","shape":[2],"data_offsets":[0,1]}}', bytes(1)),
+        ),
+    ]
+    out = []
+    for reason, data_hex in cases:
+        try:
+            ref.safetensors_objects("model.safetensors", bytes.fromhex(data_hex))
+        except ref.SpecError:
+            out.append({"reason": reason, "content": [{"hex": data_hex}]})
+        else:
+            raise AssertionError(f"the reference accepts a file with {reason}")
+    return out
+
+
+def tensor_vectors() -> JSON:
+    algorithms = [ref.algorithm_id("merkle-sha256", KIB), ref.algorithm_id(ref.BLAKE3, KIB)]
+    valid: list[JSON] = []
+    for label, tensors, metadata, pad in VALID_SAFETENSORS:
+        file = safetensors_file(tensors, metadata, pad)
+        data = content_bytes(file["content"])
+        objects = ref.safetensors_objects("model.safetensors", data)
+        record: JSON = {
+            "label": label,
+            "file_name": "model.safetensors",
+            "content": file["content"],
+            "objects": [
+                {
+                    "name_hex": name_hex(name),
+                    "kind": KIND_NAMES[kind],
+                    "size": len(body),
+                    "tensor": None
+                    if info is None
+                    else {"dtype": info[0], "shape": info[1], "offset": info[2]},
+                }
+                for name, kind, body, info in objects
+            ],
+            "digests": {},
+        }
+        for algorithm in algorithms:
+            entries, artifact = ref.hash_artifact(algorithm, [(o[0], o[1], o[2]) for o in objects])
+            record["digests"][algorithm] = {
+                "objects": {name_hex(e[1]): e[3].hex() for e in entries},
+                "artifact": artifact.hex(),
+            }
+        valid.append(record)
+    return {
+        "comment": [
+            "gpuhash v1 tensor objects of safetensors files (spec section 1.3). Each valid "
+            'file (its bytes: "content") hashed with tensor objects as a one-file model named '
+            '"model.safetensors" has exactly the listed objects (names as UTF-8 hex, kinds, '
+            "sizes, tensor metadata with the offset in the file) and, per algorithm, these "
+            "object digests and artifact digest. Each invalid file must be rejected.",
+            CONTENT_TEXT,
+            REGEN_TEXT,
+        ],
+        "spec_version": ref.SPEC_VERSION,
+        "valid": valid,
+        "invalid": invalid_safetensors(),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
 # Writing and checking
 # ---------------------------------------------------------------------------------------------
 
@@ -898,6 +1034,7 @@ GENERATORS = {
     "artifacts.json": artifact_vectors,
     "lattice_updates.json": lattice_update_vectors,
     "proofs.json": proof_vectors,
+    "tensors.json": tensor_vectors,
 }
 
 
