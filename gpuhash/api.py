@@ -6,7 +6,7 @@ import dataclasses
 import os
 import stat
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 from gpuhash import reference as ref
@@ -108,9 +108,7 @@ def list_objects(
                 listed_ns=listed_ns,
             )
         )
-    if objects == "tensors":
-        sources = [part for src in sources for part in split_source(src)]
-    return sources
+    return objects_of_files(sources, objects)
 
 
 GGUF_SUFFIX = ".gguf"
@@ -193,8 +191,10 @@ def gguf_sources(src: Source) -> list[Source]:
         )
     ]
     for name, offset, nbytes, dtype, shape in tensors:
-        if name == ref.HEADER_OBJECT:
-            raise InputError(f"not a valid GGUF file: {src.name}: a tensor is named {name!r}")
+        try:
+            ref.check_tensor_name(name, f"{src.name}: tensor {name!r}")
+        except ref.SpecError as e:
+            raise InputError(f"not a valid GGUF file: {e}") from None
         out.append(
             dataclasses.replace(
                 src,
@@ -209,22 +209,31 @@ def gguf_sources(src: Source) -> list[Source]:
     return out
 
 
-def tensor_sources(src: Source) -> list[Source]:
-    """The header and tensor objects of the safetensors file ``src`` (spec section 1.3), its
-    header read through the descriptor the engine checks (same file as listed)."""
+def safetensors_prefix(src: Source) -> bytes:
+    """The first ``8 + N`` bytes of the safetensors file ``src`` (length and header), read
+    through the descriptor the engine checks (the file as listed); fewer when N is out of
+    bounds (``reference.safetensors_layout`` then says why)."""
     from gpuhash.engine import _open_checked
 
     fd = _open_checked(src)
     try:
         head = os.pread(fd, 8, 0)
         n = int.from_bytes(head, "little") if len(head) == 8 else 0
-        prefix = head
         if 8 <= 8 + n <= min(src.size, 8 + ref.MAX_HEADER_BYTES):
-            prefix = head + os.pread(fd, n, 8)
+            return head + os.pread(fd, n, 8)
+        return head
     except OSError as e:
         raise InputError(f"{src.name}: cannot read: {e.strerror or e}") from None
     finally:
         os.close(fd)
+
+
+def tensor_sources(src: Source, prefix: bytes | None = None) -> list[Source]:
+    """The header and tensor objects of the safetensors file ``src`` (spec section 1.3), laid
+    out by ``prefix`` (its length and header; read here when not given: a caller that also
+    hashes the header passes the very bytes it hashes)."""
+    if prefix is None:
+        prefix = safetensors_prefix(src)
     try:
         n, tensors = ref.safetensors_layout(src.name, src.size, prefix)
     except ref.SpecError as e:
@@ -254,6 +263,27 @@ def tensor_sources(src: Source) -> list[Source]:
                 tensor={"dtype": dtype, "shape": shape, "source": src.name, "offset": offset},
             )
         )
+    return out
+
+
+def objects_of_files(
+    files: Sequence[Source], objects: str, split: Callable[[str], bool] | None = None
+) -> list[Source]:
+    """The objects of listed files: with ``objects="tensors"``, tensor files are split (only
+    those for which ``split(name)`` holds, when given: a selective check reads no other
+    header). Object names must be unique (a plain file named ``F::T`` cannot stand in for
+    tensor ``T`` of ``F``)."""
+    out = []
+    for src in files:
+        if objects == "tensors" and splits(src.name) and (split is None or split(src.name)):
+            out.extend(split_source(src))
+        else:
+            out.append(src)
+    seen: set[str] = set()
+    for o in out:
+        if o.name in seen:
+            raise InputError(f"object name {o.name!r} appears twice")
+        seen.add(o.name)
     return out
 
 
@@ -415,6 +445,11 @@ def _host_tensor(name: str, value: object) -> object:
 
     numpy = sys.modules.get("numpy")
     if numpy is not None and isinstance(value, numpy.ndarray):
+        # Files store tensors little-endian: a big-endian array is hashed as those bytes.
+        if value.dtype.byteorder == ">" or (
+            value.dtype.byteorder == "=" and sys.byteorder == "big"
+        ):
+            return value.astype(value.dtype.newbyteorder("<"))
         return value
     dlpack_device = getattr(value, "__dlpack_device__", None)
     if dlpack_device is None or hasattr(value, "__cuda_array_interface__"):

@@ -19,6 +19,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -461,7 +462,11 @@ def cmd_prove(args: argparse.Namespace) -> int:
     from gpuhash.proofs import prove_object
 
     start_text, sep, end_text = args.range.partition(":")
-    if not sep or not start_text.isdigit() or not end_text.isdigit():
+    if (
+        not sep
+        or not re.fullmatch(r"[0-9]{1,20}", start_text)
+        or not re.fullmatch(r"[0-9]{1,20}", end_text)
+    ):
         raise UsageError(f"--range {args.range!r}: expected START:END in bytes, e.g. 0:1048576")
     _check_output_path(args.output)
     backend = _chosen_backend(args, None)

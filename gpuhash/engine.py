@@ -619,7 +619,7 @@ def _read_direct(backend: HashBackend, src: Source, start: int, length: int) -> 
     descriptor opened and checked here, or ``None`` when the backend leaves it to the engine."""
     fd = _open_checked(src)
     try:
-        array = backend.read_file(fd, start, length)
+        array = backend.read_file(fd, src.offset + start, length)
     except OSError as e:
         raise InputError(f"{src.name}: cannot read: {e.strerror or e}") from None
     finally:

@@ -180,39 +180,41 @@ def load_safetensors(
     if len(sources) != 1 or not sources[0].name.endswith(ref.SAFETENSORS_SUFFIX):
         raise UsageError(f"{os.fspath(path)}: not a .safetensors file")
     file_name = name_in_manifest or sources[0].name
-    parts = api.tensor_sources(dataclasses.replace(sources[0], name=file_name))
+    file_src = dataclasses.replace(sources[0], name=file_name)
+    # The header is read once: these bytes are both hashed and parsed, so the layout used
+    # below is the one whose digest matched.
+    prefix = api.safetensors_prefix(file_src)
+    parts = api.tensor_sources(file_src, prefix)
     header, tensors = parts[0], {p.name: p for p in parts[1:]}
     signed = {o.name: o for o in manifest.objects}
     sep = ref.TENSOR_SEPARATOR
+    base = f"{file_name}{sep}"
     wanted: Sequence[str]
     if names is None:
-        wanted = [n.split(sep, 1)[1] for n in tensors]
+        wanted = [n[len(base) :] for n in tensors]
     else:
         wanted = list(names)
-        unknown = [n for n in wanted if f"{file_name}{sep}{n}" not in tensors]
+        unknown = [n for n in wanted if f"{base}{n}" not in tensors]
         if unknown:
             raise UsageError(f"{file_name}: no tensors named {unknown}")
     alg = manifest.algorithm
+    want = signed.get(header.name)
+    if want is None or want.kind != ref.KIND_TENSOR_HEADER:
+        raise VerificationError(f"{header.name}: not in the signed manifest")
+    got = api.hash_bytes(prefix, algorithm=alg, backend="cpu")  # small, on the host
+    if want.size != len(prefix) or not hmac.compare_digest(got, want.digest):
+        raise VerificationError(f"{header.name}: differs from the signed header")
+    import numpy as np
+
     target = _Target(device, backend)
     try:
-        # The header first: once it matches, every dtype, shape and offset is the signed one.
-        want = signed.get(header.name)
-        if want is None or want.kind != ref.KIND_TENSOR_HEADER:
-            raise VerificationError(f"{header.name}: not in the signed manifest")
-        import numpy as np
-
+        # Then each tensor: bytes into a device array, hashed where it lies.
+        arrays: dict[str, Any] = {}
+        srcs = []
         fd = _open_checked(header)
         try:
-            head = np.empty(header.size, dtype=np.uint8)
-            _read(header, fd, memoryview(head.data))
-            got = api.hash_bytes(head, algorithm=alg, backend="cpu")  # small, on the host
-            if want.size != header.size or not hmac.compare_digest(got, want.digest):
-                raise VerificationError(f"{header.name}: differs from the signed header")
-            # Then each tensor: bytes into a device array, hashed where it lies.
-            arrays: dict[str, Any] = {}
-            srcs = []
             for tensor in wanted:
-                src = tensors[f"{file_name}{sep}{tensor}"]
+                src = tensors[f"{base}{tensor}"]
                 expected = signed.get(src.name)
                 if expected is None or expected.kind != ref.KIND_TENSOR:
                     raise VerificationError(f"{src.name}: not in the signed manifest")
@@ -232,7 +234,7 @@ def load_safetensors(
                 raise VerificationError(f"{d.name}: does not match its signed digest")
         out = {}
         for tensor in wanted:
-            info = tensors[f"{file_name}{sep}{tensor}"].tensor
+            info = tensors[f"{base}{tensor}"].tensor
             assert info is not None
             out[tensor] = _typed(target, arrays[tensor], str(info["dtype"]), list(info["shape"]))
         return out

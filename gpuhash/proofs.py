@@ -7,6 +7,7 @@ The proof document is the protobuf ``gpuhash.v1.InclusionProof`` in its JSON map
 
 from __future__ import annotations
 
+import hmac
 import json
 import mmap
 import os
@@ -136,9 +137,13 @@ def prove_object(
         path, ignore_paths=ignore_paths, allow_symlinks=allow_symlinks, objects=objects
     )
     src = _find(sources, name)
-    if not 0 <= start < end <= src.size:
+    empty = src.size == 0 and start == end == 0  # the one (empty) leaf of an empty object
+    if not (0 <= start < end <= src.size or empty):
         raise UsageError(f"range {start}:{end} is not inside {name!r} ({src.size} bytes)")
     first, count = ref.leaf_range(start, end - start, alg.leaf_size)
+    if empty:
+        nodes = api.prove(b"", 0, 1, algorithm=alg, backend=backend)  # type: ignore[arg-type]
+        return Proof(alg, name, 0, 0, 1, tuple(nodes))
     fd = _open_checked(src)
     try:
         base = src.offset - src.offset % mmap.ALLOCATIONGRANULARITY
@@ -197,9 +202,31 @@ def check_range(
     start, end = a * L, min(b * L, size)
     if end - start > MAX_PROOF_BYTES:
         raise UsageError("the proven range is larger than gpuhash reads for a proof")
-    sources = api.list_objects(
-        path, ignore_paths=ignore_paths, allow_symlinks=allow_symlinks, objects=mode
-    )
+    files = api.list_objects(path, ignore_paths=ignore_paths, allow_symlinks=allow_symlinks)
+    source_file = api._source_file(signed)
+    if mode == "tensors":
+        # Only the proof's file is split, and its header object is checked first: it fixes
+        # where the tensor lies, so the bytes read below are the signed tensor's.
+        header_name = f"{source_file}{ref.TENSOR_SEPARATOR}{ref.HEADER_OBJECT}"
+        try:
+            signed_header = manifest[header_name]
+            (file_src,) = [f for f in files if f.name == source_file]
+        except (KeyError, ValueError):
+            raise VerificationError(f"missing: {source_file}") from None
+        if file_src.name.endswith(ref.SAFETENSORS_SUFFIX):
+            prefix = api.safetensors_prefix(file_src)
+            sources = api.tensor_sources(file_src, prefix)
+            header_bytes = prefix
+        else:
+            sources = api.split_source(file_src)
+            header_bytes = _read(sources[0], 0, sources[0].size)
+        header_digest = api.hash_bytes(header_bytes, algorithm=manifest.algorithm, backend="cpu")
+        if len(header_bytes) != signed_header.size or not hmac.compare_digest(
+            header_digest, signed_header.digest
+        ):
+            raise VerificationError(f"{header_name}: differs from the signed header")
+    else:
+        sources = files
     try:
         src = _find(sources, proof.object_name)
     except UsageError:

@@ -760,6 +760,18 @@ SAFETENSORS_DTYPES = {
 }
 
 TensorInfo = tuple[str, list[int], int]  # (dtype, shape, offset of the bytes in the file)
+#: At most this many dimensions per tensor (a bound on the work a header can ask for).
+MAX_DIMENSIONS = 64
+
+
+def check_tensor_name(tensor: str, where: str) -> None:
+    """Section 1.3: a tensor name is a valid object name without ``::`` (so that ``F::T``
+    names one tensor of one file) and is not ``__metadata__``."""
+    if tensor == HEADER_OBJECT:
+        raise SpecError(f"{where}: a tensor may not be named {HEADER_OBJECT}")
+    if TENSOR_SEPARATOR in tensor:
+        raise SpecError(f"{where}: a tensor name may not contain {TENSOR_SEPARATOR!r}")
+    check_name(tensor, KIND_TENSOR)
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
@@ -802,17 +814,20 @@ def safetensors_layout(name: str, size: int, prefix: bytes) -> tuple[int, dict[s
                 raise SpecError(f"{name}: __metadata__ must map strings to strings")
             continue
         where = f"{name}: tensor {key!r}"
-        if not key:
-            raise SpecError(f"{where}: empty name")
+        check_tensor_name(key, where)
         if not isinstance(value, dict) or set(value) != {"dtype", "shape", "data_offsets"}:
             raise SpecError(f"{where}: needs exactly dtype, shape and data_offsets")
         dtype, shape, offsets = value["dtype"], value["shape"], value["data_offsets"]
-        if dtype not in SAFETENSORS_DTYPES:
+        if not isinstance(dtype, str) or dtype not in SAFETENSORS_DTYPES:
             raise SpecError(f"{where}: unknown dtype {dtype!r}")
-        if not isinstance(shape, list) or not all(
-            type(d) is int and 0 <= d < 1 << 63 for d in shape
+        if (
+            not isinstance(shape, list)
+            or len(shape) > MAX_DIMENSIONS
+            or not all(type(d) is int and 0 <= d < 1 << 63 for d in shape)
         ):
-            raise SpecError(f"{where}: shape must be a list of non-negative integers")
+            raise SpecError(
+                f"{where}: shape must be a list of at most {MAX_DIMENSIONS} non-negative integers"
+            )
         if (
             not isinstance(offsets, list)
             or len(offsets) != 2

@@ -323,6 +323,21 @@ def test_backend_file_reads_hook(tmp_path: Path) -> None:
     expected = [(s, min(window, (3 << 20) + 123 - s)) for s in range(0, (3 << 20) + 123, window)]
     # The small file is a batch of its own (nothing to pack it with): read by the backend too.
     assert sorted(backend.reads) == sorted([*expected, (0, window), (window, 1), (0, 4)])
+    # Tensor objects are byte ranges of their files: read_file gets the offset in the file.
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    tensors = tmp_path / "tensors"
+    tensors.mkdir()
+    save_file(
+        {"a": np.arange(300_000, dtype=np.float32), "b": np.ones(5, np.int8)},
+        str(tensors / "m.safetensors"),
+    )
+    backend = _ReadsFiles()
+    m = gpuhash.hash_path(tensors, objects="tensors", leaf_size=LEAF, backend=backend)
+    _, want = ref.hash_model(str(tensors), m.algorithm.id, tensors=True)
+    assert m.artifact_digest == want
+    assert any(offset % 4096 for offset, _ in backend.reads)  # tensor windows start mid-page
     with pytest.raises(gpuhash.InputError, match=r"^big\.bin: cannot read: read \d+ of \d+ bytes$"):
         gpuhash.hash_path(tmp_path, backend=_ReadsFiles(short=True))
     with pytest.raises(gpuhash.BackendError, match="read_file returned no device array of"):

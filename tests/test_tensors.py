@@ -455,3 +455,125 @@ def test_gguf_that_is_not_valid(tmp_path: Path, capsys: pytest.CaptureFixture[st
     path.write_bytes(good + b"\x01")  # a non-zero byte after the last tensor
     with pytest.raises(InputError, match="after the last tensor are not zero alignment padding"):
         gpuhash.hash_path(path, objects="tensors")
+
+
+# -- from a review: corner cases ------------------------------------------------------------------
+
+
+def _keys(tmp_path: Path) -> tuple[Path, Path]:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    private, public = tmp_path / "k.pem", tmp_path / "p.pem"
+    private.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    public.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    return private, public
+
+
+def test_names_cannot_collide(tmp_path: Path) -> None:
+    """A tensor name may not contain '::', and a plain file named like a tensor object is a
+    duplicate name, not a stand-in for the tensor."""
+    with pytest.raises(ref.SpecError, match="may not contain '::'"):
+        ref.safetensors_objects("a.safetensors", _raw({"d::t": F32}, b"\0" * 8))
+    m = tmp_path / "m"
+    m.mkdir()
+    save_file({"t": np.zeros(2, np.float32)}, str(m / "a.safetensors"))
+    (m / "a.safetensors::t").write_bytes(b"\0" * 8)
+    with pytest.raises(InputError, match=r"object name 'a\.safetensors::t' appears twice"):
+        gpuhash.hash_path(m, objects="tensors")
+
+
+def test_only_checks_the_header_of_a_selected_tensor(tmp_path: Path) -> None:
+    """Reinterpreting a tensor (F32 -> I32, the same bytes) is caught by --only through the
+    header object; a damaged header of a file that is not selected is not read at all."""
+    m = tmp_path / "m"
+    m.mkdir()
+    save_file({"w": np.arange(4, dtype=np.float32)}, str(m / "a.safetensors"))
+    save_file({"v": np.arange(3, dtype=np.int64)}, str(m / "b.safetensors"))
+    private, public = _keys(tmp_path)
+    sig = tmp_path / "s.sig"
+    gpuhash.sign(m, sig, method="key", private_key=private, objects="tensors")
+    data = (m / "a.safetensors").read_bytes()
+    (m / "a.safetensors").write_bytes(data.replace(b'"F32"', b'"I32"'))
+    with pytest.raises(VerificationFailed) as info:
+        gpuhash.verify(m, sig, method="key", public_key=public, only=["a.safetensors::w"])
+    assert [c.name for c in info.value.result.changed] == ["a.safetensors::__metadata__"]
+    (m / "a.safetensors").write_bytes(data)
+    (m / "b.safetensors").write_bytes(b"\xff" * 40)  # not a safetensors file any more
+    assert gpuhash.verify(m, sig, method="key", public_key=public, only=["a.safetensors::*"]).ok
+
+
+def test_header_fields_of_the_wrong_type_or_size(tmp_path: Path) -> None:
+    for header, message in (
+        ({"a": {**F32, "dtype": ["F32"]}}, "unknown dtype"),
+        ({"a": {**F32, "shape": [1] * 65}}, "at most 64"),
+        ({"a\ud800": F32}, "not valid Unicode"),
+    ):
+        text = json.dumps(header).encode()  # ASCII escapes: the surrogate reaches the parser
+        path = tmp_path / "x.safetensors"
+        path.write_bytes(_raw(text, b"\0" * 8))
+        with pytest.raises(InputError, match=message):
+            gpuhash.hash_path(path, objects="tensors")
+
+
+def test_odd_names_big_endian_arrays_and_empty_proofs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    m = tmp_path / "m"
+    m.mkdir()
+    path = m / "a::b.safetensors"
+    weights: dict[str, np.ndarray] = {
+        "w": np.arange(6, dtype=np.float32),
+        "e": np.zeros(0, np.float16),
+    }
+    save_file(weights, str(path))
+    manifest = gpuhash.hash_path(path, objects="tensors", backend="cpu")
+    loaded = gpuhash.load_safetensors(path, manifest)
+    assert np.array_equal(loaded["w"], weights["w"])
+    big = gpuhash.hash_tensors({"w": weights["w"].astype(">f4")}, backend="cpu")
+    assert big.objects[0].digest == manifest["a::b.safetensors::w"].digest
+    proof = tmp_path / "p.json"
+    assert (
+        cli.main(
+            [
+                "prove",
+                str(m),
+                "--objects",
+                "tensors",
+                "--object",
+                "a::b.safetensors::e",
+                "--range",
+                "0:0",
+                "-o",
+                str(proof),
+            ]
+        )
+        == 0
+    )
+    assert (
+        cli.main(
+            [
+                "prove",
+                str(m),
+                "--object",
+                "a::b.safetensors",
+                "--range",
+                "\u00b2:3",
+                "-o",
+                str(proof),
+            ]
+        )
+        == 2
+    )
+    assert "expected START:END" in capsys.readouterr().err

@@ -445,6 +445,13 @@ def ref_kind_file() -> int:
     return ref.KIND_FILE
 
 
+def ref_separator() -> str:
+    """``::__metadata__``: what a file's name becomes in its header object's name."""
+    from gpuhash import reference as ref
+
+    return ref.TENSOR_SEPARATOR + ref.HEADER_OBJECT
+
+
 def _selected(names: Sequence[str], only: list[str]) -> list[str]:
     """The names matching any pattern of ``only`` (all names when it is empty)."""
     if not only:
@@ -527,9 +534,16 @@ def _compare_native(
         raise VerificationError("signature: it lists no objects, so it verifies nothing")
     wanted = _selected(list(signed), only)
     result.objects = len(wanted)
-    sources = api.list_objects(
-        model, ignore_paths=ignores, allow_symlinks=allow_symlinks, objects=mode
-    )
+    files = api.list_objects(model, ignore_paths=ignores, allow_symlinks=allow_symlinks)
+    if only:
+        # A selected tensor brings its file's header object: the header fixes the tensor's
+        # dtype, shape and position, so checking the bytes alone is not enough.
+        sources_of = {api._source_file(signed[n]) for n in wanted}
+        headers = [f"{f}{ref_separator()}" for f in sources_of]
+        wanted += [n for n in signed if n in headers and n not in wanted]
+        sources = api.objects_of_files(files, mode, lambda name: name in sources_of)
+    else:
+        sources = api.objects_of_files(files, mode)
     local = {s.name: s for s in sources}
     result.missing = [n for n in wanted if n not in local]
     result.extra = [] if ignore_unsigned else [n for n in local if n not in signed]
