@@ -7,7 +7,9 @@ examples are random. ``GPUHASH_HYPOTHESIS_PROFILE`` picks a profile by name.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
+import pytest
 from hypothesis import settings
 
 from gpuhash.kernels import make_intel_runtime_visible
@@ -21,3 +23,26 @@ settings.load_profile(
 # Intel's CPU OpenCL runtime must be made visible before pyopencl first lists platforms,
 # whichever test module imports pyopencl first.
 make_intel_runtime_visible()
+
+
+@pytest.fixture
+def ec_keys(tmp_path: Path) -> tuple[Path, Path]:
+    """A fresh ECDSA P-256 key pair in PEM files: (private key, public key)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    private, public = tmp_path / "ec-key.pem", tmp_path / "ec-pub.pem"
+    private.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    public.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    return private, public

@@ -11,8 +11,6 @@ from typing import Any
 import numpy as np
 import pytest
 import safetensors
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from safetensors.numpy import save_file
 
 import gpuhash
@@ -27,7 +25,7 @@ WEIGHTS: dict[str, np.ndarray] = {
 
 
 @pytest.fixture
-def signed(tmp_path: Path) -> dict[str, Path]:
+def signed(tmp_path: Path, ec_keys: tuple[Path, Path]) -> dict[str, Path]:
     model = tmp_path / "model"
     (model / "shards").mkdir(parents=True)
     save_file(WEIGHTS, str(model / "shards" / "model.safetensors"))
@@ -36,20 +34,7 @@ def signed(tmp_path: Path) -> dict[str, Path]:
         dtype="bfloat16", shape=[3, 4], data_ptr=bf16.ctypes.data, data_len=bf16.nbytes
     )
     (model / "bf16.safetensors").write_bytes(safetensors.serialize({"w": spec}, None))
-    key = ec.generate_private_key(ec.SECP256R1())
-    private, public = tmp_path / "key.pem", tmp_path / "pub.pem"
-    private.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    public.write_bytes(
-        key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
+    private, public = ec_keys
     sig = tmp_path / "model.sig"
     gpuhash.sign(model, sig, method="key", private_key=private, objects="tensors", leaf_size=4096)
     return {"model": model, "sig": sig, "pub": public, "private": private}

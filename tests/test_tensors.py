@@ -214,25 +214,9 @@ def test_malformed_files_are_clear_errors(
 
 
 def test_only_checks_the_selected_tensors(
-    model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], ec_keys: tuple[Path, Path]
 ) -> None:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    private, public = tmp_path / "k.pem", tmp_path / "p.pem"
-    private.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    public.write_bytes(
-        key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
+    private, public = ec_keys
     sig = tmp_path / "m.sig"
 
     def run(*argv: object) -> int:
@@ -310,28 +294,12 @@ def test_hash_command_lists_tensors(model: Path, capsys: pytest.CaptureFixture[s
 
 
 def test_a_shard_of_a_tensor_verifies_with_a_proof(
-    model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], ec_keys: tuple[Path, Path]
 ) -> None:
     """`gpuhash prove` for the second half of a tensor; `gpuhash verify --range` checks it
     against the signed manifest reading only those bytes: a change elsewhere in the tensor
     does not matter, a change inside the range fails."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    key = ec.generate_private_key(ec.SECP384R1())
-    private, public = tmp_path / "k.pem", tmp_path / "p.pem"
-    private.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    public.write_bytes(
-        key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
+    private, public = ec_keys
     sig, proof = tmp_path / "m.sig", tmp_path / "rank1.proof.json"
     name = "model-00001.safetensors::model.embed.weight"
     common = ["--objects", "tensors", "-l", "4k"]
@@ -460,27 +428,6 @@ def test_gguf_that_is_not_valid(tmp_path: Path, capsys: pytest.CaptureFixture[st
 # -- from a review: corner cases ------------------------------------------------------------------
 
 
-def _keys(tmp_path: Path) -> tuple[Path, Path]:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    private, public = tmp_path / "k.pem", tmp_path / "p.pem"
-    private.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    public.write_bytes(
-        key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
-    return private, public
-
-
 def test_names_cannot_collide(tmp_path: Path) -> None:
     """A tensor name may not contain '::', and a plain file named like a tensor object is a
     duplicate name, not a stand-in for the tensor."""
@@ -494,14 +441,16 @@ def test_names_cannot_collide(tmp_path: Path) -> None:
         gpuhash.hash_path(m, objects="tensors")
 
 
-def test_only_checks_the_header_of_a_selected_tensor(tmp_path: Path) -> None:
+def test_only_checks_the_header_of_a_selected_tensor(
+    tmp_path: Path, ec_keys: tuple[Path, Path]
+) -> None:
     """Reinterpreting a tensor (F32 -> I32, the same bytes) is caught by --only through the
     header object; a damaged header of a file that is not selected is not read at all."""
     m = tmp_path / "m"
     m.mkdir()
     save_file({"w": np.arange(4, dtype=np.float32)}, str(m / "a.safetensors"))
     save_file({"v": np.arange(3, dtype=np.int64)}, str(m / "b.safetensors"))
-    private, public = _keys(tmp_path)
+    private, public = ec_keys
     sig = tmp_path / "s.sig"
     gpuhash.sign(m, sig, method="key", private_key=private, objects="tensors")
     data = (m / "a.safetensors").read_bytes()
