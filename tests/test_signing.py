@@ -616,14 +616,22 @@ def test_released_signature_over_a_changed_model_fails(tmp_path: Path) -> None:
 # -- bad input: clear messages, failed verification, never a pass ---------------------------------
 
 
-def _resign(pki: PKI, sig: Path, edit: Any) -> None:
+def _resign(
+    pki: PKI, sig: Path, edit: Any, oms_root: bool = False, text: Any = lambda t: t
+) -> None:
     """Re-sign the (edited) statement of ``sig`` with the test key: a validly signed bundle
-    whose content is wrong."""
+    whose content is wrong. ``oms_root``: recompute a model_signing subject digest over the
+    edited resources (so only the edit is wrong); ``text``: a last edit of the JSON text."""
+    import hashlib
+
     statement = json.loads(
         base64.b64decode(json.loads(sig.read_bytes())["dsseEnvelope"]["payload"])
     )
     edit(statement)
-    payload = json.dumps(statement).encode()
+    if oms_root:
+        raw = b"".join(bytes.fromhex(r["digest"]) for r in statement["predicate"]["resources"])
+        statement["subject"][0]["digest"]["sha256"] = hashlib.sha256(raw).hexdigest()
+    payload = text(json.dumps(statement)).encode()
     sig.write_bytes(methods.KeySigner(pki.key).sign(payload))
 
 
@@ -731,17 +739,13 @@ def test_bad_signatures_fail_with_a_clear_message(
 
 
 def test_oms_names_outside_the_model_are_refused(pki: PKI, model: Path, tmp_path: Path) -> None:
-    import hashlib
-
     sig = tmp_path / "oms.sig"
     gpuhash.sign(model, sig, method="key", private_key=pki.key, format="oms")
 
     def escape(st: dict[str, Any]) -> None:
         st["predicate"]["resources"][0]["name"] = "../../etc/passwd"
-        raw = b"".join(bytes.fromhex(r["digest"]) for r in st["predicate"]["resources"])
-        st["subject"][0]["digest"]["sha256"] = hashlib.sha256(raw).hexdigest()
 
-    _resign(pki, sig, escape)
+    _resign(pki, sig, escape, oms_root=True)
     with pytest.raises(VerificationError, match=r"unsafe resource name '\.\./\.\./etc/passwd'"):
         gpuhash.verify(model, sig, method="key", public_key=pki.pub)
 
@@ -1001,8 +1005,6 @@ def test_unparseable_numbers_fail_in_one_line(
     _resign(pki, sig, lambda st: st["predicate"]["ranges"].update(span="6553\u00b2"))
     with pytest.raises(VerificationError, match="malformed ranges"):
         gpuhash.verify(model, sig, method="key", public_key=pki.pub)
-    gpuhash.sign(model, sig, method="key", private_key=pki.key, format="oms", shard_size=100_000)
-    import hashlib
 
     def superscript(st: dict[str, Any]) -> None:
         st["predicate"]["resources"][0]["name"] += "\u00b2"
@@ -1014,19 +1016,8 @@ def test_unparseable_numbers_fail_in_one_line(
         gpuhash.sign(
             model, sig, method="key", private_key=pki.key, format="oms", shard_size=100_000
         )
-
-        def with_root(st: dict[str, Any], edit: Any = edit) -> None:
-            edit(st)
-            raw = b"".join(bytes.fromhex(r["digest"]) for r in st["predicate"]["resources"])
-            st["subject"][0]["digest"]["sha256"] = hashlib.sha256(raw).hexdigest()
-
-        statement = json.loads(
-            base64.b64decode(json.loads(sig.read_bytes())["dsseEnvelope"]["payload"])
-        )
-        with_root(statement)
         # 1e999 is valid JSON that Python reads as an infinite float.
-        payload = json.dumps(statement).replace('"__INF__"', "1e999").encode()
-        sig.write_bytes(methods.KeySigner(pki.key).sign(payload))
+        _resign(pki, sig, edit, oms_root=True, text=lambda t: t.replace('"__INF__"', "1e999"))
         with pytest.raises(VerificationError, match=message):
             gpuhash.verify(model, sig, method="key", public_key=pki.pub)
     capsys.readouterr()
