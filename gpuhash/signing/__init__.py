@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from gpuhash import reference as ref
 from gpuhash.errors import InputError, UsageError, VerificationError
 
 __all__ = [
@@ -384,7 +385,7 @@ def verify(
             objects=len(manifest.objects),
             **common,
         )
-        mode = "files" if all(o.kind == ref_kind_file() for o in manifest.objects) else "tensors"
+        mode = "files" if all(o.kind == ref.KIND_FILE for o in manifest.objects) else "tensors"
         if objects is not None and objects != mode:
             raise VerificationError(f"signature: its objects are {mode}, not {objects}")
         if proof is not None:
@@ -437,19 +438,6 @@ def verify(
     if not result.ok:
         raise VerificationFailed(result)
     return result
-
-
-def ref_kind_file() -> int:
-    from gpuhash import reference as ref
-
-    return ref.KIND_FILE
-
-
-def ref_separator() -> str:
-    """``::__metadata__``: what a file's name becomes in its header object's name."""
-    from gpuhash import reference as ref
-
-    return ref.TENSOR_SEPARATOR + ref.HEADER_OBJECT
 
 
 def _selected(names: Sequence[str], only: list[str]) -> list[str]:
@@ -539,7 +527,7 @@ def _compare_native(
         # A selected tensor brings its file's header object: the header fixes the tensor's
         # dtype, shape and position, so checking the bytes alone is not enough.
         sources_of = {api._source_file(signed[n]) for n in wanted}
-        headers = [f"{f}{ref_separator()}" for f in sources_of]
+        headers = [f"{f}{ref.TENSOR_SEPARATOR}{ref.HEADER_OBJECT}" for f in sources_of]
         wanted += [n for n in signed if n in headers and n not in wanted]
         sources = api.objects_of_files(files, mode, lambda name: name in sources_of)
     else:
