@@ -14,8 +14,9 @@ Order of work for ``load_safetensors(path, expected)``:
 
 Devices: ``numpy`` (host memory, hashed by ``backend``, default ``cpu``), ``opencl`` (pyopencl
 arrays in the opencl backend's context), ``dpctl`` (``dpctl.tensor`` arrays on the intel
-backend's queue), ``cupy`` (CUDA, the cuda backend), ``torch`` (numpy or CuPy arrays handed to
-torch through DLPack after verification: ``torch_device="cuda"`` for CuPy).
+backend's queue), ``cupy`` (CUDA, the cuda backend), ``torch`` (CPU torch tensors sharing the
+verified numpy arrays' memory). For CUDA torch tensors, load with ``device="cupy"`` and pass each
+array to ``torch.from_dlpack``: no copy, and nothing reaches torch before it was verified.
 """
 
 from __future__ import annotations
