@@ -740,6 +740,28 @@ def render(report: dict[str, Any], results: dict[str, Result]) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
+def ec_key_pair(directory: Path) -> tuple[Path, Path]:
+    """A fresh ECDSA P-256 key pair written to ``directory``: (key.pem, pub.pem)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    private, public = directory / "key.pem", directory / "pub.pem"
+    private.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    public.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    return private, public
+
+
 def gpuhash_command() -> tuple[list[str], str]:
     """The ``gpuhash`` console script of this interpreter's environment."""
     here = Path(sys.executable).parent / "gpuhash"

@@ -28,28 +28,6 @@ import run as bench  # the helpers of benchmarks/run.py
 TARGET_SPEEDUP = 3.0
 
 
-def _key(directory: Path) -> tuple[Path, Path]:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    private = directory / "key.pem"
-    public = directory / "pub.pem"
-    private.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    public.write_bytes(
-        key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
-    return private, public
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--workdir", type=Path, help="where the data sets live (kept and reused)")
@@ -92,7 +70,7 @@ def _run(args: argparse.Namespace, workdir: Path) -> int:
     )
     keys = workdir / "sign-bench-keys"
     keys.mkdir(exist_ok=True)
-    private, public = _key(keys)
+    private, public = bench.ec_key_pair(keys)
     out = workdir / "sign-bench-out"
     out.mkdir(exist_ok=True)
     gh, gh_how = bench.gpuhash_command()
@@ -105,130 +83,54 @@ def _run(args: argparse.Namespace, workdir: Path) -> int:
 
     rows: list[tuple[str, str, list[str]]] = []
     for ds in (file_ds, model_ds):
-        root = str(ds.root)
-        k = ds.key
+        root, k = str(ds.root), ds.key
+
+        def gh_sign(tag: str, *extra: str, root: str = root, k: str = k) -> list[str]:
+            signature = sig(f"gh{tag}-{k}.sig")
+            return [*gh, "sign", "key", root, "--private-key", str(private), "--signature",
+                    signature, *extra]  # fmt: skip
+
+        ms_sig, gh_sig = sig(f"ms-{k}.sig"), sig(f"gh-{k}.sig")
         rows += [
             (
                 f"ms-sign/{k}",
                 "`model_signing sign key` (SHA-256 per file)",
-                [
-                    *ms,
-                    "sign",
-                    "key",
-                    root,
-                    "--private_key",
-                    str(private),
-                    "--signature",
-                    sig(f"ms-{k}.sig"),
-                ],
+                [*ms, "sign", "key", root, "--private_key", str(private), "--signature", ms_sig],
             ),
             (
                 f"gh-sign/{k}",
                 "`gpuhash sign key` (defaults: merkle-sha256, backend auto)",
-                [
-                    *gh,
-                    "sign",
-                    "key",
-                    root,
-                    "--private-key",
-                    str(private),
-                    "--signature",
-                    sig(f"gh-{k}.sig"),
-                ],
+                gh_sign(""),
             ),
             (
                 f"gh-sign-cpu/{k}",
                 "`gpuhash sign key --backend cpu`",
-                [
-                    *gh,
-                    "sign",
-                    "key",
-                    root,
-                    "--private-key",
-                    str(private),
-                    "--signature",
-                    sig(f"gh-cpu-{k}.sig"),
-                    "--backend",
-                    "cpu",
-                ],
+                gh_sign("-cpu", "--backend", "cpu"),
             ),
             (
                 f"gh-sign-blake3/{k}",
                 "`gpuhash sign key --algorithm blake3`",
-                [
-                    *gh,
-                    "sign",
-                    "key",
-                    root,
-                    "--private-key",
-                    str(private),
-                    "--signature",
-                    sig(f"gh-b3-{k}.sig"),
-                    "--algorithm",
-                    "blake3",
-                ],
+                gh_sign("-b3", "--algorithm", "blake3"),
             ),
             (
                 f"gh-sign-blake3-cpu/{k}",
                 "`gpuhash sign key --algorithm blake3 --backend cpu`",
-                [
-                    *gh,
-                    "sign",
-                    "key",
-                    root,
-                    "--private-key",
-                    str(private),
-                    "--signature",
-                    sig(f"gh-b3cpu-{k}.sig"),
-                    "--algorithm",
-                    "blake3",
-                    "--backend",
-                    "cpu",
-                ],
+                gh_sign("-b3cpu", "--algorithm", "blake3", "--backend", "cpu"),
             ),
             (
                 f"gh-sign-oms/{k}",
                 "`gpuhash sign key --format oms` (model_signing's format, SHA-256 per file)",
-                [
-                    *gh,
-                    "sign",
-                    "key",
-                    root,
-                    "--private-key",
-                    str(private),
-                    "--signature",
-                    sig(f"gh-oms-{k}.sig"),
-                    "--format",
-                    "oms",
-                ],
+                gh_sign("-oms", "--format", "oms"),
             ),
             (
                 f"ms-verify/{k}",
                 "`model_signing verify key` (its own signature)",
-                [
-                    *ms,
-                    "verify",
-                    "key",
-                    root,
-                    "--public_key",
-                    str(public),
-                    "--signature",
-                    sig(f"ms-{k}.sig"),
-                ],
+                [*ms, "verify", "key", root, "--public_key", str(public), "--signature", ms_sig],
             ),
             (
                 f"gh-verify/{k}",
                 "`gpuhash verify key` (its own signature)",
-                [
-                    *gh,
-                    "verify",
-                    "key",
-                    root,
-                    "--public-key",
-                    str(public),
-                    "--signature",
-                    sig(f"gh-{k}.sig"),
-                ],
+                [*gh, "verify", "key", root, "--public-key", str(public), "--signature", gh_sig],
             ),
         ]
     for key, what, argv in rows:

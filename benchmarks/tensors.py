@@ -117,9 +117,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, workdir: Path) -> int:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-
     import gpuhash
 
     root = workdir / bench.DATA_DIR / "tensor-model"
@@ -127,20 +124,7 @@ def _run(args: argparse.Namespace, workdir: Path) -> int:
     total = sum(sizes.values())
     keys = workdir / "tensor-bench-keys"
     keys.mkdir(parents=True, exist_ok=True)
-    key = ec.generate_private_key(ec.SECP256R1())
-    private, public = keys / "key.pem", keys / "pub.pem"
-    private.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    public.write_bytes(
-        key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
+    private, public = bench.ec_key_pair(keys)
     sig = keys / "model.sig"
     ignores = [".complete"]
     backend = gpuhash.get_backend("auto")
