@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import blake3 as blake3_pkg
+import cl_devices
 import numpy as np
 import pytest
 
@@ -65,7 +66,7 @@ def _device_params() -> list[Any]:
     except cl.Error:
         platforms = []
     params = [
-        pytest.param(device, id=f"{_slug(platform.name)}-{_slug(device.name)}")
+        cl_devices.param(device, id=f"{_slug(platform.name)}-{_slug(device.name)}")
         for platform in platforms
         for device in platform.get_devices()
     ]

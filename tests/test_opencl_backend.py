@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cl_devices
 import gpuhash_opencl
 import pytest
 from hypothesis import given, settings
@@ -29,7 +30,7 @@ def test_both_cpu_runtimes_are_here() -> None:
     assert any(d.startswith("Intel(R) OpenCL") for d in DEVICES), DEVICES
 
 
-@pytest.fixture(scope="module", params=DEVICES)
+@pytest.fixture(scope="module", params=[cl_devices.param(d, id=d) for d in DEVICES])
 def backend(request: pytest.FixtureRequest) -> gpuhash_opencl.OpenCLBackend:
     return gpuhash_opencl.OpenCLBackend(device=request.param)
 
@@ -65,7 +66,7 @@ def test_objects_equal_reference(
 
 
 @pytest.mark.parametrize("local_size", [1, 7, 64])
-@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("device", [cl_devices.param(d, id=d) for d in DEVICES])
 def test_work_group_size_does_not_matter(device: str, local_size: int) -> None:
     backend = gpuhash_opencl.OpenCLBackend(device=device, local_size=local_size)
     datas = [pattern(n, 5) for n in (0, 1, LEAF - 1, 5 * LEAF + 3, 33 * LEAF)]
@@ -142,7 +143,7 @@ def test_device_array_on_the_cpu_backend_is_refused(backend: gpuhash_opencl.Open
         gpuhash.hash_bytes(on_device, backend="cpu")
 
 
-@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("device", [cl_devices.param(d, id=d) for d in DEVICES])
 def test_staged_layout_equals_reference(device: str) -> None:
     """The GPU layout (cooperative loads through local memory), run here on the CPU runtimes,
     through the whole backend: leaves, the on-device tree, a device array at an odd offset."""
