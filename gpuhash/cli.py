@@ -557,10 +557,14 @@ def cmd_conformance(args: argparse.Namespace) -> int:
         raise UsageError(f"--max-examples must be at least 1, not {args.max_examples}")
     if args.report is not None:
         _check_output_path(args.report)
+    if args.check_timeout is not None and args.check_timeout < 0:
+        raise UsageError(f"--check-timeout must be 0 (none) or more, not {args.check_timeout}")
     status = runner.run(
         args.backend,
         max_examples=args.max_examples,
         derandomize=args.derandomize,
+        seed=args.seed,
+        check_timeout=args.check_timeout,
         report=args.report,
         extra_args=() if args.select is None else ("-k", args.select),
     )
@@ -875,7 +879,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("backend", metavar="BACKEND", help="a backend name (see `gpuhash backends`)")
     p.add_argument("--max-examples", type=int, default=50, metavar="N", help="per property")
-    p.add_argument("--derandomize", action="store_true", help="fixed examples (reproducible)")
+    p.add_argument(
+        "--seed",
+        type=int,
+        metavar="N",
+        help="seed of the Hypothesis properties (default: derived from the suite's version, "
+        "so every run of one suite version draws the same examples)",
+    )
+    p.add_argument(
+        "--derandomize", action="store_true", help="Hypothesis's own fixed examples instead"
+    )
+    p.add_argument(
+        "--check-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="a check running longer fails with that reason and the run goes on "
+        "(default 600; 0: no limit)",
+    )
     p.add_argument("--report", metavar="FILE", help="also write the results as JSON to FILE")
     p.add_argument(
         "-k",

@@ -18,19 +18,25 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from gpuhash import reference as ref
 from gpuhash.algorithms import FAMILIES, LTHASH, Algorithm
 from gpuhash.backend import HashBackend
-from gpuhash_conformance import checks
+from gpuhash_conformance import boundaries, checks
 from gpuhash_conformance import strategies as gs
+from gpuhash_conformance.boundaries import Coverage
+from gpuhash_conformance.plugin import PropertySettings
 
-__all__ = ["EXAMPLES", "ConformanceSuite"]
+__all__ = ["COVERAGE", "EXAMPLES", "ConformanceSuite"]
 
 #: Examples run per test (node id -> count), for the report.
 EXAMPLES: dict[str, int] = {}
+#: What each boundary check fed the backend (node id -> coverage), for the report.
+COVERAGE: dict[str, Coverage] = {}
+
+_families = pytest.mark.parametrize("family", FAMILIES)
 
 
 class ConformanceSuite:
@@ -59,160 +65,10 @@ class ConformanceSuite:
 
         return count
 
-    # -- bit-identical values ---------------------------------------------------------------
-
-    def test_leaf_values(
-        self, conformance_backend: HashBackend, conformance_settings: settings, examples: Any
-    ) -> None:
-        @conformance_settings
-        @given(alg=gs.algorithms(), size=gs.sizes(), data=st.data())
-        def prop(alg: Algorithm, size: int, data: st.DataObject) -> None:
-            examples()
-            blob = gs.payloads(size, size % 251)
-            n = ref.leaf_count(size, alg.leaf_size)
-            order = data.draw(st.permutations(range(n)))
-            checks.check_leaf_values(conformance_backend, alg, blob, order)
-
-        prop()
-
-    def test_node_values(
-        self, conformance_backend: HashBackend, conformance_settings: settings, examples: Any
-    ) -> None:
-        @conformance_settings
-        @given(family=gs.families, pairs=st.integers(1, 9), seed=st.integers(0, 255))
-        def prop(family: str, pairs: int, seed: int) -> None:
-            examples()
-            alg = Algorithm(family)
-            children = gs.payloads(2 * pairs * alg.digest_size, seed)
-            roots = bytes((seed >> i) & 1 for i in range(pairs))
-            checks.check_node_values(conformance_backend, alg, children, roots)
-
-        prop()
-
-    def test_tree_levels(
-        self, conformance_backend: HashBackend, conformance_settings: settings, examples: Any
-    ) -> None:
-        @conformance_settings
-        @given(
-            family=st.sampled_from([f for f in FAMILIES if f != LTHASH]),
-            size=gs.sizes(1024, 20),
-        )
-        def prop(family: str, size: int) -> None:
-            examples()
-            alg = Algorithm(family, 1024)
-            checks.check_tree_levels(conformance_backend, alg, gs.payloads(size, 7))
-
-        prop()
-
-    def test_object_digests(
-        self, conformance_backend: HashBackend, conformance_settings: settings, examples: Any
-    ) -> None:
-        @conformance_settings
-        @given(
-            alg=gs.algorithms(),
-            objs=st.lists(gs.objects(), min_size=1, max_size=5),
-            batch=st.sampled_from([None, 1024, 3072, 8192, 1 << 20]),
-        )
-        def prop(alg: Algorithm, objs: list[gs.Obj], batch: int | None) -> None:
-            examples()
-            batch_bytes = None if batch is None else max(batch, alg.leaf_size)
-            checks.check_object_digests(conformance_backend, alg, objs, batch_bytes)
-
-        prop()
-
-    def test_artifact_digest(
-        self, conformance_backend: HashBackend, conformance_settings: settings, examples: Any
-    ) -> None:
-        @conformance_settings
-        @given(artifact=gs.artifacts())
-        def prop(artifact: gs.Artifact) -> None:
-            examples()
-            checks.check_artifact(conformance_backend, artifact)
-
-        prop()
-
-    # -- proofs -------------------------------------------------------------------------------
-
-    def test_inclusion_proofs(
-        self, conformance_backend: HashBackend, conformance_settings: settings, examples: Any
-    ) -> None:
-        @conformance_settings
-        @given(
-            family=st.sampled_from([f for f in FAMILIES if f != LTHASH]),
-            size=gs.sizes(1024, 24),
-            data=st.data(),
-        )
-        def prop(family: str, size: int, data: st.DataObject) -> None:
-            examples()
-            alg = Algorithm(family, 1024)
-            n = ref.leaf_count(size, 1024)
-            first = data.draw(st.integers(0, n - 1))
-            count = data.draw(st.integers(1, n - first))
-            checks.check_proofs(conformance_backend, alg, gs.payloads(size, 3), first, count)
-
-        prop()
-
-    # -- the lattice update law ----------------------------------------------------------------
-
-    def test_lattice_update_law(
-        self, conformance_backend: HashBackend, conformance_settings: settings, examples: Any
-    ) -> None:
-        @conformance_settings
-        @given(artifact=gs.artifacts(), replacement=gs.objects())
-        def prop(artifact: gs.Artifact, replacement: gs.Obj) -> None:
-            examples()
-            lattice = gs.Artifact(Algorithm(LTHASH, artifact.algorithm.leaf_size), artifact.objects)
-            checks.check_lattice_update(conformance_backend, lattice, replacement)
-
-        prop()
-
-    # -- every change changes the digest -------------------------------------------------------
-
-    def test_changes_change_the_digest(
-        self, conformance_backend: HashBackend, conformance_settings: settings, examples: Any
-    ) -> None:
-        @conformance_settings
-        @given(alg=gs.algorithms(), size=gs.sizes(1024, 12), position=st.integers(0, 1 << 20))
-        def prop(alg: Algorithm, size: int, position: int) -> None:
-            examples()
-            checks.check_changes(conformance_backend, alg, gs.payloads(size, 11), position)
-
-        prop()
-
-    def test_renaming_changes_the_artifact(
-        self, conformance_backend: HashBackend, conformance_settings: settings, examples: Any
-    ) -> None:
-        @conformance_settings
-        @given(artifact=gs.artifacts(), name=gs.names)
-        def prop(artifact: gs.Artifact, name: str) -> None:
-            examples()
-            checks.check_renaming(conformance_backend, artifact, name)
-
-        prop()
-
-    # -- determinism -----------------------------------------------------------------------------
-
-    def test_determinism(
-        self, conformance_backend: HashBackend, conformance_settings: settings, examples: Any
-    ) -> None:
-        """The same artifact twice, and through every configured variant, gives one digest."""
-        variants = [factory() for factory in type(self).variant_factories]
-        try:
-
-            @conformance_settings
-            @given(artifact=gs.artifacts())
-            def prop(artifact: gs.Artifact) -> None:
-                examples()
-                first = checks.check_artifact(conformance_backend, artifact)
-                again = checks.check_artifact(conformance_backend, artifact)
-                assert first == again, "two runs differ"
-                for variant in variants:
-                    assert checks.check_artifact(variant, artifact) == first, variant
-
-            prop()
-        finally:
-            for variant in variants:
-                variant.close()
+    @pytest.fixture
+    def coverage(self, request: pytest.FixtureRequest) -> Coverage:
+        record = COVERAGE[request.node.nodeid] = Coverage()
+        return record
 
     # -- known answers -------------------------------------------------------------------------
 
@@ -235,7 +91,286 @@ class ConformanceSuite:
         for _ in range(checks.check_nist(conformance_backend, primitive)):
             examples()
 
-    # -- 64-bit sizes ----------------------------------------------------------------------------
+    # -- boundary enumerations (every default run; cheapest first) -----------------------------
+
+    @_families
+    def test_block_boundaries(
+        self, conformance_backend: HashBackend, family: str, coverage: Coverage
+    ) -> None:
+        """Every leaf length around the primitive's block and BLAKE3's chunk."""
+        boundaries.check_block_boundaries(conformance_backend, family, coverage)
+
+    def test_mixed_families(self, conformance_backend: HashBackend, coverage: Coverage) -> None:
+        """Families and leaf sizes interleaved in one process."""
+        boundaries.check_mixed_families(conformance_backend, coverage)
+
+    @_families
+    def test_prefixes_and_zero_leaves(
+        self, conformance_backend: HashBackend, family: str, coverage: Coverage
+    ) -> None:
+        """Leaves sharing all but one byte; zero leaves beside nearly-zero ones; across calls."""
+        boundaries.check_prefixes_and_zeros(conformance_backend, family, coverage)
+
+    @_families
+    def test_repeated_calls(
+        self, conformance_backend: HashBackend, family: str, coverage: Coverage
+    ) -> None:
+        """Call shapes that change and repeat in one process (stale buffers and tables)."""
+        boundaries.check_repeated_calls(conformance_backend, family, coverage)
+
+    @_families
+    def test_leaf_indices_past_2_32(
+        self, conformance_backend: HashBackend, family: str, coverage: Coverage
+    ) -> None:
+        """Leaf indices (and BLAKE3 chunk counters) whose byte position or value passes 2^32."""
+        boundaries.check_indices_past_2_32(conformance_backend, family, coverage)
+
+    @_families
+    def test_offsets_past_2_32(
+        self, conformance_backend: HashBackend, family: str, coverage: Coverage
+    ) -> None:
+        """One call whose leaves lie around 2^31 and 2^32 bytes into a 4 GiB buffer."""
+        boundaries.check_offsets_past_2_32(conformance_backend, family, coverage)
+
+    @_families
+    def test_node_counts(
+        self, conformance_backend: HashBackend, family: str, coverage: Coverage
+    ) -> None:
+        """hash_nodes at every power of two of pairs and its neighbours, with root patterns."""
+        boundaries.check_node_counts(conformance_backend, family, coverage)
+
+    @_families
+    def test_mixed_batches(
+        self, conformance_backend: HashBackend, family: str, coverage: Coverage
+    ) -> None:
+        """About 70 objects of mixed sizes in one call, rows and groups out of order."""
+        boundaries.check_mixed_batches(conformance_backend, family, coverage)
+
+    @_families
+    def test_leaf_counts(
+        self, conformance_backend: HashBackend, family: str, coverage: Coverage
+    ) -> None:
+        """hash_leaves at every power of two of leaves and its neighbours up to 2^17 + 1."""
+        boundaries.check_leaf_counts(conformance_backend, family, coverage)
+
+    @_families
+    def test_subtree_counts(
+        self, conformance_backend: HashBackend, family: str, coverage: Coverage
+    ) -> None:
+        """hash_subtrees at the same counts, and 2^17 + 1 leaves in many groups in one call."""
+        boundaries.check_subtree_counts(conformance_backend, family, coverage)
+
+    @_families
+    def test_windows(
+        self, conformance_backend: HashBackend, family: str, coverage: Coverage
+    ) -> None:
+        """Objects spanning windows through the engine, and one of more than 1024 windows."""
+        boundaries.check_windows(conformance_backend, family, coverage)
+
+    # -- bit-identical values ---------------------------------------------------------------
+
+    def test_leaf_values(
+        self,
+        conformance_backend: HashBackend,
+        conformance_settings: PropertySettings,
+        examples: Any,
+    ) -> None:
+        @conformance_settings
+        @given(alg=gs.algorithms(), size=gs.sizes(), data=st.data())
+        def prop(alg: Algorithm, size: int, data: st.DataObject) -> None:
+            examples()
+            blob = gs.payloads(size, size % 251)
+            n = ref.leaf_count(size, alg.leaf_size)
+            order = data.draw(st.permutations(range(n)))
+            checks.check_leaf_values(conformance_backend, alg, blob, order)
+
+        prop()
+
+    def test_node_values(
+        self,
+        conformance_backend: HashBackend,
+        conformance_settings: PropertySettings,
+        examples: Any,
+    ) -> None:
+        @conformance_settings
+        @given(family=gs.families, pairs=st.integers(1, 9), seed=st.integers(0, 255))
+        def prop(family: str, pairs: int, seed: int) -> None:
+            examples()
+            alg = Algorithm(family)
+            children = gs.payloads(2 * pairs * alg.digest_size, seed)
+            roots = bytes((seed >> i) & 1 for i in range(pairs))
+            checks.check_node_values(conformance_backend, alg, children, roots)
+
+        prop()
+
+    def test_tree_levels(
+        self,
+        conformance_backend: HashBackend,
+        conformance_settings: PropertySettings,
+        examples: Any,
+    ) -> None:
+        @conformance_settings
+        @given(
+            family=st.sampled_from([f for f in FAMILIES if f != LTHASH]),
+            size=gs.sizes(1024, 20),
+        )
+        def prop(family: str, size: int) -> None:
+            examples()
+            alg = Algorithm(family, 1024)
+            checks.check_tree_levels(conformance_backend, alg, gs.payloads(size, 7))
+
+        prop()
+
+    def test_object_digests(
+        self,
+        conformance_backend: HashBackend,
+        conformance_settings: PropertySettings,
+        examples: Any,
+    ) -> None:
+        @conformance_settings
+        @given(
+            alg=gs.algorithms(),
+            objs=st.lists(gs.objects(), min_size=1, max_size=5),
+            batch=st.sampled_from([None, 1024, 3072, 8192, 1 << 20]),
+        )
+        def prop(alg: Algorithm, objs: list[gs.Obj], batch: int | None) -> None:
+            examples()
+            batch_bytes = None if batch is None else max(batch, alg.leaf_size)
+            checks.check_object_digests(conformance_backend, alg, objs, batch_bytes)
+
+        prop()
+
+    def test_artifact_digest(
+        self,
+        conformance_backend: HashBackend,
+        conformance_settings: PropertySettings,
+        examples: Any,
+    ) -> None:
+        @conformance_settings
+        @given(artifact=gs.artifacts())
+        def prop(artifact: gs.Artifact) -> None:
+            examples()
+            checks.check_artifact(conformance_backend, artifact)
+
+        prop()
+
+    # -- proofs -------------------------------------------------------------------------------
+
+    def test_inclusion_proofs(
+        self,
+        conformance_backend: HashBackend,
+        conformance_settings: PropertySettings,
+        examples: Any,
+    ) -> None:
+        @conformance_settings
+        @given(
+            family=st.sampled_from([f for f in FAMILIES if f != LTHASH]),
+            size=gs.sizes(1024, 24),
+            data=st.data(),
+        )
+        def prop(family: str, size: int, data: st.DataObject) -> None:
+            examples()
+            alg = Algorithm(family, 1024)
+            n = ref.leaf_count(size, 1024)
+            first = data.draw(st.integers(0, n - 1))
+            count = data.draw(st.integers(1, n - first))
+            checks.check_proofs(conformance_backend, alg, gs.payloads(size, 3), first, count)
+
+        prop()
+
+    # -- the lattice update law ----------------------------------------------------------------
+
+    def test_lattice_update_law(
+        self,
+        conformance_backend: HashBackend,
+        conformance_settings: PropertySettings,
+        examples: Any,
+    ) -> None:
+        @conformance_settings
+        @given(artifact=gs.artifacts(), replacement=gs.objects())
+        def prop(artifact: gs.Artifact, replacement: gs.Obj) -> None:
+            examples()
+            lattice = gs.Artifact(Algorithm(LTHASH, artifact.algorithm.leaf_size), artifact.objects)
+            checks.check_lattice_update(conformance_backend, lattice, replacement)
+
+        prop()
+
+    # -- every change changes the digest -------------------------------------------------------
+
+    def test_changes_change_the_digest(
+        self,
+        conformance_backend: HashBackend,
+        conformance_settings: PropertySettings,
+        examples: Any,
+    ) -> None:
+        @conformance_settings
+        @given(alg=gs.algorithms(), size=gs.sizes(1024, 12), position=st.integers(0, 1 << 20))
+        def prop(alg: Algorithm, size: int, position: int) -> None:
+            examples()
+            checks.check_changes(conformance_backend, alg, gs.payloads(size, 11), position)
+
+        prop()
+
+    def test_renaming_changes_the_artifact(
+        self,
+        conformance_backend: HashBackend,
+        conformance_settings: PropertySettings,
+        examples: Any,
+    ) -> None:
+        @conformance_settings
+        @given(artifact=gs.artifacts(), name=gs.names)
+        def prop(artifact: gs.Artifact, name: str) -> None:
+            examples()
+            checks.check_renaming(conformance_backend, artifact, name)
+
+        prop()
+
+    # -- determinism -----------------------------------------------------------------------------
+
+    def test_determinism(
+        self,
+        conformance_backend: HashBackend,
+        conformance_settings: PropertySettings,
+        examples: Any,
+    ) -> None:
+        """The same artifact twice, and through every configured variant, gives one digest."""
+        variants = [factory() for factory in type(self).variant_factories]
+        try:
+
+            @conformance_settings
+            @given(artifact=gs.artifacts())
+            def prop(artifact: gs.Artifact) -> None:
+                examples()
+                first = checks.check_artifact(conformance_backend, artifact)
+                again = checks.check_artifact(conformance_backend, artifact)
+                assert first == again, "two runs differ"
+                for variant in variants:
+                    assert checks.check_artifact(variant, artifact) == first, variant
+
+            prop()
+        finally:
+            for variant in variants:
+                variant.close()
+
+    # -- 64-bit sizes (the most expensive checks, last) ------------------------------------------
+
+    def test_read_file_past_2_32(
+        self, conformance_backend: HashBackend, coverage: Coverage
+    ) -> None:
+        """``read_file`` at offsets past 2^32 (backends that read files into device memory)."""
+        if not conformance_backend.capabilities().file_reads:
+            pytest.skip(f"{conformance_backend.name} does not read files itself (file_reads)")
+        boundaries.check_read_file_past_2_32(conformance_backend, coverage)
+
+    @_families
+    def test_generated_object_over_4_gib(
+        self, conformance_backend: HashBackend, family: str, coverage: Coverage
+    ) -> None:
+        """2^32 + 208,953 generated bytes (different at every position) through the engine at
+        the backend's own batch size, against cached digests (skipped for the reference)."""
+        if conformance_backend.name == "reference":
+            pytest.skip("the pure-Python reference would take hours over 4 GiB")
+        boundaries.check_object_over_4_gib(conformance_backend, family, coverage)
 
     def test_object_over_4_gib(self, conformance_backend: HashBackend, examples: Any) -> None:
         """A sparse file of 2^32 + 65537 zero bytes, merkle-sha256: sizes and offsets past 32

@@ -1,22 +1,50 @@
 """The pytest plugin (entry point ``pytest11``): options, the backend selection, the Hypothesis
 profile and the report header. Importing it does nothing; pytest calls its hooks.
 
-    pytest --pyargs gpuhash_conformance --gpuhash-backend NAME [--max-examples N] [--derandomize]
+    pytest --pyargs gpuhash_conformance --gpuhash-backend NAME [--max-examples N]
+        [--gpuhash-seed N | --derandomize]
 
 ``--gpuhash-backend`` may be given several times, or ``GPUHASH_BACKEND`` set (comma-separated);
 the default is every backend available here except ``reference`` (the oracle itself). A name may
 also be ``module:Class`` for a backend class that is not registered.
+
+Verdicts are deterministic: the Hypothesis properties draw their examples from a seed (by
+default derived from the suite's version, so one suite version gives one set of examples on
+every machine) and never replay examples stored by an earlier run; the boundary enumerations
+take no random input at all.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 PROFILE = "gpuhash-conformance"
 ENV = "GPUHASH_BACKEND"
+#: What the ``conformance_settings`` fixture gives: applies this run's settings and seed.
+PropertySettings = Callable[[Callable[..., None]], Callable[..., None]]
+#: Seconds one check may take in a ``gpuhash conformance`` run before it fails as hung
+#: (``--check-timeout``; plain ``pytest`` runs enforce no limit).
+DEFAULT_CHECK_TIMEOUT = 600
+
+
+def suite_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("gpuhash-conformance")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def default_seed() -> int:
+    """The seed of a default run: a function of the suite's version only."""
+    text = f"gpuhash-conformance {suite_version()}".encode()
+    return int.from_bytes(hashlib.sha256(text).digest()[:4], "big")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -39,7 +67,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--derandomize",
         action="store_true",
         default=False,
-        help="fixed Hypothesis examples (reproducible runs, e.g. in CI)",
+        help="Hypothesis's own fixed examples instead of the seeded ones",
+    )
+    group.addoption(
+        "--gpuhash-seed",
+        type=int,
+        default=None,
+        metavar="N",
+        help="seed of the Hypothesis properties (default: derived from the suite's version)",
     )
 
 
@@ -56,8 +91,14 @@ def pytest_configure(config: pytest.Config) -> None:
             HealthCheck.data_too_large,
             HealthCheck.function_scoped_fixture,
         ],
-        **({"database": None} if config.getoption("--derandomize") else {}),
+        database=None,  # examples stored by earlier runs would change the verdict
+        print_blob=True,  # a failure prints the @reproduce_failure line that replays it
     )
+
+
+def run_seed(config: pytest.Config) -> int:
+    seed = config.getoption("--gpuhash-seed")
+    return default_seed() if seed is None else int(seed)
 
 
 def selected_backends(config: pytest.Config) -> list[str]:
@@ -94,7 +135,14 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     import gpuhash
     from gpuhash import reference as ref
 
-    lines = [f"gpuhash conformance: spec version {ref.SPEC_VERSION}"]
+    lines = [
+        f"gpuhash conformance: spec version {ref.SPEC_VERSION}, suite {suite_version()}, "
+        + (
+            "Hypothesis derandomized"
+            if config.getoption("--derandomize")
+            else f"seed {run_seed(config)}"
+        )
+    ]
     packages = []
     for dist in ("gpuhash", "gpuhash-conformance", "hypothesis"):
         try:
@@ -123,11 +171,21 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.fixture(scope="session")
-def conformance_settings() -> Any:
-    """The Hypothesis settings of this run (``--max-examples``, ``--derandomize``)."""
-    from hypothesis import settings
+def conformance_settings(request: pytest.FixtureRequest) -> PropertySettings:
+    """Applies this run's Hypothesis settings (``--max-examples``) and seed to a property
+    (``@conformance_settings`` above ``@given``)."""
+    from hypothesis import seed, settings
 
-    return settings(settings.get_profile(PROFILE))
+    chosen = settings(settings.get_profile(PROFILE))
+    if request.config.getoption("--derandomize"):
+        return chosen
+    fixed = seed(run_seed(request.config))
+
+    def apply(test: Callable[..., None]) -> Callable[..., None]:
+        applied: Callable[..., None] = fixed(chosen(test))
+        return applied
+
+    return apply
 
 
 def load_backend(name: str) -> Any:
