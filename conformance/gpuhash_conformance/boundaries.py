@@ -42,6 +42,8 @@ What each enumeration is for (the bug it catches):
     a generated object of 2^32 + 208,953 bytes (non-zero, different at every position) through
     the engine at the backend's own batch size, against cached digests
     (``large.json``).
+``check_device_arrays``
+    objects already in the backend's device memory (``device_array``), whole and in windows.
 ``check_read_file_past_2_32``
     ``read_file`` (backends that read files into device memory) at offsets past 2^32.
 """
@@ -74,6 +76,7 @@ __all__ = [
     "LARGE_SIZE",
     "Coverage",
     "check_block_boundaries",
+    "check_device_arrays",
     "check_indices_past_2_32",
     "check_leaf_counts",
     "check_mixed_batches",
@@ -962,6 +965,28 @@ def check_object_over_4_gib(backend: HashBackend, family: str, cov: Coverage) ->
         raise AssertionError(
             f"the generated object of {LARGE_SIZE} bytes (pattern {LARGE_SEED}) differs"
         )
+
+
+def check_device_arrays(backend: HashBackend, family: str, cov: Coverage) -> None:
+    """Objects already on the device (``backend.device_array(data)``: the backend's own kind
+    of array) hashed in place through the engine, whole and in windows (so slices at non-zero
+    offsets), against the same bytes hashed from the host."""
+    make = getattr(backend, "device_array", None)
+    assert make is not None
+    alg = Algorithm(family, 1024)
+    sizes = [1, 1023, 1024, 1025, 5 * 1024 + 3, 33 * 1024, (3 << 20) + 5]
+    datas = [pattern(0, s, seed=40 + i) for i, s in enumerate(sizes)]
+    for batch in (None, 4 * 1024):
+        sources = [memory_source(f"d{i}", ref.KIND_FILE, make(x)) for i, x in enumerate(datas)]
+        got = hash_sources(backend, alg, sources, batch_bytes=batch)
+        for g, x in zip(got, datas, strict=True):
+            cov.calls += 1
+            cov.max_object_bytes = max(cov.max_object_bytes, len(x))
+            if g.digest != object_digest(alg, x):
+                raise AssertionError(
+                    f"a device array of {len(x)} bytes (batches of {batch or 'default'} bytes) "
+                    "differs from the same bytes on the host"
+                )
 
 
 def check_read_file_past_2_32(backend: HashBackend, cov: Coverage) -> None:

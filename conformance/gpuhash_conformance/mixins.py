@@ -167,6 +167,21 @@ class ConformanceSuite:
         """Objects spanning windows through the engine, and one of more than 1024 windows."""
         boundaries.check_windows(conformance_backend, family, coverage)
 
+    @_families
+    def test_device_arrays(
+        self, conformance_backend: HashBackend, family: str, coverage: Coverage
+    ) -> None:
+        """Objects already in device memory, hashed in place (backends with device_arrays)."""
+        caps = conformance_backend.capabilities()
+        if not caps.device_arrays:
+            pytest.skip(f"{conformance_backend.name} hashes host memory only (device_arrays)")
+        if getattr(conformance_backend, "device_array", None) is None:
+            pytest.skip(
+                f"{conformance_backend.name} declares device_arrays but has no device_array(data) "
+                "to make one for the suite"
+            )
+        boundaries.check_device_arrays(conformance_backend, family, coverage)
+
     # -- bit-identical values ---------------------------------------------------------------
 
     def test_leaf_values(

@@ -150,6 +150,14 @@ class OpenCLBackend(KernelBackend):
         super().close()
         self._program = None
 
+    def device_array(self, data: Buffer) -> Any:
+        """A pyopencl array (uint8) on this backend's device holding a copy of ``data``: what
+        a caller's tensor looks like (the conformance suite hashes such arrays in place)."""
+        import numpy as np
+
+        host = np.frombuffer(memoryview(data).cast("B"), dtype=np.uint8)
+        return self._cl_array.to_device(self._node_queue, host.copy())
+
     # -- device operations (gpuhash.device.KernelBackend) -------------------------------------
 
     def _new_queue(self) -> Any:
@@ -189,8 +197,13 @@ class OpenCLBackend(KernelBackend):
         if data.context != self.context:
             raise BackendError(f"opencl device {self.label}: the array lives in another context")
         # Work pyopencl recorded on the array (on any queue) must finish before a slot's
-        # queue reads it: queues of one context do not order each other.
-        data.finish()
+        # queue reads it: queues of one context do not order each other. Wait on a copy of
+        # the event list and leave the list alone: windows of one array are views sharing
+        # it, and Array.finish() from two dispatcher threads at once clears it under the
+        # other's wait (a released event: Intel's runtime crashed in the conformance suite).
+        events = list(data.events)
+        if events:
+            self._cl.wait_for_events(events)
         return data.base_data, int(data.offset)
 
     def _launch(
