@@ -156,3 +156,22 @@ def test_the_cached_large_object_digests_are_the_specifications() -> None:
     change, regenerate with ``python -m gpuhash_conformance.large --write``."""
     shipped = json.loads((Path(large.__file__).parent / "large.json").read_text(encoding="utf-8"))
     assert shipped["digests"] == large.compute(), "python -m gpuhash_conformance.large --write"
+
+
+@pytest.mark.parametrize(("name", "status"), [("ReadsFiles", 0), ("ReadFileOffset32", 1)])
+def test_read_file_is_checked_past_2_32(
+    name: str, status: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No backend that runs here reads files itself; an OpenCL one that does, and one whose
+    file offsets are 32 bits, through the suite's read_file check."""
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent))  # for the suite's child
+    table = io.StringIO()
+    got = runner.run(
+        f"file_reading_backends:{name}",
+        max_examples=3,
+        extra_args=("-k", "test_read_file_past_2_32"),
+        out=table,
+    )
+    assert got == status, table.getvalue()
+    row = next(ln for ln in table.getvalue().splitlines() if ln.startswith("test_read_file"))
+    assert ("passed" if status == 0 else "read_file of 12288 bytes at offset 4294963197") in row
