@@ -864,6 +864,8 @@ def check_mixed_families(backend: HashBackend, cov: Coverage) -> None:
     time (families of equal digest sizes follow each other)."""
     order = ["merkle-sha256", "merkle-sha3-256", BLAKE3, LTHASH, "merkle-sha512"]
     assert sorted(order) == sorted(FAMILIES)
+    claimed = backend.capabilities().families
+    order = [f for f in order if f in claimed]
     data = pattern(0, 3 * 4096, seed=13)
     children = pattern(0, 6 * ref.LATTICE_BYTES, seed=14).tobytes()
     for _ in range(2):
