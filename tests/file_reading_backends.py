@@ -9,7 +9,6 @@ import dataclasses
 import os
 
 import gpuhash_opencl
-import numpy as np
 
 from gpuhash.backend import Capabilities
 
@@ -30,7 +29,7 @@ class ReadsFiles(gpuhash_opencl.OpenCLBackend):
         data = os.pread(fd, length, self.file_offset(offset))
         if len(data) != length:
             raise OSError(f"read {len(data)} of {length} bytes")
-        return self.device_array(np.frombuffer(data, dtype=np.uint8))
+        return self.device_array(data)
 
 
 class ReadFileOffset32(ReadsFiles):
