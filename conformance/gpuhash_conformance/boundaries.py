@@ -35,6 +35,11 @@ What each enumeration is for (the bug it catches):
 ``check_mixed_families``
     families and leaf sizes interleaved in one process: kernels or constants cached by the
     wrong key.
+``check_large_leaves``
+    leaves of 2 KiB to 16 MiB (the largest the spec allows): BLAKE3 chaining-value stacks,
+    long messages.
+``check_many_objects``
+    2^17 + 1 one-leaf objects in one call: a root flag on every row, 2^17 + 1 tops to gather.
 ``check_windows``
     objects spanning windows through the engine at small batch sizes (every family,
     lattice included), and an object of more than 1024 windows.
@@ -78,7 +83,9 @@ __all__ = [
     "check_block_boundaries",
     "check_device_arrays",
     "check_indices_past_2_32",
+    "check_large_leaves",
     "check_leaf_counts",
+    "check_many_objects",
     "check_mixed_batches",
     "check_mixed_families",
     "check_node_counts",
@@ -912,6 +919,52 @@ def object_digest(alg: Algorithm, data: Buffer) -> bytes:
         return bytes((total % 65536).astype("<u2").tobytes())
     top = values if n == 1 else oracle.fold(alg, values, True)
     return ref.finish_object(alg.family, top, size, alg.leaf_size)
+
+
+#: Leaf sizes past the usual 1-64 KiB, to the largest the spec allows (BLAKE3: 16,384 chunks
+#: a leaf, a chaining-value stack 14 deep; SHA-2 and SHA-3: long messages).
+LARGE_LEAVES = (2048, 128 << 10, 1 << 20, ref.MAX_LEAF_SIZE)
+
+
+def check_large_leaves(backend: HashBackend, family: str, cov: Coverage) -> None:
+    """Objects of two full leaves and a partial one at leaf sizes from 2 KiB to 16 MiB:
+    ``hash_leaves`` (every value), ``hash_subtrees`` (the object's top) and the engine."""
+    for leaf in LARGE_LEAVES:
+        alg = Algorithm(family, leaf)
+        d = alg.digest_size
+        size = 2 * leaf + leaf // 3 + 1
+        data = pattern(0, size, seed=50)
+        table = object_table(3, leaf, size=size)
+        got = call_leaves(backend, alg, data, table, cov, f"leaves of {leaf} bytes")
+        want = expected_object_leaves(alg, data, 3, got)
+        compare(got, want, d, f"hash_leaves of leaves of {leaf} bytes", describe(table))
+        top = call_subtrees(backend, alg, data, table, [3], [True], cov, f"leaves of {leaf}")
+        compare(top, oracle.fold(alg, want, True), d, f"hash_subtrees of leaves of {leaf} bytes")
+        (obj,) = hash_sources(backend, alg, [memory_source("o", ref.KIND_FILE, data)])
+        cov.max_object_bytes = max(cov.max_object_bytes, size)
+        if obj.digest != object_digest(alg, data):
+            raise AssertionError(f"an object of {size} bytes at leaf size {leaf} differs")
+
+
+def check_many_objects(backend: HashBackend, family: str, cov: Coverage) -> None:
+    """2^17 + 1 one-leaf objects in one call: ``hash_leaves`` with every row a root (BLAKE3's
+    ROOT flag on every leaf), and ``hash_subtrees`` with as many groups (so as many tops)."""
+    leaf = 1024
+    alg = Algorithm(family, leaf)
+    d = alg.digest_size
+    n = COUNTS[-1]
+    lengths = [1 + (j * 37) % leaf for j in range(n)]
+    offsets, pos = [], 0
+    for length in lengths:
+        offsets.append(pos)
+        pos += length
+    data = pattern(0, pos, seed=51)
+    table = make_table(offsets, lengths, [0] * n, [1] * n)
+    want = oracle.leaf_values(alg, data, offsets, lengths, [0] * n, [1] * n)
+    got = call_leaves(backend, alg, data, table, cov, f"{n} one-leaf objects")
+    compare(got, want, d, f"hash_leaves of {n} one-leaf objects", describe(table))
+    got = call_subtrees(backend, alg, data, table, [1] * n, [True] * n, cov, f"{n} groups")
+    compare(got, want, d, f"hash_subtrees of {n} one-leaf objects (tops)", describe(table))
 
 
 def check_windows(backend: HashBackend, family: str, cov: Coverage) -> None:

@@ -18,8 +18,10 @@ enumeration of ``gpuhash_conformance.boundaries``):
 ``GridLimit65535``          rows past 65,535 of a call are never launched (a 16-bit grid)
 ``NodeGridRoundedDown``     the node grid is rounded down to a multiple of 256
 ``ScheduleIndex16``         the tree schedule's source indices are stored in 16 bits
+``TopsIndex16``             the gather of subtree tops indexes groups with 16 bits
 ``Offset32``                leaf byte offsets truncated to 32 bits
 ``OffsetSigned32``          leaf byte offsets held in a signed 32-bit integer
+``Blake3StackDepth8``       BLAKE3 leaves of more than 256 chunks lose the rest (a short stack)
 ``Blake3CounterLow32``      BLAKE3 chunk counters lose their high word
 ``Blake3ByteOffset32``      BLAKE3 chunk counters derived from a 32-bit byte position
 ``LatticeIndex32``          lattice leaf indices truncated to 32 bits
@@ -58,6 +60,7 @@ __all__ = [
     "FAULTY",
     "Blake3ByteOffset32",
     "Blake3CounterLow32",
+    "Blake3StackDepth8",
     "ByteOrderSlip",
     "Crashes",
     "GridLimit65535",
@@ -83,6 +86,7 @@ __all__ = [
     "ShortValues",
     "StaleTable",
     "StateCarriedOver",
+    "TopsIndex16",
     "WrongLatticeModulus",
     "ZeroPageShortcut",
 ]
@@ -286,6 +290,22 @@ def _with(table: LeafTable, **columns: Sequence[int]) -> LeafTable:
     )
 
 
+class TopsIndex16(_Broken):
+    """The gather of subtree tops indexes its groups with 16 bits."""
+
+    def hash_subtrees(
+        self,
+        algorithm: Algorithm,
+        data: Buffer,
+        table: LeafTable,
+        counts: Sequence[int],
+        whole: Sequence[bool],
+    ) -> bytes:
+        d = algorithm.digest_size
+        tops = super().hash_subtrees(algorithm, data, table, counts, whole)
+        return b"".join(tops[(g & 0xFFFF) * d : ((g & 0xFFFF) + 1) * d] for g in range(len(counts)))
+
+
 class Offset32(_Broken):
     def hash_leaves(self, algorithm: Algorithm, data: Buffer, table: LeafTable) -> bytes:
         offsets = [o & 0xFFFFFFFF for o in table.offset]
@@ -307,6 +327,19 @@ class _Blake3Counters(_Broken):
             return super().hash_leaves(algorithm, data, table)
         counters = [self.counter(i, algorithm.leaf_size) for i in table.index]
         return blake3_lanes.leaf_cvs(data, table.offset, table.length, counters, table.root)
+
+
+class Blake3StackDepth8(_Broken):
+    """BLAKE3 leaf chaining values with a stack of 8 subtrees: a leaf of more than 256 chunks
+    (256 KiB) loses what did not fit, as if only its first 256 chunks were there."""
+
+    def hash_leaves(self, algorithm: Algorithm, data: Buffer, table: LeafTable) -> bytes:
+        if algorithm.family != BLAKE3:
+            return super().hash_leaves(algorithm, data, table)
+        lengths = [min(n, 256 * 1024) for n in table.length]
+        per_leaf = algorithm.leaf_size // 1024
+        counters = [i * per_leaf for i in table.index]
+        return blake3_lanes.leaf_cvs(data, table.offset, lengths, counters, table.root)
 
 
 class Blake3CounterLow32(_Blake3Counters):
@@ -474,6 +507,8 @@ BROKEN = {
         GridLimit65535,
         NodeGridRoundedDown,
         ScheduleIndex16,
+        TopsIndex16,
+        Blake3StackDepth8,
         Offset32,
         OffsetSigned32,
         Blake3CounterLow32,

@@ -128,6 +128,22 @@ class ConformanceSuite:
         boundaries.check_repeated_calls(conformance_backend, family, coverage)
 
     @_families
+    def test_large_leaves(
+        self, conformance_backend: HashBackend, family: str, coverage: Coverage
+    ) -> None:
+        """Leaves of 2 KiB to 16 MiB, through every primitive and the engine."""
+        _supported(conformance_backend, family)
+        boundaries.check_large_leaves(conformance_backend, family, coverage)
+
+    @_families
+    def test_many_objects(
+        self, conformance_backend: HashBackend, family: str, coverage: Coverage
+    ) -> None:
+        """2^17 + 1 one-leaf objects in one call (every row a root; as many tops)."""
+        _supported(conformance_backend, family)
+        boundaries.check_many_objects(conformance_backend, family, coverage)
+
+    @_families
     def test_leaf_indices_past_2_32(
         self, conformance_backend: HashBackend, family: str, coverage: Coverage
     ) -> None:

@@ -142,11 +142,12 @@ def blake3_first_wrong_leaf(values: bytes, data: Buffer, leaf_size: int) -> int 
 
     if n < 2:
         raise ValueError("a proof by the blake3 package needs two leaves or more")
-    first = ref.leaf_value(BLAKE3, bytes(view[:leaf_size]), 0, leaf_size, False)
-    if values[:d] != first:
-        return 0
     if prefix_ok(n):
         return None
+    # Which is wrong: only now is leaf 0 computed on its own (a diagnosis, not the proof).
+    first = blake3_lanes.leaf_cvs(view, [0], [min(leaf_size, len(view))], [0], [0])
+    if values[:d] != first:
+        return 0
     lo, hi = 1, n  # prefix lo is right, prefix hi is wrong
     while hi - lo > 1:
         mid = (lo + hi) // 2
