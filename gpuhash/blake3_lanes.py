@@ -29,6 +29,8 @@ __all__ = ["leaf_cvs", "parent_cvs"]
 
 _IV = np.array(ref.IV, dtype=np.uint32)
 _CHUNK = ref.BLAKE3_CHUNK_LEN
+#: Up to this many chunks in a call, the reference's scalar code is faster than arrays.
+_FEW_CHUNKS = 2
 _BLOCK = ref.BLAKE3_BLOCK_LEN
 
 
@@ -173,6 +175,13 @@ def leaf_cvs(
     if n == 0:
         return b""
     view = memoryview(data).cast("B")
+    if sum(max(1, -(-int(x) // _CHUNK)) for x in lengths) <= _FEW_CHUNKS:
+        # A few chunks: thousands of array operations on arrays of one or two elements cost
+        # more than the reference's Python arithmetic.
+        return b"".join(
+            ref.blake3_subtree_cv(bytes(view[o : o + k]), c, root=bool(r))
+            for o, k, c, r in zip(offsets, lengths, first_chunks, roots, strict=True)
+        )
     flat = np.frombuffer(view, dtype=np.uint8) if view.nbytes else np.zeros(0, np.uint8)
     off = np.asarray(offsets, dtype=np.int64)
     length = np.asarray(lengths, dtype=np.int64)

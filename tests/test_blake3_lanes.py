@@ -40,6 +40,9 @@ def test_leaves_of_every_boundary_length_equal_the_reference() -> None:
         assert got[32 * k : 32 * (k + 1)] == want, (leaf_size, offset, n, index, root)
         if root:
             assert want == blake3.blake3(leaf).digest()
+        # The same row alone (a call of one or two chunks takes the scalar path).
+        alone = blake3_lanes.leaf_cvs(DATA, [offset], [n], [index * (leaf_size // 1024)], [root])
+        assert alone == want
 
 
 @given(
