@@ -25,6 +25,9 @@ enumeration of ``gpuhash_conformance.boundaries``):
 ``Blake3CounterLow32``      BLAKE3 chunk counters lose their high word
 ``Blake3ByteOffset32``      BLAKE3 chunk counters derived from a 32-bit byte position
 ``LatticeIndex32``          lattice leaf indices truncated to 32 bits
+``LargeCallsOffset32``      only calls of 1024 rows or more truncate offsets (small calls take
+                            a correct host path)
+``LargeCallsCounterLow32``  the same with BLAKE3 counters
 ``IndexFromRow``            a leaf's index taken from its row (rows assumed in object order)
 ``PrefixCache``             leaf values cached by their first 4 KiB
 ``ZeroPageShortcut``        a leaf whose first page is zero is taken as all zero
@@ -69,6 +72,8 @@ __all__ = [
     "IndexFromRow",
     "KernelByDigestSize",
     "LargeBatchWordSlip",
+    "LargeCallsCounterLow32",
+    "LargeCallsOffset32",
     "LatticeIndex32",
     "LeafBoundaryOffByOne",
     "LeafSizeBakedIn",
@@ -352,6 +357,25 @@ class Blake3ByteOffset32(_Blake3Counters):
         return ((index * leaf_size) & 0xFFFFFFFF) // 1024
 
 
+class LargeCallsOffset32(Offset32):
+    """Calls under 1024 rows go to a correct host path; the kernel that takes the large ones
+    truncates byte offsets to 32 bits (so every small check passes)."""
+
+    def hash_leaves(self, algorithm: Algorithm, data: Buffer, table: LeafTable) -> bytes:
+        if len(table) < 1024:
+            return _Broken.hash_leaves(self, algorithm, data, table)
+        return super().hash_leaves(algorithm, data, table)
+
+
+class LargeCallsCounterLow32(Blake3CounterLow32):
+    """Like LargeCallsOffset32, with BLAKE3 chunk counters that lose their high word."""
+
+    def hash_leaves(self, algorithm: Algorithm, data: Buffer, table: LeafTable) -> bytes:
+        if len(table) < 1024:
+            return _Broken.hash_leaves(self, algorithm, data, table)
+        return super().hash_leaves(algorithm, data, table)
+
+
 class LatticeIndex32(_Broken):
     def hash_leaves(self, algorithm: Algorithm, data: Buffer, table: LeafTable) -> bytes:
         if algorithm.family != LTHASH:
@@ -514,6 +538,8 @@ BROKEN = {
         Blake3CounterLow32,
         Blake3ByteOffset32,
         LatticeIndex32,
+        LargeCallsOffset32,
+        LargeCallsCounterLow32,
         IndexFromRow,
         PrefixCache,
         ZeroPageShortcut,

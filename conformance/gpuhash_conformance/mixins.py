@@ -168,6 +168,15 @@ class ConformanceSuite:
         boundaries.check_node_counts(conformance_backend, family, coverage)
 
     @_families
+    def test_boundaries_in_a_large_call(
+        self, conformance_backend: HashBackend, family: str, coverage: Coverage
+    ) -> None:
+        """Offsets and indices past 2^32, padding lengths, prefixes and zero leaves, 1 MiB
+        leaves: all in one shuffled call of 2^17 + 2,600 rows (and as groups)."""
+        _supported(conformance_backend, family)
+        boundaries.check_boundaries_in_a_large_call(conformance_backend, family, coverage)
+
+    @_families
     def test_mixed_batches(
         self, conformance_backend: HashBackend, family: str, coverage: Coverage
     ) -> None:

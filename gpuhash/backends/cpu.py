@@ -127,8 +127,9 @@ class CpuBackend(HashBackend):
                     h.update(b"\x00")
                     out[j * d : (j + 1) * d] = h.digest()
 
-        # BLAKE3 rows are vectorised: a few large pieces, not many small ones.
-        lanes = max(16, (32 << 20) // algorithm.leaf_size) if family == BLAKE3 else None
+        # BLAKE3 rows are vectorised: one large piece per thread, not many small ones (each
+        # call costs thousands of array operations, whatever its size).
+        lanes = -(-n // self.threads) if family == BLAKE3 else None
         self._parallel(run, n, sum(lengths), lanes)
         return bytes(out)
 
