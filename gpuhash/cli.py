@@ -566,7 +566,10 @@ def cmd_conformance(args: argparse.Namespace) -> int:
         seed=args.seed,
         check_timeout=args.check_timeout,
         report=args.report,
-        extra_args=() if args.select is None else ("-k", args.select),
+        extra_args=(
+            *(() if args.select is None else ("-k", args.select)),
+            *(a for name in args.check for a in ("--gpuhash-check", name)),
+        ),
     )
     return {0: EXIT_OK, 1: EXIT_FAILED}.get(status, EXIT_ERROR)
 
@@ -902,6 +905,14 @@ def build_parser() -> argparse.ArgumentParser:
         dest="select",
         metavar="EXPR",
         help="only the properties matching this pytest -k expression",
+    )
+    p.add_argument(
+        "--check",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="only this check, as the table names it (e.g. 'test_leaf_counts[blake3]'; "
+        "repeatable): what a failure's replay command uses",
     )
     p.set_defaults(func=cmd_conformance)
 

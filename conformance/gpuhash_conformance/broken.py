@@ -69,6 +69,7 @@ __all__ = [
     "GridLimit65535",
     "GridRoundedDown",
     "Hangs",
+    "HangsHoldingTheGil",
     "IndexFromRow",
     "KernelByDigestSize",
     "LargeBatchWordSlip",
@@ -567,6 +568,17 @@ class Hangs(_Broken):
             time.sleep(60)
 
 
+class HangsHoldingTheGil(_Broken):
+    """``hash_nodes`` blocks in native code without releasing the GIL (a driver call made
+    through a binding that keeps it), so no Python thread runs again."""
+
+    def hash_nodes(self, algorithm: Algorithm, children: bytes, roots: bytes) -> bytes:
+        import ctypes
+
+        ctypes.PyDLL(None).sleep(3600)
+        raise AssertionError("unreachable")
+
+
 class Raises(_Broken):
     """``hash_nodes`` raises (a device error escaping as an exception)."""
 
@@ -591,4 +603,4 @@ class Crashes(_Broken):
 
 
 #: Backends that hang, raise, return short values or crash in ``hash_nodes``.
-FAULTY = {cls.__name__: cls for cls in (Hangs, Raises, ShortValues, Crashes)}
+FAULTY = {cls.__name__: cls for cls in (Hangs, HangsHoldingTheGil, Raises, ShortValues, Crashes)}

@@ -70,6 +70,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Hypothesis's own fixed examples instead of the seeded ones",
     )
     group.addoption(
+        "--gpuhash-check",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="run only this check, named as in the report without the backend "
+        "(e.g. 'test_leaf_counts[blake3]'; repeatable)",
+    )
+    group.addoption(
         "--gpuhash-seed",
         type=int,
         default=None,
@@ -160,6 +168,27 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         origin = f" ({info.origin})" if info.origin else ""
         lines.append(f"backend {name}{origin}: {where}")
     return lines
+
+
+def check_name(item: pytest.Item) -> str:
+    """A check's name without its backend parameter: ``test_x[blake3]``, ``test_y``."""
+    func = item.name.partition("[")[0]
+    callspec = getattr(item, "callspec", None)
+    params = (
+        []
+        if callspec is None
+        else [str(v) for k, v in callspec.params.items() if k != "conformance_backend_name"]
+    )
+    return f"{func}[{'-'.join(params)}]" if params else func
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    wanted = set(config.getoption("--gpuhash-check"))
+    if not wanted:
+        return
+    keep = [i for i in items if check_name(i) in wanted]
+    config.hook.pytest_deselected(items=[i for i in items if i not in keep])
+    items[:] = keep
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -36,6 +36,9 @@ class Row:
     detail: str
     seconds: float
     nodeid: str = ""
+    #: The check's name without the backend (``test_leaf_counts[blake3]``): what ``--check``
+    #: selects.
+    check: str = ""
     #: What the check fed the backend: calls, leaves per call, largest offset and index...
     coverage: dict[str, int] = field(default_factory=dict)
     #: For a failed Hypothesis property: the smallest failing input, as Hypothesis printed it.
@@ -76,6 +79,7 @@ class _Collector:
         self.current_file = current_file
         self.timeout = timeout
         self.rows: dict[str, Row] = {}
+        self.names: dict[str, str] = {}
         self.timer: threading.Timer | None = None
         self.lock = threading.Lock()
 
@@ -83,14 +87,30 @@ class _Collector:
         with self.lock, open(self.rows_file, "a", encoding="utf-8") as f:
             f.write(json.dumps(asdict(row)) + "\n")
 
-    def pytest_runtest_logstart(self, nodeid: str, location: object) -> None:
+    def _current(self, nodeid: str) -> None:
         with open(self.current_file, "w", encoding="utf-8") as f:
             f.write(nodeid)
-        self.rows[nodeid] = Row(nodeid.split("::")[-1], 0, "passed", "", 0.0, nodeid)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: object) -> None:
+        from gpuhash_conformance.plugin import check_name
+
+        self.names[item.nodeid] = check_name(item)
+
+    def pytest_runtest_logstart(self, nodeid: str, location: object) -> None:
+        import faulthandler
+
+        self._current(nodeid)
+        row = Row(nodeid.split("::")[-1], 0, "passed", "", 0.0, nodeid)
+        row.check = self.names.get(nodeid, row.property)
+        self.rows[nodeid] = row
         if self.timeout > 0:
             self.timer = threading.Timer(self.timeout, self._expired, args=(nodeid,))
             self.timer.daemon = True
             self.timer.start()
+            # A backstop that needs no GIL: a native call that holds it never lets the timer
+            # run; this ends the process a little later and the parent records the check.
+            faulthandler.dump_traceback_later(self.timeout * 1.5 + 5, exit=True)
 
     def _expired(self, nodeid: str) -> None:
         row = self.rows[nodeid]
@@ -123,25 +143,34 @@ class _Collector:
             row.detail = str(longrepr[2]) if isinstance(longrepr, tuple) else ""
 
     def pytest_runtest_logfinish(self, nodeid: str, location: object) -> None:
+        import faulthandler
+
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
+            faulthandler.cancel_dump_traceback_later()
         self._append(self.rows[nodeid])
+        self._current("")
 
 
 def _display(row: Row, backend: str) -> str:
+    if row.check:
+        return row.check
     name = row.property
     return name.replace(f"[{backend}]", "").replace(f"[{backend}-", "[")
 
 
-def _replay(backend: str, row: Row, seed: int | None, max_examples: int) -> str:
-    """The command that runs this check alone with the same inputs."""
-    display = _display(row, backend)
-    func, _, params = display.partition("[")
-    expr = func if not params else f"{func} and {params.rstrip(']')}"
+def _replay(backend: str, row: Row, seed: int | None, max_examples: int, timeout: float) -> str:
+    """The command that runs this check alone with the same inputs (a failure that depends on
+    what earlier checks did to the backend shows only in the whole run: the same command
+    without ``--check``)."""
+    from gpuhash_conformance.plugin import DEFAULT_CHECK_TIMEOUT
+
     seed_args = ["--derandomize"] if seed is None else ["--seed", str(seed)]
     argv = ["gpuhash", "conformance", backend, *seed_args, "--max-examples", str(max_examples)]
-    return shlex.join([*argv, "-k", expr])
+    if timeout != DEFAULT_CHECK_TIMEOUT:
+        argv += ["--check-timeout", f"{timeout:g}"]
+    return shlex.join([*argv, "--check", _display(row, backend)])
 
 
 def _coverage_text(coverage: dict[str, int]) -> str:
@@ -170,17 +199,11 @@ def run(
     """Run the suite on ``backend`` in fresh interpreters (with a configuration of their own,
     so the current directory's pytest settings do not apply); print the table; 0 if every
     check passed (skips allowed), 1 if any failed, 2 if the suite could not run."""
-    from gpuhash_conformance.plugin import (
-        DEFAULT_CHECK_TIMEOUT,
-        default_seed,
-        load_backend,
-        suite_version,
-    )
+    from gpuhash_conformance.plugin import DEFAULT_CHECK_TIMEOUT, default_seed, suite_version
 
-    try:  # a backend that cannot start is an error of the run, not a failed check
-        load_backend(backend).close()
-    except Exception as e:
-        out.write(f"gpuhash conformance: backend {backend}: the suite did not run: {e}\n")
+    problem = _cannot_start(backend)
+    if problem is not None:  # an error of the run, not a failed check
+        out.write(f"gpuhash conformance: backend {backend}: the suite did not run: {problem}\n")
         return 2
     timeout = DEFAULT_CHECK_TIMEOUT if check_timeout is None else check_timeout
     used_seed = None if derandomize else (default_seed() if seed is None else seed)
@@ -225,29 +248,24 @@ def run(
             returncode = done.returncode
             tail = (done.stdout + done.stderr).strip()
             before = len(rows)
-            try:
-                with open(rows_file, encoding="utf-8") as f:
-                    for line in f:
-                        row = Row(**json.loads(line))
-                        rows[row.nodeid] = row
-            except FileNotFoundError:
-                pass
-            if returncode not in (0, 1, 5):  # a time-out or a crash: record it, resume
-                with open(current_file, encoding="utf-8") as f:
-                    current = f.read().strip()
-                if current and current not in rows:
-                    detail = f"the check ended the process (exit status {returncode})"
-                    rows[current] = Row(current.split("::")[-1], 0, "failed", detail, 0.0, current)
-                    with open(rows_file, "a", encoding="utf-8") as f:
-                        f.write(json.dumps(asdict(rows[current])) + "\n")
-                stop = exitfirst and any(r.result == "failed" for r in rows.values())
-                if len(rows) > before and not stop:
-                    continue
+            rows.update(_read_rows(rows_file))
+            with open(current_file, encoding="utf-8") as f:
+                current = f.read().strip()
+            if current and current not in rows:  # a check that never finished: a crash or hang
+                detail = f"the check ended the process (exit status {returncode})"
+                rows[current] = Row(current.split("::")[-1], 0, "failed", detail, 0.0, current)
+                with open(rows_file, "a", encoding="utf-8") as f:
+                    f.write(json.dumps(asdict(rows[current])) + "\n")
+            stop = exitfirst and any(r.result == "failed" for r in rows.values())
+            if returncode not in (0, 1, 5) and len(rows) > before and not stop:
+                continue  # resume with the checks not yet run
+            if returncode == 5 and rows:  # a resumed child with nothing left to run
+                returncode = 0
             break
     ordered = list(rows.values())
     for r in ordered:
         if r.result == "failed":
-            r.replay = _replay(backend, r, used_seed, max_examples)
+            r.replay = _replay(backend, r, used_seed, max_examples, timeout)
     failed = any(r.result == "failed" for r in ordered)
     status = 1 if failed else (0 if ordered and returncode in (0, 1) else 2)
     width = max([len(_display(r, backend)) for r in ordered] + [8])
@@ -283,11 +301,61 @@ def run(
             "derandomize": used_seed is None,
             "max_examples": max_examples,
             "check_timeout": timeout,
+            # A run narrowed by -k or --check is not the default run: its PASS covers less.
+            "selection": list(extra_args),
+            "complete": not any(a in ("-k", "--gpuhash-check") for a in extra_args),
             "seconds": round(time.perf_counter() - started, 3),
             "properties": [asdict(r) for r in ordered],
         }
         write_atomic(report, (json.dumps(document, indent=2) + "\n").encode())
     return status
+
+
+def _read_rows(path: str) -> dict[str, Row]:
+    """The rows a child appended (a line cut short by a killed child is skipped)."""
+    out: dict[str, Row] = {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                try:
+                    row = Row(**json.loads(line))
+                except (ValueError, TypeError):
+                    continue
+                out[row.nodeid] = row
+    except FileNotFoundError:
+        pass
+    return out
+
+
+def _cannot_start(backend: str) -> str | None:
+    """Why ``backend`` cannot be created, tried in a child of its own (a backend that crashes
+    or hangs while starting must not take the runner with it; nor may a device context be
+    held open here while the checks run in other processes)."""
+    code = (
+        "import sys\n"
+        "from gpuhash_conformance.plugin import load_backend\n"
+        "try:\n"
+        "    load_backend(sys.argv[1]).close()\n"
+        "except Exception as e:\n"
+        "    print(' '.join(str(e).split()) or type(e).__name__)\n"
+        "    sys.exit(3)\n"
+    )
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", code, backend],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=600,
+        )
+    except subprocess.TimeoutExpired:
+        return "creating the backend did not finish within 600 s"
+    if done.returncode == 0:
+        return None
+    lines = (done.stdout + done.stderr).strip().splitlines()
+    if done.returncode == 3 and lines:
+        return lines[-1]
+    return f"creating the backend ended its process (exit status {done.returncode})"
 
 
 def _inner(argv: list[str]) -> int:
