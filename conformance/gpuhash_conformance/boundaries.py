@@ -26,6 +26,9 @@ What each enumeration is for (the bug it catches):
     the boundaries of the small checks (offsets and indices past 2^32, every padding length,
     shared prefixes and zero leaves, 1 MiB leaves) again, in one shuffled call of 2^17 + 2,600
     rows: a backend whose large-call path differs from its small-call path meets them there.
+``check_concurrent_calls``
+    (``concurrent`` backends) several threads calling at once, each result compared: slots
+    that share buffers, kernel objects or queue state.
 ``check_mixed_batches``
     many objects of mixed sizes in one call, rows shuffled, groups out of order, windows of
     large objects beside whole ones: word-order slips in large batches, row-order assumptions.
@@ -87,6 +90,7 @@ __all__ = [
     "Coverage",
     "check_block_boundaries",
     "check_boundaries_in_a_large_call",
+    "check_concurrent_calls",
     "check_device_arrays",
     "check_indices_past_2_32",
     "check_large_leaves",
@@ -471,7 +475,7 @@ def _index_cases(family: str, leaf: int) -> list[int]:
     ]
     if family == BLAKE3:  # chunk counters cross 2^32 where index * leaf / 1024 does
         cases.append((1 << 42) // leaf)
-        if leaf > 1024:  # the reference is slow over large leaves: keep the rows few
+        if leaf > 4096:  # the reference is slow over large leaves: keep the rows few
             cases = [(1 << 32) // leaf, (1 << 42) // leaf, 1 << 32, last]
     return sorted(set(cases))
 
@@ -479,7 +483,7 @@ def _index_cases(family: str, leaf: int) -> list[int]:
 def check_indices_past_2_32(backend: HashBackend, family: str, cov: Coverage) -> None:
     """Leaf indices whose byte position (index * L) or value crosses 2^32, in shuffled rows,
     and groups that are windows deep inside huge objects."""
-    for leaf in (1024, 65536):
+    for leaf in (1024, 4096, 65536):
         alg = Algorithm(family, leaf)
         d = alg.digest_size
         cases = _index_cases(family, leaf)
@@ -492,10 +496,13 @@ def check_indices_past_2_32(backend: HashBackend, family: str, cov: Coverage) ->
         got = call_leaves(backend, alg, data, table, cov, f"large indices, L={leaf}")
         want = oracle.leaf_values(alg, data, table.offset, table.length, table.index, table.root)
         compare(got, want, d, f"hash_leaves at large leaf indices (L={leaf})", describe(table))
-        if leaf != 1024:
+        if leaf > 4096:
             continue
-        bases = [(1 << 32) // leaf - 2, (1 << 32) - 2]
+        # Windows whose byte position, BLAKE3 chunk counter (index * L / 1024) or index
+        # crosses 2^32.
+        bases = sorted({(1 << 32) // leaf - 2, (1 << 32) // (leaf // 1024) - 2, (1 << 32) - 2})
         n = 4
+        data = pattern(0, n * len(bases) * leaf, seed=5)
         table = make_table(
             [j * leaf for j in range(n * len(bases))],
             [leaf] * (n * len(bases)),
@@ -643,6 +650,64 @@ def check_boundaries_in_a_large_call(backend: HashBackend, family: str, cov: Cov
         )
     finally:
         _close(view, buf)
+
+
+# -- calls from several threads at once -------------------------------------------------------
+
+
+def check_concurrent_calls(backend: HashBackend, family: str, cov: Coverage) -> None:
+    """``in_flight + 1`` threads (at least three) at once, each with its own data and call
+    shapes, eight rounds of ``hash_subtrees``, ``hash_leaves`` and ``hash_nodes``, each result
+    compared: what the engine does with a ``concurrent`` backend, on purpose rather than by
+    timing (slots that share a buffer, a kernel object or a queue's state)."""
+    import threading
+
+    caps = backend.capabilities()
+    alg = Algorithm(family, 1024)
+    d = alg.digest_size
+    threads = max(3, caps.in_flight + 1)
+    jobs = []
+    for t in range(threads):
+        n = 3000 + 517 * t
+        data = pattern(0, n * 1024 - 7 * t, seed=60 + t)
+        table = object_table(n, 1024, size=len(data))
+        first = call_leaves(backend, alg, data, table, cov, f"thread {t}, alone")
+        leaves = expected_object_leaves(alg, data, n, first)
+        counts = [n // 3, n - n // 3]
+        tops = oracle.fold(alg, leaves[: counts[0] * d], False) + oracle.fold(
+            alg, leaves[counts[0] * d :], False
+        )
+        children = leaves[: 2 * (n // 2) * d]
+        roots = bytes(i % 2 for i in range(n // 2))
+        nodes = oracle.node_values(alg, children, roots)
+        jobs.append((data, table, leaves, counts, tops, children, roots, nodes))
+    barrier = threading.Barrier(threads)
+    errors: list[str] = []
+
+    def work(t: int) -> None:
+        data, table, leaves, counts, tops, children, roots, nodes = jobs[t]
+        try:
+            barrier.wait()
+            for r in range(8):
+                got = backend.hash_subtrees(alg, data, table, counts, [False, False])
+                if got != tops:
+                    errors.append(f"thread {t}, round {r}: hash_subtrees differs")
+                if backend.hash_leaves(alg, data, table) != leaves:
+                    errors.append(f"thread {t}, round {r}: hash_leaves differs")
+                if backend.hash_nodes(alg, children, roots) != nodes:
+                    errors.append(f"thread {t}, round {r}: hash_nodes differs")
+        except Exception as e:
+            errors.append(f"thread {t}: {type(e).__name__}: {e}")
+
+    workers = [threading.Thread(target=work, args=(t,), daemon=True) for t in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    cov.calls += threads * 8 * 3
+    cov.max_leaves_per_call = max(cov.max_leaves_per_call, max(len(j[1]) for j in jobs))
+    if errors:
+        raise AssertionError(f"{threads} threads at once: {errors[0]} ({len(errors)} errors)")
 
 
 # -- many objects in one call ----------------------------------------------------------------
@@ -1147,7 +1212,6 @@ def check_object_over_4_gib(backend: HashBackend, family: str, cov: Coverage) ->
     cov.calls += 1
     cov.max_object_bytes = LARGE_SIZE
     cov.bytes_hashed += LARGE_SIZE
-    cov.max_leaf_index = ref.leaf_count(LARGE_SIZE, LARGE_LEAF) - 1
     if got.digest != large_digest(family):
         raise AssertionError(
             f"the generated object of {LARGE_SIZE} bytes (pattern {LARGE_SEED}) differs"
@@ -1155,16 +1219,21 @@ def check_object_over_4_gib(backend: HashBackend, family: str, cov: Coverage) ->
 
 
 def check_device_arrays(backend: HashBackend, family: str, cov: Coverage) -> None:
-    """Objects already on the device (``backend.device_array(data)``: the backend's own kind
-    of array) hashed in place through the engine, whole and in windows (so slices at non-zero
-    offsets), against the same bytes hashed from the host."""
+    """Objects already on the device (``backend.device_array(data, offset)``: the backend's
+    own kind of array, as views starting 0, 3 and 4101 bytes into their allocations) hashed in
+    place through the engine, whole and in windows (slices at further offsets), against the
+    same bytes hashed from the host."""
     make = getattr(backend, "device_array", None)
     assert make is not None
     alg = Algorithm(family, 1024)
     sizes = [1, 1023, 1024, 1025, 5 * 1024 + 3, 33 * 1024, (3 << 20) + 5]
     datas = [pattern(0, s, seed=40 + i) for i, s in enumerate(sizes)]
-    for batch in (None, 4 * 1024):
-        sources = [memory_source(f"d{i}", ref.KIND_FILE, make(x)) for i, x in enumerate(datas)]
+    for k, batch in enumerate((None, 4 * 1024, 4 * 1024)):
+        offsets = [(0, 3, 4101)[(i + k) % 3] for i in range(len(datas))]
+        sources = [
+            memory_source(f"d{i}", ref.KIND_FILE, make(x, at))
+            for i, (x, at) in enumerate(zip(datas, offsets, strict=True))
+        ]
         got = hash_sources(backend, alg, sources, batch_bytes=batch)
         for g, x in zip(got, datas, strict=True):
             cov.calls += 1
@@ -1181,23 +1250,36 @@ def check_read_file_past_2_32(backend: HashBackend, cov: Coverage) -> None:
     elsewhere), hashed in place and compared with the same bytes hashed by the reference."""
     alg = Algorithm("merkle-sha256", 4096)
     g32 = 1 << 32
-    size = g32 + (1 << 20)
+    size = g32 + (16 << 20)
+    start = g32 - (16 << 20)
     with tempfile.TemporaryDirectory(prefix="gpuhash-conformance-") as tmp:
         path = os.path.join(tmp, "sparse.bin")
         with open(path, "wb") as f:
             f.truncate(size)
-            start = g32 - (1 << 16)
             f.seek(start)
-            f.write(pattern(start, size - start, seed=15).tobytes())
+            for at in range(start, size, 8 << 20):  # 32 MiB of pattern around 2^32
+                f.write(pattern(at, min(8 << 20, size - at), seed=15).tobytes())
         fd = os.open(path, os.O_RDONLY)
         try:
-            for at, length in ((g32 - 4096 - 3, 3 * 4096), (g32, 4096 + 5), (size - 8192, 8192)):
+            for at, length in (
+                (g32 - 4096 - 3, 3 * 4096),
+                (g32, 4096 + 5),
+                (g32 - (8 << 20) - 5, 16 << 20),  # a large window across 2^32: chunked reads
+                (size - 8192, 8192),
+            ):
                 array_ = backend.read_file(fd, at, length)
                 if array_ is None:
                     raise AssertionError("read_file returned None although file_reads is set")
                 cov.calls += 1
                 cov.max_byte_offset = max(cov.max_byte_offset, at + length)
-                (got,) = hash_sources(backend, alg, [memory_source("w", ref.KIND_FILE, array_)])
+                source = memory_source("w", ref.KIND_FILE, array_)
+                if not source.device:
+                    raise AssertionError(
+                        f"read_file returned {type(array_).__name__}, not a device array"
+                    )
+                if source.size != length:
+                    raise AssertionError(f"read_file returned {source.size} of {length} bytes")
+                (got,) = hash_sources(backend, alg, [source])
                 want = object_digest(alg, pattern(at, length, seed=15))
                 if got.digest != want:
                     raise AssertionError(f"read_file of {length} bytes at offset {at} differs")

@@ -34,6 +34,7 @@ enumeration of ``gpuhash_conformance.boundaries``):
 ``LargeBatchWordSlip``      in calls of many objects and over 4096 rows, words 0 and 1 of
                             later values are swapped
 ``StaleTable``              a call with as many rows as the previous one reuses its offsets
+``SharedOutputBuffer``      concurrent calls share one output buffer
 ``RootFlagsAsWords``        root flags read one per four pairs (a byte array read as words)
 ``LeafSizeBakedIn``         BLAKE3's chunks per leaf fixed by the first call's leaf size
 ``KernelByDigestSize``      kernels cached by digest size (SHA3-256 and BLAKE3 run SHA-256)
@@ -89,6 +90,7 @@ __all__ = [
     "Raises",
     "RootFlagsAsWords",
     "ScheduleIndex16",
+    "SharedOutputBuffer",
     "ShortValues",
     "StaleTable",
     "StateCarriedOver",
@@ -466,6 +468,25 @@ class StaleTable(_Broken):
         return super().hash_leaves(algorithm, data, table)
 
 
+class SharedOutputBuffer(_Broken):
+    """Every call writes its values into one output buffer of the backend and reads them back
+    after the transfer: two calls at once (two slots, one buffer) read each other's values."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.out = bytearray()
+
+    def hash_leaves(self, algorithm: Algorithm, data: Buffer, table: LeafTable) -> bytes:
+        import time
+
+        values = super().hash_leaves(algorithm, data, table)
+        if len(self.out) < len(values):
+            self.out = bytearray(len(values))
+        self.out[: len(values)] = values
+        time.sleep(0.002)  # the copy back to the host
+        return bytes(self.out[: len(values)])
+
+
 class RootFlagsAsWords(_Broken):
     def hash_nodes(self, algorithm: Algorithm, children: bytes, roots: bytes) -> bytes:
         flags = bytes(roots[i - i % 4] for i in range(len(roots)))
@@ -546,6 +567,7 @@ BROKEN = {
         ZeroPageShortcut,
         LargeBatchWordSlip,
         StaleTable,
+        SharedOutputBuffer,
         RootFlagsAsWords,
         LeafSizeBakedIn,
         KernelByDigestSize,

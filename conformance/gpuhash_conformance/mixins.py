@@ -177,6 +177,16 @@ class ConformanceSuite:
         boundaries.check_boundaries_in_a_large_call(conformance_backend, family, coverage)
 
     @_families
+    def test_concurrent_calls(
+        self, conformance_backend: HashBackend, family: str, coverage: Coverage
+    ) -> None:
+        """Several threads calling at once (backends that declare ``concurrent``)."""
+        _supported(conformance_backend, family)
+        if not conformance_backend.capabilities().concurrent:
+            pytest.skip(f"{conformance_backend.name} is never called from two threads")
+        boundaries.check_concurrent_calls(conformance_backend, family, coverage)
+
+    @_families
     def test_mixed_batches(
         self, conformance_backend: HashBackend, family: str, coverage: Coverage
     ) -> None:
@@ -218,9 +228,9 @@ class ConformanceSuite:
         if not caps.device_arrays:
             pytest.skip(f"{conformance_backend.name} hashes host memory only (device_arrays)")
         if getattr(conformance_backend, "device_array", None) is None:
-            pytest.skip(
-                f"{conformance_backend.name} declares device_arrays but has no device_array(data) "
-                "to make one for the suite"
+            pytest.fail(
+                f"{conformance_backend.name} declares device_arrays but has no "
+                "device_array(data, offset) to make one: its in-place path cannot be checked"
             )
         boundaries.check_device_arrays(conformance_backend, family, coverage)
 

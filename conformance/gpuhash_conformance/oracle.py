@@ -84,9 +84,11 @@ def node_values(alg: Algorithm, children: bytes, roots: Sequence[int] | bytes) -
         return bytes((lanes[:, 0] + lanes[:, 1]).astype("<u2").tobytes())
     if alg.family == BLAKE3:
         out = blake3_lanes.parent_cvs(children, bytes(roots))
-        # The fast parents are checked against the reference on every call: first, last, and
-        # one in the middle (so a fold built on them cannot be wrong unnoticed).
-        for i in sorted({0, m // 2, m - 1}) if m else ():
+        # The fast parents are checked against the reference on every call, at the first and
+        # last pairs and around 256 and 65536 (so a fold built on them, or a backend using
+        # the same code, cannot be wrong there unnoticed).
+        sample = {0, 1, 255, 256, 65535, 65536, m // 2, m - 2, m - 1}
+        for i in sorted(i for i in sample if 0 <= i < m):
             want = ref.node_value(
                 BLAKE3,
                 children[2 * i * d : (2 * i + 1) * d],

@@ -235,15 +235,17 @@ class CudaBackend(KernelBackend):
             raise OSError(f"read {done} of {length} bytes")
         return array
 
-    def device_array(self, data: Buffer) -> Any:
-        """A CuPy array (uint8) on this backend's device holding a copy of ``data`` (the
-        conformance suite hashes such arrays in place)."""
+    def device_array(self, data: Buffer, offset: int = 0) -> Any:
+        """A CuPy array (uint8) on this backend's device holding a copy of ``data``, starting
+        ``offset`` bytes into its allocation (a view, as a slice of a tensor is): what the
+        conformance suite hashes in place."""
         import numpy as np
 
+        host = np.frombuffer(memoryview(data).cast("B"), dtype=np.uint8)
         with self._device:
-            array = self._cupy.asarray(np.frombuffer(memoryview(data).cast("B"), dtype=np.uint8))
+            whole = self._cupy.asarray(np.concatenate([np.full(offset, 0xA5, np.uint8), host]))
             self._cupy.cuda.Device().synchronize()  # the copy is done before anyone reads it
-        return array
+        return whole[offset:]
 
     # -- device operations (gpuhash.device.KernelBackend) -------------------------------------
 

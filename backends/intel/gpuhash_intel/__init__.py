@@ -148,13 +148,15 @@ def _choose(dpctl: Any, spec: str | None) -> Any:
 
 
 class _UsmBytes:
-    """The first ``nbytes`` of a USM allocation as a 1-D uint8 array (the SYCL USM array
-    interface); keeps the allocation alive."""
+    """``nbytes`` of a USM allocation from ``offset`` on, as a 1-D uint8 array (the SYCL USM
+    array interface); keeps the allocation alive."""
 
-    def __init__(self, memory: Any, nbytes: int) -> None:
+    def __init__(self, memory: Any, nbytes: int, offset: int = 0) -> None:
         self.memory = memory
         iface = dict(memory.__sycl_usm_array_interface__)
-        iface.update(shape=(nbytes,), typestr="|u1", strides=None)
+        pointer, read_only = iface["data"]
+        iface.update(data=(pointer + offset, read_only), shape=(nbytes,), typestr="|u1")
+        iface["strides"] = None
         self.__sycl_usm_array_interface__ = iface
 
 
@@ -216,12 +218,14 @@ class IntelBackend(KernelBackend):
         self._kernels.clear()
         self._programs.clear()
 
-    def device_array(self, data: Buffer) -> Any:
-        """USM device memory on this backend's device holding a copy of ``data``, exposed
-        through the SYCL USM array interface as ``len(data)`` bytes: what a dpnp or dpctl
-        array looks like (the conformance suite hashes such arrays in place)."""
+    def device_array(self, data: Buffer, offset: int = 0) -> Any:
+        """USM device memory on this backend's device holding a copy of ``data`` at ``offset``
+        bytes into the allocation, exposed through the SYCL USM array interface as
+        ``len(data)`` bytes (an interior pointer, as a dpnp slice is): what the conformance
+        suite hashes in place."""
         view = memoryview(data).cast("B")
-        return _UsmBytes(self._to_device(self._node_queue, view), view.nbytes)
+        whole = bytes([0xA5]) * offset + bytes(view)
+        return _UsmBytes(self._to_device(self._node_queue, whole), view.nbytes, offset)
 
     # -- device operations (gpuhash.device.KernelBackend) -------------------------------------
 

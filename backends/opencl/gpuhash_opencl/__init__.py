@@ -150,13 +150,15 @@ class OpenCLBackend(KernelBackend):
         super().close()
         self._program = None
 
-    def device_array(self, data: Buffer) -> Any:
-        """A pyopencl array (uint8) on this backend's device holding a copy of ``data``: what
-        a caller's tensor looks like (the conformance suite hashes such arrays in place)."""
+    def device_array(self, data: Buffer, offset: int = 0) -> Any:
+        """A pyopencl array (uint8) on this backend's device holding a copy of ``data``,
+        starting ``offset`` bytes into its allocation (a view, as a slice of a caller's tensor
+        is): what the conformance suite hashes in place."""
         import numpy as np
 
         host = np.frombuffer(memoryview(data).cast("B"), dtype=np.uint8)
-        return self._cl_array.to_device(self._node_queue, host.copy())
+        whole = np.concatenate([np.full(offset, 0xA5, dtype=np.uint8), host])
+        return self._cl_array.to_device(self._node_queue, whole)[offset:]
 
     # -- device operations (gpuhash.device.KernelBackend) -------------------------------------
 
