@@ -1,7 +1,11 @@
-"""Backends that read files into device memory themselves (``read_file``, what the cuda
-backend does with kvikio), on Intel's CPU OpenCL runtime: one correct, one with a 32-bit file
-offset. The conformance suite's self-test runs them by ``module:Class`` name (with this folder
-on ``PYTHONPATH``), since no backend that runs here reads files itself."""
+"""Correct backends of kinds that none registered here is, for the conformance suite's
+self-test (run by ``module:Class`` name, with this folder on ``PYTHONPATH``):
+
+* ``ReadsFiles`` reads files into device memory itself (``read_file``, what the cuda backend
+  does with kvikio), on Intel's CPU OpenCL runtime; ``ReadFileOffset32`` does it with a 32-bit
+  file offset (a broken one);
+* ``OnlySha256`` claims one family, as spec section 10 allows.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +15,9 @@ import os
 import gpuhash_opencl
 
 from gpuhash.backend import Capabilities
+from gpuhash.backends.cpu import CpuBackend
 
-__all__ = ["ReadFileOffset32", "ReadsFiles"]
+__all__ = ["OnlySha256", "ReadFileOffset32", "ReadsFiles"]
 
 
 class ReadsFiles(gpuhash_opencl.OpenCLBackend):
@@ -35,3 +40,13 @@ class ReadsFiles(gpuhash_opencl.OpenCLBackend):
 class ReadFileOffset32(ReadsFiles):
     def file_offset(self, offset: int) -> int:
         return offset & 0xFFFFFFFF
+
+
+class OnlySha256(CpuBackend):
+    name = "only-sha256"
+
+    def capabilities(self) -> Capabilities:
+        caps = super().capabilities()
+        return dataclasses.replace(
+            caps, families=frozenset({"merkle-sha256"}), native_objects=frozenset()
+        )

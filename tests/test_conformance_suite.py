@@ -185,3 +185,22 @@ def test_read_file_is_checked_past_2_32(
     assert got == status, table.getvalue()
     row = next(ln for ln in table.getvalue().splitlines() if ln.startswith("test_read_file"))
     assert ("passed" if status == 0 else "read_file of 4101 bytes at offset 4294967296") in row
+
+
+def test_a_backend_may_claim_some_families(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Spec section 10: a backend need not claim every family; the suite checks the ones it
+    claims and skips the others, naming them."""
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent))
+    table = io.StringIO()
+    select = (
+        "test_spec_vectors or test_leaf_values or test_artifact_digest or test_lattice or "
+        "test_block_boundaries or test_mixed_families or test_determinism"
+    )
+    status = runner.run(
+        "file_reading_backends:OnlySha256", max_examples=5, extra_args=("-k", select), out=table
+    )
+    text = table.getvalue()
+    assert status == 0, text
+    assert "test_block_boundaries[merkle-sha256]" in text
+    assert "does not claim blake3" in text
+    assert "does not claim lthash16-shake256" in text

@@ -7,6 +7,7 @@ paths, non-ASCII text and pairs that sort differently by bytes and by path compo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from hypothesis import strategies as st
@@ -36,9 +37,10 @@ leaf_sizes = st.sampled_from(LEAF_SIZES)
 
 
 @st.composite
-def algorithms(draw: st.DrawFn, small: bool = True) -> Algorithm:
-    """An algorithm: a family and a leaf size (1-4 KiB when ``small``, for deep trees)."""
-    family = draw(families)
+def algorithms(draw: st.DrawFn, small: bool = True, among: Sequence[str] = FAMILIES) -> Algorithm:
+    """An algorithm: a family (of ``among``) and a leaf size (1-4 KiB when ``small``, for deep
+    trees)."""
+    family = draw(st.sampled_from(sorted(among)))
     leaf = draw(st.sampled_from(LEAF_SIZES[:3] if small else LEAF_SIZES))
     return Algorithm(family, leaf)
 
@@ -101,9 +103,10 @@ _tricky_pairs = st.sampled_from(
 
 
 @st.composite
-def artifacts(draw: st.DrawFn, max_objects: int = 5) -> Artifact:
-    """An artifact: an algorithm and uniquely named objects (sometimes a tricky name pair)."""
-    alg = draw(algorithms())
+def artifacts(draw: st.DrawFn, max_objects: int = 5, among: Sequence[str] = FAMILIES) -> Artifact:
+    """An artifact: an algorithm (of the families ``among``) and uniquely named objects
+    (sometimes a tricky name pair)."""
+    alg = draw(algorithms(among=among))
     objs = draw(st.lists(objects(alg.leaf_size), min_size=1, max_size=max_objects))
     if draw(st.booleans()):
         a, b = draw(_tricky_pairs)
