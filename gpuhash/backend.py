@@ -35,6 +35,13 @@ every backend, so a backend cannot get the tree shape wrong. The members:
 ``close()``
     Release devices and pools.
 
+Two optional methods serve the conformance suite (``gpuhash-conformance``), which looks for them
+by name: ``digest_messages(primitive, messages)`` (plain SHA-256, SHA-512 or SHA3-256 digests
+with the device's kernels, checked against NIST CAVP) and, for a backend with
+``device_arrays``, ``device_array(data, offset=0)`` (a device array of its own kind holding a
+copy of ``data``, starting ``offset`` bytes into its allocation), so the suite can hash device
+memory in place; a backend that declares ``device_arrays`` without it fails that check.
+
 Correctness never depends on how a backend splits work: every value above is defined by the
 specification alone.
 """

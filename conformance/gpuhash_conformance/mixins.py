@@ -134,6 +134,33 @@ class ConformanceSuite:
         boundaries.check_repeated_calls(conformance_backend, family, coverage)
 
     @_families
+    def test_concurrent_calls(
+        self, conformance_backend: HashBackend, family: str, coverage: Coverage
+    ) -> None:
+        """Several threads calling at once (backends that declare ``concurrent``)."""
+        _supported(conformance_backend, family)
+        if not conformance_backend.capabilities().concurrent:
+            pytest.skip(f"{conformance_backend.name} is never called from two threads")
+        boundaries.check_concurrent_calls(conformance_backend, family, coverage)
+
+    @_families
+    def test_boundaries_in_a_large_call(
+        self, conformance_backend: HashBackend, family: str, coverage: Coverage
+    ) -> None:
+        """Offsets and indices past 2^32, padding lengths, prefixes and zero leaves, 1 MiB
+        leaves: all in one shuffled call of 2^17 + 2,600 rows (and as groups)."""
+        _supported(conformance_backend, family)
+        boundaries.check_boundaries_in_a_large_call(conformance_backend, family, coverage)
+
+    @_families
+    def test_mixed_batches(
+        self, conformance_backend: HashBackend, family: str, coverage: Coverage
+    ) -> None:
+        """About 70 objects of mixed sizes in one call, rows and groups out of order."""
+        _supported(conformance_backend, family)
+        boundaries.check_mixed_batches(conformance_backend, family, coverage)
+
+    @_families
     def test_large_leaves(
         self, conformance_backend: HashBackend, family: str, coverage: Coverage
     ) -> None:
@@ -172,33 +199,6 @@ class ConformanceSuite:
         """hash_nodes at every power of two of pairs and its neighbours, with root patterns."""
         _supported(conformance_backend, family)
         boundaries.check_node_counts(conformance_backend, family, coverage)
-
-    @_families
-    def test_boundaries_in_a_large_call(
-        self, conformance_backend: HashBackend, family: str, coverage: Coverage
-    ) -> None:
-        """Offsets and indices past 2^32, padding lengths, prefixes and zero leaves, 1 MiB
-        leaves: all in one shuffled call of 2^17 + 2,600 rows (and as groups)."""
-        _supported(conformance_backend, family)
-        boundaries.check_boundaries_in_a_large_call(conformance_backend, family, coverage)
-
-    @_families
-    def test_concurrent_calls(
-        self, conformance_backend: HashBackend, family: str, coverage: Coverage
-    ) -> None:
-        """Several threads calling at once (backends that declare ``concurrent``)."""
-        _supported(conformance_backend, family)
-        if not conformance_backend.capabilities().concurrent:
-            pytest.skip(f"{conformance_backend.name} is never called from two threads")
-        boundaries.check_concurrent_calls(conformance_backend, family, coverage)
-
-    @_families
-    def test_mixed_batches(
-        self, conformance_backend: HashBackend, family: str, coverage: Coverage
-    ) -> None:
-        """About 70 objects of mixed sizes in one call, rows and groups out of order."""
-        _supported(conformance_backend, family)
-        boundaries.check_mixed_batches(conformance_backend, family, coverage)
 
     @_families
     def test_leaf_counts(
