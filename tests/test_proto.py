@@ -46,3 +46,24 @@ def test_manifest_family_numbers_match_the_proto() -> None:
         name = "HASH_FAMILY_" + family.upper().replace("-", "_")
         assert pb.HashFamily.Value(name) == number
     assert len(FAMILY_ENUM) == len(pb.HashFamily.keys()) - 1  # all but UNSPECIFIED
+
+
+def test_the_declared_protobuf_floor_is_what_the_generated_code_needs() -> None:
+    """The generated module refuses an older protobuf runtime at import; pyproject.toml must
+    not let an install pick one (it allowed 6.31 while the code needed 7.35.1)."""
+    import re
+    import tomllib
+
+    root = Path(__file__).resolve().parent.parent
+    generated = (root / "gpuhash" / "_proto" / "gpuhash" / "v1" / "manifest_pb2.py").read_text()
+    call = re.search(
+        r"ValidateProtobufRuntimeVersion\(\s*_runtime_version\.Domain\.PUBLIC,\s*(\d+),\s*(\d+),"
+        r"\s*(\d+),",
+        generated,
+    )
+    assert call is not None
+    needed = tuple(int(x) for x in call.groups())
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    (floor,) = [d for d in project["dependencies"] if d.startswith("protobuf")]
+    declared = tuple(int(x) for x in floor.removeprefix("protobuf>=").split("."))
+    assert declared == needed, (floor, needed)
