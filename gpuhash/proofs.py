@@ -7,6 +7,7 @@ The proof document is the protobuf ``gpuhash.v1.InclusionProof`` in its JSON map
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import mmap
@@ -133,6 +134,8 @@ def prove_object(
     from gpuhash import api
 
     alg = algorithm if isinstance(algorithm, Algorithm) else resolve_algorithm(algorithm, leaf_size)
+    if not alg.has_tree:
+        raise UsageError(f"{alg.family} has no tree, so no inclusion proofs (spec section 7)")
     sources = api.list_objects(
         path, ignore_paths=ignore_paths, allow_symlinks=allow_symlinks, objects=objects
     )
@@ -148,18 +151,18 @@ def prove_object(
     try:
         base = src.offset - src.offset % mmap.ALLOCATIONGRANULARITY
         lead = src.offset - base
-        with mmap.mmap(fd, lead + src.size, prot=mmap.PROT_READ, offset=base) as m:
-            view = memoryview(m)
-            try:
-                nodes = api.prove(
-                    view[lead : lead + src.size],
-                    first,
-                    count,
-                    algorithm=alg,
-                    backend=backend,  # type: ignore[arg-type]
-                )
-            finally:
+        m = mmap.mmap(fd, lead + src.size, prot=mmap.PROT_READ, offset=base)
+        view = memoryview(m)
+        window = view[lead : lead + src.size]
+        try:
+            nodes = api.prove(window, first, count, algorithm=alg, backend=backend)  # type: ignore[arg-type]
+        finally:
+            # Released in order; if an error's traceback still holds a slice, the mapping is
+            # left to the garbage collector rather than hiding that error behind a BufferError.
+            with contextlib.suppress(BufferError):
+                window.release()
                 view.release()
+                m.close()
     finally:
         os.close(fd)
     return Proof(alg, name, src.size, first, count, tuple(nodes))

@@ -526,3 +526,32 @@ def test_odd_names_big_endian_arrays_and_empty_proofs(
         == 2
     )
     assert "expected START:END" in capsys.readouterr().err
+
+
+def test_prove_with_the_lattice_family_is_one_line_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 16: `prove -a lthash16-shake256` ended in `BufferError: cannot close exported
+    pointers exist`, raised while unmapping, which hid the real error."""
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "config.json").write_bytes(b'{"a": 1}' * 1000)
+    argv = [
+        "prove",
+        str(model),
+        "--object",
+        "config.json",
+        "--range",
+        "0:10",
+        "-a",
+        "lthash16-shake256",
+        "-o",
+        str(tmp_path / "p.json"),
+        "--backend",
+        "cpu",
+    ]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert "lthash16-shake256 has no tree, so no inclusion proofs" in err
+    assert not (tmp_path / "p.json").exists()
