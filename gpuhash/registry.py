@@ -119,6 +119,26 @@ def backend_class(name: str) -> type[HashBackend]:
     return _load_class(spec)
 
 
+def _check_options(name: str, cls: Any, options: dict[str, Any]) -> None:
+    """Options the backend's constructor does not take, named in one line with the ones it
+    does (not a Python TypeError text)."""
+    import inspect
+
+    try:
+        params = inspect.signature(cls).parameters.values()
+    except (TypeError, ValueError):
+        return
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return
+    takes = [p.name for p in params if p.kind is not inspect.Parameter.VAR_POSITIONAL]
+    unknown = [k for k in options if k not in takes]
+    if unknown:
+        offered = ", ".join(takes) if takes else "none"
+        raise UsageError(
+            f"backend {name!r} has no option {', '.join(unknown)} (its options: {offered})"
+        )
+
+
 def get_backend(
     name: str = AUTO, *, algorithm: Algorithm | None = None, **options: Any
 ) -> HashBackend:
@@ -133,6 +153,7 @@ def get_backend(
     if spec is None:
         raise UsageError(f"unknown backend {name!r}; {_describe_all()}")
     cls = _load_class(spec)
+    _check_options(name, cls, options)
     try:
         backend = cls(**options)
     except TypeError as e:

@@ -153,9 +153,19 @@ def test_backend_not_supporting_algorithm_is_refused(fake_distribution: Path) ->
         gpuhash.get_backend("fake", algorithm=Algorithm("blake3"))
 
 
-def test_bad_backend_options() -> None:
-    with pytest.raises(UsageError, match="does not take these options"):
+def test_bad_backend_options(capsys: pytest.CaptureFixture[str]) -> None:
+    """An option a backend does not take is named with the ones it does, in one line (it was
+    a Python TypeError text: "CpuBackend.__init__() got an unexpected keyword argument")."""
+    with pytest.raises(
+        UsageError, match=r"backend 'cpu' has no option colour \(its options: threads\)"
+    ):
         gpuhash.get_backend("cpu", colour="blue")
+    from gpuhash import cli
+
+    assert cli.main(["digest", __file__, "--backend", "cpu", "--device", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "has no option device (its options: threads)" in err
+    assert "__init__" not in err
     with pytest.raises(UsageError, match="threads must be at least 1"):
         gpuhash.get_backend("cpu", threads=0)
 
