@@ -4,6 +4,7 @@ The stable public names::
 
     gpuhash.hash_path(path, *, algorithm=..., leaf_size=None, backend="auto") -> Manifest
     gpuhash.hash_bytes(data, *, algorithm=..., leaf_size=None, backend="auto") -> bytes
+    gpuhash.new(algorithm, data=b"", *, leaf_size=None, size=None, backend="auto") -> Hasher
     gpuhash.get_backend(name) -> HashBackend
     gpuhash.available_backends() -> list[BackendInfo]
 
@@ -23,6 +24,8 @@ _LAZY = {
     "hash_bytes": "gpuhash.api",
     "hash_tensors": "gpuhash.api",
     "rehash": "gpuhash.api",
+    "new": "gpuhash.hasher",
+    "Hasher": "gpuhash.hasher",
     "load_safetensors": "gpuhash.loading",
     "list_objects": "gpuhash.api",
     "prove": "gpuhash.api",
@@ -72,6 +75,8 @@ if TYPE_CHECKING:
     from gpuhash.errors import InputError as InputError
     from gpuhash.errors import UsageError as UsageError
     from gpuhash.errors import VerificationError as VerificationError
+    from gpuhash.hasher import Hasher as Hasher
+    from gpuhash.hasher import new as new
     from gpuhash.loading import load_safetensors as load_safetensors
     from gpuhash.manifest import Manifest as Manifest
     from gpuhash.manifest import ManifestError as ManifestError
