@@ -15,9 +15,11 @@ values for ``n`` leaves. ``digest()`` hashes the buffered remainder (1 to ``W`` 
 the stack onto it from the right, which is exactly the RFC 6962 shape, then applies ``OBJECT``
 with the length seen. For the lattice family the same code sums elements (``hash_nodes`` is
 lane-wise addition there, so the "tree" is just a running sum). State: the stack, one window
-buffer (at most ``W`` bytes, the backend's batch size rounded down to a power-of-two multiple of
-``L``) and a byte count: bounded whatever the object's size, and the same digest as the engine
-computes, since it is the engine's window construction (``gpuhash.engine``) fed incrementally.
+buffer (``W`` bytes, the backend's batch size rounded down to a power-of-two multiple of ``L``;
+mapped on first use, page-aligned, its pages touched only as far as it is filled) and a byte
+count: bounded whatever the object's size. The digest is the engine's, since this is the
+engine's window construction (``gpuhash.engine``) fed incrementally. An update larger than a
+window is hashed where it lies; only the remainder is copied.
 
 A backend that hashes a family natively (the ``cpu`` backend's BLAKE3 with the ``blake3``
 package) is handed the bytes directly instead (``HashBackend.object_hasher``).
@@ -32,6 +34,8 @@ not worth starting a device for (name a backend to stream through one).
 
 from __future__ import annotations
 
+import contextlib
+import mmap
 import weakref
 from array import array
 from typing import Any
@@ -104,7 +108,10 @@ class Hasher:
             self._native = backend.object_hasher(algorithm, -1 if size is None else size)
         #: Complete subtrees, largest first: (value, leaves covered).
         self._stack: list[tuple[bytes, int]] = []
-        self._buffer = bytearray()
+        #: The window being filled: ``_fill`` bytes of ``_buffer`` (``W`` bytes, mapped when first
+        #: needed: page-aligned, so a device sharing host memory can use it in place).
+        self._buffer: mmap.mmap | None = None
+        self._fill = 0
         self._closed = False
         self._lease = lease
         self._release: weakref.finalize[Any, Hasher] | None = None
@@ -159,18 +166,26 @@ class Hasher:
 
     def _absorb(self, view: memoryview) -> None:
         w, n, pos = self._window, len(view), 0
-        if self._buffer:
-            pos = min(w - len(self._buffer), n)
-            self._buffer += view[:pos]
-            if pos == n:  # a full buffer is kept until a byte beyond it arrives
+        if self._fill:
+            pos = min(w - self._fill, n)
+            self._buffered()[self._fill : self._fill + pos] = view[:pos]
+            self._fill += pos
+            if pos == n:  # a full window is kept until a byte beyond it arrives
                 return
-            buffered, self._buffer = self._buffer, bytearray()
-            with memoryview(buffered) as b:
-                self._push(self._window_top(b, self._leaves_done(), whole=False))
+            with memoryview(self._buffered()) as full:
+                self._push(self._window_top(full, self._leaves_done(), whole=False))
+            self._fill = 0
         while n - pos > w:
             self._push(self._window_top(view[pos : pos + w], self._leaves_done(), whole=False))
             pos += w
-        self._buffer += view[pos:]
+        if pos < n:
+            self._buffered()[: n - pos] = view[pos:]
+            self._fill = n - pos
+
+    def _buffered(self) -> mmap.mmap:
+        if self._buffer is None:
+            self._buffer = mmap.mmap(-1, self._window)
+        return self._buffer
 
     def _leaves_done(self) -> int:
         return sum(leaves for _, leaves in self._stack)
@@ -216,7 +231,10 @@ class Hasher:
             )
         if self._native is not None:
             return bytes(self._native.digest())
-        with memoryview(self._buffer) as rest:
+        with (
+            memoryview(self._buffer if self._buffer is not None else b"") as b,
+            b[: self._fill] as rest,
+        ):
             top = self._window_top(rest, self._leaves_done(), whole=not self._stack)
         for i in range(len(self._stack) - 1, -1, -1):
             top = self._node(self._stack[i][0], top, root=i == 0)
@@ -240,7 +258,9 @@ class Hasher:
         other = Hasher.__new__(Hasher)
         other.algorithm, other.size, other.length = self.algorithm, self.size, self.length
         other._backend, other._window, other._native = self._backend, self._window, native
-        other._stack, other._buffer = list(self._stack), bytearray(self._buffer)
+        other._stack, other._buffer, other._fill = list(self._stack), None, self._fill
+        if self._buffer is not None and self._fill:
+            other._buffered()[: self._fill] = self._buffer[: self._fill]
         other._closed, other._lease, other._release = False, self._lease, None
         if self._lease is not None:
             self._lease.acquire()
@@ -255,8 +275,11 @@ class Hasher:
         Also done when the hasher is garbage-collected, or on leaving a ``with`` block."""
         self._closed = True
         self._native = None
-        self._buffer = bytearray()
-        self._stack = []
+        self._stack, self._fill = [], 0
+        if self._buffer is not None:
+            with contextlib.suppress(BufferError):  # a backend still holding a view: GC closes
+                self._buffer.close()
+            self._buffer = None
         if self._release is not None:
             self._release()
 

@@ -230,7 +230,7 @@ def test_state_is_logarithmic() -> None:
             data.update(chunk)
             windows = i - 1  # the last window is held until a byte beyond it arrives
             assert len(h._stack) == bin(windows).count("1") <= windows.bit_length()
-            assert len(h._buffer) == 1024
+            assert h._fill == 1024
         assert len(h._stack) == bin(2999).count("1") <= 12
         big = b"".join([chunk] * 3000)
         assert h.digest() == gpuhash.hash_bytes(big, leaf_size=1024)
@@ -245,7 +245,7 @@ def test_large_update_is_not_buffered() -> None:
         h = gpuhash.new("lthash16-shake256", leaf_size=1024, backend=backend)
         data = os.urandom(100 * 1024 + 7)
         h.update(data)
-        assert len(h._buffer) == (100 * 1024 + 7) % 4096
+        assert h._fill == (100 * 1024 + 7) % 4096
         assert len(h._stack) == bin(25).count("1")  # 25 windows hashed: 16 + 8 + 1
         assert h.digest() == gpuhash.hash_bytes(data, algorithm="lthash16-shake256", leaf_size=1024)
     finally:
