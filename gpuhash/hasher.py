@@ -309,7 +309,12 @@ def new(
     instance (used as given, never closed here)."""
     if not isinstance(algorithm, str | Algorithm):
         raise UsageError(f"algorithm must be a name such as 'merkle-sha256', not {algorithm!r:.40}")
-    alg = algorithm if isinstance(algorithm, Algorithm) else resolve_algorithm(algorithm, leaf_size)
+    if isinstance(algorithm, Algorithm):
+        if leaf_size is not None and leaf_size != algorithm.leaf_size:
+            raise UsageError(f"leaf size {leaf_size} disagrees with algorithm {algorithm.id}")
+        alg = algorithm
+    else:
+        alg = resolve_algorithm(algorithm, leaf_size)
     if size is not None and (
         isinstance(size, bool) or not isinstance(size, int) or not 0 <= size < 1 << 64
     ):

@@ -285,6 +285,10 @@ def test_declared_size() -> None:
         ({"algorithm": "merkle-sha256", "leaf_size": 1000}, "leaf size"),
         ({"algorithm": "gh1-merkle-sha256-4k", "leaf_size": 8192}, "disagrees"),
         ({"algorithm": b"merkle-sha256"}, "algorithm must be a name"),
+        (
+            {"algorithm": gpuhash.Algorithm("blake3", 4096), "leaf_size": 1024},
+            "leaf size 1024 disagrees with algorithm gh1-blake3",
+        ),
         ({"size": -1}, "size must be a byte count"),
         ({"size": 1 << 64}, "size must be a byte count"),
         ({"size": 1.5}, "size must be a byte count"),
