@@ -130,6 +130,33 @@ def test_a_window_exactly_full_is_not_a_root() -> None:
             backend.close()
 
 
+def test_a_device_backend() -> None:
+    """Windows streamed through a kernel backend (OpenCL, on the first CPU runtime here that
+    builds kernels), three windows and more per object, every family."""
+    gpuhash_opencl = pytest.importorskip("gpuhash_opencl")
+    cl_devices = pytest.importorskip("cl_devices")
+    labels = [label for _, _, label, _ in gpuhash_opencl.list_devices()]
+    usable = [label for label in labels if cl_devices.build_failure(label) is None]
+    if not usable:
+        pytest.skip(f"no OpenCL runtime here builds kernels: {labels}")
+
+    class SmallOpenCL(gpuhash_opencl.OpenCLBackend):  # type: ignore[misc,name-defined]
+        def capabilities(self) -> Capabilities:
+            caps: Capabilities = super().capabilities()
+            return dataclasses.replace(caps, batch_bytes=2048)
+
+    backend = SmallOpenCL(device=usable[0])
+    try:
+        for family in FAMILIES:
+            for size in (0, 1, 2048, 7 * 1024 + 5):
+                data = pattern(size, 7, 3)
+                h = gpuhash.new(family, leaf_size=1024, backend=backend)
+                got = streamed(h, data, list(range(0, size, 1000)))
+                assert got == ref.object_digest(family, data, 1024), (family, size)
+    finally:
+        backend.close()
+
+
 # ---------------------------------------------------------------------------------------------
 # The spec's object vectors
 # ---------------------------------------------------------------------------------------------
