@@ -4,6 +4,9 @@ The stable public names::
 
     gpuhash.hash_path(path, *, algorithm=..., leaf_size=None, backend="auto") -> Manifest
     gpuhash.hash_bytes(data, *, algorithm=..., leaf_size=None, backend="auto") -> bytes
+    gpuhash.new(algorithm, data=b"", *, leaf_size=None, size=None, backend="auto") -> Hasher
+    gpuhash.SignConfig().use_key_signer(key).sign(model, signature) -> str
+    gpuhash.VerifyConfig().use_key_verifier(pub).verify(model, signature) -> VerificationResult
     gpuhash.get_backend(name) -> HashBackend
     gpuhash.available_backends() -> list[BackendInfo]
 
@@ -23,6 +26,8 @@ _LAZY = {
     "hash_bytes": "gpuhash.api",
     "hash_tensors": "gpuhash.api",
     "rehash": "gpuhash.api",
+    "new": "gpuhash.hasher",
+    "Hasher": "gpuhash.hasher",
     "load_safetensors": "gpuhash.loading",
     "list_objects": "gpuhash.api",
     "prove": "gpuhash.api",
@@ -45,6 +50,8 @@ _LAZY = {
     "BackendError": "gpuhash.errors",
     "VerificationError": "gpuhash.errors",
     "sign": "gpuhash.signing",
+    "SignConfig": "gpuhash.signing.config",
+    "VerifyConfig": "gpuhash.signing.config",
     "verify": "gpuhash.signing",
     "VerificationResult": "gpuhash.signing",
     "VerificationFailed": "gpuhash.signing",
@@ -72,6 +79,8 @@ if TYPE_CHECKING:
     from gpuhash.errors import InputError as InputError
     from gpuhash.errors import UsageError as UsageError
     from gpuhash.errors import VerificationError as VerificationError
+    from gpuhash.hasher import Hasher as Hasher
+    from gpuhash.hasher import new as new
     from gpuhash.loading import load_safetensors as load_safetensors
     from gpuhash.manifest import Manifest as Manifest
     from gpuhash.manifest import ManifestError as ManifestError
@@ -82,6 +91,8 @@ if TYPE_CHECKING:
     from gpuhash.signing import VerificationResult as VerificationResult
     from gpuhash.signing import sign as sign
     from gpuhash.signing import verify as verify
+    from gpuhash.signing.config import SignConfig as SignConfig
+    from gpuhash.signing.config import VerifyConfig as VerifyConfig
 
 
 def __getattr__(name: str) -> Any:

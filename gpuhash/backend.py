@@ -31,7 +31,9 @@ every backend, so a backend cannot get the tree shape wrong. The members:
 ``object_hasher(algorithm, size)``
     Optional: a native whole-object hasher (``update(buffer)``, ``digest()``) when the backend
     has a faster way to produce the object digest than leaves and nodes (for example a
-    multi-threaded BLAKE3 library); ``None`` otherwise.
+    multi-threaded BLAKE3 library); ``None`` otherwise. ``size`` is the object's length, or -1
+    when it is not known yet (a ``gpuhash.new`` stream without ``size=``): a hasher that needs
+    it returns ``None`` then. ``digest()`` may be called more than once, with updates between.
 ``close()``
     Release devices and pools.
 

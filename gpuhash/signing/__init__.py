@@ -127,7 +127,7 @@ def _signer(method: str, options: dict[str, Any]) -> Any:
     if method == "key":
         if not options.get("private_key"):
             raise UsageError("signing with a key needs --private-key")
-        return methods.KeySigner(options["private_key"])
+        return methods.KeySigner(options["private_key"], options.get("password"))
     if method == "certificate":
         if not options.get("private_key") or not options.get("signing_certificate"):
             raise UsageError(
@@ -137,6 +137,7 @@ def _signer(method: str, options: dict[str, Any]) -> Any:
             options["private_key"],
             options["signing_certificate"],
             options.get("certificate_chain") or (),
+            options.get("password"),
         )
     if method == "sigstore":
         return methods.SigstoreSigner(
@@ -167,6 +168,7 @@ def sign(
     *,
     method: str = "key",
     private_key: str | os.PathLike[str] | None = None,
+    password: str | bytes | None = None,
     signing_certificate: str | os.PathLike[str] | None = None,
     certificate_chain: Sequence[str | os.PathLike[str]] = (),
     identity_token: str | None = None,
@@ -192,7 +194,11 @@ def sign(
     range values that let a verifier name changed byte ranges (default: the backend's window).
     ``format="oms"``: a model_signing v1.0 signature; ``algorithm`` is ``sha256`` (default) or
     ``blake3`` for whole files, and ``shard_size`` selects SHA-256 shards instead.
-    ``objects="tensors"`` (gpuhash format) signs each safetensors tensor as an object."""
+    ``objects="tensors"`` (gpuhash format) signs each safetensors tensor as an object.
+    ``password``: for an encrypted ``private_key``.
+
+    ``gpuhash.SignConfig`` is the same call as a reusable, composable configuration (it calls
+    this function); this one stays for one-off calls and the command line."""
     from gpuhash._atomic import write_atomic
     from gpuhash.signing import envelope
 
@@ -204,6 +210,7 @@ def sign(
         method,
         {
             "private_key": private_key,
+            "password": password,
             "signing_certificate": signing_certificate,
             "certificate_chain": certificate_chain,
             "identity_token": identity_token,
@@ -347,7 +354,10 @@ def verify(
     pattern list that matches no signed object is an error, never a pass. ``objects``: the object
     model (``files`` or ``tensors``) the signature must use. ``range_proof``: an inclusion proof
     file (``gpuhash prove``); only the proven bytes of its object are read and checked against
-    the signed manifest, nothing else."""
+    the signed manifest, nothing else.
+
+    ``gpuhash.VerifyConfig`` is the same call as a reusable, composable configuration (it calls
+    this function); this one stays for one-off calls and the command line."""
     from gpuhash.signing import native, oms
 
     model_s, sig_s = os.fspath(model), os.fspath(signature)

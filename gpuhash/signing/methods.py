@@ -50,21 +50,31 @@ def _read(path: str | os.PathLike[str], what: str) -> bytes:
         raise UsageError(f"{os.fspath(path)}: cannot read the {what}: {e.strerror}") from None
 
 
-def load_private_key(path: str | os.PathLike[str]) -> Any:
-    """An EC private key (P-256 or P-384) from a PEM file without a password."""
+def load_private_key(path: str | os.PathLike[str], password: str | bytes | None = None) -> Any:
+    """An EC private key (P-256 or P-384) from a PEM file, decrypted with ``password`` (text is
+    taken as UTF-8) when it is encrypted."""
     _cryptography()
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
+    secret = password.encode("utf-8") if isinstance(password, str) else password
     data = _read(path, "private key")
     try:
-        key = serialization.load_pem_private_key(data, password=None)
+        key = serialization.load_pem_private_key(data, password=secret)
     except TypeError:
-        raise UsageError(f"{os.fspath(path)}: the private key is encrypted") from None
+        if secret is None:
+            raise UsageError(f"{os.fspath(path)}: the private key is encrypted") from None
+        raise UsageError(
+            f"{os.fspath(path)}: the private key is not encrypted, but a password was given"
+        ) from None
     except (ValueError, Exception):  # never echo what was read
+        if secret is not None:
+            raise UsageError(
+                f"{os.fspath(path)}: not a PEM private key, or the password is wrong"
+            ) from None
         raise UsageError(f"{os.fspath(path)}: not a PEM private key") from None
     finally:
-        del data
+        del data, secret
     if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name not in SIGNING_CURVES:
         raise UsageError(f"{os.fspath(path)}: the private key must be ECDSA P-256 or P-384")
     return key
@@ -138,8 +148,10 @@ def _ecdsa_verify(key: Any, env: envelope.Envelope, who: str) -> None:
 class KeySigner:
     method = "key"
 
-    def __init__(self, private_key: str | os.PathLike[str]) -> None:
-        self._key = load_private_key(private_key)
+    def __init__(
+        self, private_key: str | os.PathLike[str], password: str | bytes | None = None
+    ) -> None:
+        self._key = load_private_key(private_key, password)
 
     def sign(self, payload: bytes) -> bytes:
         hint = envelope.public_key_hint(_public_pem(self._key.public_key()))
@@ -223,8 +235,9 @@ class CertificateSigner:
         private_key: str | os.PathLike[str],
         signing_certificate: str | os.PathLike[str],
         certificate_chain: Sequence[str | os.PathLike[str]] = (),
+        password: str | bytes | None = None,
     ) -> None:
-        self._key = load_private_key(private_key)
+        self._key = load_private_key(private_key, password)
         certs = load_certificates([signing_certificate], "signing certificate")
         if len(certs) != 1:
             raise UsageError(
