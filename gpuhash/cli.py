@@ -6,11 +6,13 @@
     gpuhash selftest BACKEND [--device DEV] [--quick] [--compile-only] [--json]
     gpuhash sign key|certificate|sigstore MODEL --signature OUT [options]
     gpuhash verify key|certificate|sigstore MODEL --signature SIG [options]
+    gpuhash check MANIFEST [MODEL] [options]  MODEL against an unsigned manifest
 
 Errors are one line on stderr, ``gpuhash: error: <message>``, with exit status 2 (as for usage
-errors); a signature that does not verify exits with 1; an interrupt exits with 130. Heavy
-modules (numpy, protobuf, backends, cryptography) are imported only by the command that needs
-them.
+errors); a signature that does not verify (or a model that differs from its manifest) exits
+with 1; an interrupt exits with 130. Options follow model_signing's spellings too (see the
+conventions above ``_hash_options``). Heavy modules (numpy, protobuf, backends, cryptography)
+are imported only by the command that needs them.
 """
 
 from __future__ import annotations
@@ -40,6 +42,9 @@ EXIT_FAILED = 1
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141
+
+#: The environment variable ``gpuhash sign`` takes an encrypted private key's password from.
+PASSWORD_ENV = "GPUHASH_KEY_PASSWORD"  # noqa: S105 - a variable name, not a password
 
 #: Below this many bytes in total no progress bar is shown.
 PROGRESS_MIN_BYTES = 64 << 20
@@ -226,20 +231,11 @@ def _unknown_backend(name: str) -> UsageError:
 
 def _hash(args: argparse.Namespace) -> Manifest:
     from gpuhash import api
-    from gpuhash.registry import AUTO, is_builtin, registered
 
     algorithm = _algorithm(args)
-    if args.backend != AUTO and not is_builtin(args.backend) and args.backend not in registered():
-        raise _unknown_backend(args.backend)
     ignore_paths: list[str] = args.ignore_paths
     allow_symlinks: bool = args.allow_symlinks
-    backend: str | HashBackend = args.backend
-    if args.device is not None:
-        if args.backend == AUTO:
-            raise UsageError("--device needs --backend (the device belongs to one backend)")
-        from gpuhash.registry import get_backend
-
-        backend = get_backend(args.backend, algorithm=algorithm, device=args.device)
+    backend = _chosen_backend(args, algorithm)
     progress: Progress | None = None
     if sys.stderr.isatty():
         progress = Progress(0, sys.stderr, min_total=PROGRESS_MIN_BYTES)
@@ -261,19 +257,28 @@ def _hash(args: argparse.Namespace) -> Manifest:
             backend.close()
 
 
+def _read_manifest(path: str, what: str) -> Manifest:
+    """A manifest written by ``gpuhash hash -o`` (or ``--json``): JSON or protobuf binary."""
+    from gpuhash.manifest import Manifest, ManifestError
+
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise UsageError(f"{path}: cannot read {what}: {e.strerror}") from None
+    try:
+        if data.lstrip()[:1] == b"{":
+            return Manifest.from_json(data)
+        return Manifest.from_bytes(data)
+    except ManifestError as e:
+        raise ManifestError(f"{path}: {e}") from None
+
+
 def _rehash(args: argparse.Namespace) -> Manifest:
     """``gpuhash hash --incremental PREVIOUS``: reuse the unchanged files' digests."""
     from gpuhash import api
-    from gpuhash.manifest import Manifest
 
-    try:
-        with open(args.incremental, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        raise UsageError(
-            f"{args.incremental}: cannot read the previous manifest: {e.strerror}"
-        ) from None
-    previous = Manifest.from_json(data) if data.lstrip()[:1] == b"{" else Manifest.from_bytes(data)
+    previous = _read_manifest(args.incremental, "the previous manifest")
     if args.algorithm is not None or args.leaf_size is not None:
         wanted = _algorithm(args)
         if wanted.id != previous.algorithm.id:
@@ -358,7 +363,41 @@ def _chosen_backend(args: argparse.Namespace, algorithm: Algorithm | None) -> st
         return str(args.backend)
     if args.backend == AUTO:
         raise UsageError("--device needs --backend (the device belongs to one backend)")
+    _check_device_option(args.backend)
     return get_backend(args.backend, algorithm=algorithm, device=args.device)
+
+
+def _check_device_option(name: str) -> None:
+    """``--device`` for a backend without a choice of device: a usage error saying so."""
+    from gpuhash.registry import backend_class, constructor_options
+
+    takes = constructor_options(backend_class(name))
+    if takes is not None and "device" not in takes:
+        raise UsageError(f"backend {name!r} has no choice of device; leave out --device")
+
+
+def _key_password(args: argparse.Namespace) -> str | None:
+    """The password of an encrypted ``--private-key``: ``--password``, else $GPUHASH_KEY_PASSWORD,
+    else asked for at the terminal; none for a key that is not encrypted."""
+    if args.password is not None:
+        return str(args.password)
+    if args.private_key is None:
+        return None
+    from gpuhash.signing.methods import private_key_is_encrypted
+
+    if not private_key_is_encrypted(args.private_key):
+        return None
+    password = os.environ.get(PASSWORD_ENV)
+    if password is not None:
+        return password
+    if sys.stdin.isatty():
+        import getpass
+
+        return getpass.getpass(f"password for {_printable(args.private_key)}: ")
+    raise UsageError(
+        f"{args.private_key}: the private key is encrypted; give its password with "
+        f"--password, ${PASSWORD_ENV} or at a terminal"
+    )
 
 
 def cmd_sign(args: argparse.Namespace) -> int:
@@ -379,11 +418,16 @@ def cmd_sign(args: argparse.Namespace) -> int:
             args.signature,
             method=args.method,
             private_key=args.private_key,
+            password=_key_password(args),
             signing_certificate=args.signing_certificate,
             certificate_chain=args.certificate_chain,
             identity_token=args.identity_token,
             trust_config=args.trust_config,
             oidc_issuer=args.oidc_issuer,
+            use_staging=args.use_staging,
+            client_id=args.client_id,
+            client_secret=args.client_secret,
+            force_oob=args.oauth_force_oob,
             format=args.format,
             algorithm=args.algorithm if oms else algorithm.id if algorithm is not None else None,
             backend=backend,
@@ -423,6 +467,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
             identity=args.identity,
             identity_provider=args.identity_provider,
             trust_config=args.trust_config,
+            use_staging=args.use_staging,
             backend=backend,
             ignore_paths=args.ignore_paths,
             allow_symlinks=args.allow_symlinks,
@@ -432,14 +477,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
             range_proof=args.range,
         )
     except signing.VerificationFailed as e:
-        for line in e.result.problems():
-            sys.stdout.write(_printable(line) + "\n")
-        sys.stdout.flush()
-        _error(f"verification failed: {e}")
-        return EXIT_FAILED
+        return _report_mismatch(e, e.result.problems())
     except VerificationError as e:
-        _error(f"verification failed: {e}")
-        return EXIT_FAILED
+        return _report_mismatch(e, [])
     finally:
         if not isinstance(backend, str):
             backend.close()
@@ -453,6 +493,47 @@ def cmd_verify(args: argparse.Namespace) -> int:
     sys.stdout.write(
         f"verified {_printable(args.path)}: {result.objects} objects, {result.algorithm} "
         f"({result.format} format), signed by {_printable(result.signer)}\n"
+    )
+    return EXIT_OK
+
+
+def _report_mismatch(error: Exception, problems: list[str], what: str = "verification") -> int:
+    """A model that does not match: one line per difference on stdout, the verdict on stderr."""
+    for line in problems:
+        sys.stdout.write(_printable(line) + "\n")
+    sys.stdout.flush()
+    _error(f"{what} failed: {error}")
+    return EXIT_FAILED
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from gpuhash import signing
+    from gpuhash.errors import VerificationError
+
+    manifest = _read_manifest(args.manifest, "the manifest")
+    model = args.path if args.path is not None else os.path.dirname(args.manifest) or "."
+    backend = _chosen_backend(args, None)
+    try:
+        result = signing.check(
+            model,
+            manifest,
+            manifest_path=args.manifest,
+            backend=backend,
+            ignore_paths=args.ignore_paths,
+            allow_symlinks=args.allow_symlinks,
+            only=args.only,
+            objects=args.objects,
+        )
+    except signing.VerificationFailed as e:
+        return _report_mismatch(e, e.result.problems(), "check")
+    except VerificationError as e:
+        return _report_mismatch(e, [], "check")
+    finally:
+        if not isinstance(backend, str):
+            backend.close()
+    sys.stdout.write(
+        f"checked {_printable(model)}: {result.objects} objects, {result.algorithm}, "
+        f"against the manifest {_printable(args.manifest)} (unsigned)\n"
     )
     return EXIT_OK
 
@@ -512,6 +593,8 @@ def cmd_selftest(args: argparse.Namespace) -> int:
         name, device = args.backend, "no device (compile only)"
     else:
         options = {} if args.device is None else {"device": args.device}
+        if args.device is not None:
+            _check_device_option(args.backend)
         backend = get_backend(args.backend, **options)
         try:
             device = ", ".join(backend.capabilities().devices) or "no device listed"
@@ -597,8 +680,95 @@ def cmd_backends(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------------
 
 
+# Conventions every command follows (use these helpers for new options and arguments):
+#
+# - An option model_signing spells with underscores (``--allow_symlinks``) is accepted under both
+#   spellings: add it with ``_option``.
+# - An option taking several values is added with ``_values``: one occurrence takes the values
+#   that follow it up to the next option (or ``--``), and it may be repeated, so
+#   ``--ignore-paths a b`` and model_signing's ``--ignore-paths a --ignore-paths b`` are the same.
+# - A command's paths are added with ``_positional``. When some are not given on their own
+#   because an option's values ran on to the end, they are the last values of the last
+#   occurrence that took more than one: ``digest --ignore-paths a b DIR`` hashes DIR without a
+#   and b, and model_signing's ``--ignore-paths a DIR`` means what it means there.
+
+_VALUE_RUNS = "_value_runs"
+_POSITIONALS = "_positionals"
+_POSITIONALS_PARSER = "_positionals_parser"
+
+
+class _Values(argparse.Action):
+    """``nargs="+"`` values, added to those of earlier occurrences; each occurrence is
+    remembered (in order) so that ``_fill_positionals`` can take paths from the end of one."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[object] | None,
+        option_string: str | None = None,
+    ) -> None:
+        given = [values] if isinstance(values, str) else list(values or [])
+        current = [*(getattr(namespace, self.dest, None) or []), *given]
+        setattr(namespace, self.dest, current)
+        runs: list[tuple[str, int, int]] | None = getattr(namespace, _VALUE_RUNS, None)
+        if runs is None:
+            runs = []
+            setattr(namespace, _VALUE_RUNS, runs)
+        runs.append((self.dest, len(current), len(given)))
+
+
+def _option(parser: argparse.ArgumentParser, name: str, **kwargs: object) -> argparse.Action:
+    """An option under its gpuhash spelling and model_signing's underscore spelling."""
+    names = [name] + (["--" + name[2:].replace("-", "_")] if "-" in name[2:] else [])
+    return parser.add_argument(*names, **kwargs)  # type: ignore[arg-type]
+
+
+def _values(parser: argparse.ArgumentParser, name: str, **kwargs: object) -> argparse.Action:
+    """An option taking one or more values, repeatable (see the conventions above)."""
+    return _option(parser, name, nargs="+", action=_Values, default=[], **kwargs)
+
+
+def _positional(
+    parser: argparse.ArgumentParser, dest: str, metavar: str, help: str, required: bool = True
+) -> None:
+    """A positional argument that may also be the last value of a multi-value option."""
+    action = parser.add_argument(dest, metavar=metavar, help=help)
+    # Never required while parsing, so that argparse leaves a missing one to
+    # _fill_positionals, which looks at the option values first.
+    action.required = False
+    known: list[tuple[str, str, bool]] = list(parser.get_default(_POSITIONALS) or [])
+    parser.set_defaults(**{_POSITIONALS: [*known, (dest, metavar, required)]})
+    parser.set_defaults(**{_POSITIONALS_PARSER: parser})  # whose usage an error shows
+
+
+def _fill_positionals(args: argparse.Namespace) -> None:
+    """Complete ``args`` as the conventions above say; a usage error (exit 2) when a required
+    positional argument is still missing."""
+    runs: list[tuple[str, int, int]] = vars(args).pop(_VALUE_RUNS, [])
+    declared: list[tuple[str, str, bool]] = vars(args).pop(_POSITIONALS, [])
+    parser: argparse.ArgumentParser | None = vars(args).pop(_POSITIONALS_PARSER, None)
+    missing = [
+        (dest, metavar, req) for dest, metavar, req in declared if getattr(args, dest) is None
+    ]
+    if not missing or parser is None:
+        return
+    for dest, end, count in reversed(runs):
+        if count > 1:
+            values: list[str] = getattr(args, dest)
+            take = min(len(missing), count - 1)
+            taken = values[end - take : end]
+            del values[end - take : end]
+            for (name, _, _), value in zip(missing, taken, strict=False):
+                setattr(args, name, value)
+            break
+    absent = [metavar for name, metavar, req in missing if req and getattr(args, name) is None]
+    if absent:
+        parser.error(f"the following arguments are required: {', '.join(absent)}")
+
+
 def _hash_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("path", metavar="PATH", help="a model file or directory")
+    _positional(parser, "path", "PATH", "a model file or directory")
     parser.add_argument(
         "-a",
         "--algorithm",
@@ -627,14 +797,12 @@ def _hash_options(parser: argparse.ArgumentParser) -> None:
         help="the backend's device, for backends that have a choice (opencl: a 'P:D' index "
         "pair or part of the name shown by `gpuhash backends`)",
     )
-    parser.add_argument(
+    _values(
+        parser,
         "--ignore-paths",
         metavar="P",
-        nargs="+",
-        action="extend",
-        default=[],
         help="paths relative to PATH to leave out (besides .git, .github, .gitattributes, "
-        ".gitignore)",
+        ".gitignore); repeatable",
     )
     parser.add_argument(
         "--objects",
@@ -648,7 +816,8 @@ def _hash_options(parser: argparse.ArgumentParser) -> None:
         help="read files instead of memory-mapping them; use it when other processes may "
         "truncate the files while they are hashed (a truncated mapping kills the process)",
     )
-    parser.add_argument(
+    _option(
+        parser,
         "--allow-symlinks",
         action="store_true",
         help="hash symbolic links that point inside PATH (as the target's bytes under the "
@@ -656,10 +825,34 @@ def _hash_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _option(parser: argparse.ArgumentParser, name: str, **kwargs: object) -> None:
-    """An option under its gpuhash spelling and model_signing's underscore spelling."""
-    names = [name] + (["--" + name[2:].replace("-", "_")] if "-" in name[2:] else [])
-    parser.add_argument(*names, **kwargs)  # type: ignore[arg-type]
+def _verify_hash_options(p: argparse.ArgumentParser) -> None:
+    """How `verify` and `check` hash the model and what they compare."""
+    p.add_argument("-b", "--backend", metavar="NAME", default="auto", help="backend to hash with")
+    p.add_argument("--device", metavar="DEV", help="the backend's device")
+    _values(
+        p,
+        "--ignore-paths",
+        metavar="P",
+        help="paths relative to MODEL (or absolute) to leave out; repeatable",
+    )
+    _option(
+        p,
+        "--allow-symlinks",
+        action="store_true",
+        help="hash symbolic links that point inside MODEL",
+    )
+    _values(
+        p,
+        "--only",
+        metavar="PATTERN",
+        help="check only the listed objects whose names match (shell-style: '*', '?', "
+        "'[...]'; a tensor is FILE::TENSOR), reading only their bytes",
+    )
+    p.add_argument(
+        "--objects",
+        choices=("files", "tensors"),
+        help="the object model the signature or manifest must use (default: whichever it uses)",
+    )
 
 
 def _signing_options(parser: argparse.ArgumentParser, verify: bool) -> None:
@@ -670,13 +863,10 @@ def _signing_options(parser: argparse.ArgumentParser, verify: bool) -> None:
         help="the signature file (a Sigstore bundle)"
         + ("" if verify else ", written atomically; ignored when it lies inside MODEL"),
     )
-    _option(
+    _values(
         parser,
         "--certificate-chain",
         metavar="PEM",
-        nargs="+",
-        action="extend",
-        default=[],
         help="trust anchors to verify the signing certificate against"
         if verify
         else "certificates of the chain above the signing certificate, to put in the bundle",
@@ -688,6 +878,12 @@ def _signing_options(parser: argparse.ArgumentParser, verify: bool) -> None:
         help="Sigstore client trust configuration (JSON); default: the public-good instance, "
         "fetched over the network"
         + (" (with this file, verification is offline)" if verify else ""),
+    )
+    _option(
+        parser,
+        "--use-staging",
+        action="store_true",
+        help="Sigstore's staging instance instead of the public-good one (for tests)",
     )
     if verify:
         _option(parser, "--public-key", metavar="PEM", help="ECDSA public key (method key)")
@@ -704,8 +900,25 @@ def _signing_options(parser: argparse.ArgumentParser, verify: bool) -> None:
             action="store_true",
             help="files in MODEL that the signature does not list are not reported (nor hashed)",
         )
+        parser.add_argument(
+            "--no-ignore-unsigned-files",
+            "--no-ignore_unsigned_files",  # model_signing's spelling
+            dest="ignore_unsigned_files",
+            action="store_false",
+            help="report them (the default)",
+        )
     else:
-        _option(parser, "--private-key", metavar="PEM", help="ECDSA P-256 or P-384 private key")
+        _option(
+            parser, "--private-key", metavar="PEM", help="ECDSA P-256, P-384 or P-521 private key"
+        )
+        _option(
+            parser,
+            "--password",
+            metavar="TEXT",
+            help="the password of an encrypted --private-key (model_signing's option; other "
+            f"users of this machine may see it: prefer ${PASSWORD_ENV} or the prompt shown "
+            "at a terminal)",
+        )
         _option(
             parser,
             "--signing-certificate",
@@ -720,6 +933,23 @@ def _signing_options(parser: argparse.ArgumentParser, verify: bool) -> None:
             "interactive login)",
         )
         _option(parser, "--oidc-issuer", metavar="URL", help="OIDC issuer for the login")
+        _option(
+            parser,
+            "--use-ambient-credentials",
+            action="store_true",
+            help="use the environment's workload identity (CI) when there is one: always "
+            "done, the option is model_signing's",
+        )
+        _option(
+            parser,
+            "--oauth-force-oob",
+            action="store_true",
+            help="log in out of band: print the URL instead of opening a browser",
+        )
+        _option(parser, "--client-id", metavar="ID", help="OAuth client ID for the login")
+        _option(
+            parser, "--client-secret", metavar="SECRET", help="OAuth client secret for the login"
+        )
         parser.add_argument(
             "--format",
             choices=("gpuhash", "oms"),
@@ -802,38 +1032,8 @@ def build_parser() -> argparse.ArgumentParser:
             "method", choices=("key", "certificate", "sigstore"), help="how it is signed"
         )
         if verify:
-            p.add_argument("path", metavar="MODEL", help="a model file or directory")
-            p.add_argument(
-                "-b", "--backend", metavar="NAME", default="auto", help="backend to hash with"
-            )
-            p.add_argument("--device", metavar="DEV", help="the backend's device")
-            p.add_argument(
-                "--ignore-paths",
-                metavar="P",
-                nargs="+",
-                action="extend",
-                default=[],
-                help="paths relative to MODEL (or absolute) to leave out",
-            )
-            p.add_argument(
-                "--allow-symlinks",
-                action="store_true",
-                help="hash symbolic links that point inside MODEL",
-            )
-            p.add_argument(
-                "--only",
-                metavar="PATTERN",
-                nargs="+",
-                action="extend",
-                default=[],
-                help="check only the signed objects whose names match (shell-style: '*', '?', "
-                "'[...]'; a tensor is FILE::TENSOR), reading only their bytes",
-            )
-            p.add_argument(
-                "--objects",
-                choices=("files", "tensors"),
-                help="the object model the signature must use (default: whichever it uses)",
-            )
+            _positional(p, "path", "MODEL", "a model file or directory")
+            _verify_hash_options(p)
             p.add_argument(
                 "--range",
                 metavar="PROOF",
@@ -844,6 +1044,27 @@ def build_parser() -> argparse.ArgumentParser:
             _hash_options(p)
         _signing_options(p, verify)
         p.set_defaults(func=cmd_verify if verify else cmd_sign)
+
+    p = sub.add_parser(
+        "check",
+        help="check a model against an unsigned manifest (from `gpuhash hash -o`)",
+        usage="%(prog)s [options] MANIFEST [MODEL]",
+        description="Re-hash MODEL and compare it with MANIFEST, as `verify` compares it with a "
+        "signed manifest: exit 0 if it matches, 1 if not (naming each missing, extra or changed "
+        "object), 2 on a usage or input error. MODEL defaults to the directory MANIFEST is in; "
+        "MANIFEST itself is left out when it lies inside MODEL. Nothing is signed, so this "
+        "shows the model is the one hashed, not who hashed it.",
+    )
+    _positional(p, "manifest", "MANIFEST", "a manifest, JSON or protobuf binary")
+    _positional(
+        p,
+        "path",
+        "MODEL",
+        "the model file or directory (default: the directory of MANIFEST)",
+        required=False,
+    )
+    _verify_hash_options(p)
+    p.set_defaults(func=cmd_check)
 
     p = sub.add_parser(
         "prove",
@@ -955,6 +1176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         try:
             args = parser.parse_args(argv)
+            _fill_positionals(args)
         except SystemExit as e:  # --help, --version, usage errors (status 2)
             return _exit_code(e.code)
         func: Callable[[argparse.Namespace], int] = args.func

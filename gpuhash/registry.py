@@ -119,18 +119,26 @@ def backend_class(name: str) -> type[HashBackend]:
     return _load_class(spec)
 
 
-def _check_options(name: str, cls: Any, options: dict[str, Any]) -> None:
-    """Options the backend's constructor does not take, named in one line with the ones it
-    does (not a Python TypeError text)."""
+def constructor_options(cls: Any) -> tuple[str, ...] | None:
+    """The keyword options a backend class's constructor takes, or None when it takes any
+    (``**kwargs``) or its signature cannot be read."""
     import inspect
 
     try:
         params = inspect.signature(cls).parameters.values()
     except (TypeError, ValueError):
-        return
+        return None
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None
+    return tuple(p.name for p in params if p.kind is not inspect.Parameter.VAR_POSITIONAL)
+
+
+def _check_options(name: str, cls: Any, options: dict[str, Any]) -> None:
+    """Options the backend's constructor does not take, named in one line with the ones it
+    does (not a Python TypeError text)."""
+    takes = constructor_options(cls)
+    if takes is None:
         return
-    takes = [p.name for p in params if p.kind is not inspect.Parameter.VAR_POSITIONAL]
     unknown = [k for k in options if k not in takes]
     if unknown:
         offered = ", ".join(takes) if takes else "none"

@@ -786,11 +786,14 @@ def test_private_keys_never_appear_in_errors(
         run("sign", "key", model, "--signature", tmp_path / "s.sig", "--private-key", encrypted)
         == 2
     )
-    assert capsys.readouterr().err == f"gpuhash: error: {encrypted}: the private key is encrypted\n"
-    rsa_like = tmp_path / "p521.pem"
-    _write_key(rsa_like, ec.generate_private_key(ec.SECP521R1()))
-    with pytest.raises(UsageError, match="must be ECDSA P-256 or P-384"):
-        gpuhash.sign(model, tmp_path / "s.sig", method="key", private_key=rsa_like)
+    assert capsys.readouterr().err == (
+        f"gpuhash: error: {encrypted}: the private key is encrypted; give its password with "
+        "--password, $GPUHASH_KEY_PASSWORD or at a terminal\n"
+    )
+    other_curve = tmp_path / "p224.pem"
+    _write_key(other_curve, ec.generate_private_key(ec.SECP224R1()))
+    with pytest.raises(UsageError, match="must be ECDSA P-256, P-384 or P-521"):
+        gpuhash.sign(model, tmp_path / "s.sig", method="key", private_key=other_curve)
     assert not (tmp_path / "s.sig").exists()
 
 

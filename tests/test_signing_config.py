@@ -131,11 +131,11 @@ def test_encrypted_key_needs_its_password(
         )
     )
     sig = tmp_path / "model.sig"
-    with pytest.raises(UsageError, match=r"the private key is encrypted$"):
+    with pytest.raises(UsageError, match=r"the private key is encrypted; give its password"):
         SignConfig().use_key_signer(encrypted).sign(model, sig)
-    with pytest.raises(UsageError, match=r"the password is wrong$"):
+    with pytest.raises(UsageError, match=r"wrong password for the private key$"):
         SignConfig().use_key_signer(encrypted, password=WRONG).sign(model, sig)
-    with pytest.raises(UsageError, match=r"not encrypted, but a password was given$"):
+    with pytest.raises(UsageError, match=r"not encrypted, yet a password was given$"):
         SignConfig().use_key_signer(ec_keys[0], password=PHRASE).sign(model, sig)
     assert not sig.exists()
     config = SignConfig().use_key_signer(encrypted, password=PHRASE)

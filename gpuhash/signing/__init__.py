@@ -24,12 +24,15 @@ __all__ = [
     "ChangedObject",
     "VerificationFailed",
     "VerificationResult",
+    "check",
     "sign",
     "signed_manifest",
     "verify",
 ]
 
 METHODS = ("key", "certificate", "sigstore")
+#: ``VerificationResult.method`` of ``check``: an unsigned manifest, nothing signed.
+CHECK_METHOD = "manifest"
 FORMATS = ("gpuhash", "oms")
 
 
@@ -63,7 +66,8 @@ class VerificationResult:
     def problems(self) -> list[str]:
         """One line per difference, naming the object."""
         lines = [f"missing: {n}" for n in self.missing]
-        lines += [f"extra (not signed): {n}" for n in self.extra]
+        unlisted = "not in the manifest" if self.method == CHECK_METHOD else "not signed"
+        lines += [f"extra ({unlisted}): {n}" for n in self.extra]
         for c in self.changed:
             where = ""
             if c.ranges:
@@ -79,8 +83,9 @@ class VerificationFailed(VerificationError):
 
     def __init__(self, result: VerificationResult) -> None:
         n = len(result.missing) + len(result.extra) + len(result.changed)
+        against = "manifest" if result.method == CHECK_METHOD else "signature"
         super().__init__(
-            f"the model does not match its signature: {len(result.changed)} changed, "
+            f"the model does not match its {against}: {len(result.changed)} changed, "
             f"{len(result.missing)} missing, {len(result.extra)} extra "
             f"({n} object{'s' if n != 1 else ''})"
         )
@@ -140,8 +145,16 @@ def _signer(method: str, options: dict[str, Any]) -> Any:
             options.get("password"),
         )
     if method == "sigstore":
+        if options.get("password") is not None:
+            raise UsageError("Sigstore signing uses no private key, so no password")
         return methods.SigstoreSigner(
-            options.get("identity_token"), options.get("trust_config"), options.get("oidc_issuer")
+            options.get("identity_token"),
+            options.get("trust_config"),
+            options.get("oidc_issuer"),
+            use_staging=bool(options.get("use_staging")),
+            client_id=options.get("client_id"),
+            client_secret=options.get("client_secret"),
+            force_oob=bool(options.get("force_oob")),
         )
     raise UsageError(f"unknown signing method {method!r}; one of {', '.join(METHODS)}")
 
@@ -157,7 +170,10 @@ def _verifier(method: str, options: dict[str, Any]) -> Any:
         return methods.CertificateVerifier(options.get("certificate_chain") or ())
     if method == "sigstore":
         return methods.SigstoreVerifier(
-            options.get("identity"), options.get("identity_provider"), options.get("trust_config")
+            options.get("identity"),
+            options.get("identity_provider"),
+            options.get("trust_config"),
+            use_staging=bool(options.get("use_staging")),
         )
     raise UsageError(f"unknown verification method {method!r}; one of {', '.join(METHODS)}")
 
@@ -174,6 +190,10 @@ def sign(
     identity_token: str | None = None,
     trust_config: str | os.PathLike[str] | None = None,
     oidc_issuer: str | None = None,
+    use_staging: bool = False,
+    client_id: str | None = None,
+    client_secret: str | None = None,
+    force_oob: bool = False,
     format: str = "gpuhash",
     algorithm: str | None = None,
     leaf_size: int | None = None,
@@ -187,7 +207,9 @@ def sign(
     objects: str = "files",
 ) -> str:
     """Hash ``model`` and write a signature of it to ``signature`` (atomically). Returns the
-    signed subject digest as ``<key>:<hex>``.
+    signed subject digest as ``<key>:<hex>``. ``password`` decrypts an encrypted
+    ``private_key`` (text as UTF-8). Sigstore: ``use_staging`` signs with the staging instance;
+    ``client_id``, ``client_secret`` and ``force_oob`` tune the OAuth login (as model_signing).
 
     ``format="gpuhash"`` (default): the gpuhash manifest with ``algorithm`` (default
     merkle-sha256); ``range_size`` (a power-of-two multiple of the leaf size) sets the span of the
@@ -216,6 +238,10 @@ def sign(
             "identity_token": identity_token,
             "trust_config": trust_config,
             "oidc_issuer": oidc_issuer,
+            "use_staging": use_staging,
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "force_oob": force_oob,
         },
     )
     ignores = _ignore_with_signature(model_s, sig_s, ignore_paths)
@@ -339,6 +365,7 @@ def verify(
     identity: str | None = None,
     identity_provider: str | None = None,
     trust_config: str | os.PathLike[str] | None = None,
+    use_staging: bool = False,
     backend: Any = "auto",
     ignore_paths: Sequence[str] = (),
     allow_symlinks: bool = False,
@@ -369,6 +396,7 @@ def verify(
             "identity": identity,
             "identity_provider": identity_provider,
             "trust_config": trust_config,
+            "use_staging": use_staging,
         },
     )
     if not os.path.exists(model_s):
@@ -395,9 +423,7 @@ def verify(
             objects=len(manifest.objects),
             **common,
         )
-        mode = "files" if all(o.kind == ref.KIND_FILE for o in manifest.objects) else "tensors"
-        if objects is not None and objects != mode:
-            raise VerificationError(f"signature: its objects are {mode}, not {objects}")
+        mode = _object_mode(manifest, objects, "signature")
         if proof is not None:
             from gpuhash.proofs import check_range
 
@@ -450,7 +476,66 @@ def verify(
     return result
 
 
-def _selected(names: Sequence[str], only: list[str]) -> list[str]:
+def _object_mode(manifest: Any, objects: str | None, what: str) -> str:
+    """``files`` or ``tensors``: the object model of ``manifest``, which must be ``objects``
+    when that is given."""
+    mode = "files" if all(o.kind == ref.KIND_FILE for o in manifest.objects) else "tensors"
+    if objects is not None and objects != mode:
+        raise VerificationError(f"{what}: its objects are {mode}, not {objects}")
+    return mode
+
+
+def check(
+    model: str | os.PathLike[str],
+    manifest: Any,
+    *,
+    manifest_path: str | os.PathLike[str] | None = None,
+    backend: Any = "auto",
+    ignore_paths: Sequence[str] = (),
+    allow_symlinks: bool = False,
+    only: Sequence[str] = (),
+    objects: str | None = None,
+) -> VerificationResult:
+    """Re-hash ``model`` and compare it with an unsigned gpuhash ``manifest`` (a
+    ``gpuhash.manifest.Manifest``, from ``gpuhash hash -o``), as ``verify`` compares a model with
+    a signed manifest: missing, extra and changed objects; ``only`` and ``objects`` as there.
+    ``manifest_path``, when it lies inside ``model``, is left out like a signature file. It
+    proves nothing about who made the manifest; it raises ``VerificationFailed`` when the model
+    differs."""
+    model_s = os.fspath(model)
+    if not os.path.exists(model_s):
+        raise InputError(f"{model_s}: no such file or directory")
+    ignores = list(ignore_paths)
+    if manifest_path is not None:
+        ignores = _ignore_with_signature(model_s, os.fspath(manifest_path), ignore_paths)
+    result = VerificationResult(
+        format="gpuhash",
+        method=CHECK_METHOD,
+        signer="",
+        subject=_subject_name(model_s),
+        algorithm=manifest.algorithm.id,
+        objects=len(manifest.objects),
+    )
+    mode = _object_mode(manifest, objects, "manifest")
+    _compare_native(
+        model_s,
+        manifest,
+        None,
+        backend,
+        ignores,
+        allow_symlinks,
+        bool(only),
+        result,
+        mode,
+        list(only),
+        what="manifest",
+    )
+    if not result.ok:
+        raise VerificationFailed(result)
+    return result
+
+
+def _selected(names: Sequence[str], only: list[str], what: str = "signature") -> list[str]:
     """The names matching any pattern of ``only`` (all names when it is empty)."""
     if not only:
         return list(names)
@@ -458,7 +543,7 @@ def _selected(names: Sequence[str], only: list[str]) -> list[str]:
 
     chosen = [n for n in names if any(fnmatch.fnmatchcase(n, p) for p in only)]
     if not chosen:
-        raise VerificationError(f"--only {' '.join(only)}: matches no object the signature lists")
+        raise VerificationError(f"--only {' '.join(only)}: matches no object the {what} lists")
     return chosen
 
 
@@ -486,6 +571,7 @@ def signed_manifest(
     identity: str | None = None,
     identity_provider: str | None = None,
     trust_config: str | os.PathLike[str] | None = None,
+    use_staging: bool = False,
 ) -> Any:
     """The manifest of a gpuhash-format signature, once the signature (with ``method``) and the
     manifest's consistency with its subject were checked (spec section 11). Nothing is hashed:
@@ -500,6 +586,7 @@ def signed_manifest(
             "identity": identity,
             "identity_provider": identity_provider,
             "trust_config": trust_config,
+            "use_staging": use_staging,
         },
     )
     statement = _verified_statement(os.fspath(signature), verifier)
@@ -522,6 +609,7 @@ def _compare_native(
     result: VerificationResult,
     mode: str,
     only: list[str],
+    what: str = "signature",
 ) -> None:
     from gpuhash import api
     from gpuhash.engine import WindowTops, hash_sources
@@ -529,8 +617,8 @@ def _compare_native(
     alg = manifest.algorithm
     signed = {o.name: o for o in manifest.objects}
     if not signed:
-        raise VerificationError("signature: it lists no objects, so it verifies nothing")
-    wanted = _selected(list(signed), only)
+        raise VerificationError(f"{what}: it lists no objects, so it verifies nothing")
+    wanted = _selected(list(signed), only, what)
     result.objects = len(wanted)
     files = api.list_objects(model, ignore_paths=ignores, allow_symlinks=allow_symlinks)
     if only:

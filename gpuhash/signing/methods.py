@@ -18,9 +18,10 @@ from gpuhash.errors import SigningError, UsageError, VerificationError
 from gpuhash.signing import envelope
 
 INSTALL = 'python -m pip install "gpuhash[sign]"'
-#: Curves a signature may be made with, and the hash ECDSA uses on each (as model_signing).
-SIGNING_CURVES = ("secp256r1", "secp384r1")
-VERIFYING_CURVES = ("secp256r1", "secp384r1", "secp521r1")
+#: Curves a signature may be made and verified with; ECDSA hashes with SHA-256, SHA-384 and
+#: SHA-512 on them (as model_signing).
+SIGNING_CURVES = ("secp256r1", "secp384r1", "secp521r1")
+VERIFYING_CURVES = SIGNING_CURVES
 
 
 def _cryptography() -> Any:
@@ -50,33 +51,57 @@ def _read(path: str | os.PathLike[str], what: str) -> bytes:
         raise UsageError(f"{os.fspath(path)}: cannot read the {what}: {e.strerror}") from None
 
 
-def load_private_key(path: str | os.PathLike[str], password: str | bytes | None = None) -> Any:
-    """An EC private key (P-256 or P-384) from a PEM file, decrypted with ``password`` (text is
-    taken as UTF-8) when it is encrypted."""
-    _cryptography()
+def _load_pem_private_key(data: bytes, password: bytes | None) -> Any:
     from cryptography.hazmat.primitives import serialization
+
+    return serialization.load_pem_private_key(data, password=password)
+
+
+def private_key_is_encrypted(path: str | os.PathLike[str]) -> bool:
+    """Whether the PEM private key at ``path`` needs a password (False for anything that is
+    not a readable PEM private key: loading it reports that)."""
+    _cryptography()
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return False
+    try:
+        _load_pem_private_key(data, None)
+    except TypeError:
+        return True
+    except Exception:  # never echo what was read
+        return False
+    finally:
+        del data
+    return False
+
+
+def load_private_key(path: str | os.PathLike[str], password: str | bytes | None = None) -> Any:
+    """An EC private key (P-256, P-384 or P-521) from a PEM file, decrypted with ``password``
+    (text is taken as UTF-8) when it is encrypted."""
+    _cryptography()
     from cryptography.hazmat.primitives.asymmetric import ec
 
     secret = password.encode("utf-8") if isinstance(password, str) else password
+    where = os.fspath(path)
     data = _read(path, "private key")
     try:
-        key = serialization.load_pem_private_key(data, password=secret)
+        key = _load_pem_private_key(data, secret)
     except TypeError:
         if secret is None:
-            raise UsageError(f"{os.fspath(path)}: the private key is encrypted") from None
+            raise UsageError(f"{where}: the private key is encrypted; give its password") from None
         raise UsageError(
-            f"{os.fspath(path)}: the private key is not encrypted, but a password was given"
+            f"{where}: the private key is not encrypted, yet a password was given"
         ) from None
-    except (ValueError, Exception):  # never echo what was read
-        if secret is not None:
-            raise UsageError(
-                f"{os.fspath(path)}: not a PEM private key, or the password is wrong"
-            ) from None
-        raise UsageError(f"{os.fspath(path)}: not a PEM private key") from None
+    except Exception:  # never echo what was read
+        if secret is not None and private_key_is_encrypted(path):
+            raise UsageError(f"{where}: wrong password for the private key") from None
+        raise UsageError(f"{where}: not a PEM private key") from None
     finally:
         del data, secret
     if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name not in SIGNING_CURVES:
-        raise UsageError(f"{os.fspath(path)}: the private key must be ECDSA P-256 or P-384")
+        raise UsageError(f"{where}: the private key must be ECDSA P-256, P-384 or P-521")
     return key
 
 
@@ -365,10 +390,20 @@ def _sigstore() -> Any:
     return sigstore
 
 
-def _trust_config(path: str | os.PathLike[str] | None) -> Any:
+def _trust_config(path: str | os.PathLike[str] | None, staging: bool = False) -> Any:
     _sigstore()
     from sigstore.models import ClientTrustConfig
 
+    if staging:
+        if path is not None:
+            raise UsageError("--use-staging and --trust-config exclude each other")
+        try:
+            return ClientTrustConfig.staging()  # fetched and checked through TUF (network)
+        except Exception as e:
+            raise UsageError(
+                f"cannot fetch the Sigstore staging trust root ({type(e).__name__}); "
+                "offline, pass --trust-config FILE"
+            ) from None
     if path is None:
         try:
             return ClientTrustConfig.production()  # fetched and checked through TUF (network)
@@ -395,22 +430,34 @@ class SigstoreSigner:
         identity_token: str | None = None,
         trust_config: str | os.PathLike[str] | None = None,
         oidc_issuer: str | None = None,
+        *,
+        use_staging: bool = False,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        force_oob: bool = False,
     ) -> None:
-        self._trust = _trust_config(trust_config)
+        self._trust = _trust_config(trust_config, use_staging)
         self._token = identity_token
         self._issuer = oidc_issuer
+        self._client_id = client_id or "sigstore"  # sigstore-python's public client
+        self._client_secret = client_secret or ""
+        self._force_oob = force_oob
 
     def sign(self, payload: bytes) -> bytes:
         from sigstore import dsse, oidc
         from sigstore.sign import SigningContext
 
         try:
-            token = self._token or oidc.detect_credential()
+            token = self._token or oidc.detect_credential(self._client_id)
             if token:
-                identity = oidc.IdentityToken(token)
+                identity = oidc.IdentityToken(token, self._client_id)
             else:
                 issuer = self._issuer or self._trust.signing_config.get_oidc_url()
-                identity = oidc.Issuer(issuer).identity_token()
+                identity = oidc.Issuer(issuer).identity_token(
+                    client_id=self._client_id,
+                    client_secret=self._client_secret,
+                    force_oob=self._force_oob,
+                )
             context = SigningContext.from_trust_config(self._trust)
             with context.signer(identity) as signer:
                 bundle = signer.sign_dsse(dsse.Statement(payload))
@@ -431,12 +478,14 @@ class SigstoreVerifier:
         identity: str | None,
         identity_provider: str | None,
         trust_config: str | os.PathLike[str] | None = None,
+        *,
+        use_staging: bool = False,
     ) -> None:
         if not identity or not identity_provider:
             raise UsageError(
                 "verifying a Sigstore signature needs --identity and --identity-provider"
             )
-        self._trust = _trust_config(trust_config)
+        self._trust = _trust_config(trust_config, use_staging)
         self._identity = identity
         self._issuer = identity_provider
         self.signer = f"Sigstore identity {identity} ({identity_provider})"
