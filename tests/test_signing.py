@@ -29,12 +29,8 @@ from gpuhash import cli
 from gpuhash.errors import UsageError, VerificationError
 from gpuhash.signing import VerificationFailed, envelope, methods, native
 
-GOLDENS = (
-    Path(__file__).resolve().parents[1].parent / "shared" / "testdata" / "model-signing-goldens"
-)
-needs_goldens = pytest.mark.skipif(
-    not GOLDENS.is_dir(), reason="../shared/testdata/model-signing-goldens is not here"
-)
+#: Signatures made by released model_signing versions, with their models and keys (README there).
+GOLDENS = Path(__file__).resolve().parent / "data" / "model-signing-goldens"
 IBM_ID = "stefanb@us.ibm.com"
 IBM_ISSUER = "https://sigstore.verify.ibm.com/oauth2"
 
@@ -529,7 +525,6 @@ def _golden(version: str, kind: str) -> tuple[Path, Path, list[str]]:
     return model, folder / "model.sig", ignores
 
 
-@needs_goldens
 @pytest.mark.parametrize("version", ["v1.0.0", "v1.0.1", "v1.1.0"])
 @pytest.mark.parametrize("kind", ["elliptic-key", "certificate", "sigstore"])
 def test_released_model_signing_signatures_verify_offline(version: str, kind: str) -> None:
@@ -542,7 +537,6 @@ def test_released_model_signing_signatures_verify_offline(version: str, kind: st
             gpuhash.verify(model, sig, **GOLDEN_METHODS[kind]())
 
 
-@needs_goldens
 def test_released_sigstore_signature_with_wrong_identity_or_issuer_fails(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -598,7 +592,6 @@ def test_released_sigstore_signature_with_wrong_identity_or_issuer_fails(
     )
 
 
-@needs_goldens
 def test_released_signature_over_a_changed_model_fails(tmp_path: Path) -> None:
     import shutil
 
@@ -878,7 +871,6 @@ def test_blake3_ranges_come_from_a_device_backend(pki: PKI, model: Path, tmp_pat
     assert info.value.result.changed[0].ranges is None
 
 
-@needs_goldens
 def test_sigstore_signing_errors_are_one_line_and_write_nothing(
     model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
