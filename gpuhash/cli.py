@@ -680,6 +680,12 @@ def _walk(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _same_entry(a: str, b: str) -> bool:
+    """Whether two paths name one directory entry's file (links not followed)."""
+    sa, sb = os.lstat(a), os.lstat(b)
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+
+
 def _ignore_paths(model: str, typed: Sequence[str]) -> list[str]:
     """Ignore paths as the command line takes them (a rule of the command line, not of the
     specification, which knows paths relative to the model or absolute). A relative path names
@@ -693,15 +699,17 @@ def _ignore_paths(model: str, typed: Sequence[str]) -> list[str]:
         chosen = p
         if is_dir and p and not os.path.isabs(p):
             in_model = os.path.join(root, p)
-            here = os.path.realpath(p)
-            inside = here != root and here.startswith(root.rstrip(os.sep) + os.sep)
-            if inside and os.path.lexists(p):
-                if os.path.lexists(in_model) and os.path.realpath(in_model) != here:
+            # Its folders resolved, not itself: an ignore path may name a link.
+            norm = os.path.normpath(os.path.abspath(p))
+            here = os.path.join(os.path.realpath(os.path.dirname(norm)), os.path.basename(norm))
+            inside = here.startswith(root.rstrip(os.sep) + os.sep)
+            if inside and os.path.lexists(here):
+                if os.path.lexists(in_model) and not _same_entry(in_model, here):
                     raise UsageError(
                         f"--ignore-paths {p!r} is ambiguous: it names both {in_model} and "
-                        f"{os.path.abspath(p)}; give an absolute path"
+                        f"{norm}; give an absolute path"
                     )
-                chosen = os.path.abspath(p)
+                chosen = here
         if is_dir and p:
             # Warned about only inside MODEL: a path outside it is an error, said after this.
             target = os.path.normpath(os.path.join(os.path.abspath(model), chosen))

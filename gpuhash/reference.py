@@ -14,6 +14,7 @@ Public functions:
 - ``prove`` / ``verify_proof``                          section 7
 - ``lattice_*`` helpers and the update law              section 5
 - ``read_model(path)``                                  section 1.2 (the objects of a model path)
+- ``hf_repository`` / ``link_roots`` / ``walk_base``    section 1.2 (where links may lead)
 - ``safetensors_objects(name, data)``                   section 1.3 (tensor objects)
 """
 

@@ -9,6 +9,7 @@ Sigstore bundles are verified offline with the trust configuration stored beside
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime
 import json
 import os
@@ -29,6 +30,7 @@ from hypothesis import strategies as st
 
 import gpuhash
 from gpuhash import cli
+from gpuhash import reference as ref
 from gpuhash.errors import UsageError, VerificationError
 from gpuhash.signing import VerificationFailed, envelope, methods, native
 
@@ -592,6 +594,41 @@ def test_huggingface_downloads_interoperate_with_model_signing(
     assert done.returncode == 1
     with pytest.raises(VerificationFailed, match="1 changed"):
         gpuhash.verify(model, ours, method="key", public_key=pki.pub)
+
+
+def test_signatures_listing_default_ignored_files_still_verify(pki: PKI, tmp_path: Path) -> None:
+    """A gpuhash signature made before .cache/huggingface was a default ignore path lists its
+    files: the verifier checks them (spec 11.1) rather than reporting them missing, and a
+    changed one fails."""
+    from gpuhash.algorithms import resolve_algorithm
+    from gpuhash.api import list_objects
+    from gpuhash.engine import hash_sources
+    from gpuhash.manifest import Manifest
+    from gpuhash.registry import get_backend
+
+    local = hf.write_local_dir(tmp_path / "local", hf.FILES_1)
+    alg = resolve_algorithm(None, None)
+    sources = list_objects(local, defaults=ref.GIT_IGNORES)  # the old defaults
+    with contextlib.closing(get_backend("cpu", algorithm=alg)) as backend:
+        manifest = Manifest.build(alg, hash_sources(backend, alg, sources))
+    assert any(o.name.startswith(".cache/huggingface/") for o in manifest.objects)
+    payload = envelope.statement_bytes(
+        "local",
+        native.subject_digest(manifest),
+        native.PREDICATE_TYPE,
+        native.predicate(manifest, None),
+    )
+    sig = tmp_path / "old.sig"
+    sig.write_bytes(methods.KeySigner(pki.key).sign(payload))
+    result = gpuhash.verify(local, sig, method="key", public_key=pki.pub)
+    assert result.objects == len(manifest.objects)
+    metadata = local / ".cache" / "huggingface" / "download" / "config.json.metadata"
+    metadata.write_text(metadata.read_text() + "changed")
+    with pytest.raises(VerificationFailed) as info:
+        gpuhash.verify(local, sig, method="key", public_key=pki.pub)
+    assert [c.name for c in info.value.result.changed] == [
+        ".cache/huggingface/download/config.json.metadata"
+    ]
 
 
 def test_model_signing_golden_commands_work_unchanged(
