@@ -497,6 +497,11 @@ def test_link_root_allows_links_inside_it_only(tmp_path: Path) -> None:
         ref.read_model(str(model), link_root=str(store))
     with pytest.raises(ref.SpecError, match="does not contain the model directory"):
         ref.read_model(str(model), link_root=str(store / "shared"))
+    # A link to a folder above the model, inside the link root: a cycle, refused.
+    (model / "escape").unlink()
+    (model / "up").symlink_to("..", target_is_directory=True)
+    with pytest.raises(ref.SpecError, match="cycle"):
+        ref.read_model(str(model), link_root=str(store))
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")

@@ -576,6 +576,11 @@ def test_huggingface_downloads_interoperate_with_model_signing(
         )
         assert (result.format, result.objects) == ("oms", len(listed))
     assert run("verify", "key", model, "--signature", theirs, "--public_key", pki.pub, *links) == 0
+    # Signed with model_signing's command line, as its users type it.
+    by_cli = tmp_path / "theirs-cli.sig"
+    done = _ms_cli("sign", "key", model, "--signature", by_cli, "--private_key", pki.key, *links)
+    assert done.returncode == 0, done.stderr
+    assert gpuhash.verify(model, by_cli, method="key", public_key=pki.pub).objects == len(listed)
 
     assert (
         run("sign", "key", model, "--signature", ours, "--private_key", pki.key, "--format", "oms")
