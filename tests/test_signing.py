@@ -2,7 +2,7 @@
 
 Everything is real: keys and a test PKI made with ``cryptography``, the real ``model_signing``
 package signing and verifying in both directions, and the real signatures of model_signing's
-releases in ../shared/testdata (those tests skip when the folder is absent). No network:
+releases in tests/data/model-signing-goldens (see its README). No network:
 Sigstore bundles are verified offline with the trust configuration stored beside them.
 """
 
