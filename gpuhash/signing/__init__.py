@@ -214,7 +214,7 @@ def sign(
         },
     )
     ignores = _ignore_with_signature(model_s, sig_s, ignore_paths)
-    walk = _walk(allow_symlinks, link_root, api_defaults(ignore_git_paths))
+    walk = _walk(allow_symlinks, link_root, _default_ignores(ignore_git_paths))
     if format == "oms":
         if objects != "files":
             raise UsageError("--format oms signs files; --objects tensors needs --format gpuhash")
@@ -325,7 +325,8 @@ def _oms_content(
     return {"sha256": oms.root_digest(resources).hex()}, oms.PREDICATE_TYPE, predicate
 
 
-def api_defaults(ignore_git_paths: bool) -> tuple[str, ...]:
+def _default_ignores(ignore_git_paths: bool) -> tuple[str, ...]:
+    """The default ignore paths (spec section 1.2), with or without git's."""
     from gpuhash import api
 
     return api.default_ignores(ignore_git_paths)
@@ -401,7 +402,7 @@ def verify(
             raise InputError(f"{os.fspath(range_proof)}: cannot read: {e.strerror}") from None
     statement = _verified_statement(sig_s, verifier)
     ignores = _ignore_with_signature(model_s, sig_s, ignore_paths)
-    defaults = api_defaults(ignore_git_paths)
+    defaults = _default_ignores(ignore_git_paths)
     common = {"method": method, "signer": verifier.signer, "subject": statement.subject_name}
     if statement.predicate_type == native.PREDICATE_TYPE:
         manifest, ranges = native.parse(statement)
