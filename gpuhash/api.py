@@ -56,30 +56,47 @@ def _auto_for_size(backend: str | HashBackend, total: int) -> str | HashBackend:
 OBJECT_MODES = ("files", "tensors")
 
 
+def default_ignores(ignore_git_paths: bool = True) -> tuple[str, ...]:
+    """The default ignore paths (spec section 1.2): git's files (unless ``ignore_git_paths`` is
+    false, model_signing's ``--no-ignore-git-paths``) and ``.cache/huggingface``."""
+    return ref.DEFAULT_IGNORES if ignore_git_paths else ref.HF_IGNORES
+
+
 def list_objects(
     path: str | os.PathLike[str],
     *,
     ignore_paths: Sequence[str] = (),
     allow_symlinks: bool = False,
     objects: str = "files",
+    link_root: str | os.PathLike[str] | None = None,
+    ignore_git_paths: bool = True,
+    defaults: Sequence[str] | None = None,
 ) -> list[Source]:
     """The objects of a model path, with sizes, not yet read: its FILE objects (spec section
     1.2), or with ``objects="tensors"`` each safetensors file split into its header and tensor
-    objects (section 1.3; the header is read and validated here)."""
+    objects (section 1.3; the header is read and validated here).
+
+    Symbolic links are refused unless ``allow_symlinks`` (links resolving inside the path) or
+    ``link_root`` (links resolving inside that directory, which contains the path); a Hugging
+    Face cache snapshot's links to its own blobs are always followed. ``defaults``: the default
+    ignore paths that apply, instead of ``default_ignores(ignore_git_paths)``."""
     if objects not in OBJECT_MODES:
         raise UsageError(f"objects must be one of {', '.join(OBJECT_MODES)}, not {objects!r}")
     p = os.fspath(path)
+    lr = None if link_root is None else os.fspath(link_root)
+    chosen = default_ignores(ignore_git_paths) if defaults is None else tuple(defaults)
     try:
-        listed = ref.list_model(p, ignore_paths, allow_symlinks)
+        listed = ref.list_model(
+            p, ignore_paths, allow_symlinks, link_root=lr, default_ignores=chosen
+        )
+        # Every file is opened beneath this directory without following links on the way.
+        root = ref.walk_base(p, lr)
     except ref.SpecError as e:
         raise InputError(str(e)) from None
     except FileNotFoundError:
         raise InputError(f"{p}: no such file or directory") from None
     except OSError as e:
         raise InputError(f"{p}: {e.strerror or e}") from None
-    root = os.path.realpath(p)
-    if not os.path.isdir(root):
-        root = os.path.dirname(root)
     sources = []
     listed_ns = time.time_ns()
     for name, full in listed:
@@ -295,6 +312,8 @@ def hash_path(
     backend: str | HashBackend = "auto",
     ignore_paths: Sequence[str] = (),
     allow_symlinks: bool = False,
+    link_root: str | os.PathLike[str] | None = None,
+    ignore_git_paths: bool = True,
     progress: ProgressFn | None = None,
     use_mmap: bool = True,
     objects: str = "files",
@@ -308,7 +327,12 @@ def hash_path(
     files while they are hashed (a truncated mapping ends the process with SIGBUS)."""
     alg = algorithm if isinstance(algorithm, Algorithm) else resolve_algorithm(algorithm, leaf_size)
     sources = list_objects(
-        path, ignore_paths=ignore_paths, allow_symlinks=allow_symlinks, objects=objects
+        path,
+        ignore_paths=ignore_paths,
+        allow_symlinks=allow_symlinks,
+        link_root=link_root,
+        ignore_git_paths=ignore_git_paths,
+        objects=objects,
     )
     backend = _auto_for_size(backend, sum(s.size for s in sources))
     with _backend(backend, alg) as b:
@@ -345,6 +369,8 @@ def rehash(
     backend: str | HashBackend = "auto",
     ignore_paths: Sequence[str] = (),
     allow_symlinks: bool = False,
+    link_root: str | os.PathLike[str] | None = None,
+    ignore_git_paths: bool = True,
     objects: str | None = None,
     full: bool = False,
     progress: ProgressFn | None = None,
@@ -360,7 +386,13 @@ def rehash(
     mode = objects or (
         "files" if all(o.kind == ref.KIND_FILE for o in previous.objects) else "tensors"
     )
-    files = list_objects(path, ignore_paths=ignore_paths, allow_symlinks=allow_symlinks)
+    files = list_objects(
+        path,
+        ignore_paths=ignore_paths,
+        allow_symlinks=allow_symlinks,
+        link_root=link_root,
+        ignore_git_paths=ignore_git_paths,
+    )
     by_file: dict[str, list[ObjectDigest]] = {}
     for o in previous.objects:
         by_file.setdefault(_source_file(o), []).append(o)

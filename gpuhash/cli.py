@@ -26,7 +26,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from gpuhash import __version__
 from gpuhash.errors import GpuhashError, UsageError
@@ -233,8 +233,7 @@ def _hash(args: argparse.Namespace) -> Manifest:
     from gpuhash import api
 
     algorithm = _algorithm(args)
-    ignore_paths: list[str] = args.ignore_paths
-    allow_symlinks: bool = args.allow_symlinks
+    walk = _walk(args)
     backend = _chosen_backend(args, algorithm)
     progress: Progress | None = None
     if sys.stderr.isatty():
@@ -244,8 +243,7 @@ def _hash(args: argparse.Namespace) -> Manifest:
             args.path,
             algorithm=algorithm,
             backend=backend,
-            ignore_paths=ignore_paths,
-            allow_symlinks=allow_symlinks,
+            **walk,
             progress=progress,
             use_mmap=not args.no_mmap,
             objects=args.objects or "files",
@@ -292,8 +290,7 @@ def _rehash(args: argparse.Namespace) -> Manifest:
             args.path,
             previous,
             backend=backend,
-            ignore_paths=args.ignore_paths,
-            allow_symlinks=args.allow_symlinks,
+            **_walk(args),
             objects=args.objects,
             full=args.full,
             use_mmap=not args.no_mmap,
@@ -431,8 +428,7 @@ def cmd_sign(args: argparse.Namespace) -> int:
             format=args.format,
             algorithm=args.algorithm if oms else algorithm.id if algorithm is not None else None,
             backend=backend,
-            ignore_paths=args.ignore_paths,
-            allow_symlinks=args.allow_symlinks,
+            **_walk(args),
             shard_size=None if args.shard_size is None else parse_size(args.shard_size),
             range_size=None if args.range_size is None else parse_size(args.range_size),
             progress=progress,
@@ -469,8 +465,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
             trust_config=args.trust_config,
             use_staging=args.use_staging,
             backend=backend,
-            ignore_paths=args.ignore_paths,
-            allow_symlinks=args.allow_symlinks,
+            **_walk(args),
             ignore_unsigned_files=args.ignore_unsigned_files,
             only=args.only,
             objects=args.objects,
@@ -519,8 +514,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             manifest,
             manifest_path=args.manifest,
             backend=backend,
-            ignore_paths=args.ignore_paths,
-            allow_symlinks=args.allow_symlinks,
+            **_walk(args, model),
             only=args.only,
             objects=args.objects,
         )
@@ -560,8 +554,7 @@ def cmd_prove(args: argparse.Namespace) -> int:
             algorithm=_algorithm(args),
             objects=args.objects or "files",
             backend=backend,
-            ignore_paths=args.ignore_paths,
-            allow_symlinks=args.allow_symlinks,
+            **_walk(args),
         )
     finally:
         if not isinstance(backend, str):
@@ -797,13 +790,7 @@ def _hash_options(parser: argparse.ArgumentParser) -> None:
         help="the backend's device, for backends that have a choice (opencl: a 'P:D' index "
         "pair or part of the name shown by `gpuhash backends`)",
     )
-    _values(
-        parser,
-        "--ignore-paths",
-        metavar="P",
-        help="paths relative to PATH to leave out (besides .git, .github, .gitattributes, "
-        ".gitignore); repeatable",
-    )
+    _walk_options(parser, "PATH")
     parser.add_argument(
         "--objects",
         choices=("files", "tensors"),
@@ -816,31 +803,100 @@ def _hash_options(parser: argparse.ArgumentParser) -> None:
         help="read files instead of memory-mapping them; use it when other processes may "
         "truncate the files while they are hashed (a truncated mapping kills the process)",
     )
+
+
+def _walk_options(parser: argparse.ArgumentParser, model: str) -> None:
+    """The options that decide which files are the model's (spec section 1.2)."""
+    _values(
+        parser,
+        "--ignore-paths",
+        metavar="P",
+        help=f"paths to leave out: relative to {model}, or to the current directory when they "
+        f"name a path inside {model} from there (as model_signing takes them), or absolute "
+        "(besides .git, .github, .gitattributes, .gitignore and .cache/huggingface); "
+        "repeatable",
+    )
+    parser.add_argument(
+        "--ignore-git-paths",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="leave out .git, .github, .gitattributes and .gitignore (default: yes)",
+    )
     _option(
         parser,
         "--allow-symlinks",
         action="store_true",
-        help="hash symbolic links that point inside PATH (as the target's bytes under the "
-        "link's name); links leaving PATH are always refused",
+        help=f"hash symbolic links that point inside {model} (as the target's bytes under the "
+        f"link's name); links leaving {model} are refused. A Hugging Face cache snapshot's "
+        "links to its blobs are followed without it",
     )
+    parser.add_argument(
+        "--link-root",
+        metavar="DIR",
+        help=f"allow symbolic links that resolve anywhere inside DIR, a directory containing "
+        f"{model}; links leaving DIR are refused",
+    )
+
+
+def _walk(args: argparse.Namespace, model: str | None = None) -> dict[str, Any]:
+    """The walk options of a command, its ignore paths resolved as a user typed them."""
+    return {
+        "ignore_paths": _ignore_paths(args.path if model is None else model, args.ignore_paths),
+        "allow_symlinks": args.allow_symlinks,
+        "link_root": args.link_root,
+        "ignore_git_paths": args.ignore_git_paths,
+    }
+
+
+def _same_entry(a: str, b: str) -> bool:
+    """Whether two paths name one directory entry's file (links not followed)."""
+    sa, sb = os.lstat(a), os.lstat(b)
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+
+
+def _ignore_paths(model: str, typed: Sequence[str]) -> list[str]:
+    """Ignore paths as the command line takes them (a rule of the command line, not of the
+    specification, which knows paths relative to the model or absolute). A relative path names
+    MODEL/P; when that does not exist but ./P does and lies inside MODEL, it names ./P, as
+    model_signing resolves it (``--ignore-paths model/ignore-me``). When both exist and differ,
+    it is ambiguous: an error. A path that names nothing is kept, with a warning."""
+    root = os.path.realpath(model)
+    is_dir = os.path.isdir(root)
+    out = []
+    for p in typed:
+        chosen = p
+        if is_dir and p and not os.path.isabs(p):
+            in_model = os.path.join(root, p)
+            # Its folders resolved, not itself: an ignore path may name a link.
+            norm = os.path.normpath(os.path.abspath(p))
+            here = os.path.join(os.path.realpath(os.path.dirname(norm)), os.path.basename(norm))
+            inside = here.startswith(root.rstrip(os.sep) + os.sep)
+            if inside and os.path.lexists(here):
+                if os.path.lexists(in_model) and not _same_entry(in_model, here):
+                    raise UsageError(
+                        f"--ignore-paths {p!r} is ambiguous: it names both {in_model} and "
+                        f"{norm}; give an absolute path"
+                    )
+                chosen = here
+        if is_dir and p:
+            # Warned about only inside MODEL: a path outside it is an error, said after this.
+            target = os.path.normpath(os.path.join(os.path.abspath(model), chosen))
+            bases = {os.path.abspath(model), root}
+            within = any(target.startswith(b.rstrip(os.sep) + os.sep) for b in bases)
+            if within and not os.path.lexists(target):
+                sys.stderr.write(
+                    f"{PROG}: warning: ignore path {_printable(p)} matches nothing in "
+                    f"{_printable(model)}\n"
+                )
+        out.append(chosen)
+    return out
 
 
 def _verify_hash_options(p: argparse.ArgumentParser) -> None:
     """How `verify` and `check` hash the model and what they compare."""
     p.add_argument("-b", "--backend", metavar="NAME", default="auto", help="backend to hash with")
     p.add_argument("--device", metavar="DEV", help="the backend's device")
-    _values(
-        p,
-        "--ignore-paths",
-        metavar="P",
-        help="paths relative to MODEL (or absolute) to leave out; repeatable",
-    )
-    _option(
-        p,
-        "--allow-symlinks",
-        action="store_true",
-        help="hash symbolic links that point inside MODEL",
-    )
+    _walk_options(p, "MODEL")
     _values(
         p,
         "--only",

@@ -128,6 +128,8 @@ def prove_object(
     backend: object = "auto",
     ignore_paths: Sequence[str] = (),
     allow_symlinks: bool = False,
+    link_root: str | os.PathLike[str] | None = None,
+    ignore_git_paths: bool = True,
 ) -> Proof:
     """A proof for bytes ``[start, end)`` of the object ``name`` of a model path (rounded out to
     whole leaves). The object is memory-mapped, not read into memory."""
@@ -137,7 +139,12 @@ def prove_object(
     if not alg.has_tree:
         raise UsageError(f"{alg.family} has no tree, so no inclusion proofs (spec section 7)")
     sources = api.list_objects(
-        path, ignore_paths=ignore_paths, allow_symlinks=allow_symlinks, objects=objects
+        path,
+        ignore_paths=ignore_paths,
+        allow_symlinks=allow_symlinks,
+        link_root=link_root,
+        ignore_git_paths=ignore_git_paths,
+        objects=objects,
     )
     src = _find(sources, name)
     empty = src.size == 0 and start == end == 0  # the one (empty) leaf of an empty object
@@ -175,6 +182,8 @@ def check_range(
     *,
     ignore_paths: Sequence[str] = (),
     allow_symlinks: bool = False,
+    link_root: str | os.PathLike[str] | None = None,
+    ignore_git_paths: bool = True,
 ) -> tuple[int, int]:
     """Check ``proof`` against a verified ``manifest``: the object's size and digest come from
     the manifest, the leaves from the local object (only them are read). Returns the verified
@@ -205,7 +214,13 @@ def check_range(
     start, end = a * L, min(b * L, size)
     if end - start > MAX_PROOF_BYTES:
         raise UsageError("the proven range is larger than gpuhash reads for a proof")
-    files = api.list_objects(path, ignore_paths=ignore_paths, allow_symlinks=allow_symlinks)
+    files = api.list_objects(
+        path,
+        ignore_paths=ignore_paths,
+        allow_symlinks=allow_symlinks,
+        link_root=link_root,
+        ignore_git_paths=ignore_git_paths,
+    )
     source_file = api._source_file(signed)
     if mode == "tensors":
         # Only the proof's file is split, and its header object is checked first: it fixes

@@ -14,6 +14,7 @@ Public functions:
 - ``prove`` / ``verify_proof``                          section 7
 - ``lattice_*`` helpers and the update law              section 5
 - ``read_model(path)``                                  section 1.2 (the objects of a model path)
+- ``hf_repository`` / ``link_roots`` / ``walk_base``    section 1.2 (where links may lead)
 - ``safetensors_objects(name, data)``                   section 1.3 (tensor objects)
 """
 
@@ -72,7 +73,14 @@ ROLE_LATTICE_BASE = b"\x13"
 LATTICE_LANES = 1024
 LATTICE_BYTES = 2 * LATTICE_LANES
 
-DEFAULT_IGNORES = (".git", ".github", ".gitattributes", ".gitignore")
+#: Ignored by default (section 1.2): git's files, which model_signing also leaves out ...
+GIT_IGNORES = (".git", ".github", ".gitattributes", ".gitignore")
+#: ... and the download metadata that huggingface_hub writes into a ``local_dir`` download.
+HF_IGNORES = (".cache/huggingface",)
+DEFAULT_IGNORES = GIT_IGNORES + HF_IGNORES
+
+#: A Hugging Face cache repository folder is named ``<type>s--<id with / as -->`` (section 1.2).
+HF_REPO_PREFIXES = ("models--", "datasets--", "spaces--")
 
 # An artifact has at most this many objects (section 1.2): a bound against link fan-out.
 MAX_OBJECTS = 1 << 20
@@ -634,10 +642,97 @@ def _fs_name(raw: str, where: str) -> str:
     return raw
 
 
+def _resolve_ignores(
+    ignore_paths: Sequence[str], given: str, root: str, defaults: Sequence[str]
+) -> list[str]:
+    """The ignore paths as POSIX paths relative to P (section 1.2)."""
+    ignores = list(defaults)
+    for ig in ignore_paths:
+        norm = os.path.normpath(ig).replace(os.sep, "/")
+        if os.path.isabs(ig):
+            # Inside P as the caller wrote it, or inside its resolved form.
+            absolute = os.path.abspath(ig)
+            base = given if absolute == given or absolute.startswith(given + os.sep) else root
+            norm = os.path.relpath(absolute, base).replace(os.sep, "/")
+        if norm == ".":
+            raise SpecError(f"ignore path {ig!r} is the model directory itself")
+        if norm == ".." or norm.startswith("../"):
+            raise SpecError(f"ignore path {ig!r} is outside the model directory")
+        ignores.append(norm)
+    return ignores
+
+
+def _is_hex40(name: str) -> bool:
+    return len(name) == 40 and all(c in "0123456789abcdef" for c in name)
+
+
+def hf_repository(root: str) -> str | None:
+    """The repository folder ``R`` when the resolved directory ``root`` is a Hugging Face cache
+    snapshot ``R/snapshots/REV`` or a folder below one (section 1.2), else None: ``R``'s name
+    starts with ``models--``, ``datasets--`` or ``spaces--``, ``REV`` is a 40-digit lower-case
+    hex commit hash, and ``R/blobs`` is a directory (not a link). The innermost such ``R``."""
+    parts = root.split(os.sep)
+    for i in range(len(parts) - 2, 0, -1):
+        repo = parts[i - 1]
+        if parts[i] != "snapshots" or not _is_hex40(parts[i + 1]):
+            continue
+        if not any(repo.startswith(p) and len(repo) > len(p) for p in HF_REPO_PREFIXES):
+            continue
+        repository = os.sep.join(parts[:i]) or os.sep
+        try:
+            blobs = os.lstat(os.path.join(repository, "blobs"))
+        except OSError:
+            continue
+        if stat.S_ISDIR(blobs.st_mode):
+            return repository
+    return None
+
+
+def _within(target: str, directory: str) -> bool:
+    return target == directory or target.startswith(directory.rstrip(os.sep) + os.sep)
+
+
+def link_roots(path: str, link_root: str | None = None) -> tuple[str | None, str | None]:
+    """The resolved link root the caller gave (it must contain the resolved P) and the Hugging
+    Face repository folder P is a snapshot of (section 1.2), each None when there is none."""
+    root = os.path.realpath(os.path.abspath(path))
+    declared = None
+    if link_root is not None:
+        if not link_root:
+            raise SpecError("the link root is empty")
+        declared = os.path.realpath(os.path.abspath(link_root))
+        if not os.path.isdir(declared):
+            raise SpecError(f"link root {link_root!r} is not a directory")
+        if not _within(root, declared):
+            raise SpecError(f"link root {link_root!r} does not contain the model directory")
+    return declared, (hf_repository(root) if os.path.isdir(root) else None)
+
+
+def walk_base(path: str, link_root: str | None = None) -> str:
+    """The directory below which every file that ``list_model`` returns for ``path`` lies: the
+    link root, else the Hugging Face repository folder, else P (its folder for a single file)."""
+    root = os.path.realpath(os.path.abspath(path))
+    if not os.path.isdir(root):
+        return os.path.dirname(root)
+    declared, repository = link_roots(path, link_root)
+    if declared is not None and (repository is None or _within(repository, declared)):
+        return declared
+    return repository or root
+
+
 def list_model(
-    path: str, ignore_paths: Sequence[str] = (), allow_symlinks: bool = False
+    path: str,
+    ignore_paths: Sequence[str] = (),
+    allow_symlinks: bool = False,
+    *,
+    link_root: str | None = None,
+    default_ignores: Sequence[str] = DEFAULT_IGNORES,
 ) -> list[tuple[str, str]]:
-    """The FILE objects of a model path per section 1.2, as (name, path to read), unsorted."""
+    """The FILE objects of a model path per section 1.2, as (name, path to read), unsorted.
+
+    ``default_ignores``: the default ignore paths that apply (a subset of ``DEFAULT_IGNORES``:
+    the caller may leave out ``GIT_IGNORES``, and a verifier the ones a signature lists objects
+    under). ``link_root``: links may resolve anywhere inside this directory, which contains P."""
     if not path:
         raise SpecError("the model path is empty")
     given = os.path.abspath(path)
@@ -647,20 +742,11 @@ def list_model(
         return [(_fs_name(os.path.basename(given), given), root)]
     if not stat.S_ISDIR(st.st_mode):
         raise SpecError(f"{path}: not a regular file or directory")
-    ignores = list(DEFAULT_IGNORES)
-    for ig in ignore_paths:
-        norm = os.path.normpath(ig).replace(os.sep, "/")
-        if os.path.isabs(ig):
-            # Inside P as the caller wrote it, or inside its resolved form.
-            base = given if os.path.abspath(ig).startswith(given + os.sep) else root
-            norm = os.path.relpath(os.path.abspath(ig), base).replace(os.sep, "/")
-        if norm == ".." or norm.startswith("../") or norm == ".":
-            raise SpecError(f"ignore path {ig!r} is outside the model directory")
-        ignores.append(norm)
+    ignores = _resolve_ignores(ignore_paths, given, root, default_ignores)
+    declared, repository = link_roots(path, link_root)
+    blobs = None if repository is None else os.path.join(repository, "blobs")
+    follow = allow_symlinks or declared is not None
     out: list[tuple[str, str]] = []
-
-    def inside(target: str) -> bool:
-        return target == root or target.startswith(root + os.sep)
 
     # Depth-first, without recursion (no depth limit); ``seen`` holds the (device, inode) of the
     # directories on the way down, to detect cycles through links.
@@ -677,11 +763,19 @@ def list_model(
                 continue
             st = os.lstat(full)
             if stat.S_ISLNK(st.st_mode):
-                if not allow_symlinks:
-                    raise SpecError(f"{rel}: symbolic links are not allowed")
                 target = os.path.realpath(full)
-                if not inside(target):
-                    raise SpecError(f"{rel}: symbolic link points outside the model directory")
+                # ``target`` is resolved, so its folder is the real ``R/blobs`` and no link on
+                # the way can lead elsewhere.
+                in_blobs = blobs is not None and os.path.dirname(target) == blobs
+                if in_blobs and not os.path.exists(target):
+                    raise SpecError(f"{rel}: symbolic link is dangling")
+                if in_blobs and os.path.isfile(target):
+                    pass  # a Hugging Face snapshot's link to one of its blobs: followed
+                elif not follow:
+                    raise SpecError(f"{rel}: symbolic links are not allowed")
+                elif not (_within(target, root) or (declared and _within(target, declared))):
+                    where = "the model directory" if declared is None else "the link root"
+                    raise SpecError(f"{rel}: symbolic link points outside {where}")
                 if not os.path.exists(target):
                     raise SpecError(f"{rel}: symbolic link is dangling")
                 st = os.stat(target)
@@ -701,11 +795,19 @@ def list_model(
 
 
 def read_model(
-    path: str, ignore_paths: Sequence[str] = (), allow_symlinks: bool = False
+    path: str,
+    ignore_paths: Sequence[str] = (),
+    allow_symlinks: bool = False,
+    *,
+    link_root: str | None = None,
+    default_ignores: Sequence[str] = DEFAULT_IGNORES,
 ) -> list[tuple[str, int, bytes]]:
     """The FILE objects of a model path as (name, kind, bytes), per section 1.2."""
     out = []
-    for name, full in list_model(path, ignore_paths, allow_symlinks):
+    listed = list_model(
+        path, ignore_paths, allow_symlinks, link_root=link_root, default_ignores=default_ignores
+    )
+    for name, full in listed:
         with open(full, "rb") as f:
             out.append((name, KIND_FILE, f.read()))
     return out
@@ -717,10 +819,15 @@ def hash_model(
     ignore_paths: Sequence[str] = (),
     allow_symlinks: bool = False,
     tensors: bool = False,
+    *,
+    link_root: str | None = None,
+    default_ignores: Sequence[str] = DEFAULT_IGNORES,
 ) -> tuple[list[Entry], bytes]:
     """Hash a model path (section 1.2) with an algorithm identifier; with ``tensors``, each
     ``.safetensors`` file is split into its tensor objects (section 1.3)."""
-    objects = read_model(path, ignore_paths, allow_symlinks)
+    objects = read_model(
+        path, ignore_paths, allow_symlinks, link_root=link_root, default_ignores=default_ignores
+    )
     if tensors:
         split: list[tuple[str, int, bytes]] = []
         for name, kind, data in objects:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from importlib.metadata import entry_points
 from pathlib import Path
 
+import hf_layouts as hf
 import pytest
 
 import gpuhash
@@ -169,6 +170,79 @@ def test_allow_symlinks_inside(model: Path, capsys: pytest.CaptureFixture[str]) 
     code, out, _ = run(capsys, "digest", model, "-l", LEAF, "--allow-symlinks")
     assert code == 0
     assert out == f"gh1-merkle-sha256-1k:{digest.hex()}\n"
+
+
+@pytest.mark.parametrize("flag", [[], ["--allow-symlinks"], ["--allow_symlinks"]])
+def test_huggingface_snapshot_digest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: list[str]
+) -> None:
+    """A cache snapshot (links to ../../blobs) digests as the same files in a plain folder, with
+    no option or with model_signing's flag; a link escaping the repository is refused."""
+    repo = hf.write_cache(tmp_path / "hub", {hf.REV_1: hf.FILES_1, hf.REV_2: hf.FILES_2})
+    snapshot = repo / "snapshots" / hf.REV_2
+    _, digest = expected(hf.write_plain(tmp_path / "plain", hf.FILES_2), "gh1-merkle-sha256-1k")
+    code, out, _ = run(capsys, "digest", snapshot, "-l", LEAF, *flag)
+    assert (code, out) == (0, f"gh1-merkle-sha256-1k:{digest.hex()}\n")
+    (snapshot / "escape").symlink_to("../../../outside")
+    (tmp_path / "hub" / "outside").write_bytes(b"x")
+    code, out, err = run(capsys, "digest", snapshot, *flag)
+    assert (code, out) == (2, "")
+    assert_one_error_line(err, "escape")
+
+
+def test_link_root_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = make_model(tmp_path / "store")
+    (tmp_path / "store" / "shared.bin").write_bytes(b"shared")
+    (model / "shared.bin").symlink_to("../shared.bin")
+    code, _, err = run(capsys, "digest", model, "--allow-symlinks")
+    assert code == 2
+    assert_one_error_line(err, "shared.bin", "outside the model directory")
+    entries, digest = ref.hash_model(str(model), "gh1-merkle-sha256-1k", link_root=str(tmp_path))
+    assert "shared.bin" in {e[1] for e in entries}
+    code, out, _ = run(capsys, "digest", model, "-l", LEAF, "--link-root", tmp_path / "store")
+    assert (code, out) == (0, f"gh1-merkle-sha256-1k:{digest.hex()}\n")
+    code, _, err = run(capsys, "digest", model, "--link-root", model / "sub")
+    assert code == 2
+    assert_one_error_line(err, "does not contain the model directory")
+
+
+def test_ignore_git_paths_can_be_turned_off(
+    model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, with_git = ref.hash_model(str(model), "gh1-merkle-sha256-1k", default_ignores=ref.HF_IGNORES)
+    _, without = expected(model, "gh1-merkle-sha256-1k")
+    assert with_git != without
+    for flags, digest in (
+        ([], without),
+        (["--ignore-git-paths"], without),
+        (["--no-ignore-git-paths"], with_git),
+    ):
+        code, out, _ = run(capsys, "digest", model, "-l", LEAF, *flags)
+        assert (code, out) == (0, f"gh1-merkle-sha256-1k:{digest.hex()}\n")
+
+
+def test_ignore_paths_relative_to_the_current_directory(
+    model: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """model_signing takes --ignore-paths relative to the current directory: `model/a.txt`
+    from the model's parent is the model's a.txt. Relative to the model still works; a path
+    that names nothing is warned about (one line); one naming two files is refused."""
+    _, digest = expected(model, "gh1-merkle-sha256-1k", ignore_paths=("a.txt",))
+    monkeypatch.chdir(model.parent)
+    for typed in (f"{model.name}/a.txt", "a.txt", str(model / "a.txt")):
+        code, out, err = run(capsys, "digest", model.name, "-l", LEAF, "--ignore-paths", typed)
+        assert (code, out, err) == (0, f"gh1-merkle-sha256-1k:{digest.hex()}\n", "")
+    _, all_files = expected(model, "gh1-merkle-sha256-1k")
+    code, out, err = run(capsys, "digest", model.name, "-l", LEAF, "--ignore-paths", "nothing")
+    assert (code, out) == (0, f"gh1-merkle-sha256-1k:{all_files.hex()}\n")
+    assert err == f"gpuhash: warning: ignore path nothing matches nothing in {model.name}\n"
+    # From inside sub/dir, a relative name that exists both there and in the model (two
+    # different files) is ambiguous.
+    monkeypatch.chdir(model / "sub" / "dir")
+    (model / "tensor.bin").write_bytes(b"another file")
+    code, out, err = run(capsys, "digest", model, "--ignore-paths", "tensor.bin")
+    assert (code, out) == (2, "")
+    assert_one_error_line(err, "ambiguous", "tensor.bin")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -281,10 +281,8 @@ def test_certificate_chains_in_any_order(
 UNSUPPORTED = {
     # PKCS #11 tokens are not supported: no pkcs11-key / pkcs11-certificate methods.
     "--pkcs11_uri": "no PKCS #11 signing",
-    # Owned by other parts of issue 16 (logging; git paths), not the option parser's.
+    # Owned by the logging part of issue 16, not the option parser.
     "--log_fingerprints": "certificate fingerprints: logging",
-    "--ignore-git-paths": "git paths are always left out",
-    "--no-ignore-git-paths": "git paths are always left out",
 }
 
 

@@ -6,6 +6,7 @@ import os
 import random
 from pathlib import Path
 
+import hf_layouts as hf
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -384,6 +385,123 @@ def test_read_model_dangling_and_cyclic_links_refused(model: Path) -> None:
     (model / "weights" / "loop").symlink_to("..", target_is_directory=True)
     with pytest.raises(ref.SpecError, match="cycle"):
         ref.read_model(str(model), allow_symlinks=True)
+
+
+def test_read_model_ignores_huggingface_download_metadata(tmp_path: Path) -> None:
+    """A ``local_dir`` download hashes as the same files in a plain folder: the metadata that
+    huggingface_hub keeps in ``.cache/huggingface/`` (with timestamps) is ignored by default."""
+    local = hf.write_local_dir(tmp_path / "local", hf.FILES_1)
+    assert (local / ".cache" / "huggingface" / "download" / "config.json.metadata").is_file()
+    plain = hf.write_plain(tmp_path / "plain", hf.FILES_1)
+    assert object_names(local) == object_names(plain) == hf.FILES_1
+    alg = "gh1-merkle-sha256-64k"
+    assert ref.hash_model(str(local), alg) == ref.hash_model(str(plain), alg)
+    # Only at the top: a folder of the model named .cache/huggingface further down is hashed.
+    write(local / "sub" / ".cache" / "huggingface" / "x", b"x")
+    assert "sub/.cache/huggingface/x" in object_names(local)
+    # Without the default list (as a verifier of an older signature may ask), it is hashed.
+    names = ref.read_model(str(local), default_ignores=ref.GIT_IGNORES)
+    assert any(n.startswith(".cache/huggingface/download/") for n, _k, _b in names)
+
+
+def test_read_model_ignore_path_may_not_be_the_model(model: Path) -> None:
+    for ignore in (".", str(model), "weights/.."):
+        with pytest.raises(ref.SpecError, match="the model directory itself"):
+            ref.read_model(str(model), ignore_paths=[ignore])
+
+
+@pytest.mark.parametrize("allow", [False, True])
+def test_huggingface_snapshot_hashes_as_the_plain_folder(tmp_path: Path, allow: bool) -> None:
+    repo = hf.write_cache(tmp_path / "hub", {hf.REV_1: hf.FILES_1, hf.REV_2: hf.FILES_2})
+    alg = "gh1-merkle-sha256-64k"
+    for rev, files in ((hf.REV_1, hf.FILES_1), (hf.REV_2, hf.FILES_2)):
+        snapshot = repo / "snapshots" / rev
+        assert (snapshot / "config.json").is_symlink()
+        plain = hf.write_plain(tmp_path / f"plain-{rev[0]}", files)
+        assert object_names(snapshot, allow_symlinks=allow) == files
+        got = ref.hash_model(str(snapshot), alg, allow_symlinks=allow)
+        assert got == ref.hash_model(str(plain), alg)
+        # A folder of a snapshot is a snapshot too (its links go three levels up).
+        sub = object_names(snapshot / "tokenizer", allow_symlinks=allow)
+        assert sub == object_names(plain / "tokenizer")
+        assert ref.walk_base(str(snapshot / "tokenizer")) == os.path.realpath(repo)
+
+
+@pytest.mark.parametrize("allow", [False, True])
+def test_huggingface_snapshot_links_never_leave_the_blobs(tmp_path: Path, allow: bool) -> None:
+    repo = hf.write_cache(tmp_path / "hub", {hf.REV_1: hf.FILES_1})
+    snapshot = repo / "snapshots" / hf.REV_1
+    write(tmp_path / "hub" / "secret", b"outside the repository folder")
+    for target in ("../../../secret", str(tmp_path / "hub" / "secret"), "../../refs/main"):
+        (snapshot / "escape").symlink_to(target)
+        with pytest.raises(ref.SpecError, match="escape"):
+            ref.read_model(str(snapshot), allow_symlinks=allow)
+        (snapshot / "escape").unlink()
+    # A link into blobs that names a folder, or a missing blob: refused too.
+    (repo / "blobs" / "folder").mkdir()
+    (snapshot / "folder").symlink_to("../../blobs/folder", target_is_directory=True)
+    with pytest.raises(ref.SpecError, match="folder"):
+        ref.read_model(str(snapshot), allow_symlinks=allow)
+    (snapshot / "folder").unlink()
+    (snapshot / "gone").symlink_to("../../blobs/" + "0" * 64)
+    with pytest.raises(ref.SpecError, match="gone: symbolic link is dangling"):
+        ref.read_model(str(snapshot), allow_symlinks=allow)
+
+
+def test_huggingface_snapshot_is_recognised_narrowly(tmp_path: Path) -> None:
+    """Only ``<type>s--NAME/snapshots/<40 hex>`` with a real ``blobs`` folder is a snapshot;
+    anything that merely looks like one keeps the plain rule (links refused)."""
+    outside = tmp_path / "outside"
+    write(outside / "secret", b"x")
+    for repo_name, rev, blobs_is_link in (
+        ("models--a--b", "main", False),  # not a commit hash
+        ("models--a--b", "A" * 40, False),  # not lower-case hex
+        ("mymodels--a--b", "1" * 40, False),  # not a repository folder
+        ("models--", "1" * 40, False),  # no name
+        ("models--a--b", "1" * 40, True),  # blobs is a link out of the repository
+    ):
+        repo = tmp_path / f"case-{len(list(tmp_path.iterdir()))}" / repo_name
+        snapshot = repo / "snapshots" / rev
+        snapshot.mkdir(parents=True)
+        if blobs_is_link:
+            (repo / "blobs").symlink_to(outside, target_is_directory=True)
+        else:
+            write(repo / "blobs" / "secret", b"x")
+        (snapshot / "config.json").symlink_to("../../blobs/secret")
+        assert ref.hf_repository(os.path.realpath(snapshot)) is None
+        with pytest.raises(ref.SpecError, match=r"config\.json"):
+            ref.read_model(str(snapshot))
+
+
+def test_link_root_allows_links_inside_it_only(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    write(store / "shared" / "w.bin", b"shared weights")
+    (store / "shared" / "dir").mkdir()
+    write(store / "shared" / "dir" / "f", b"f")
+    model = store / "model"
+    write(model / "config.json", b"{}")
+    (model / "w.bin").symlink_to("../shared/w.bin")
+    (model / "dir").symlink_to("../shared/dir", target_is_directory=True)
+    with pytest.raises(ref.SpecError, match="outside the model directory"):
+        ref.read_model(str(model), allow_symlinks=True)
+    got = ref.read_model(str(model), link_root=str(store))  # the link root allows links
+    assert {n: b for n, _k, b in got} == {
+        "config.json": b"{}",
+        "w.bin": b"shared weights",
+        "dir/f": b"f",
+    }
+    assert ref.walk_base(str(model), str(store)) == os.path.realpath(store)
+    write(tmp_path / "secret", b"x")
+    (model / "escape").symlink_to("../../secret")
+    with pytest.raises(ref.SpecError, match="escape: symbolic link points outside the link root"):
+        ref.read_model(str(model), link_root=str(store))
+    with pytest.raises(ref.SpecError, match="does not contain the model directory"):
+        ref.read_model(str(model), link_root=str(store / "shared"))
+    # A link to a folder above the model, inside the link root: a cycle, refused.
+    (model / "escape").unlink()
+    (model / "up").symlink_to("..", target_is_directory=True)
+    with pytest.raises(ref.SpecError, match="cycle"):
+        ref.read_model(str(model), link_root=str(store))
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")

@@ -2,20 +2,24 @@
 
 Everything is real: keys and a test PKI made with ``cryptography``, the real ``model_signing``
 package signing and verifying in both directions, and the real signatures of model_signing's
-releases in ../shared/testdata (those tests skip when the folder is absent). No network:
+releases in tests/data/model-signing-goldens (see its README). No network:
 Sigstore bundles are verified offline with the trust configuration stored beside them.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import hf_layouts as hf
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -26,15 +30,12 @@ from hypothesis import strategies as st
 
 import gpuhash
 from gpuhash import cli
+from gpuhash import reference as ref
 from gpuhash.errors import UsageError, VerificationError
 from gpuhash.signing import VerificationFailed, envelope, methods, native
 
-GOLDENS = (
-    Path(__file__).resolve().parents[1].parent / "shared" / "testdata" / "model-signing-goldens"
-)
-needs_goldens = pytest.mark.skipif(
-    not GOLDENS.is_dir(), reason="../shared/testdata/model-signing-goldens is not here"
-)
+#: Signatures made by released model_signing versions, with their models and keys (README there).
+GOLDENS = Path(__file__).resolve().parent / "data" / "model-signing-goldens"
 IBM_ID = "stefanb@us.ibm.com"
 IBM_ISSUER = "https://sigstore.verify.ibm.com/oauth2"
 
@@ -501,6 +502,159 @@ def test_model_signing_signatures_are_verified_by_gpuhash(
     assert changed.ranges == ([(200_000, 300_000)] if shard else None)
 
 
+# -- Hugging Face layouts, both ways -----------------------------------------------------------
+
+
+def _hf_model(tmp_path: Path, layout: str) -> Path:
+    """A download of ``hf.FILES_2`` as huggingface_hub writes it: a cache snapshot (links to
+    ../../blobs, a first revision sharing blobs) or a local_dir with .cache/huggingface."""
+    if layout == "cache":
+        repo = hf.write_cache(tmp_path / "hub", {hf.REV_1: hf.FILES_1, hf.REV_2: hf.FILES_2})
+        return repo / "snapshots" / hf.REV_2
+    return hf.write_local_dir(tmp_path / "local", hf.FILES_2, hf.REV_2)
+
+
+def _ms_cli(*argv: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "model_signing", *map(str, argv)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("layout", ["cache", "local_dir"])
+def test_huggingface_downloads_sign_and_verify_as_plain_folders(
+    pki: PKI, tmp_path: Path, layout: str
+) -> None:
+    model = _hf_model(tmp_path, layout)
+    plain = hf.write_plain(tmp_path / "plain", hf.FILES_2)
+    sig, plain_sig = tmp_path / "m.sig", tmp_path / "p.sig"
+    subject = gpuhash.sign(model, sig, private_key=pki.key)
+    assert subject == gpuhash.sign(plain, plain_sig, private_key=pki.key)
+    for allow in (False, True):
+        result = gpuhash.verify(model, sig, method="key", public_key=pki.pub, allow_symlinks=allow)
+        assert result.objects == len(hf.FILES_2)
+    assert gpuhash.verify(plain, sig, method="key", public_key=pki.pub).ok
+    assert run("verify", "key", model, "--signature", sig, "--public-key", pki.pub) == 0
+    if layout == "local_dir":
+        # huggingface_hub rewrites its metadata (a new timestamp) on a new download: still valid.
+        hf.write_local_dir(model, {"config.json": hf.FILES_2["config.json"]}, hf.REV_2)
+        assert gpuhash.verify(model, sig, method="key", public_key=pki.pub).ok
+    else:
+        blob = (model / "config.json").resolve()
+        blob.write_bytes(b"changed")
+        with pytest.raises(VerificationFailed, match="1 changed"):
+            gpuhash.verify(model, sig, method="key", public_key=pki.pub)
+
+
+@pytest.mark.parametrize("layout", ["cache", "local_dir"])
+def test_huggingface_downloads_interoperate_with_model_signing(
+    pki: PKI, tmp_path: Path, layout: str
+) -> None:
+    """model_signing's signature over the download verifies with gpuhash (with no option, or
+    the one a model_signing user gives), and gpuhash's model_signing-format signature verifies
+    with model_signing's Python API and its command line."""
+    model_signing = _ms()
+    model = _hf_model(tmp_path, layout)
+    links = ["--allow_symlinks"] if layout == "cache" else []
+    theirs, ours = tmp_path / "theirs.sig", tmp_path / "ours.sig"
+    model_signing.signing.Config().use_elliptic_key_signer(private_key=pki.key).set_hashing_config(
+        model_signing.hashing.Config().set_allow_symlinks(bool(links))
+    ).sign(model, theirs)
+    listed = json.loads(
+        base64.b64decode(json.loads(theirs.read_text())["dsseEnvelope"]["payload"])
+    )["predicate"]["resources"]
+    # model_signing does not leave out .cache/huggingface: its signature lists the metadata.
+    assert any(r["name"].startswith(".cache/huggingface/") for r in listed) == (
+        layout == "local_dir"
+    )
+    for allow in (False, True):
+        result = gpuhash.verify(
+            model, theirs, method="key", public_key=pki.pub, allow_symlinks=allow
+        )
+        assert (result.format, result.objects) == ("oms", len(listed))
+    assert run("verify", "key", model, "--signature", theirs, "--public_key", pki.pub, *links) == 0
+    # Signed with model_signing's command line, as its users type it.
+    by_cli = tmp_path / "theirs-cli.sig"
+    done = _ms_cli("sign", "key", model, "--signature", by_cli, "--private_key", pki.key, *links)
+    assert done.returncode == 0, done.stderr
+    assert gpuhash.verify(model, by_cli, method="key", public_key=pki.pub).objects == len(listed)
+
+    assert (
+        run("sign", "key", model, "--signature", ours, "--private_key", pki.key, "--format", "oms")
+        == 0
+    )
+    model_signing.verifying.Config().use_elliptic_key_verifier(
+        public_key=pki.pub
+    ).set_hashing_config(model_signing.hashing.Config().set_allow_symlinks(bool(links))).verify(
+        model, ours
+    )
+    done = _ms_cli("verify", "key", model, "--signature", ours, "--public_key", pki.pub, *links)
+    assert (done.returncode, done.stdout) == (0, "Verification succeeded\n"), done.stderr
+    # The same signature fails in both tools once a signed file changes.
+    (model / "tokenizer" / "vocab.txt").resolve().write_bytes(b"changed")
+    done = _ms_cli("verify", "key", model, "--signature", ours, "--public_key", pki.pub, *links)
+    assert done.returncode == 1
+    with pytest.raises(VerificationFailed, match="1 changed"):
+        gpuhash.verify(model, ours, method="key", public_key=pki.pub)
+
+
+def test_signatures_listing_default_ignored_files_still_verify(pki: PKI, tmp_path: Path) -> None:
+    """A gpuhash signature made before .cache/huggingface was a default ignore path lists its
+    files: the verifier checks them (spec 11.1) rather than reporting them missing, and a
+    changed one fails."""
+    from gpuhash.algorithms import resolve_algorithm
+    from gpuhash.api import list_objects
+    from gpuhash.engine import hash_sources
+    from gpuhash.manifest import Manifest
+    from gpuhash.registry import get_backend
+
+    local = hf.write_local_dir(tmp_path / "local", hf.FILES_1)
+    alg = resolve_algorithm(None, None)
+    sources = list_objects(local, defaults=ref.GIT_IGNORES)  # the old defaults
+    with contextlib.closing(get_backend("cpu", algorithm=alg)) as backend:
+        manifest = Manifest.build(alg, hash_sources(backend, alg, sources))
+    assert any(o.name.startswith(".cache/huggingface/") for o in manifest.objects)
+    payload = envelope.statement_bytes(
+        "local",
+        native.subject_digest(manifest),
+        native.PREDICATE_TYPE,
+        native.predicate(manifest, None),
+    )
+    sig = tmp_path / "old.sig"
+    sig.write_bytes(methods.KeySigner(pki.key).sign(payload))
+    result = gpuhash.verify(local, sig, method="key", public_key=pki.pub)
+    assert result.objects == len(manifest.objects)
+    metadata = local / ".cache" / "huggingface" / "download" / "config.json.metadata"
+    metadata.write_text(metadata.read_text() + "changed")
+    with pytest.raises(VerificationFailed) as info:
+        gpuhash.verify(local, sig, method="key", public_key=pki.pub)
+    assert [c.name for c in info.value.result.changed] == [
+        ".cache/huggingface/download/config.json.metadata"
+    ]
+
+
+def test_model_signing_golden_commands_work_unchanged(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The command model_signing documents for its golden signatures, with gpuhash for
+    model_signing: the ignore path is relative to the current directory."""
+    monkeypatch.chdir(GOLDENS)
+    argv = ["--public_key", "keys/signing-key-pub.pem", "--signature"]
+    argv += ["v1.1.0-elliptic-key/model.sig", "v1.1.0-elliptic-key"]
+    assert run("verify", "key", "--ignore-paths", "v1.1.0-elliptic-key/ignore-me", *argv) == 0
+    assert capsys.readouterr().err == ""
+    assert run("verify", "key", "--ignore-paths", "v1.1.0-elliptic-key/ignore-mee", *argv) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == (
+        "gpuhash: warning: ignore path v1.1.0-elliptic-key/ignore-mee matches nothing in "
+        "v1.1.0-elliptic-key"
+    )
+    assert err[1].startswith("gpuhash: error: verification failed: ")
+
+
 # -- model_signing's released signatures -------------------------------------------------------
 
 
@@ -529,7 +683,6 @@ def _golden(version: str, kind: str) -> tuple[Path, Path, list[str]]:
     return model, folder / "model.sig", ignores
 
 
-@needs_goldens
 @pytest.mark.parametrize("version", ["v1.0.0", "v1.0.1", "v1.1.0"])
 @pytest.mark.parametrize("kind", ["elliptic-key", "certificate", "sigstore"])
 def test_released_model_signing_signatures_verify_offline(version: str, kind: str) -> None:
@@ -542,7 +695,6 @@ def test_released_model_signing_signatures_verify_offline(version: str, kind: st
             gpuhash.verify(model, sig, **GOLDEN_METHODS[kind]())
 
 
-@needs_goldens
 def test_released_sigstore_signature_with_wrong_identity_or_issuer_fails(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -598,7 +750,6 @@ def test_released_sigstore_signature_with_wrong_identity_or_issuer_fails(
     )
 
 
-@needs_goldens
 def test_released_signature_over_a_changed_model_fails(tmp_path: Path) -> None:
     import shutil
 
@@ -881,7 +1032,6 @@ def test_blake3_ranges_come_from_a_device_backend(pki: PKI, model: Path, tmp_pat
     assert info.value.result.changed[0].ranges is None
 
 
-@needs_goldens
 def test_sigstore_signing_errors_are_one_line_and_write_nothing(
     model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -200,6 +200,8 @@ def sign(
     backend: Any = "auto",
     ignore_paths: Sequence[str] = (),
     allow_symlinks: bool = False,
+    link_root: str | os.PathLike[str] | None = None,
+    ignore_git_paths: bool = True,
     shard_size: int | None = None,
     range_size: int | None = None,
     progress: Any = None,
@@ -245,11 +247,12 @@ def sign(
         },
     )
     ignores = _ignore_with_signature(model_s, sig_s, ignore_paths)
+    walk = _walk(allow_symlinks, link_root, _default_ignores(ignore_git_paths))
     if format == "oms":
         if objects != "files":
             raise UsageError("--format oms signs files; --objects tensors needs --format gpuhash")
         digest, predicate_type, predicate = _oms_content(
-            model_s, algorithm, shard_size, ignores, allow_symlinks, use_mmap
+            model_s, algorithm, shard_size, ignores, walk, use_mmap
         )
     else:
         if shard_size is not None:
@@ -260,7 +263,7 @@ def sign(
             leaf_size,
             backend,
             ignores,
-            allow_symlinks,
+            walk,
             range_size,
             progress,
             use_mmap,
@@ -278,7 +281,7 @@ def _native_content(
     leaf_size: int | None,
     backend: Any,
     ignores: list[str],
-    allow_symlinks: bool,
+    walk: dict[str, Any],
     range_size: int | None,
     progress: Any,
     use_mmap: bool,
@@ -298,9 +301,7 @@ def _native_content(
                 f"range size {range_size} is not a power-of-two multiple of the leaf size "
                 f"{alg.leaf_size}"
             )
-    sources = api.list_objects(
-        model, ignore_paths=ignores, allow_symlinks=allow_symlinks, objects=objects
-    )
+    sources = api.list_objects(model, ignore_paths=ignores, objects=objects, **walk)
     if not sources:
         raise UsageError(f"{model}: nothing to sign (no files)")
     chosen = api._auto_for_size(backend, sum(s.size for s in sources))
@@ -324,7 +325,7 @@ def _oms_content(
     algorithm: str | None,
     shard_size: int | None,
     ignores: list[str],
-    allow_symlinks: bool,
+    walk: dict[str, Any],
     use_mmap: bool,
 ) -> tuple[dict[str, str], str, dict[str, Any]]:
     from gpuhash import api
@@ -337,22 +338,45 @@ def _oms_content(
         oms.check_shard_size(shard_size)
         if hash_type != "sha256":
             raise UsageError("model_signing shards are hashed with sha256 only")
-    sources = api.list_objects(model, ignore_paths=ignores, allow_symlinks=allow_symlinks)
+    sources = api.list_objects(model, ignore_paths=ignores, **walk)
     if not sources:
         raise UsageError(f"{model}: nothing to sign (no files)")
     single = os.path.isfile(model)
     resources = oms.hash_resources(sources, single, hash_type, shard_size, use_mmap=use_mmap)
-    # Recorded as model_signing does, relative to the model (never an absolute path).
+    # Recorded as model_signing does, relative to the model (never an absolute path), with the
+    # default ignore paths that applied: model_signing's verifier ignores the recorded paths,
+    # so it leaves out .cache/huggingface as gpuhash did.
     root = os.path.realpath(model)
-    recorded = [*_DEFAULT_IGNORES]
+    recorded = list(walk["defaults"])
     for ig in ignores:
         rel = os.path.relpath(ig, root) if os.path.isabs(ig) else ig
         recorded.append(rel.replace(os.sep, "/"))
-    predicate = oms.predicate(resources, hash_type, shard_size, allow_symlinks, recorded)
+    # model_signing follows links only with allow_symlinks: a signature over links says so.
+    followed = not single and any(s.path != os.path.join(root, *s.name.split("/")) for s in sources)
+    links = walk["allow_symlinks"] or followed
+    predicate = oms.predicate(resources, hash_type, shard_size, links, recorded)
     return {"sha256": oms.root_digest(resources).hex()}, oms.PREDICATE_TYPE, predicate
 
 
-_DEFAULT_IGNORES = (".git", ".gitattributes", ".github", ".gitignore")
+def _default_ignores(ignore_git_paths: bool) -> tuple[str, ...]:
+    """The default ignore paths (spec section 1.2), with or without git's."""
+    from gpuhash import api
+
+    return api.default_ignores(ignore_git_paths)
+
+
+def _walk(
+    allow_symlinks: bool, link_root: str | os.PathLike[str] | None, defaults: Sequence[str]
+) -> dict[str, Any]:
+    """The options of ``api.list_objects`` that decide which files are the model's."""
+    return {"allow_symlinks": allow_symlinks, "link_root": link_root, "defaults": tuple(defaults)}
+
+
+def _verifier_defaults(defaults: Sequence[str], signed: Sequence[str]) -> tuple[str, ...]:
+    """The default ignore paths a verifier applies (spec section 11.1): those under which the
+    signature lists no object (a signer without that default listed them: they are checked).
+    Names of tensors (``F::T``) and shards (``F:start:end``) begin with their file's path."""
+    return tuple(d for d in defaults if not any(n == d or n.startswith(d + "/") for n in signed))
 
 
 def verify(
@@ -369,6 +393,8 @@ def verify(
     backend: Any = "auto",
     ignore_paths: Sequence[str] = (),
     allow_symlinks: bool = False,
+    link_root: str | os.PathLike[str] | None = None,
+    ignore_git_paths: bool = True,
     ignore_unsigned_files: bool = False,
     only: Sequence[str] = (),
     objects: str | None = None,
@@ -414,6 +440,7 @@ def verify(
             raise InputError(f"{os.fspath(range_proof)}: cannot read: {e.strerror}") from None
     statement = _verified_statement(sig_s, verifier)
     ignores = _ignore_with_signature(model_s, sig_s, ignore_paths)
+    defaults = _default_ignores(ignore_git_paths)
     common = {"method": method, "signer": verifier.signer, "subject": statement.subject_name}
     if statement.predicate_type == native.PREDICATE_TYPE:
         manifest, ranges = native.parse(statement)
@@ -428,7 +455,13 @@ def verify(
             from gpuhash.proofs import check_range
 
             start, end = check_range(
-                model_s, manifest, proof, ignore_paths=ignores, allow_symlinks=allow_symlinks
+                model_s,
+                manifest,
+                proof,
+                ignore_paths=ignores,
+                allow_symlinks=allow_symlinks,
+                link_root=link_root,
+                ignore_git_paths=ignore_git_paths,
             )
             result.objects = 1
             result.proven = (proof.object_name, start, end)
@@ -439,7 +472,11 @@ def verify(
             ranges,
             backend,
             ignores,
-            allow_symlinks,
+            _walk(
+                allow_symlinks,
+                link_root,
+                _verifier_defaults(defaults, [o.name for o in manifest.objects]),
+            ),
             ignore_unsigned_files or bool(only),
             result,
             mode,
@@ -461,7 +498,11 @@ def verify(
             model_s,
             signed,
             ignores,
-            allow_symlinks,
+            _walk(
+                allow_symlinks,
+                link_root,
+                _verifier_defaults(defaults, [r.name for r in signed.resources]),
+            ),
             ignore_unsigned_files or bool(only),
             result,
             list(only),
@@ -493,6 +534,8 @@ def check(
     backend: Any = "auto",
     ignore_paths: Sequence[str] = (),
     allow_symlinks: bool = False,
+    link_root: str | os.PathLike[str] | None = None,
+    ignore_git_paths: bool = True,
     only: Sequence[str] = (),
     objects: str | None = None,
 ) -> VerificationResult:
@@ -523,7 +566,13 @@ def check(
         None,
         backend,
         ignores,
-        allow_symlinks,
+        _walk(
+            allow_symlinks,
+            link_root,
+            _verifier_defaults(
+                _default_ignores(ignore_git_paths), [o.name for o in manifest.objects]
+            ),
+        ),
         bool(only),
         result,
         mode,
@@ -604,7 +653,7 @@ def _compare_native(
     ranges: Any,
     backend: Any,
     ignores: list[str],
-    allow_symlinks: bool,
+    walk: dict[str, Any],
     ignore_unsigned: bool,
     result: VerificationResult,
     mode: str,
@@ -620,7 +669,7 @@ def _compare_native(
         raise VerificationError(f"{what}: it lists no objects, so it verifies nothing")
     wanted = _selected(list(signed), only, what)
     result.objects = len(wanted)
-    files = api.list_objects(model, ignore_paths=ignores, allow_symlinks=allow_symlinks)
+    files = api.list_objects(model, ignore_paths=ignores, **walk)
     if only:
         # A selected tensor brings its file's header object: the header fixes the tensor's
         # dtype, shape and position, so checking the bytes alone is not enough.
@@ -682,7 +731,7 @@ def _compare_oms(
     model: str,
     signed: Any,
     ignores: list[str],
-    allow_symlinks: bool,
+    walk: dict[str, Any],
     ignore_unsigned: bool,
     result: VerificationResult,
     only: list[str],
@@ -691,7 +740,7 @@ def _compare_oms(
     from gpuhash.signing import oms
 
     single = os.path.isfile(model)
-    sources = api.list_objects(model, ignore_paths=ignores, allow_symlinks=allow_symlinks)
+    sources = api.list_objects(model, ignore_paths=ignores, **walk)
     local = {oms.oms_name(s, single): s for s in sources}
     by_file: dict[str, dict[str, bytes]] = {}
     for r in signed.resources:
