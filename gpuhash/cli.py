@@ -1132,9 +1132,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write(f"{PROG}: interrupted\n")
         if builds.running():
-            # A kernel compiler is still running in native code, where it cannot be stopped;
-            # the interpreter would wait for it at exit (and a runtime torn down under a
-            # running compiler may crash). End the process now.
+            # A kernel compiler is still running in native code, where it cannot be stopped.
+            # A normal exit would run the device runtime's library destructors under it
+            # (undefined behaviour: it may crash or hang instead of exiting with 130), so the
+            # process ends here; atexit handlers do not run (a temporary ICD directory of
+            # make_intel_runtime_visible may stay behind in the temporary directory).
             with contextlib.suppress(Exception):
                 sys.stdout.flush()
             sys.stderr.flush()

@@ -213,14 +213,14 @@ def _auto(algorithm: Algorithm | None, options: dict[str, Any]) -> HashBackend:
         candidates.append((index, spec, cls, probe.priority))
     # Unknown priorities first (they must be started to be compared), then highest first.
     candidates.sort(key=lambda c: (c[3] is not None, -(c[3] or 0), c[0]))
-    best: tuple[int, int, HashBackend] | None = None  # (priority, name order, backend)
+    best: tuple[int, int, HashBackend, str] | None = None  # (priority, order, backend, name)
     for index, spec, cls, bound in candidates:
         if best is not None and bound is not None and (bound, -index) < (best[0], -best[1]):
             log.info(
                 "auto: not starting %s: its priority here is at most %d, %s has %d",
                 spec.name,
                 bound,
-                best[2].name,
+                best[3],
                 best[0],
             )
             continue
@@ -246,12 +246,12 @@ def _auto(algorithm: Algorithm | None, options: dict[str, Any]) -> HashBackend:
         if best is None or (caps.priority, -index) > (best[0], -best[1]):
             if best is not None:
                 best[2].close()
-            best = (caps.priority, index, backend)
+            best = (caps.priority, index, backend, spec.name)
         else:
             backend.close()
     if best is None:
         raise BackendUnavailable(f"no backend is available; {_describe_all()}")
-    log.info("auto: chose %s (priority %d)", best[2].name, best[0])
+    log.info("auto: chose %s (priority %d)", best[3], best[0])
     return best[2]
 
 
