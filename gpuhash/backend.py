@@ -36,6 +36,12 @@ every backend, so a backend cannot get the tree shape wrong. The members:
     it returns ``None`` then. ``digest()`` may be called more than once, with updates between.
 ``close()``
     Release devices and pools.
+``probe()``
+    Optional, a class method: whether the backend can work here and the highest priority it
+    could report, found cheaply (device nodes, a driver library) without creating a context,
+    importing a device stack or building kernels. ``auto`` probes every backend first and
+    starts only those that could beat the best one started so far; the default says
+    "available, priority unknown" (the backend is started to find out).
 
 Two optional methods serve the conformance suite (``gpuhash-conformance``), which looks for them
 by name: ``digest_messages(primitive, messages)`` (plain SHA-256, SHA-512 or SHA3-256 digests
@@ -103,6 +109,17 @@ class LeafTable:
         return len(self.offset)
 
 
+@dataclass(frozen=True)
+class Probe:
+    """What ``HashBackend.probe`` found out without starting the backend."""
+
+    #: ``False``: the backend cannot work here (``reason`` says why); ``True``: it may.
+    available: bool
+    reason: str = ""
+    #: The highest priority the backend could report here; ``None``: unknown until started.
+    priority: int | None = None
+
+
 class ObjectHasher(Protocol):
     def update(self, data: Buffer, /) -> object: ...
 
@@ -154,6 +171,13 @@ class HashBackend(ABC):
     def object_hasher(self, algorithm: Algorithm, size: int) -> ObjectHasher | None:
         """A native whole-object hasher for ``algorithm``, or ``None`` (the default)."""
         return None
+
+    @classmethod
+    def probe(cls) -> Probe:
+        """Whether this backend can work here and its highest possible priority, without
+        creating a context, importing a device stack or building kernels (the default: it
+        may, priority unknown)."""
+        return Probe(True)
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources. The backend is not used afterwards."""

@@ -8,6 +8,12 @@
     gpuhash verify key|certificate|sigstore MODEL --signature SIG [options]
     gpuhash check MANIFEST [MODEL] [options]  MODEL against an unsigned manifest
 
+Global options (before or after the command): ``-v`` (INFO: which backend ``auto`` chose and
+why it left the others out, kernel builds), ``-vv`` (DEBUG), ``--log-level LEVEL``; log records
+are one line each on stderr, ``gpuhash: <level>: <message>`` (default level: warning).
+``--progress``/``--no-progress``: the progress line on stderr (default: when stderr is a
+terminal), which also says when kernels are being built.
+
 Errors are one line on stderr, ``gpuhash: error: <message>``, with exit status 2 (as for usage
 errors); a signature that does not verify (or a model that differs from its manifest) exits
 with 1; an interrupt exits with 130. Options follow model_signing's spellings too (see the
@@ -20,12 +26,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import os
 import re
 import shutil
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from gpuhash import __version__
@@ -79,6 +88,8 @@ def _printable(text: str) -> str:
 
 def _error(message: str) -> None:
     message = message or "unknown error"
+    if _handler is not None and _handler.progress is not None:
+        _handler.progress.close()
     sys.stderr.write(f"{PROG}: error: {_printable(message)}\n")
     sys.stderr.flush()
 
@@ -151,22 +162,35 @@ class Progress:
         self.last_draw: float | None = None
         self.shown = 0  # characters on the line now
         self.done = 0
+        #: What the line says instead of the bar until bytes move again (a kernel build).
+        self.status_text: str | None = None
+        # Called from hashing threads (oms signing) and log handlers as well as this one.
+        self._lock = threading.RLock()
 
     def __call__(self, done: int, total: int | None = None) -> None:
-        if total is not None:
-            self.total = total
-        if self.total < self.min_total:
-            return
-        self.done = done
-        now = self.clock()
-        if (
-            self.last_draw is not None
-            and now - self.last_draw < self.interval
-            and done < self.total
-        ):
-            return
-        self.last_draw = now
-        self._draw(now)
+        with self._lock:
+            if total is not None:
+                self.total = total
+            if self.status_text is not None and done > self.done:
+                self.status_text = None  # hashing goes on: back to the bar
+            if self.total < self.min_total:
+                return
+            self.done = done
+            now = self.clock()
+            if (
+                self.last_draw is not None
+                and now - self.last_draw < self.interval
+                and done < self.total
+            ):
+                return
+            self.last_draw = now
+            self._draw(now)
+
+    def status(self, text: str) -> None:
+        """Show ``text`` on the line (whatever the total) until the bar moves again."""
+        with self._lock:
+            self.status_text = text
+            self._write(_printable(text)[: max(self.width - 1, 0)])
 
     def line(self, now: float) -> str:
         done = min(self.done, self.total)
@@ -182,17 +206,124 @@ class Progress:
         return text[: max(self.width - 1, 0)]
 
     def _draw(self, now: float) -> None:
-        text = self.line(now)
+        self._write(self.line(now))
+
+    def _write(self, text: str) -> None:
         pad = " " * max(self.shown - len(text), 0)
         self.stream.write(f"\r{text}{pad}")
         self.stream.flush()
         self.shown = len(text)
 
     def close(self) -> None:
-        if self.shown:
-            self.stream.write("\r" + " " * self.shown + "\r")
-            self.stream.flush()
-            self.shown = 0
+        """Clear the line (a later call draws it again)."""
+        with self._lock:
+            if self.shown:
+                self.stream.write("\r" + " " * self.shown + "\r")
+                self.stream.flush()
+                self.shown = 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Logging and the progress line
+# ---------------------------------------------------------------------------------------------
+
+#: ``--log-level`` names.
+LOG_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
+
+
+class _LineFormatter(logging.Formatter):
+    """``gpuhash: <level>: <message>``, one line (no traceback below DEBUG)."""
+
+    def __init__(self, tracebacks: bool) -> None:
+        super().__init__()
+        self.tracebacks = tracebacks
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = " ".join(record.getMessage().split())
+        line = f"{PROG}: {record.levelname.lower()}: {_printable(text)}"
+        if self.tracebacks and record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+class _StderrHandler(logging.Handler):
+    """Log records on the current ``sys.stderr`` (tests replace it), clearing the progress
+    line first; records marked ``status`` also become the progress line's text."""
+
+    def __init__(self, level: int) -> None:
+        super().__init__(logging.DEBUG)
+        self.shown_level = level
+        self.progress: Progress | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            progress = self.progress
+            if record.levelno >= self.shown_level:
+                if progress is not None:
+                    progress.close()
+                sys.stderr.write(self.format(record) + "\n")
+                sys.stderr.flush()
+            if progress is not None and getattr(record, "status", False):
+                progress.status(record.getMessage())
+        except Exception:
+            self.handleError(record)
+
+
+_handler: _StderrHandler | None = None
+
+
+def _log_level(args: argparse.Namespace) -> int:
+    if args.log_level is not None:
+        return LOG_LEVELS[args.log_level]
+    return {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
+
+
+@contextlib.contextmanager
+def _logging(level: int) -> Iterator[None]:
+    """Log records of every ``gpuhash...`` logger to stderr from ``level`` up, while the
+    command runs (the library itself configures no handler)."""
+    global _handler
+    logger = logging.getLogger(PROG)
+    handler = _StderrHandler(level)
+    handler.setFormatter(_LineFormatter(tracebacks=level <= logging.DEBUG))
+    saved = (logger.level, logger.propagate)
+    # INFO reaches the handler even when not shown: kernel builds are the progress line's.
+    logger.setLevel(min(level, logging.INFO))
+    logger.propagate = False
+    logger.addHandler(handler)
+    _handler = handler
+    try:
+        yield
+    finally:
+        _handler = None
+        logger.removeHandler(handler)
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
+
+
+def _progress(args: argparse.Namespace) -> Progress | None:
+    """The progress line for a long command: with ``--progress``, or when stderr is a
+    terminal (then only for inputs of ``PROGRESS_MIN_BYTES`` or more); never with
+    ``--no-progress``."""
+    wanted = getattr(args, "progress", None)
+    if wanted is False or (wanted is None and not sys.stderr.isatty()):
+        return None
+    progress = Progress(0, sys.stderr, min_total=0 if wanted else PROGRESS_MIN_BYTES)
+    if _handler is not None:
+        _handler.progress = progress
+    return progress
+
+
+def _end_progress(progress: Progress | None) -> None:
+    if progress is not None:
+        progress.close()
+        if _handler is not None and _handler.progress is progress:
+            _handler.progress = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -235,9 +366,7 @@ def _hash(args: argparse.Namespace) -> Manifest:
     algorithm = _algorithm(args)
     walk = _walk(args)
     backend = _chosen_backend(args, algorithm)
-    progress: Progress | None = None
-    if sys.stderr.isatty():
-        progress = Progress(0, sys.stderr, min_total=PROGRESS_MIN_BYTES)
+    progress = _progress(args)
     try:
         return api.hash_path(
             args.path,
@@ -249,8 +378,7 @@ def _hash(args: argparse.Namespace) -> Manifest:
             objects=args.objects or "files",
         )
     finally:
-        if progress is not None:
-            progress.close()
+        _end_progress(progress)
         if not isinstance(backend, str):
             backend.close()
 
@@ -285,6 +413,7 @@ def _rehash(args: argparse.Namespace) -> Manifest:
                 f"not {wanted.id}"
             )
     backend = _chosen_backend(args, previous.algorithm)
+    progress = _progress(args)
     try:
         manifest, report = api.rehash(
             args.path,
@@ -294,8 +423,10 @@ def _rehash(args: argparse.Namespace) -> Manifest:
             objects=args.objects,
             full=args.full,
             use_mmap=not args.no_mmap,
+            progress=progress,
         )
     finally:
+        _end_progress(progress)
         if not isinstance(backend, str):
             backend.close()
     sys.stderr.write(
@@ -404,11 +535,9 @@ def cmd_sign(args: argparse.Namespace) -> int:
     oms = args.format == "oms"
     algorithm = None if oms else _algorithm(args)
     backend = _chosen_backend(args, algorithm)
-    progress: Progress | None = None
     if oms and args.leaf_size is not None:
         raise UsageError("--leaf-size does not apply to --format oms")
-    if sys.stderr.isatty() and not oms:
-        progress = Progress(0, sys.stderr, min_total=PROGRESS_MIN_BYTES)
+    progress = _progress(args)
     try:
         subject = signing.sign(
             args.path,
@@ -436,8 +565,7 @@ def cmd_sign(args: argparse.Namespace) -> int:
             objects=args.objects or "files",
         )
     finally:
-        if progress is not None:
-            progress.close()
+        _end_progress(progress)
         if not isinstance(backend, str):
             backend.close()
     key, _, value = subject.partition(":")
@@ -453,6 +581,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from gpuhash.errors import VerificationError
 
     backend = _chosen_backend(args, None)
+    progress = _progress(args)
     try:
         result = signing.verify(
             args.path,
@@ -470,12 +599,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
             only=args.only,
             objects=args.objects,
             range_proof=args.range,
+            progress=progress,
         )
     except signing.VerificationFailed as e:
         return _report_mismatch(e, e.result.problems())
     except VerificationError as e:
         return _report_mismatch(e, [])
     finally:
+        _end_progress(progress)
         if not isinstance(backend, str):
             backend.close()
     if result.proven is not None:
@@ -508,6 +639,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     manifest = _read_manifest(args.manifest, "the manifest")
     model = args.path if args.path is not None else os.path.dirname(args.manifest) or "."
     backend = _chosen_backend(args, None)
+    progress = _progress(args)
     try:
         result = signing.check(
             model,
@@ -517,12 +649,14 @@ def cmd_check(args: argparse.Namespace) -> int:
             **_walk(args, model),
             only=args.only,
             objects=args.objects,
+            progress=progress,
         )
     except signing.VerificationFailed as e:
         return _report_mismatch(e, e.result.problems(), "check")
     except VerificationError as e:
         return _report_mismatch(e, [], "check")
     finally:
+        _end_progress(progress)
         if not isinstance(backend, str):
             backend.close()
     sys.stdout.write(
@@ -1200,7 +1334,39 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print a JSON list")
     p.set_defaults(func=cmd_backends)
+    _global_options(parser, top=True)
+    for command in sub.choices.values():
+        _global_options(command, top=False)
     return parser
+
+
+def _global_options(parser: argparse.ArgumentParser, top: bool) -> None:
+    """``-v``, ``--log-level``, ``--progress``: accepted before the command and after it (the
+    command's parser leaves them unset unless given, so it does not undo the global ones)."""
+    unset = {} if top else {"default": argparse.SUPPRESS}
+    group = parser.add_argument_group("output")
+    group.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        **({"default": 0} if top else unset),
+        help="say more on stderr: -v which backend was chosen and why others were not, "
+        "kernel builds; -vv debugging detail",
+    )
+    group.add_argument(
+        "--log-level",
+        choices=tuple(LOG_LEVELS),
+        type=str.lower,
+        **({"default": None} if top else unset),
+        help="the least severe log records shown on stderr (default: warning; overrides -v)",
+    )
+    group.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        **({"default": None} if top else unset),
+        help="a progress line on stderr (default: when stderr is a terminal and the input is "
+        "64 MiB or more); it also says when kernels are being built",
+    )
 
 
 def _exit_code(code: object) -> int:
@@ -1229,6 +1395,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Names the terminal cannot encode are escaped rather than ending the command.
         with contextlib.suppress(AttributeError, ValueError):
             stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
+    from gpuhash import builds
+
+    builds.reset()
+    previous_sigint = _catch_sigint()
     try:
         try:
             args = parser.parse_args(argv)
@@ -1236,11 +1406,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         except SystemExit as e:  # --help, --version, usage errors (status 2)
             return _exit_code(e.code)
         func: Callable[[argparse.Namespace], int] = args.func
-        status = func(args)
+        with _logging(_log_level(args)):
+            status = func(args)
         sys.stdout.flush()
         return status
     except KeyboardInterrupt:
         sys.stderr.write(f"{PROG}: interrupted\n")
+        if builds.running():
+            # A kernel compiler is still running in native code, where it cannot be stopped.
+            # A normal exit would run the device runtime's library destructors under it
+            # (undefined behaviour: it may crash or hang instead of exiting with 130), so the
+            # process ends here; atexit handlers do not run (a temporary ICD directory of
+            # make_intel_runtime_visible may stay behind in the temporary directory).
+            with contextlib.suppress(Exception):
+                sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(EXIT_INTERRUPTED)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         _silence_stdout()
@@ -1251,6 +1432,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as e:
         _error(_os_error_message(e))
         return EXIT_ERROR
+    finally:
+        if previous_sigint is not None:
+            signal.signal(signal.SIGINT, previous_sigint)
+
+
+def _on_sigint(signum: int, frame: object) -> None:
+    """Ctrl-C: stop waiting for kernel builds on every thread, then interrupt as usual."""
+    from gpuhash import builds
+
+    builds.cancel()
+    raise KeyboardInterrupt
+
+
+def _catch_sigint() -> Any:
+    """Install ``_on_sigint`` (main thread, default handler only); returns the one replaced."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    current = signal.getsignal(signal.SIGINT)
+    if current is not signal.default_int_handler:
+        return None  # someone else's handler (an embedding application): left alone
+    signal.signal(signal.SIGINT, _on_sigint)
+    return current
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import sys
 import threading
 from abc import abstractmethod
 from collections.abc import Iterator, Sequence
@@ -43,12 +44,14 @@ from gpuhash.kernels import kernel_name
 from gpuhash.tree import TreeSchedule, schedule
 
 __all__ = [
+    "GPU_NODE_PATTERNS",
     "LAYOUTS",
     "U32",
     "U64",
     "KernelBackend",
     "Local",
     "Slot",
+    "gpu_device_nodes",
     "requested_layout",
     "staged_local_sizes",
 ]
@@ -63,6 +66,23 @@ DIGEST_PRIMITIVES = {
     "sha512": ("merkle-sha512", 64),
     "sha3_256": ("merkle-sha3-256", 32),
 }
+
+
+#: Device nodes through which Linux exposes GPUs to user space: DRM render and card nodes (Intel,
+#: AMD, NVIDIA with its DRM module), NVIDIA's own nodes, AMD's compute node. A container given
+#: a GPU is given these too.
+GPU_NODE_PATTERNS = ("/dev/dri/renderD*", "/dev/dri/card*", "/dev/nvidia[0-9]*", "/dev/kfd")
+
+
+def gpu_device_nodes() -> list[str] | None:
+    """The GPU device nodes present (``GPU_NODE_PATTERNS``) on Linux; ``None`` elsewhere, where
+    there is no such cheap test. An empty list means no GPU driver can reach a GPU here, so a
+    device backend's probe can say so without loading any device stack."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import glob
+
+    return sorted(p for pattern in GPU_NODE_PATTERNS for p in glob.glob(pattern))
 
 
 def requested_layout(layout: str | None, env: str) -> str | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -22,6 +23,8 @@ from typing import Any
 from gpuhash.algorithms import FAMILIES, Algorithm
 from gpuhash.backend import HashBackend
 from gpuhash.errors import BackendUnavailable, GpuhashError, UsageError
+
+log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "gpuhash.backends"
 AUTO = "auto"
@@ -180,33 +183,89 @@ def get_backend(
 
 
 def _auto(algorithm: Algorithm | None, options: dict[str, Any]) -> HashBackend:
+    """The available backend with the highest priority (the first in name order among equals).
+
+    Every backend is first probed (``HashBackend.probe``: no context, no kernels); backends are
+    then started in order of the priority their probe allows (unknown first), and one whose
+    probe allows no more than the best started so far is not started at all, so a machine
+    without a GPU does not start every installed device stack to find that out. Each backend
+    left out is logged (logger ``gpuhash.registry``): at INFO when it is simply not usable
+    here (not installed, no device, lower priority), at WARNING when it is installed but
+    broken (its package fails to import, or it crashes while starting), which a user should
+    hear about rather than silently get a slower backend.
+    """
     if options:
         raise UsageError("backend options need an explicit backend name, not 'auto'")
-    best: tuple[int, HashBackend] | None = None
-    for spec in registered().values():
+    candidates: list[tuple[int, BackendSpec, type[HashBackend], int | None]] = []
+    for index, spec in enumerate(registered().values()):
         if spec.name == "reference":
             continue
         # Only consider backends whose package is importable without trying to install anything.
         module_root = spec.target.split(":")[0].split(".")[0]
         if module_root != "gpuhash" and importlib.util.find_spec(module_root) is None:
+            log.info("auto: skipping %s: not installed (%s)", spec.name, spec.install)
             continue
         try:
-            backend = _load_class(spec)()
+            cls = _load_class(spec)
+        except BackendUnavailable as e:
+            log.warning("auto: skipping %s: %s", spec.name, e)
+            continue
+        try:
+            probe = cls.probe()
+        except Exception as e:  # a probe must not fail; if it does, the backend is broken
+            log.warning("auto: skipping %s: its probe failed: %s", spec.name, _one_line(e))
+            continue
+        if not probe.available:
+            log.info("auto: skipping %s: %s", spec.name, probe.reason or "not available here")
+            continue
+        candidates.append((index, spec, cls, probe.priority))
+    # Unknown priorities first (they must be started to be compared), then highest first.
+    candidates.sort(key=lambda c: (c[3] is not None, -(c[3] or 0), c[0]))
+    best: tuple[int, int, HashBackend, str] | None = None  # (priority, order, backend, name)
+    for index, spec, cls, bound in candidates:
+        if best is not None and bound is not None and (bound, -index) < (best[0], -best[1]):
+            log.info(
+                "auto: not starting %s: its priority here is at most %d, %s has %d",
+                spec.name,
+                bound,
+                best[3],
+                best[0],
+            )
+            continue
+        try:
+            backend = cls()
             caps = backend.capabilities()
-        except Exception:  # noqa: S112 - an unusable backend is simply not chosen
+        except BackendUnavailable as e:
+            log.info("auto: skipping %s: %s", spec.name, _one_line(e))
+            continue
+        except Exception as e:  # an unusable backend is not chosen, but it is said why
+            log.warning(
+                "auto: skipping %s: it failed to start: %s: %s",
+                spec.name,
+                type(e).__name__,
+                _one_line(e),
+            )
             continue
         if algorithm is not None and algorithm.family not in caps.families:
+            log.info("auto: skipping %s: it does not support %s", spec.name, algorithm.family)
             backend.close()
             continue
-        if best is None or caps.priority > best[0]:
+        log.debug("auto: %s started, priority %d", spec.name, caps.priority)
+        if best is None or (caps.priority, -index) > (best[0], -best[1]):
             if best is not None:
-                best[1].close()
-            best = (caps.priority, backend)
+                best[2].close()
+            best = (caps.priority, index, backend, spec.name)
         else:
             backend.close()
     if best is None:
         raise BackendUnavailable(f"no backend is available; {_describe_all()}")
-    return best[1]
+    log.info("auto: chose %s (priority %d)", best[3], best[0])
+    return best[2]
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e)
+    return text.splitlines()[0] if text else type(e).__name__
 
 
 @dataclass(frozen=True)

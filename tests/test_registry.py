@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import logging
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ import gpuhash
 from gpuhash import registry
 from gpuhash.algorithms import Algorithm
 from gpuhash.backends.cpu import CpuBackend
+from gpuhash.device import gpu_device_nodes
 from gpuhash.errors import BackendUnavailable, UsageError
 
 FAKE_MODULE = textwrap.dedent(
@@ -38,6 +40,24 @@ FAKE_MODULE = textwrap.dedent(
         name = "crashing"
         def __init__(self):
             raise RuntimeError("driver said no\\nsecond line")
+
+    from gpuhash.backend import Probe
+
+    class LowBackend(ReferenceBackend):
+        name = "low"
+        @classmethod
+        def probe(cls):
+            return Probe(True, priority=1)
+        def __init__(self):
+            raise AssertionError("auto started a backend its probe ruled out")
+
+    class AbsentBackend(ReferenceBackend):
+        name = "absent"
+        @classmethod
+        def probe(cls):
+            return Probe(False, "no absent device here")
+        def __init__(self):
+            raise AssertionError("auto started a backend its probe found unavailable")
     """
 )
 
@@ -46,6 +66,7 @@ FAKE_MODULE = textwrap.dedent(
 def fake_distribution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A distribution on sys.path that registers two backends through the entry-point group."""
     (tmp_path / "gpuhash_fake_backend.py").write_text(FAKE_MODULE)
+    (tmp_path / "gpuhash_fake_half_installed.py").write_text("raise RuntimeError('half installed')")
     info = tmp_path / "gpuhash_fake_backend-0.1.dist-info"
     info.mkdir()
     (info / "METADATA").write_text(
@@ -58,11 +79,15 @@ def fake_distribution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
         "crashing = gpuhash_fake_backend:CrashingBackend\n"
         "cpu = gpuhash_fake_backend:FakeBackend\n"
         "missing = gpuhash_no_such_module:Backend\n"
+        "low = gpuhash_fake_backend:LowBackend\n"
+        "absent = gpuhash_fake_backend:AbsentBackend\n"
+        "halfinstalled = gpuhash_fake_half_installed:Backend\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     registry.refresh()
     yield tmp_path
     sys.modules.pop("gpuhash_fake_backend", None)
+    sys.modules.pop("gpuhash_fake_half_installed", None)
     monkeypatch.undo()
     registry.refresh()
 
@@ -195,3 +220,114 @@ def test_backend_crashing_at_start_is_unavailable_in_one_line(fake_distribution:
 def test_builtin_names_cannot_be_taken_over(fake_distribution: Path) -> None:
     assert registry.registered()["cpu"].origin == "built-in"
     assert isinstance(gpuhash.get_backend("cpu"), CpuBackend)
+
+
+def test_auto_logs_each_backend_it_leaves_out(
+    fake_distribution: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """auto used to drop a backend that failed to import or start without a word. Now each
+    one left out is logged with the reason: INFO when it is simply not usable here, WARNING
+    when it is installed but broken; a backend whose probe rules it out is never started."""
+    caplog.set_level(logging.DEBUG, logger="gpuhash")
+    chosen = gpuhash.get_backend("auto", algorithm=Algorithm("blake3"))
+    assert chosen.name == "cpu"
+    chosen.close()
+    said = {(r.levelno, r.getMessage()) for r in caplog.records if r.name == "gpuhash.registry"}
+    install = "provided by gpuhash-fake-backend"
+    assert (logging.INFO, "auto: skipping broken: no fake device found") in said
+    assert (
+        logging.WARNING,
+        "auto: skipping crashing: it failed to start: RuntimeError: driver said no",
+    ) in said
+    assert (
+        logging.WARNING,
+        "auto: skipping halfinstalled: backend 'halfinstalled' failed to import: "
+        "RuntimeError: half installed",
+    ) in said
+    assert (logging.INFO, f"auto: skipping missing: not installed ({install})") in said
+    assert (logging.INFO, "auto: skipping absent: no absent device here") in said
+    assert (
+        logging.INFO,
+        "auto: not starting low: its priority here is at most 1, cpu has 10",
+    ) in said
+    assert (logging.INFO, "auto: skipping fake: it does not support blake3") in said
+    assert (logging.INFO, "auto: chose cpu (priority 10)") in said
+    # Neither ruled-out backend was started (starting raises AssertionError, logged as such).
+    assert not [m for _, m in said if "AssertionError" in m]
+
+
+def test_auto_probe_keeps_the_first_of_equal_priorities(fake_distribution: Path) -> None:
+    """Probing changes which backends are started, not which one is chosen."""
+    chosen = gpuhash.get_backend("auto", algorithm=Algorithm("merkle-sha256"))
+    assert chosen.name == "fake"  # priority 1000, found by starting it (no probe)
+    chosen.close()
+
+
+_MODULES_AFTER = (
+    "import sys, json\n"
+    "{code}\n"
+    "print(json.dumps([m for m in ('pyopencl', 'dpctl', 'cupy') if m in sys.modules]))\n"
+)
+
+
+def _heavy_modules_after(code: str) -> list[str]:
+    import json
+    import subprocess
+
+    out = subprocess.run(
+        [sys.executable, "-c", _MODULES_AFTER.format(code=code)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    result: list[str] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+_NO_GPU_HERE = gpu_device_nodes() == [] and all(
+    importlib.util.find_spec(m) is not None for m in ("pyopencl", "dpctl")
+)
+
+
+@pytest.mark.skipif(not _NO_GPU_HERE, reason="needs pyopencl and dpctl installed and no GPU")
+def test_auto_starts_no_device_stack_without_a_gpu() -> None:
+    """On a machine without a GPU, auto chose the cpu backend after starting the OpenCL and
+    SYCL runtimes (about 0.2 s and 150 MiB of each command); their probes now rule them
+    out, so neither stack is even imported."""
+    code = (
+        "from gpuhash.registry import get_backend\n"
+        "b = get_backend('auto')\n"
+        "assert b.name == 'cpu', b.name"
+    )
+    assert _heavy_modules_after(code) == []
+
+
+@pytest.mark.skipif(not _NO_GPU_HERE, reason="needs pyopencl and dpctl installed and no GPU")
+def test_device_backend_probes_start_nothing() -> None:
+    """The probes of the real device backends answer without importing their device stack
+    (so without a context, and without building a kernel)."""
+    code = (
+        "from gpuhash_opencl import OpenCLBackend\n"
+        "from gpuhash_intel import IntelBackend\n"
+        "from gpuhash_cuda import CudaBackend\n"
+        "for cls in (OpenCLBackend, IntelBackend):\n"
+        "    p = cls.probe()\n"
+        "    assert p.available and p.priority == 5, p\n"
+        "    assert 'no GPU device node' in p.reason, p\n"
+        "print(CudaBackend.probe(), file=sys.stderr)"
+    )
+    assert _heavy_modules_after(code) == []
+
+
+def test_gpu_device_nodes_are_the_ones_present() -> None:
+    import glob
+
+    nodes = gpu_device_nodes()
+    if not sys.platform.startswith("linux"):
+        assert nodes is None
+        return
+    assert nodes is not None
+    assert sorted(set(nodes)) == nodes
+    assert set(glob.glob("/dev/dri/renderD*")) <= set(nodes)
+    assert set(glob.glob("/dev/nvidia[0-9]*")) <= set(nodes)

@@ -252,7 +252,7 @@ def sign(
         if objects != "files":
             raise UsageError("--format oms signs files; --objects tensors needs --format gpuhash")
         digest, predicate_type, predicate = _oms_content(
-            model_s, algorithm, shard_size, ignores, walk, use_mmap
+            model_s, algorithm, shard_size, ignores, walk, use_mmap, progress
         )
     else:
         if shard_size is not None:
@@ -327,6 +327,7 @@ def _oms_content(
     ignores: list[str],
     walk: dict[str, Any],
     use_mmap: bool,
+    progress: Any = None,
 ) -> tuple[dict[str, str], str, dict[str, Any]]:
     from gpuhash import api
     from gpuhash.signing import oms
@@ -342,7 +343,9 @@ def _oms_content(
     if not sources:
         raise UsageError(f"{model}: nothing to sign (no files)")
     single = os.path.isfile(model)
-    resources = oms.hash_resources(sources, single, hash_type, shard_size, use_mmap=use_mmap)
+    resources = oms.hash_resources(
+        sources, single, hash_type, shard_size, use_mmap=use_mmap, progress=progress
+    )
     # Recorded as model_signing does, relative to the model (never an absolute path), with the
     # default ignore paths that applied: model_signing's verifier ignores the recorded paths,
     # so it leaves out .cache/huggingface as gpuhash did.
@@ -399,6 +402,7 @@ def verify(
     only: Sequence[str] = (),
     objects: str | None = None,
     range_proof: str | os.PathLike[str] | None = None,
+    progress: Any = None,
 ) -> VerificationResult:
     """Verify ``signature`` (made with ``method``) over ``model``; see the module docstring.
 
@@ -407,7 +411,8 @@ def verify(
     pattern list that matches no signed object is an error, never a pass. ``objects``: the object
     model (``files`` or ``tensors``) the signature must use. ``range_proof``: an inclusion proof
     file (``gpuhash prove``); only the proven bytes of its object are read and checked against
-    the signed manifest, nothing else.
+    the signed manifest, nothing else. ``progress(done, total)`` is called as the model's bytes
+    are hashed.
 
     ``gpuhash.VerifyConfig`` is the same call as a reusable, composable configuration (it calls
     this function); this one stays for one-off calls and the command line."""
@@ -481,6 +486,7 @@ def verify(
             result,
             mode,
             list(only),
+            progress=progress,
         )
     elif statement.predicate_type == oms.PREDICATE_TYPE:
         signed = oms.parse(statement.digest, statement.predicate)
@@ -506,6 +512,7 @@ def verify(
             ignore_unsigned_files or bool(only),
             result,
             list(only),
+            progress,
         )
     else:
         raise VerificationError(
@@ -538,6 +545,7 @@ def check(
     ignore_git_paths: bool = True,
     only: Sequence[str] = (),
     objects: str | None = None,
+    progress: Any = None,
 ) -> VerificationResult:
     """Re-hash ``model`` and compare it with an unsigned gpuhash ``manifest`` (a
     ``gpuhash.manifest.Manifest``, from ``gpuhash hash -o``), as ``verify`` compares a model with
@@ -578,6 +586,7 @@ def check(
         mode,
         list(only),
         what="manifest",
+        progress=progress,
     )
     if not result.ok:
         raise VerificationFailed(result)
@@ -659,6 +668,7 @@ def _compare_native(
     mode: str,
     only: list[str],
     what: str = "signature",
+    progress: Any = None,
 ) -> None:
     from gpuhash import api
     from gpuhash.engine import WindowTops, hash_sources
@@ -685,7 +695,7 @@ def _compare_native(
     both = [local[n] for n in wanted if n in local]
     chosen = api._auto_for_size(backend, sum(s.size for s in both))
     with api._backend(chosen, alg) as b:
-        digests = hash_sources(b, alg, both)
+        digests = hash_sources(b, alg, both, progress=progress)
         changed = [
             d
             for d in digests
@@ -735,6 +745,7 @@ def _compare_oms(
     ignore_unsigned: bool,
     result: VerificationResult,
     only: list[str],
+    progress: Any = None,
 ) -> None:
     from gpuhash import api
     from gpuhash.signing import oms
@@ -762,7 +773,7 @@ def _compare_oms(
         and not (signed.shard_size is not None and src.size == 0)
     ]
     both = [local[n] for n in by_file if n in local]
-    mine = oms.hash_resources(both, single, signed.hash_type, signed.shard_size)
+    mine = oms.hash_resources(both, single, signed.hash_type, signed.shard_size, progress=progress)
     got: dict[str, dict[str, bytes]] = {}
     for r in mine:
         path = r.name if signed.shard_size is None else r.name.rsplit(":", 2)[0]

@@ -15,6 +15,7 @@ import math
 import mmap
 import os
 import re
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -50,7 +51,9 @@ def _hasher(hash_type: str) -> Any:
 WINDOW = 64 << 20
 
 
-def _read_range(src: Source, hash_type: str, start: int, end: int) -> bytes:
+def _read_range(
+    src: Source, hash_type: str, start: int, end: int, advance: Callable[[int], None] | None = None
+) -> bytes:
     """As ``_digest_range``, reading with pread (no mapping a truncation could turn into
     SIGBUS), for ``use_mmap=False``."""
     h = _hasher(hash_type)
@@ -65,6 +68,8 @@ def _read_range(src: Source, hash_type: str, start: int, end: int) -> bytes:
                     raise InputError(f"{src.name}: file changed while it was being hashed")
                 h.update(buf[:n])
                 at += n
+                if advance is not None:
+                    advance(n)
         except InputError:
             raise
         except OSError as e:
@@ -74,7 +79,9 @@ def _read_range(src: Source, hash_type: str, start: int, end: int) -> bytes:
     return bytes(h.digest())
 
 
-def _digest_range(src: Source, hash_type: str, start: int, end: int) -> bytes:
+def _digest_range(
+    src: Source, hash_type: str, start: int, end: int, advance: Callable[[int], None] | None = None
+) -> bytes:
     h = _hasher(hash_type)
     if end > start:
         fd = _open_checked(src)
@@ -90,6 +97,8 @@ def _digest_range(src: Source, hash_type: str, start: int, end: int) -> bytes:
                         h.update(view[max(0, start - at) :])
                     finally:
                         view.release()
+                if advance is not None:
+                    advance(min(at + length, end) - max(at, start))
                 at += length
         except ValueError:  # mmap: the file is now shorter than when it was opened
             raise InputError(f"{src.name}: file changed while it was being hashed") from None
@@ -111,18 +120,34 @@ def hash_resources(
     shard_size: int | None,
     threads: int | None = None,
     use_mmap: bool = True,
+    progress: Callable[[int, int], object] | None = None,
 ) -> list[Resource]:
-    """The resources of ``sources`` in model_signing's order."""
+    """The resources of ``sources`` in model_signing's order. ``progress(done, total)`` is
+    called (from the hashing threads, one call at a time) as bytes are hashed."""
     digest_range = _digest_range if use_mmap else _read_range
+    advance: Callable[[int], None] | None = None
+    if progress is not None:
+        total = sum(src.size for src in sources)
+        lock = threading.Lock()
+        done = 0
+
+        def advance(n: int) -> None:
+            nonlocal done
+            with lock:
+                done += n
+                progress(done, total)
+
+        progress(0, total)
     jobs: list[tuple[str, Callable[[], bytes]]] = []
     for src in sources:
         name = oms_name(src, single_file)
         if shard_size is None:
-            jobs.append((name, functools.partial(digest_range, src, hash_type, 0, src.size)))
+            job = functools.partial(digest_range, src, hash_type, 0, src.size, advance)
+            jobs.append((name, job))
             continue
         for start in range(0, src.size, shard_size):
             end = min(start + shard_size, src.size)
-            job = functools.partial(digest_range, src, "sha256", start, end)
+            job = functools.partial(digest_range, src, "sha256", start, end, advance)
             jobs.append((f"{name}:{start}:{end}", job))
     workers = threads or min(32, os.cpu_count() or 1)
     with ThreadPoolExecutor(max(1, workers), "gpuhash-oms") as pool:

@@ -19,6 +19,7 @@ that is all of this module that has run. See docs/backends.md.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 import threading
@@ -28,7 +29,8 @@ from typing import Any, ClassVar
 
 from gpuhash._typing import Buffer
 from gpuhash.algorithms import FAMILIES
-from gpuhash.backend import Capabilities
+from gpuhash.backend import Capabilities, Probe
+from gpuhash.builds import run_build
 from gpuhash.device import U32, U64, KernelBackend, Local, Slot, requested_layout
 from gpuhash.engine import DeviceBytes
 from gpuhash.errors import BackendError, BackendUnavailable, UsageError
@@ -151,6 +153,34 @@ def _check_driver() -> None:
         ) from None
 
 
+def _device_count() -> int:
+    """CUDA devices the driver sees, asked of the driver library directly (``cuInit``,
+    ``cuDeviceGetCount``): no CuPy import, no context. Raises ``BackendUnavailable``."""
+    import ctypes
+
+    _check_driver()
+    library = "nvcuda.dll" if sys.platform == "win32" else "libcuda.so.1"
+    lib = ctypes.CDLL(library)
+    lib.cuInit.argtypes = [ctypes.c_uint]
+    lib.cuInit.restype = ctypes.c_int
+    lib.cuDeviceGetCount.argtypes = [ctypes.POINTER(ctypes.c_int)]
+    lib.cuDeviceGetCount.restype = ctypes.c_int
+    status = lib.cuInit(0)
+    if status == 100:  # CUDA_ERROR_NO_DEVICE
+        return 0
+    if status != 0:
+        raise BackendUnavailable(
+            f"backend 'cuda': no usable CUDA driver or device (cuInit returned {status})"
+        )
+    count = ctypes.c_int(0)
+    status = lib.cuDeviceGetCount(ctypes.byref(count))
+    if status != 0:
+        raise BackendUnavailable(
+            f"backend 'cuda': no usable CUDA driver or device (cuDeviceGetCount returned {status})"
+        )
+    return count.value
+
+
 def _cupy() -> Any:
     try:
         import cupy
@@ -165,6 +195,20 @@ class CudaBackend(KernelBackend):
     name: ClassVar[str] = "cuda"
     #: ``gpuhash selftest cuda --compile-only``: NVRTC, no device needed.
     compile_check = staticmethod(compile_check)
+
+    @classmethod
+    def probe(cls) -> Probe:
+        """CuPy installed, the driver library loads and sees a device: no CuPy import, no
+        context, no kernels."""
+        if importlib.util.find_spec("cupy") is None:
+            return Probe(False, f"needs CuPy; install it with: {INSTALL}")
+        try:
+            count = _device_count()
+        except BackendUnavailable as e:
+            return Probe(False, str(e))
+        if count == 0:
+            return Probe(False, "backend 'cuda': no CUDA device found")
+        return Probe(True, priority=20)
 
     def __init__(
         self,
@@ -335,15 +379,22 @@ class CudaBackend(KernelBackend):
             if self._module is None:
                 cupy = self._cupy
                 try:
-                    with self._device:
-                        self._module = cupy.RawModule(code=cuda_source(), options=_OPTIONS)
-                        self._module.compile()
+                    self._module = run_build(
+                        f"building cuda kernels for {self.label}", self._build_module
+                    )
                 except cupy.cuda.compiler.CompileException as e:
                     detail = " ".join(str(e).split())[:300]
                     raise BackendError(
                         f"cuda device {self.label}: the kernels failed to build: {detail}"
                     ) from None
             return self._module.get_function(name)
+
+    def _build_module(self) -> Any:
+        # On the build thread: the device is made current there too.
+        with self._device:
+            module = self._cupy.RawModule(code=cuda_source(), options=_OPTIONS)
+            module.compile()
+        return module
 
     def _pinned(self, q: Any, nbytes: int) -> Any:
         """The pinned host buffer of the slot whose stream is ``q`` (grown on demand)."""

@@ -12,11 +12,10 @@ from __future__ import annotations
 import hashlib
 from typing import ClassVar
 
-from gpuhash import blake3_lanes
 from gpuhash import reference as ref
 from gpuhash._typing import Buffer
 from gpuhash.algorithms import BLAKE3, FAMILIES, LTHASH, Algorithm
-from gpuhash.backend import Capabilities, HashBackend, LeafTable
+from gpuhash.backend import Capabilities, HashBackend, LeafTable, Probe
 
 __all__ = ["ExampleBackend"]
 
@@ -26,6 +25,12 @@ _LEAF, _NODE = b"\x00", b"\x01"  # the specification's role suffixes (section 3)
 
 class ExampleBackend(HashBackend):
     name: ClassVar[str] = "example"
+
+    @classmethod
+    def probe(cls) -> Probe:
+        # Cheap and honest: `auto` reads this before starting anything, and never starts a
+        # backend whose priority cannot beat the best one it has.
+        return Probe(True, priority=-1)
 
     def capabilities(self) -> Capabilities:
         return Capabilities(
@@ -43,6 +48,8 @@ class ExampleBackend(HashBackend):
             # reference's blake3_subtree_cv gives the same values, far more slowly).
             per_leaf = algorithm.leaf_size // ref.BLAKE3_CHUNK_LEN
             first_chunks = [index * per_leaf for index in table.index]
+            from gpuhash import blake3_lanes  # numpy: imported when used, not by `auto`
+
             return blake3_lanes.leaf_cvs(view, table.offset, table.length, first_chunks, table.root)
         out = []
         for offset, length, index, _root in zip(
@@ -64,6 +71,8 @@ class ExampleBackend(HashBackend):
     def hash_nodes(self, algorithm: Algorithm, children: bytes, roots: bytes) -> bytes:
         d = algorithm.digest_size
         if algorithm.family == BLAKE3:
+            from gpuhash import blake3_lanes
+
             return blake3_lanes.parent_cvs(children, roots)
         if algorithm.family == LTHASH:
             import numpy as np

@@ -25,14 +25,24 @@ devices get the data copied into USM device memory, window by window.
 from __future__ import annotations
 
 import ctypes
+import importlib.util
 import os
 import threading
 from typing import Any, ClassVar
 
 from gpuhash._typing import Buffer
 from gpuhash.algorithms import FAMILIES
-from gpuhash.backend import Capabilities
-from gpuhash.device import U32, U64, KernelBackend, Local, Slot, requested_layout
+from gpuhash.backend import Capabilities, Probe
+from gpuhash.builds import run_build
+from gpuhash.device import (
+    U32,
+    U64,
+    KernelBackend,
+    Local,
+    Slot,
+    gpu_device_nodes,
+    requested_layout,
+)
 from gpuhash.engine import DeviceBytes
 from gpuhash.errors import BackendError, BackendUnavailable, UsageError
 from gpuhash.kernels import BACKEND_FILES, KERNEL_FILES, make_intel_runtime_visible, source
@@ -162,6 +172,16 @@ class _UsmBytes:
 
 class IntelBackend(KernelBackend):
     name: ClassVar[str] = "intel"
+
+    @classmethod
+    def probe(cls) -> Probe:
+        """dpctl installed, and whether a GPU could be here (device nodes), without starting
+        the SYCL runtime: without a GPU only a CPU device remains (priority 5)."""
+        if importlib.util.find_spec("dpctl") is None:
+            return Probe(False, f"needs dpctl; install it with: {INSTALL}")
+        if gpu_device_nodes() == []:
+            return Probe(True, "no GPU device node: CPU devices only", priority=5)
+        return Probe(True, priority=20)
 
     def __init__(
         self,
@@ -370,7 +390,12 @@ class IntelBackend(KernelBackend):
             if program is None:
                 try:
                     text = source(*files, families=[family])
-                    program = self._program_mod.create_program_from_source(self._node_queue, text)
+                    program = run_build(
+                        f"building intel kernels ({key}) for {self.label}",
+                        lambda: self._program_mod.create_program_from_source(
+                            self._node_queue, text
+                        ),
+                    )
                 except self._program_mod.SyclProgramCompilationError as e:
                     detail = " ".join(str(e).split())[:300] or "no build log"
                     raise BackendError(

@@ -12,6 +12,7 @@ Errors: a kernel that fails to build, a device that runs out of memory or disapp
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import threading
 import warnings
@@ -19,8 +20,17 @@ from typing import Any, ClassVar
 
 from gpuhash._typing import Buffer
 from gpuhash.algorithms import FAMILIES
-from gpuhash.backend import Capabilities
-from gpuhash.device import U32, U64, KernelBackend, Local, Slot, requested_layout
+from gpuhash.backend import Capabilities, Probe
+from gpuhash.builds import run_build
+from gpuhash.device import (
+    U32,
+    U64,
+    KernelBackend,
+    Local,
+    Slot,
+    gpu_device_nodes,
+    requested_layout,
+)
 from gpuhash.engine import DeviceBytes
 from gpuhash.errors import BackendError, BackendUnavailable, UsageError
 from gpuhash.kernels import make_intel_runtime_visible, source
@@ -95,6 +105,19 @@ def _choose(spec: str | None) -> tuple[str, Any]:
 
 class OpenCLBackend(KernelBackend):
     name: ClassVar[str] = "opencl"
+
+    @classmethod
+    def probe(cls) -> Probe:
+        """pyopencl installed, and whether a GPU could be here (device nodes), without loading
+        the ICD loader or any OpenCL runtime: without a GPU only CPU runtimes remain, whose
+        priority is at most 5 (below the cpu backend's)."""
+        if importlib.util.find_spec("pyopencl") is None:
+            return Probe(
+                False, "needs pyopencl; install it with: python -m pip install gpuhash-opencl"
+            )
+        if gpu_device_nodes() == []:
+            return Probe(True, "no GPU device node: CPU runtimes only", priority=5)
+        return Probe(True, priority=20)
 
     def __init__(
         self,
@@ -235,10 +258,9 @@ class OpenCLBackend(KernelBackend):
             if self._program is None:
                 cl = self._cl
                 try:
-                    with warnings.catch_warnings():
-                        # Build logs full of vectoriser remarks come as CompilerWarning.
-                        warnings.simplefilter("ignore", cl.CompilerWarning)
-                        self._program = cl.Program(self.context, source()).build()
+                    self._program = run_build(
+                        f"building opencl kernels for {self.label}", self._build_program
+                    )
                 except cl.Error as e:
                     lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
                     errors = [ln for ln in lines if "error" in ln.lower() and ".cl:" in ln]
@@ -247,6 +269,13 @@ class OpenCLBackend(KernelBackend):
                         f"opencl device {self.label}: the kernels failed to build: {first}"
                     ) from None
             return self._program
+
+    def _build_program(self) -> Any:
+        cl = self._cl
+        with warnings.catch_warnings():
+            # Build logs full of vectoriser remarks come as CompilerWarning.
+            warnings.simplefilter("ignore", cl.CompilerWarning)
+            return cl.Program(self.context, source()).build()
 
 
 def _arg(cl: Any, a: Any) -> Any:
