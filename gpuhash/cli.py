@@ -204,11 +204,9 @@ def _algorithm(args: argparse.Namespace) -> Algorithm:
 
 def _check_output_path(output: str) -> None:
     """Fail before hashing, not after, when ``-o`` cannot be written at all."""
-    directory = os.path.dirname(os.path.abspath(output))
-    if os.path.isdir(output):
-        raise UsageError(f"{output}: is a directory")
-    if not os.path.isdir(directory):
-        raise UsageError(f"{output}: directory {directory} does not exist")
+    from gpuhash._atomic import check_destination
+
+    check_destination(output)
 
 
 def _unknown_backend(name: str) -> UsageError:
@@ -263,16 +261,10 @@ def _hash(args: argparse.Namespace) -> Manifest:
 
 def _rehash(args: argparse.Namespace) -> Manifest:
     """``gpuhash hash --incremental PREVIOUS``: reuse the unchanged files' digests."""
-    from gpuhash import api
+    from gpuhash import api, limits
     from gpuhash.manifest import Manifest
 
-    try:
-        with open(args.incremental, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        raise UsageError(
-            f"{args.incremental}: cannot read the previous manifest: {e.strerror}"
-        ) from None
+    data = limits.read_limited(args.incremental, limits.MAX_MANIFEST_BYTES, "previous manifest")
     previous = Manifest.from_json(data) if data.lstrip()[:1] == b"{" else Manifest.from_bytes(data)
     if args.algorithm is not None or args.leaf_size is not None:
         wanted = _algorithm(args)
@@ -332,6 +324,12 @@ def cmd_hash(args: argparse.Namespace) -> int:
         _check_output_path(args.output)
     if args.full and args.incremental is None:
         raise UsageError("--full needs --incremental PREVIOUS")
+    # The manifest written (and the previous one read) are never objects of the model itself.
+    from gpuhash.api import ignoring_own_files
+
+    args.ignore_paths = ignoring_own_files(
+        args.path, [args.output, args.incremental], args.ignore_paths
+    )
     manifest = _rehash(args) if args.incremental is not None else _hash(args)
     if args.output is not None:
         from gpuhash._atomic import write_atomic
@@ -386,6 +384,8 @@ def cmd_sign(args: argparse.Namespace) -> int:
             oidc_issuer=args.oidc_issuer,
             format=args.format,
             algorithm=args.algorithm if oms else algorithm.id if algorithm is not None else None,
+            # The identifier of blake3 has no leaf part: the leaf size travels on its own.
+            leaf_size=None if algorithm is None else algorithm.leaf_size,
             backend=backend,
             ignore_paths=args.ignore_paths,
             allow_symlinks=args.allow_symlinks,
@@ -430,6 +430,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
             only=args.only,
             objects=args.objects,
             range_proof=args.range,
+            use_mmap=not args.no_mmap,
         )
     except signing.VerificationFailed as e:
         for line in e.result.problems():
@@ -481,6 +482,7 @@ def cmd_prove(args: argparse.Namespace) -> int:
             backend=backend,
             ignore_paths=args.ignore_paths,
             allow_symlinks=args.allow_symlinks,
+            use_mmap=not args.no_mmap,
         )
     finally:
         if not isinstance(backend, str):
@@ -833,6 +835,11 @@ def build_parser() -> argparse.ArgumentParser:
                 "--objects",
                 choices=("files", "tensors"),
                 help="the object model the signature must use (default: whichever it uses)",
+            )
+            p.add_argument(
+                "--no-mmap",
+                action="store_true",
+                help="read files instead of memory-mapping them (as for hash)",
             )
             p.add_argument(
                 "--range",

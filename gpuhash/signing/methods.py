@@ -14,6 +14,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+from gpuhash import limits
 from gpuhash.errors import SigningError, UsageError, VerificationError
 from gpuhash.signing import envelope
 
@@ -42,12 +43,8 @@ def _hash_for(curve_name: str) -> Any:
     )
 
 
-def _read(path: str | os.PathLike[str], what: str) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except OSError as e:
-        raise UsageError(f"{os.fspath(path)}: cannot read the {what}: {e.strerror}") from None
+def _read(path: str | os.PathLike[str], what: str, limit: int = limits.MAX_KEY_BYTES) -> bytes:
+    return limits.read_limited(path, limit, what)
 
 
 def load_private_key(path: str | os.PathLike[str]) -> Any:
@@ -91,8 +88,9 @@ def load_certificates(paths: Sequence[str | os.PathLike[str]], what: str) -> lis
 
     certs: list[Any] = []
     for path in paths:
+        data = _read(path, what, limits.MAX_CERTIFICATE_BYTES)
         try:
-            certs.extend(x509.load_pem_x509_certificates(_read(path, what)))
+            certs.extend(x509.load_pem_x509_certificates(data))
         except ValueError:
             raise UsageError(f"{os.fspath(path)}: not a PEM certificate") from None
     return certs
@@ -364,7 +362,9 @@ def _trust_config(path: str | os.PathLike[str] | None) -> Any:
                 "cannot fetch the Sigstore public-good trust root "
                 f"({type(e).__name__}); offline, pass --trust-config FILE"
             ) from None
-    text = _read(path, "trust configuration").decode("utf-8", "replace")
+    text = _read(path, "trust configuration", limits.MAX_TRUST_CONFIG_BYTES).decode(
+        "utf-8", "replace"
+    )
     try:
         return ClientTrustConfig.from_json(text)
     except Exception:  # its messages quote the input, which may be anything (a key file)

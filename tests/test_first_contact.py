@@ -1,0 +1,410 @@
+"""Bugs that outside users and an outside implementation found (issue 16), each pinned by a
+test that failed before its fix: options accepted and ignored, files read whole without a
+limit, destinations checked only after hashing, a command hashing its own output, an
+identifier that did not name the object model, documentation claims about model_signing,
+certificate signatures that could never verify, empty ranges, a manifest given as a
+signature, and BLAKE3 leaf sizes lost when signing.
+
+Everything runs for real (the cli in-process, model_signing's own CLI as a subprocess); where a
+test must show that a file is *not* memory-mapped, it makes mapping a file fail, which is the
+only observable difference.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import random
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.numpy import save_file
+
+import gpuhash
+from gpuhash import cli, limits, proofs
+from gpuhash import reference as ref
+from gpuhash.proofs import Proof
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
+    code = cli.main([os.fspath(a) if isinstance(a, Path) else str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_error_line(err: str, *needles: str) -> None:
+    assert err.startswith("gpuhash: error: "), err
+    assert err.count("\n") == 1, err
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in err, (needle, err)
+
+
+@pytest.fixture
+def model(tmp_path: Path) -> Path:
+    """Files over the engine's 1 MiB mapping threshold, small files, and a safetensors file
+    whose data is over it too."""
+    rng = random.Random(16)
+    m = tmp_path / "model"
+    (m / "sub").mkdir(parents=True)
+    (m / "big.bin").write_bytes(rng.randbytes((1 << 20) + 3 * 1024 + 17))
+    (m / "sub" / "small.bin").write_bytes(rng.randbytes(3 * 1024 + 5))
+    (m / "config.json").write_bytes(b'{"layers": 2}\n')
+    save_file(
+        {
+            "w": np.arange(300_000, dtype=np.float32).reshape(600, 500),
+            "b": np.ones(7, dtype=np.float16),
+        },
+        str(m / "model.safetensors"),
+    )
+    return m
+
+
+@pytest.fixture
+def no_file_mapping(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Mapping a file raises (anonymous memory is still allowed); yields the refused fds."""
+    real = mmap.mmap
+    refused: list[int] = []
+
+    def guarded(fileno: int, *args: object, **kwargs: object) -> mmap.mmap:
+        if fileno != -1:
+            refused.append(fileno)
+            raise OSError(19, "file mapping forbidden by the test")
+        return real(fileno, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(mmap, "mmap", guarded)
+    return refused
+
+
+# -- 1. --no-mmap is honoured by prove and verify --------------------------------------------------
+
+
+@pytest.mark.parametrize("family", ["merkle-sha256", "blake3"])
+def test_prove_no_mmap_reads_and_gives_the_same_proof(
+    model: Path,
+    tmp_path: Path,
+    family: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    no_file_mapping: list[int],
+) -> None:
+    # Small windows, so that subtrees larger than one read are split and joined.
+    monkeypatch.setattr(proofs, "READ_WINDOW", 4096)
+    data = random.Random(7).randbytes(20 * 1024 + 7)  # 21 leaves: subtrees over 4 leaves split
+    (model / "mid.bin").write_bytes(data)
+    L = 1024
+    n = ref.leaf_count(len(data), L)
+    for start, end in ((0, 1), (5000, 9000), (len(data) - 1, len(data)), (0, len(data))):
+        out = tmp_path / "p.json"
+        argv = ["prove", model, "--object", "mid.bin", "--range", f"{start}:{end}", "-o", out]
+        code, _, err = run(capsys, *argv, "-a", family, "-l", "1k", "--no-mmap")
+        assert code == 0, err
+        proof = Proof.from_json(out.read_bytes())
+        first, count = ref.leaf_range(start, end - start, L)
+        assert (proof.first_leaf, proof.leaf_count) == (first, count)
+        # Independently: the stdlib reference over the file's bytes.
+        assert list(proof.nodes) == ref.prove(family, data, L, first, count)
+        assert first + count <= n
+    assert no_file_mapping == []
+
+
+def test_prove_without_no_mmap_maps(
+    model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], no_file_mapping: list[int]
+) -> None:
+    """The guard itself: without --no-mmap prove maps the file, so the test above can fail."""
+    argv = ["prove", model, "--object", "big.bin", "--range", "0:1", "-o", tmp_path / "p.json"]
+    code, _, _ = run(capsys, *argv)
+    assert code == 2
+    assert no_file_mapping
+
+
+@pytest.mark.parametrize(
+    ("label", "sign_options"),
+    [
+        ("files", []),
+        ("tensors", ["--objects", "tensors"]),
+        ("oms", ["--format", "oms"]),
+        ("oms-shards", ["--format", "oms", "--shard-size", "4096"]),
+    ],
+)
+def test_verify_no_mmap_on_every_path(
+    model: Path,
+    tmp_path: Path,
+    label: str,
+    sign_options: list[str],
+    capsys: pytest.CaptureFixture[str],
+    ec_keys: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    private, public = ec_keys
+    sig = tmp_path / "m.sig"
+    code, _, err = run(
+        capsys, "sign", "key", model, "--signature", sig, "--private-key", private, *sign_options
+    )
+    assert code == 0, err
+    verify = ["verify", "key", model, "--signature", sig, "--public-key", public, "--no-mmap"]
+    refused: list[int] = []
+    real = mmap.mmap
+
+    def guarded(fileno: int, *args: object, **kwargs: object) -> mmap.mmap:
+        if fileno != -1:
+            refused.append(fileno)
+            raise OSError(19, "file mapping forbidden by the test")
+        return real(fileno, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(mmap, "mmap", guarded)
+    code, out, err = run(capsys, *verify)
+    assert code == 0, err
+    assert out.startswith(f"verified {model}")
+    # Still a real check: a changed byte (of the big file, or inside the tensor) fails.
+    target = model / ("model.safetensors" if label == "tensors" else "big.bin")
+    with open(target, "r+b") as f:
+        f.seek(-3, os.SEEK_END)
+        byte = f.read(1)
+        f.seek(-3, os.SEEK_END)
+        f.write(bytes([byte[0] ^ 1]))
+    code, out, _ = run(capsys, *verify)
+    assert code == 1
+    assert f"changed: {target.name}" in out
+    assert refused == []
+
+
+# -- 2. small files are read with a limit ------------------------------------------------------
+
+
+def _sparse(path: Path, size: int) -> Path:
+    with open(path, "wb") as f:
+        f.truncate(size)
+    return path
+
+
+@pytest.mark.parametrize("source", ["oversized", "/dev/zero"])
+def test_key_certificate_proof_manifest_signature_limits(
+    model: Path,
+    tmp_path: Path,
+    source: str,
+    capsys: pytest.CaptureFixture[str],
+    ec_keys: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    private, public = ec_keys
+    sig = tmp_path / "m.sig"
+    assert run(capsys, "sign", "key", model, "--signature", sig, "--private-key", private)[0] == 0
+    # The GiB limits are lowered so that the test reads megabytes, not gigabytes; they are read
+    # where the files are read, so the code under test is the same.
+    monkeypatch.setattr(limits, "MAX_MANIFEST_BYTES", 3 << 20)
+    monkeypatch.setattr(limits, "MAX_SIGNATURE_BYTES", 5 << 20)
+
+    def big(limit: int) -> Path:
+        if source == "/dev/zero":
+            return Path("/dev/zero")
+        return _sparse(tmp_path / f"big-{limit}", limit + 1)
+
+    verify = ["verify", "key", model, "--signature"]
+    sign_new = ["sign", "key", model, "--signature", tmp_path / "new.sig"]
+    verify_cert = ["verify", "certificate", model, "--signature", sig]
+    cases = [
+        ([*verify, sig, "--public-key", big(limits.MAX_KEY_BYTES)], limits.MAX_KEY_BYTES),
+        (
+            [*sign_new, "--private-key", big(limits.MAX_KEY_BYTES)],
+            limits.MAX_KEY_BYTES,
+        ),
+        (
+            [*verify_cert, "--certificate-chain", big(limits.MAX_CERTIFICATE_BYTES)],
+            limits.MAX_CERTIFICATE_BYTES,
+        ),
+        (
+            [*verify, sig, "--public-key", public, "--range", big(limits.MAX_PROOF_BYTES)],
+            limits.MAX_PROOF_BYTES,
+        ),
+        (
+            ["hash", model, "--incremental", big(limits.MAX_MANIFEST_BYTES)],
+            limits.MAX_MANIFEST_BYTES,
+        ),
+        (
+            [*verify, big(limits.MAX_SIGNATURE_BYTES), "--public-key", public],
+            limits.MAX_SIGNATURE_BYTES,
+        ),
+    ]
+    for argv, limit in cases:
+        code, out, err = run(capsys, *argv)
+        assert code == 2, (argv, err)
+        assert out == ""
+        shown = "/dev/zero" if source == "/dev/zero" else f"big-{limit}"
+        one_error_line(err, shown, limits.describe_size(limit))
+
+
+def test_limits_are_what_the_docs_say() -> None:
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "signing.md").read_text("utf-8")
+    for limit in (limits.MAX_KEY_BYTES, limits.MAX_MANIFEST_BYTES, limits.MAX_SIGNATURE_BYTES):
+        assert limits.describe_size(limit) in docs
+    assert limits.describe_size(1 << 20) == "1 MiB"
+    assert limits.describe_size(3 << 29) == "1.5 GiB"
+    assert limits.describe_size(1000) == "1000 bytes"
+
+
+# -- 3. destinations are checked before hashing ------------------------------------------------
+
+
+def _as_unprivileged(argv: list[str]) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m gpuhash argv``; as root, without the capability to ignore modes."""
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("root without setpriv: directory modes do not apply")
+        prefix = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"]
+    return subprocess.run(
+        [*prefix, sys.executable, "-m", "gpuhash", *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("command", ["hash", "sign", "prove"])
+def test_unwritable_destination_fails_before_hashing(
+    model: Path, tmp_path: Path, command: str, ec_keys: tuple[Path, Path]
+) -> None:
+    """A read-only output directory is reported, naming the user's path, before anything is
+    hashed: the model here holds a symbolic link that hashing would refuse first."""
+    (model / "link").symlink_to("config.json")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        dest = str(locked / "out.json")
+        argv = {
+            "hash": ["hash", str(model), "-o", dest],
+            "sign": [
+                "sign",
+                "key",
+                str(model),
+                "--signature",
+                dest,
+                "--private-key",
+                str(ec_keys[0]),
+            ],
+            "prove": ["prove", str(model), "--object", "link", "--range", "0:1", "-o", dest],
+        }[command]
+        proc = _as_unprivileged(argv)
+        if proc.returncode == 2 and "link" in proc.stderr and "cannot write" not in proc.stderr:
+            probe = _as_unprivileged(["hash", str(model / "config.json"), "-o", dest])
+            if "cannot write" not in probe.stderr and probe.returncode == 0:
+                pytest.skip("this machine lets the process write into a mode-555 directory")
+        assert proc.returncode == 2, proc.stderr
+        one_error_line(proc.stderr, dest, "cannot write here")
+        assert ".tmp" not in proc.stderr
+        assert os.listdir(locked) == []
+    finally:
+        locked.chmod(0o755)
+
+
+def test_write_errors_name_the_destination(tmp_path: Path) -> None:
+    from gpuhash import _atomic
+
+    with pytest.raises(FileNotFoundError) as info:
+        _atomic.write_atomic(tmp_path / "missing" / "out.json", b"x")
+    assert info.value.filename == os.fspath(tmp_path / "missing" / "out.json")
+
+
+# -- 4. hash -o inside the model ---------------------------------------------------------------
+
+
+def test_hash_output_inside_the_model_is_not_hashed(
+    model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = model / "manifest.json"
+    expected = ref.hash_model(str(model), "gh1-merkle-sha256-64k", (), False)[1].hex()
+    lines = []
+    for argv in (
+        ["hash", model, "-o", out],
+        ["hash", model, "--incremental", out, "-o", out],
+        ["hash", model, "--incremental", out, "-o", out],
+        ["hash", model, "--incremental", out, "-o", out, "--full"],
+    ):
+        code, stdout, err = run(capsys, *argv)
+        assert code == 0, err
+        lines.append(stdout.splitlines()[-1])
+        assert "manifest.json" not in stdout
+    assert lines == [f"gh1-merkle-sha256-64k:{expected}"] * 4
+    # The previous manifest inside the model is not an object either, without -o.
+    code, stdout, _ = run(capsys, "hash", model, "--incremental", out)
+    assert code == 0
+    assert stdout.splitlines()[-1] == lines[0]
+
+
+# -- 9. a file that is not a signature -----------------------------------------------------------
+
+
+def test_not_a_signature_says_what_it_is(
+    model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], ec_keys: tuple[Path, Path]
+) -> None:
+    public = ec_keys[1]
+    manifest_json, manifest_pb = tmp_path / "m.json", tmp_path / "m.pb"
+    assert run(capsys, "hash", model, "-o", manifest_json)[0] == 0
+    assert run(capsys, "hash", model, "-o", manifest_pb)[0] == 0
+    proof = tmp_path / "p.json"
+    argv = ["prove", model, "--object", "config.json", "--range", "0:1", "-o", proof]
+    assert run(capsys, *argv)[0] == 0
+    garbage = tmp_path / "garbage"
+    garbage.write_bytes(bytes(range(256)) * 4)
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"")
+    listed = tmp_path / "list.json"
+    listed.write_text("[1, 2]", encoding="utf-8")
+    for path, what in (
+        (manifest_json, "is a gpuhash manifest (JSON)"),
+        (manifest_pb, "is a gpuhash manifest (protobuf)"),
+        (proof, "is a gpuhash inclusion proof"),
+        (garbage, "is neither JSON nor a gpuhash manifest"),
+        (empty, "is empty"),
+        (listed, "is a JSON list"),
+    ):
+        argv = ["verify", "key", model, "--signature", path, "--public-key", public]
+        code, _, err = run(capsys, *argv)
+        assert code == 1, err
+        one_error_line(err, str(path), what, "not a signature")
+        assert "None" not in err
+
+
+# -- 10. BLAKE3 signatures record the leaf size they were made with ------------------------------
+
+
+@pytest.mark.parametrize("sign_leaf", ["1k", "64k"])
+@pytest.mark.parametrize("prove_leaf", ["1k", "64k"])
+def test_blake3_sign_prove_verify_range_at_any_leaf_size(
+    model: Path,
+    tmp_path: Path,
+    sign_leaf: str,
+    prove_leaf: str,
+    capsys: pytest.CaptureFixture[str],
+    ec_keys: tuple[Path, Path],
+) -> None:
+    private, public = ec_keys
+    sig, proof = tmp_path / "m.sig", tmp_path / "p.json"
+    sign = ["sign", "key", model, "--signature", sig, "--private-key", private]
+    code, _, err = run(capsys, *sign, "-a", "blake3", "-l", sign_leaf)
+    assert code == 0, err
+    manifest = gpuhash.signing.signed_manifest(sig, method="key", public_key=public)
+    assert manifest.algorithm.leaf_size == {"1k": 1024, "64k": 65536}[sign_leaf]
+    prove = ["prove", model, "--object", "big.bin", "--range", "2000:5000", "-o", proof]
+    assert run(capsys, *prove, "-a", "blake3", "-l", prove_leaf)[0] == 0
+    verify = ["verify", "key", model, "--signature", sig, "--public-key", public]
+    code, out, err = run(capsys, *verify, "--range", proof)
+    assert code == 0, err
+    L = {"1k": 1024, "64k": 65536}[prove_leaf]
+    assert f"verified bytes [{2000 // L * L}, {-(-5000 // L) * L}) of big.bin" in out
+    # A changed byte inside the proven range is still caught.
+    with open(model / "big.bin", "r+b") as f:
+        f.seek(4000)
+        b = f.read(1)
+        f.seek(4000)
+        f.write(bytes([b[0] ^ 1]))
+    code, _, err = run(capsys, *verify, "--range", proof)
+    assert code == 1
+    assert "do not match the signed digest" in err
