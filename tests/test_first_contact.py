@@ -12,6 +12,7 @@ only observable difference.
 
 from __future__ import annotations
 
+import datetime
 import mmap
 import os
 import random
@@ -19,6 +20,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -408,3 +410,110 @@ def test_blake3_sign_prove_verify_range_at_any_leaf_size(
     code, _, err = run(capsys, *verify, "--range", proof)
     assert code == 1
     assert "do not match the signed digest" in err
+
+
+# -- 7. certificate signatures that a verifier can check -----------------------------------------
+
+
+def _certificate(
+    subject: str, key: Any, issuer: tuple[str, Any] | None, ca: bool, path: Path
+) -> Path:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+    issuer_name, issuer_key = (
+        (x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer[0])]), issuer[1])
+        if issuer
+        else (name, key)
+    )
+    b = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(issuer_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
+            critical=False,
+        )
+    )
+    if ca:
+        b = b.add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+            critical=True,
+        )
+    else:
+        b = b.add_extension(
+            x509.KeyUsage(True, False, False, False, False, False, False, False, False),
+            critical=True,
+        ).add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]), critical=False)
+    path.write_bytes(b.sign(issuer_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM))
+    return path
+
+
+def test_certificate_signing_needs_the_chain_a_verifier_needs(
+    model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    key_pem = tmp_path / "key.pem"
+    key_pem.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    root_key, int_key, other_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
+    root = _certificate("root", root_key, None, True, tmp_path / "root.pem")
+    inter = _certificate("intermediate", int_key, ("root", root_key), True, tmp_path / "int.pem")
+    other = _certificate("other", other_key, None, True, tmp_path / "other.pem")
+    leaf = _certificate("signer", key, ("intermediate", int_key), False, tmp_path / "leaf.pem")
+    direct = _certificate("signer", key, ("root", root_key), False, tmp_path / "direct.pem")
+    selfsigned = _certificate("self", key, None, False, tmp_path / "self.pem")
+    sig = tmp_path / "m.sig"
+
+    def sign(cert: Path, *chain: Path) -> tuple[int, str, str]:
+        argv = ["sign", "certificate", model, "--signature", sig, "--private-key", key_pem]
+        argv += ["--signing-certificate", cert]
+        return run(capsys, *argv, *(["--certificate-chain", *chain] if chain else []))
+
+    def verify(*anchors: Path) -> int:
+        argv = ["verify", "certificate", model, "--signature", sig, "--certificate-chain"]
+        return run(capsys, *argv, *anchors)[0]
+
+    # Issued by another, without a chain: refused before hashing, in one line.
+    for cert in (leaf, direct):
+        code, out, err = sign(cert)
+        assert code == 2
+        assert out == ""
+        one_error_line(err, cert.name, "--certificate-chain")
+        assert not sig.exists()
+    # A chain that did not issue the certificate: refused too.
+    code, _, err = sign(leaf, other)
+    assert code == 2
+    one_error_line(err, "did not issue", "CN=other")
+    code, _, err = sign(leaf, root)  # the root, but not the intermediate between
+    assert code == 2
+    one_error_line(err, "did not issue")
+    # What signs verifies against the root.
+    assert sign(leaf, inter)[0] == 0
+    assert verify(root) == 0
+    assert verify(other) == 1
+    assert sign(leaf, inter, root)[0] == 0
+    assert verify(root) == 0
+    assert sign(direct, root)[0] == 0
+    assert verify(root) == 0
+    # A self-signed certificate needs no chain: it is its own anchor.
+    assert sign(selfsigned)[0] == 0
+    assert verify(selfsigned) == 0
+    assert verify(root) == 1

@@ -213,6 +213,42 @@ def _ca_may_sign_code(policy: Any, cert: Any, extended: Any) -> None:
         raise ValueError("a CA's extended key usage excludes code signing")
 
 
+def _issued_by(cert: Any, issuer: Any) -> bool:
+    """Whether ``issuer``'s key signed ``cert`` and its subject is ``cert``'s issuer."""
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError, Exception):  # InvalidSignature, unsupported key types
+        return False
+    return True
+
+
+def _check_chain_links(leaf: Any, chain: Sequence[Any], where: str) -> None:
+    """What a verifier needs of the bundle (11.2): a path from the signing certificate to a
+    trust anchor, built from the bundled certificates. Without a chain that is possible only
+    when the signing certificate is self-signed (its own anchor); so a certificate issued by
+    another needs ``--certificate-chain``, and each certificate given must have issued the
+    one below it. Raises ``UsageError`` before anything is hashed."""
+    if not chain:
+        if not _issued_by(leaf, leaf):
+            issuer = leaf.issuer.rfc4514_string()
+            raise UsageError(
+                f"{where}: issued by {issuer}, so a verifier needs the certificates above it: "
+                "pass them with --certificate-chain (up to the trust anchor; without a chain "
+                "only a self-signed certificate can verify)"
+            )
+        return
+    below = leaf
+    for i, cert in enumerate(chain):
+        if not _issued_by(below, cert):
+            what = "the signing certificate" if i == 0 else f"chain certificate {i}"
+            raise UsageError(
+                f"--certificate-chain: certificate {i + 1} ({cert.subject.rfc4514_string()}) "
+                f"did not issue {what} ({below.subject.rfc4514_string()}); give the chain in "
+                "order, from the issuer of the signing certificate up"
+            )
+        below = cert
+
+
 class CertificateSigner:
     method = "certificate"
 
@@ -238,6 +274,7 @@ class CertificateSigner:
         except VerificationError as e:
             raise UsageError(str(e)) from None
         self._chain = load_certificates(certificate_chain, "certificate chain")
+        _check_chain_links(self._cert, self._chain, os.fspath(signing_certificate))
 
     def sign(self, payload: bytes) -> bytes:
         from cryptography.hazmat.primitives import serialization
