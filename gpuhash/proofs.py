@@ -177,11 +177,11 @@ def prove_object(
         path, ignore_paths=ignore_paths, allow_symlinks=allow_symlinks, objects=objects
     )
     src = _find(sources, name)
-    empty = src.size == 0 and start == end == 0  # the one (empty) leaf of an empty object
-    if not (0 <= start < end <= src.size or empty):
-        raise UsageError(f"range {start}:{end} is not inside {name!r} ({src.size} bytes)")
-    first, count = ref.leaf_range(start, end - start, alg.leaf_size)
-    if empty:
+    try:
+        first, count = ref.proof_leaves(start, end, src.size, alg.leaf_size)
+    except ref.SpecError as e:
+        raise UsageError(f"{name}: {e}") from None
+    if src.size == 0:  # the one (empty) leaf of an empty object
         nodes = api.prove(b"", 0, 1, algorithm=alg, backend=backend)  # type: ignore[arg-type]
         return Proof(alg, name, 0, 0, 1, tuple(nodes))
     if not use_mmap:

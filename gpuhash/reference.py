@@ -546,6 +546,22 @@ def leaf_range(offset: int, length: int, leaf_size: int) -> tuple[int, int]:
     return first, last - first
 
 
+def proof_leaves(start: int, end: int, size: int, leaf_size: int) -> tuple[int, int]:
+    """The leaves (first, count) a proof for bytes [start, end) of an object of ``size`` bytes
+    reveals (section 7). The range must be non-empty and inside the object; the one exception
+    is [0, 0) of the empty object, whose only leaf is empty."""
+    if not 0 <= start <= end:
+        raise SpecError(f"range {start}:{end} ends before it starts")
+    if end > size:
+        raise SpecError(f"range {start}:{end} ends past the object's {size} bytes")
+    if start == end and size > 0:
+        raise SpecError(
+            f"range {start}:{end} is empty: a proof covers at least one byte "
+            "(only an empty object is proven with the range 0:0)"
+        )
+    return leaf_range(start, end - start, leaf_size)
+
+
 def proof_ranges(family: str, n: int, first: int, count: int) -> list[tuple[int, int]]:
     """The leaf ranges [lo, hi) whose subtree values PROVE(0, n) emits for leaves
     [first, first + count) of an object of n leaves, in order."""

@@ -517,3 +517,54 @@ def test_certificate_signing_needs_the_chain_a_verifier_needs(
     assert sign(selfsigned)[0] == 0
     assert verify(selfsigned) == 0
     assert verify(root) == 1
+
+
+# -- 8. empty ranges -----------------------------------------------------------------------------
+
+
+def test_empty_ranges_are_refused_as_empty_except_the_empty_object(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], ec_keys: tuple[Path, Path]
+) -> None:
+    m = tmp_path / "m"
+    m.mkdir()
+    (m / "three").write_bytes(b"abc")
+    (m / "empty").write_bytes(b"")
+    (m / "two-leaves").write_bytes(bytes(2048))
+    proof = tmp_path / "p.json"
+
+    def prove(name: str, rng: str) -> tuple[int, str, str]:
+        return run(capsys, "prove", m, "--object", name, "--range", rng, "-o", proof, "-l", "1k")
+
+    for name, rng, message in (
+        ("three", "1:1", "range 1:1 is empty"),
+        ("three", "0:0", "range 0:0 is empty"),
+        ("three", "3:3", "range 3:3 is empty"),
+        ("two-leaves", "2048:2048", "range 2048:2048 is empty"),
+        ("three", "2:1", "range 2:1 ends before it starts"),
+        ("three", "0:4", "range 0:4 ends past the object's 3 bytes"),
+        ("empty", "0:1", "range 0:1 ends past the object's 0 bytes"),
+    ):
+        code, out, err = prove(name, rng)
+        assert code == 2, (name, rng)
+        assert out == ""
+        one_error_line(err, name, message)
+        assert not proof.exists()
+    # The empty object's one (empty) leaf is proven with 0:0, and verifies.
+    private, public = ec_keys
+    sig = tmp_path / "m.sig"
+    assert (
+        run(capsys, "sign", "key", m, "--signature", sig, "--private-key", private, "-l", "1k")[0]
+        == 0
+    )
+    for name, rng in (("empty", "0:0"), ("three", "2:3"), ("two-leaves", "1024:1025")):
+        code, out, err = prove(name, rng)
+        assert code == 0, err
+        verify = ["verify", "key", m, "--signature", sig, "--public-key", public, "--range", proof]
+        code, out, err = run(capsys, *verify)
+        assert code == 0, err
+    assert "verified bytes [1024, 2048) of two-leaves" in out
+    # The reference says the same: its covering leaves for every accepted range.
+    assert ref.proof_leaves(0, 0, 0, 1024) == (0, 1) == ref.leaf_range(0, 0, 1024)
+    assert ref.proof_leaves(1023, 1025, 4096, 1024) == (0, 2)
+    with pytest.raises(ref.SpecError, match="is empty"):
+        ref.proof_leaves(5, 5, 10, 1024)
