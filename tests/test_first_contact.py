@@ -568,3 +568,70 @@ def test_empty_ranges_are_refused_as_empty_except_the_empty_object(
     assert ref.proof_leaves(1023, 1025, 4096, 1024) == (0, 2)
     with pytest.raises(ref.SpecError, match="is empty"):
         ref.proof_leaves(5, 5, 10, 1024)
+
+
+# -- 5. digest lines name the object model -------------------------------------------------------
+
+
+def test_digest_lines_of_files_and_tensors_differ_in_their_identifier_part(
+    model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = {}
+    for objects in ("files", "tensors"):
+        code, out, err = run(capsys, "digest", model, "--objects", objects)
+        assert code == 0, err
+        lines[objects] = out.strip()
+    files_id, _, files_hex = lines["files"].partition(":")
+    tensors_id, _, tensors_hex = lines["tensors"].partition(":")
+    assert files_id == "gh1-merkle-sha256-64k"  # unchanged: existing digest lines stay valid
+    assert tensors_id == "gh1-merkle-sha256-64k+tensors"
+    # Each digest is the reference's, over the objects its line names.
+    assert files_hex == ref.hash_model(str(model), files_id, (), False)[1].hex()
+    assert tensors_hex == ref.hash_model(str(model), files_id, (), False, tensors=True)[1].hex()
+    assert ref.parse_digest_line(lines["tensors"]) == (files_id, True, bytes.fromhex(tensors_hex))
+    # The table of `hash` ends with the same line; a model with nothing to split has none.
+    code, out, _ = run(capsys, "hash", model, "--objects", "tensors")
+    assert out.splitlines()[-1] == lines["tensors"]
+    (model / "model.safetensors").unlink()
+    a = run(capsys, "digest", model, "--objects", "tensors")[1]
+    b = run(capsys, "digest", model)[1]
+    assert a == b
+    assert "+tensors" not in a
+
+
+def test_digest_line_vectors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The vectors' lines (from the reference) are what `gpuhash digest` prints for their file,
+    and every invalid line is rejected by the reference parser."""
+    import json
+
+    here = Path(__file__).resolve().parents[1]
+    vectors = json.loads((here / "spec/v1/vectors/identifiers.json").read_text("utf-8"))
+    section = vectors["digest_lines"]
+    data = b"".join(
+        bytes.fromhex(s["hex"])
+        if "hex" in s
+        else bytes(
+            (s["mul"] * i + s["add"]) % 251 for i in range(s["start"], s["start"] + s["size"])
+        )
+        for s in section["content"]
+    )
+    m = tmp_path / "m"
+    m.mkdir()
+    (m / section["file_name"]).write_bytes(data)
+    seen = set()
+    for v in section["valid"]:
+        ident, tensors, digest = ref.parse_digest_line(v["line"])
+        assert (ident, "tensors" if tensors else "files", digest.hex()) == (
+            v["id"],
+            v["objects"],
+            v["artifact_digest"],
+        )
+        code, out, err = run(capsys, "digest", m, "-a", v["id"], "--objects", v["objects"])
+        assert code == 0, err
+        assert out == v["line"] + "\n"
+        seen.add((v["id"], v["objects"]))
+    assert len(seen) == 4
+    assert len(section["invalid"]) >= 10
+    for v in section["invalid"]:
+        with pytest.raises(ref.SpecError):
+            ref.parse_digest_line(v["line"])
