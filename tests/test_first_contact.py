@@ -635,3 +635,74 @@ def test_digest_line_vectors(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     for v in section["invalid"]:
         with pytest.raises(ref.SpecError):
             ref.parse_digest_line(v["line"])
+
+
+# -- 6. what model_signing accepts, by its command line and by its Python API ----------------------
+
+
+def _model_signing_cli() -> list[str]:
+    script = Path(sys.executable).parent / "model_signing"
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("model_signing")
+    if found is None:
+        pytest.skip("the model_signing command is not installed")
+    return [found]
+
+
+@pytest.mark.parametrize(
+    ("label", "options", "cli_accepts"),
+    [
+        ("sha256", [], True),
+        ("blake3", ["--algorithm", "blake3"], False),
+        ("shards", ["--shard-size", "65536"], False),
+    ],
+)
+def test_model_signing_cli_and_api_on_gpuhash_oms_signatures(
+    model: Path,
+    tmp_path: Path,
+    label: str,
+    options: list[str],
+    cli_accepts: bool,
+    capsys: pytest.CaptureFixture[str],
+    ec_keys: tuple[Path, Path],
+) -> None:
+    """docs/signing.md: model_signing's CLI accepts gpuhash's SHA-256 oms signatures and
+    rejects BLAKE3 and shard ones; its Python API accepts all three with the matching hashing
+    configuration. Both are run here, for real."""
+    import model_signing
+
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "signing.md").read_text("utf-8")
+    flat = " ".join(docs.split())
+    assert "`model_signing verify` accepts gpuhash's default `--format oms` signatures" in flat
+    assert "rejects BLAKE3 and shard signatures" in flat
+    assert "Its Python API accepts all three when given the matching hashing configuration" in flat
+    private, public = ec_keys
+    (model / "model.safetensors").unlink()  # model_signing hashes files; keep the model small
+    sig = tmp_path / f"{label}.sig"
+    argv = ["sign", "key", model, "--signature", sig, "--private-key", private, "--format", "oms"]
+    code, _, err = run(capsys, *argv, *options)
+    assert code == 0, err
+    verify = ["verify", "key", str(model), "--signature", str(sig), "--public_key", str(public)]
+    proc = subprocess.run(
+        [*_model_signing_cli(), *verify],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=tmp_path,
+    )
+    if cli_accepts:
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "Verification succeeded" in proc.stdout + proc.stderr
+    else:
+        assert proc.returncode != 0
+        assert "Signature mismatch" in proc.stdout + proc.stderr
+    hashing = model_signing.hashing.Config()
+    if label == "shards":
+        hashing = hashing.use_shard_serialization(shard_size=65536)
+    else:
+        hashing = hashing.use_file_serialization(hashing_algorithm=label)
+    model_signing.verifying.Config().use_elliptic_key_verifier(
+        public_key=public
+    ).set_hashing_config(hashing).verify(model, sig)
