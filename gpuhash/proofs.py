@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from gpuhash import reference as ref
 from gpuhash.algorithms import Algorithm, resolve_algorithm
+from gpuhash.backend import HashBackend
 from gpuhash.engine import Source, _open_checked
 from gpuhash.errors import InputError, UsageError, VerificationError
 
@@ -123,7 +124,7 @@ READ_WINDOW = 64 << 20
 
 
 def _prove_reading(
-    src: Source, alg: Algorithm, first: int, count: int, backend: object
+    src: Source, alg: Algorithm, first: int, count: int, backend: str | HashBackend
 ) -> list[bytes]:
     """The proof values of leaves [first, first + count) of ``src``, reading its bytes with
     pread: a subtree larger than ``READ_WINDOW`` is split as the tree splits it (section 3) and
@@ -139,12 +140,12 @@ def _prove_reading(
         raise UsageError(str(e)) from None
     window_leaves = max(1, READ_WINDOW // L)
 
-    def value(b: object, lo: int, hi: int) -> bytes:
+    def value(b: HashBackend, lo: int, hi: int) -> bytes:
         if hi - lo > window_leaves:
             k = ref.largest_power_of_two_below(hi - lo)
             return ref.node_value(alg.family, value(b, lo, lo + k), value(b, lo + k, hi), False)
         data = _read(src, lo * L, min(hi * L, src.size))
-        return subtree_values(b, alg, data, src.size, [(lo, hi)], first_byte=lo * L)[0]  # type: ignore[arg-type]
+        return subtree_values(b, alg, data, src.size, [(lo, hi)], first_byte=lo * L)[0]
 
     with api.backend_for(backend, alg, min(src.size, READ_WINDOW)) as b:
         return [value(b, lo, hi) for lo, hi in ranges]
@@ -185,7 +186,7 @@ def prove_object(
         nodes = api.prove(b"", 0, 1, algorithm=alg, backend=backend)  # type: ignore[arg-type]
         return Proof(alg, name, 0, 0, 1, tuple(nodes))
     if not use_mmap:
-        nodes = _prove_reading(src, alg, first, count, backend)
+        nodes = _prove_reading(src, alg, first, count, backend)  # type: ignore[arg-type]
         return Proof(alg, name, src.size, first, count, tuple(nodes))
     fd = _open_checked(src)
     try:
