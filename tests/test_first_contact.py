@@ -458,6 +458,29 @@ def _certificate(
     return path
 
 
+def _sign_without_checks(sig: Path, key: Path, cert: Path) -> Path:
+    """A certificate bundle with no chain, as another tool would write it: the statement of
+    ``sig`` signed again by the certificate's key, with only that certificate in the bundle."""
+    import base64
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from gpuhash.signing import envelope, methods
+
+    payload = envelope.parse_bundle(sig.read_bytes()).payload
+    private = methods.load_private_key(key)
+    signed = private.sign(envelope.pae(envelope.PAYLOAD_TYPE, payload), ec.ECDSA(hashes.SHA256()))
+    der = x509.load_pem_x509_certificate(cert.read_bytes()).public_bytes(serialization.Encoding.DER)
+    material = {
+        "x509CertificateChain": {"certificates": [{"rawBytes": base64.b64encode(der).decode()}]}
+    }
+    out = sig.with_name("no-chain.sig")
+    out.write_bytes(envelope.bundle_json(payload, signed, material))
+    return out
+
+
 def test_certificate_signing_needs_the_chain_a_verifier_needs(
     model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -513,6 +536,20 @@ def test_certificate_signing_needs_the_chain_a_verifier_needs(
     assert verify(root) == 0
     assert sign(direct, root)[0] == 0
     assert verify(root) == 0
+    # A bundle made without the chain (by another tool; gpuhash refuses to make one) is named.
+    bundle_without_chain = _sign_without_checks(sig, key_pem, leaf)
+    code, _, err = run(
+        capsys,
+        "verify",
+        "certificate",
+        model,
+        "--signature",
+        bundle_without_chain,
+        "--certificate-chain",
+        root,
+    )
+    assert code == 1
+    one_error_line(err, "carries only the signing certificate", "CN=intermediate")
     # A self-signed certificate needs no chain: it is its own anchor.
     assert sign(selfsigned)[0] == 0
     assert verify(selfsigned) == 0

@@ -361,6 +361,11 @@ class CertificateVerifier:
             verifier.verify(leaf, certs[1:])
         except xv.VerificationError as e:
             detail = " ".join(str(e).split())[:200]
+            if len(certs) == 1 and not _issued_by(leaf, leaf):
+                detail = (
+                    "the bundle carries only the signing certificate, issued by "
+                    f"{leaf.issuer.rfc4514_string()}, and no anchor given issued it"
+                )
             raise VerificationError(
                 f"signature: the certificate chain does not lead to a trusted anchor: {detail}"
             ) from None
