@@ -7,6 +7,8 @@ import os
 import secrets
 import stat
 
+from gpuhash.errors import GpuhashError, UsageError
+
 _MAX_TRIES = 100
 
 
@@ -36,6 +38,34 @@ def _fsync_directory(directory: str) -> None:
         os.close(fd)
 
 
+def check_destination(path: str | os.PathLike[str]) -> None:
+    """Fail now, before any work, when ``write_atomic(path, ...)`` could not succeed: ``path`` is
+    a directory, its directory is missing or not a directory, or no file can be created there
+    (probed by creating and removing a temporary file, which also holds for root and read-only
+    file systems). Raises ``UsageError`` naming ``path`` as the caller wrote it."""
+    shown = os.fspath(path)
+    target = os.path.abspath(shown)
+    directory, base = os.path.split(target)
+    if os.path.isdir(target) or not base:
+        raise UsageError(f"{shown}: is a directory")
+    if not os.path.isdir(directory):
+        raise UsageError(f"{shown}: directory {directory} does not exist")
+    try:
+        fd, tmp = _open_temp(directory, base, 0o600)
+    except OSError as e:
+        raise UsageError(f"{shown}: cannot write here: {e.strerror or e}") from None
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(tmp)
+
+
+def _named(e: OSError, path: str) -> OSError:
+    """``e`` naming the caller's path rather than the temporary file."""
+    if e.strerror:
+        return OSError(e.errno, e.strerror, path)
+    return e
+
+
 def write_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o666) -> None:
     """Replace ``path`` with ``data`` atomically.
 
@@ -48,7 +78,10 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o666
     directory, base = os.path.split(target)
     if not base:
         raise IsADirectoryError(f"{os.fspath(path)}: not a file name")
-    fd, tmp = _open_temp(directory, base, mode)
+    try:
+        fd, tmp = _open_temp(directory, base, mode)
+    except OSError as e:
+        raise _named(e, os.fspath(path)) from None
     try:
         try:
             try:
@@ -66,8 +99,10 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o666
         finally:
             os.close(fd)
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(e, OSError) and not isinstance(e, GpuhashError):
+            raise _named(e, os.fspath(path)) from None
         raise
     _fsync_directory(directory)

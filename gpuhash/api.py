@@ -53,6 +53,17 @@ def _auto_for_size(backend: str | HashBackend, total: int) -> str | HashBackend:
     return backend
 
 
+@contextmanager
+def backend_for(
+    backend: str | HashBackend, algorithm: Algorithm, total: int
+) -> Iterator[HashBackend]:
+    """A backend instance to hash ``total`` bytes with: ``backend`` itself when it is one (the
+    caller closes it), else a new one (``auto`` below ``AUTO_DEVICE_MIN_BYTES`` means ``cpu``),
+    closed on exit."""
+    with _backend(_auto_for_size(backend, total), algorithm) as b:
+        yield b
+
+
 OBJECT_MODES = ("files", "tensors")
 
 
@@ -60,6 +71,29 @@ def default_ignores(ignore_git_paths: bool = True) -> tuple[str, ...]:
     """The default ignore paths (spec section 1.2): git's files (unless ``ignore_git_paths`` is
     false, model_signing's ``--no-ignore-git-paths``) and ``.cache/huggingface``."""
     return ref.DEFAULT_IGNORES if ignore_git_paths else ref.HF_IGNORES
+
+
+def ignoring_own_files(
+    model: str | os.PathLike[str],
+    own_files: Sequence[str | os.PathLike[str] | None],
+    ignore_paths: Sequence[str] = (),
+) -> list[str]:
+    """``ignore_paths`` plus each of ``own_files`` (a manifest or signature being written or
+    read) that lies inside the model directory, so that a command never hashes its own output:
+    ``gpuhash hash M -o M/manifest.json`` and ``gpuhash sign ... M --signature M/model.sig``."""
+    paths = list(ignore_paths)
+    root = os.path.realpath(model)
+    if not os.path.isdir(root):
+        return paths
+    for own in own_files:
+        if own is None:
+            continue
+        real = os.path.realpath(own)
+        if real != root and os.path.commonpath([root, real]) == root:
+            rel = os.path.relpath(real, root).replace(os.sep, "/")
+            if rel not in paths:
+                paths.append(rel)
+    return paths
 
 
 def list_objects(

@@ -340,11 +340,9 @@ def _algorithm(args: argparse.Namespace) -> Algorithm:
 
 def _check_output_path(output: str) -> None:
     """Fail before hashing, not after, when ``-o`` cannot be written at all."""
-    directory = os.path.dirname(os.path.abspath(output))
-    if os.path.isdir(output):
-        raise UsageError(f"{output}: is a directory")
-    if not os.path.isdir(directory):
-        raise UsageError(f"{output}: directory {directory} does not exist")
+    from gpuhash._atomic import check_destination
+
+    check_destination(output)
 
 
 def _unknown_backend(name: str) -> UsageError:
@@ -385,13 +383,10 @@ def _hash(args: argparse.Namespace) -> Manifest:
 
 def _read_manifest(path: str, what: str) -> Manifest:
     """A manifest written by ``gpuhash hash -o`` (or ``--json``): JSON or protobuf binary."""
+    from gpuhash import limits
     from gpuhash.manifest import Manifest, ManifestError
 
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        raise UsageError(f"{path}: cannot read {what}: {e.strerror}") from None
+    data = limits.read_limited(path, limits.MAX_MANIFEST_BYTES, what)
     try:
         if data.lstrip()[:1] == b"{":
             return Manifest.from_json(data)
@@ -404,7 +399,7 @@ def _rehash(args: argparse.Namespace) -> Manifest:
     """``gpuhash hash --incremental PREVIOUS``: reuse the unchanged files' digests."""
     from gpuhash import api
 
-    previous = _read_manifest(args.incremental, "the previous manifest")
+    previous = _read_manifest(args.incremental, "previous manifest")
     if args.algorithm is not None or args.leaf_size is not None:
         wanted = _algorithm(args)
         if wanted.id != previous.algorithm.id:
@@ -465,6 +460,8 @@ def cmd_hash(args: argparse.Namespace) -> int:
         _check_output_path(args.output)
     if args.full and args.incremental is None:
         raise UsageError("--full needs --incremental PREVIOUS")
+    # The manifest written (and the previous one read) are never objects of the model itself.
+    args.own_files = [args.output, args.incremental]
     manifest = _rehash(args) if args.incremental is not None else _hash(args)
     if args.output is not None:
         from gpuhash._atomic import write_atomic
@@ -556,6 +553,8 @@ def cmd_sign(args: argparse.Namespace) -> int:
             force_oob=args.oauth_force_oob,
             format=args.format,
             algorithm=args.algorithm if oms else algorithm.id if algorithm is not None else None,
+            # The identifier of blake3 has no leaf part: the leaf size travels on its own.
+            leaf_size=None if algorithm is None else algorithm.leaf_size,
             backend=backend,
             **_walk(args),
             shard_size=None if args.shard_size is None else parse_size(args.shard_size),
@@ -600,6 +599,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
             objects=args.objects,
             range_proof=args.range,
             progress=progress,
+            use_mmap=not args.no_mmap,
         )
     except signing.VerificationFailed as e:
         return _report_mismatch(e, e.result.problems())
@@ -636,7 +636,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from gpuhash import signing
     from gpuhash.errors import VerificationError
 
-    manifest = _read_manifest(args.manifest, "the manifest")
+    manifest = _read_manifest(args.manifest, "manifest")
     model = args.path if args.path is not None else os.path.dirname(args.manifest) or "."
     backend = _chosen_backend(args, None)
     progress = _progress(args)
@@ -689,6 +689,7 @@ def cmd_prove(args: argparse.Namespace) -> int:
             objects=args.objects or "files",
             backend=backend,
             **_walk(args),
+            use_mmap=not args.no_mmap,
         )
     finally:
         if not isinstance(backend, str):
@@ -974,8 +975,14 @@ def _walk_options(parser: argparse.ArgumentParser, model: str) -> None:
 
 def _walk(args: argparse.Namespace, model: str | None = None) -> dict[str, Any]:
     """The walk options of a command, its ignore paths resolved as a user typed them."""
+    from gpuhash.api import ignoring_own_files
+
+    model = args.path if model is None else model
+    typed = _ignore_paths(model, args.ignore_paths)
     return {
-        "ignore_paths": _ignore_paths(args.path if model is None else model, args.ignore_paths),
+        # Files the command itself writes or reads (hash -o) are left out silently: the
+        # warning about ignore paths that match nothing is for what the user typed.
+        "ignore_paths": ignoring_own_files(model, getattr(args, "own_files", ()), typed),
         "allow_symlinks": args.allow_symlinks,
         "link_root": args.link_root,
         "ignore_git_paths": args.ignore_git_paths,
@@ -1224,6 +1231,11 @@ def build_parser() -> argparse.ArgumentParser:
         if verify:
             _positional(p, "path", "MODEL", "a model file or directory")
             _verify_hash_options(p)
+            p.add_argument(
+                "--no-mmap",
+                action="store_true",
+                help="read files instead of memory-mapping them (as for hash)",
+            )
             p.add_argument(
                 "--range",
                 metavar="PROOF",

@@ -275,15 +275,18 @@ def subtree_values(
     data: Buffer,
     size: int,
     ranges: Sequence[tuple[int, int]],
+    *,
+    first_byte: int = 0,
 ) -> list[bytes]:
     """The value of the subtree over leaves [lo, hi) of an object (its bytes ``data``, ``size``
     long) for each range, never a root (proof values, spec section 7), computed by
-    ``backend`` in one ``hash_subtrees`` call."""
+    ``backend`` in one ``hash_subtrees`` call. ``first_byte``: where ``data`` starts in the
+    object (a multiple of the leaf size), when it holds only the ranges' bytes."""
     leaf = algorithm.leaf_size
     offsets, lengths, indices, roots = array("Q"), array("Q"), array("Q"), array("B")
     for lo, hi in ranges:
         for j in range(lo, hi):
-            offsets.append(j * leaf)
+            offsets.append(j * leaf - first_byte)
             lengths.append(min(leaf, size - j * leaf) if size else 0)
             indices.append(j)
             roots.append(0)

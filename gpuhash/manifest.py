@@ -62,8 +62,12 @@ class Manifest:
         return self.artifact_digest.hex()
 
     def digest_line(self) -> str:
-        """``<algorithm-id>:<hex artifact digest>``, as ``gpuhash digest`` prints it."""
-        return f"{self.algorithm.id}:{self.hexdigest}"
+        """``<algorithm-id>[+tensors]:<hex artifact digest>``, as ``gpuhash digest`` prints it
+        (spec section 2.3): ``+tensors`` when the objects are tensors (``objects="tensors"``
+        split at least one file), so the line names everything its digest depends on."""
+        return ref.digest_line(
+            self.algorithm.id, (o.kind for o in self.objects), self.artifact_digest
+        )
 
     def __getitem__(self, name: str) -> ObjectDigest:
         for o in self.objects:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from gpuhash import reference as ref
 from gpuhash.algorithms import Algorithm, resolve_algorithm
+from gpuhash.backend import HashBackend
 from gpuhash.engine import Source, _open_checked
 from gpuhash.errors import InputError, UsageError, VerificationError
 
@@ -77,7 +78,9 @@ class Proof:
         if msg.spec_version != ref.SPEC_VERSION:
             raise UsageError(f"proof has spec version {msg.spec_version}, expected 1")
         try:
-            alg = resolve_algorithm(msg.algorithm.id)
+            # The leaf size recorded must agree with the identifier; for blake3, whose
+            # identifier has no leaf part, it is the proof's own L (spec section 7).
+            alg = resolve_algorithm(msg.algorithm.id, int(msg.algorithm.leaf_size) or None)
         except UsageError as e:
             raise UsageError(f"proof algorithm: {e}") from None
         return cls(
@@ -116,6 +119,38 @@ def _read(src: Source, start: int, end: int) -> bytes:
         os.close(fd)
 
 
+#: With ``use_mmap=False``, the most bytes of an object read into memory at once for a proof.
+READ_WINDOW = 64 << 20
+
+
+def _prove_reading(
+    src: Source, alg: Algorithm, first: int, count: int, backend: str | HashBackend
+) -> list[bytes]:
+    """The proof values of leaves [first, first + count) of ``src``, reading its bytes with
+    pread: a subtree larger than ``READ_WINDOW`` is split as the tree splits it (section 3) and
+    its halves' values joined with the family's node function."""
+    from gpuhash import api
+    from gpuhash.engine import subtree_values
+
+    L = alg.leaf_size
+    n = ref.leaf_count(src.size, L)
+    try:
+        ranges = ref.proof_ranges(alg.family, n, first, count)
+    except ref.SpecError as e:
+        raise UsageError(str(e)) from None
+    window_leaves = max(1, READ_WINDOW // L)
+
+    def value(b: HashBackend, lo: int, hi: int) -> bytes:
+        if hi - lo > window_leaves:
+            k = ref.largest_power_of_two_below(hi - lo)
+            return ref.node_value(alg.family, value(b, lo, lo + k), value(b, lo + k, hi), False)
+        data = _read(src, lo * L, min(hi * L, src.size))
+        return subtree_values(b, alg, data, src.size, [(lo, hi)], first_byte=lo * L)[0]
+
+    with api.backend_for(backend, alg, min(src.size, READ_WINDOW)) as b:
+        return [value(b, lo, hi) for lo, hi in ranges]
+
+
 def prove_object(
     path: str | os.PathLike[str],
     name: str,
@@ -130,9 +165,12 @@ def prove_object(
     allow_symlinks: bool = False,
     link_root: str | os.PathLike[str] | None = None,
     ignore_git_paths: bool = True,
+    use_mmap: bool = True,
 ) -> Proof:
     """A proof for bytes ``[start, end)`` of the object ``name`` of a model path (rounded out to
-    whole leaves). The object is memory-mapped, not read into memory."""
+    whole leaves). The object is memory-mapped, not read into memory; with ``use_mmap=False``
+    it is read with pread, one subtree of at most ``READ_WINDOW`` bytes at a time (a file
+    truncated meanwhile is then an error, never a SIGBUS)."""
     from gpuhash import api
 
     alg = algorithm if isinstance(algorithm, Algorithm) else resolve_algorithm(algorithm, leaf_size)
@@ -147,13 +185,16 @@ def prove_object(
         objects=objects,
     )
     src = _find(sources, name)
-    empty = src.size == 0 and start == end == 0  # the one (empty) leaf of an empty object
-    if not (0 <= start < end <= src.size or empty):
-        raise UsageError(f"range {start}:{end} is not inside {name!r} ({src.size} bytes)")
-    first, count = ref.leaf_range(start, end - start, alg.leaf_size)
-    if empty:
+    try:
+        first, count = ref.proof_leaves(start, end, src.size, alg.leaf_size)
+    except ref.SpecError as e:
+        raise UsageError(f"{name}: {e}") from None
+    if src.size == 0:  # the one (empty) leaf of an empty object
         nodes = api.prove(b"", 0, 1, algorithm=alg, backend=backend)  # type: ignore[arg-type]
         return Proof(alg, name, 0, 0, 1, tuple(nodes))
+    if not use_mmap:
+        nodes = _prove_reading(src, alg, first, count, backend)  # type: ignore[arg-type]
+        return Proof(alg, name, src.size, first, count, tuple(nodes))
     fd = _open_checked(src)
     try:
         base = src.offset - src.offset % mmap.ALLOCATIONGRANULARITY
@@ -206,7 +247,10 @@ def check_range(
         ) from None
     mode = "files" if signed.kind == ref.KIND_FILE else "tensors"
     size = signed.size  # the manifest's, never the proof's (spec section 7)
-    L = manifest.algorithm.leaf_size
+    # The proof's leaf size: equal to the manifest's for merkle-* (both are in the identifier,
+    # compared above); for blake3 the object digest does not depend on L, so a proof made at any
+    # leaf size checks against any blake3 manifest (spec section 7).
+    L = proof.algorithm.leaf_size
     n = ref.leaf_count(size, L)
     a, b = proof.first_leaf, proof.first_leaf + proof.leaf_count
     if not 0 <= a < b <= n:

@@ -153,6 +153,32 @@ def parse_algorithm_id(ident: str) -> tuple[str, int | None]:
     raise SpecError(f"unknown algorithm identifier {ident!r}")
 
 
+#: The object-model token of a digest line (section 2.3): the artifact's objects are tensors.
+TENSORS_MARK = "+tensors"
+
+
+def digest_line(algorithm: str, kinds: Iterable[int], digest: bytes) -> str:
+    """ID [ "+tensors" ] ":" hex (section 2.3): "+tensors" when any object of the artifact
+    (given by its kinds) is a TENSOR or TENSOR_HEADER object."""
+    family, _ = parse_algorithm_id(algorithm)
+    if len(digest) != DIGEST_SIZES[family]:
+        raise SpecError(f"a {family} digest has {DIGEST_SIZES[family]} bytes, not {len(digest)}")
+    tensors = any(k != KIND_FILE for k in kinds)
+    return f"{algorithm}{TENSORS_MARK if tensors else ''}:{digest.hex()}"
+
+
+def parse_digest_line(line: str) -> tuple[str, bool, bytes]:
+    """(identifier, tensors, digest) of a digest line (section 2.3), matched exactly."""
+    head, sep, hexdigest = line.partition(":")
+    tensors = head.endswith(TENSORS_MARK)
+    ident = head.removesuffix(TENSORS_MARK) if tensors else head
+    family, _ = parse_algorithm_id(ident)
+    width = 2 * DIGEST_SIZES[family]
+    if not sep or len(hexdigest) != width or not all(c in "0123456789abcdef" for c in hexdigest):
+        raise SpecError(f"not a digest line: {line!r}")
+    return ident, tensors, bytes.fromhex(hexdigest)
+
+
 def leaf_count(size: int, leaf_size: int) -> int:
     """n = max(1, ceil(size / L)) (section 2.1)."""
     return max(1, -(-size // leaf_size))
@@ -552,6 +578,22 @@ def leaf_range(offset: int, length: int, leaf_size: int) -> tuple[int, int]:
     first = offset // leaf_size
     last = max(first + 1, -(-(offset + length) // leaf_size))
     return first, last - first
+
+
+def proof_leaves(start: int, end: int, size: int, leaf_size: int) -> tuple[int, int]:
+    """The leaves (first, count) a proof for bytes [start, end) of an object of ``size`` bytes
+    reveals (section 7). The range must be non-empty and inside the object; the one exception
+    is [0, 0) of the empty object, whose only leaf is empty."""
+    if not 0 <= start <= end:
+        raise SpecError(f"range {start}:{end} ends before it starts")
+    if end > size:
+        raise SpecError(f"range {start}:{end} ends past the object's {size} bytes")
+    if start == end and size > 0:
+        raise SpecError(
+            f"range {start}:{end} is empty: a proof covers at least one byte "
+            "(only an empty object is proven with the range 0:0)"
+        )
+    return leaf_range(start, end - start, leaf_size)
 
 
 def proof_ranges(family: str, n: int, first: int, count: int) -> list[tuple[int, int]]:

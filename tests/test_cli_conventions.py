@@ -562,7 +562,16 @@ def test_certificate_signing_with_an_encrypted_key(
     )
     sig = tmp_path / "s.sig"
     argv = ["sign", "certificate", model, "--signature", sig, "--private_key", enc]
-    code, _, err = run(capsys, *argv, "--signing_certificate", pki.leaf, "--password", "pw")
+    code, _, err = run(
+        capsys,
+        *argv,
+        "--signing_certificate",
+        pki.leaf,
+        "--certificate_chain",
+        pki.chain,
+        "--password",
+        "pw",
+    )
     assert (code, err) == (0, "")
     verify = ["verify", "certificate", model, "--signature", sig, "--certificate_chain"]
     assert run(capsys, *verify, pki.root, pki.chain)[0] == 0

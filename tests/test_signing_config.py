@@ -199,7 +199,11 @@ def test_certificates(model: Path, tmp_path: Path) -> None:
         )
     )
     sig = tmp_path / "model.sig"
-    SignConfig().use_certificate_signer(paths["key"], paths["leaf"]).sign(model, sig)
+    with pytest.raises(UsageError, match="pass them with --certificate-chain"):
+        SignConfig().use_certificate_signer(paths["key"], paths["leaf"]).sign(model, sig)
+    assert not sig.exists()
+    signer = SignConfig().use_certificate_signer(paths["key"], paths["leaf"], [paths["root"]])
+    signer.sign(model, sig)
     result = VerifyConfig().use_certificate_verifier([paths["root"]]).verify(model, sig)
     assert (result.ok, result.method) == (True, "certificate")
     other_key = ec.generate_private_key(ec.SECP256R1())

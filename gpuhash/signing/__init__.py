@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from gpuhash import limits
 from gpuhash import reference as ref
 from gpuhash.errors import InputError, UsageError, VerificationError
 
@@ -94,29 +95,24 @@ class VerificationFailed(VerificationError):
 
 def _ignore_with_signature(model: str, signature: str, ignore_paths: Sequence[str]) -> list[str]:
     """The ignore paths, plus the signature file when it lies inside the model directory."""
-    paths = list(ignore_paths)
-    root, sig = os.path.realpath(model), os.path.realpath(signature)
-    if os.path.isdir(root) and os.path.commonpath([root, sig]) == root and sig != root:
-        paths.append(os.path.relpath(sig, root).replace(os.sep, "/"))
-    return paths
+    from gpuhash import api
+
+    return api.ignoring_own_files(model, [signature], ignore_paths)
 
 
 def _check_signature_target(model: str, signature: str) -> None:
     """Never write the signature over the model, or over any file that is not a signature."""
+    from gpuhash._atomic import check_destination
     from gpuhash.signing import envelope
 
-    if os.path.isdir(signature):
-        raise UsageError(f"{signature}: is a directory")
-    if not os.path.isdir(os.path.dirname(os.path.abspath(signature))):
-        raise UsageError(f"{signature}: its directory does not exist")
     if os.path.exists(model) and os.path.realpath(signature) == os.path.realpath(model):
         raise UsageError(f"{signature}: is the model itself")
+    check_destination(signature)
     if os.path.lexists(signature):
         try:
-            with open(signature, "rb") as f:
-                head = f.read(envelope.MAX_SIGNATURE_BYTES + 1)
+            head = limits.read_limited(signature, limits.MAX_SIGNATURE_BYTES, "signature")
             media = envelope.parse_json(head, "it").get("mediaType")
-        except (OSError, VerificationError, AttributeError):
+        except (UsageError, VerificationError, AttributeError):
             media = None
         if media not in envelope.BUNDLE_MEDIA_TYPES:
             raise UsageError(f"{signature}: exists and is not a signature; not overwriting it")
@@ -403,6 +399,7 @@ def verify(
     objects: str | None = None,
     range_proof: str | os.PathLike[str] | None = None,
     progress: Any = None,
+    use_mmap: bool = True,
 ) -> VerificationResult:
     """Verify ``signature`` (made with ``method``) over ``model``; see the module docstring.
 
@@ -412,7 +409,8 @@ def verify(
     model (``files`` or ``tensors``) the signature must use. ``range_proof``: an inclusion proof
     file (``gpuhash prove``); only the proven bytes of its object are read and checked against
     the signed manifest, nothing else. ``progress(done, total)`` is called as the model's bytes
-    are hashed.
+    are hashed. ``use_mmap=False`` reads the files with pread instead of mapping them (on every
+    path: gpuhash and model_signing formats, files and tensors).
 
     ``gpuhash.VerifyConfig`` is the same call as a reusable, composable configuration (it calls
     this function); this one stays for one-off calls and the command line."""
@@ -438,11 +436,9 @@ def verify(
 
         if only:
             raise UsageError("--range checks one proven range; it takes no --only")
-        try:
-            with open(range_proof, "rb") as f:
-                proof = Proof.from_json(f.read())
-        except OSError as e:
-            raise InputError(f"{os.fspath(range_proof)}: cannot read: {e.strerror}") from None
+        proof = Proof.from_json(
+            limits.read_limited(range_proof, limits.MAX_PROOF_BYTES, "inclusion proof")
+        )
     statement = _verified_statement(sig_s, verifier)
     ignores = _ignore_with_signature(model_s, sig_s, ignore_paths)
     defaults = _default_ignores(ignore_git_paths)
@@ -487,6 +483,7 @@ def verify(
             mode,
             list(only),
             progress=progress,
+            use_mmap=use_mmap,
         )
     elif statement.predicate_type == oms.PREDICATE_TYPE:
         signed = oms.parse(statement.digest, statement.predicate)
@@ -513,6 +510,7 @@ def verify(
             result,
             list(only),
             progress,
+            use_mmap,
         )
     else:
         raise VerificationError(
@@ -609,15 +607,31 @@ def _verified_statement(signature: str, verifier: Any) -> Any:
     """The statement of a signature file, after its signature was checked."""
     from gpuhash.signing import envelope
 
-    try:
-        with open(signature, "rb") as f:
-            data = f.read(envelope.MAX_SIGNATURE_BYTES + 1)
-    except OSError as e:
-        raise InputError(f"{signature}: cannot read the signature: {e.strerror}") from None
-    if len(data) > envelope.MAX_SIGNATURE_BYTES:
-        raise VerificationError(f"{signature}: larger than any signature gpuhash reads")
+    data = limits.read_limited(signature, limits.MAX_SIGNATURE_BYTES, "signature")
+    what = _what_it_is(data)
+    if what is not None:
+        raise VerificationError(f"{signature}: is {what}, not a signature (a Sigstore bundle)")
     payload_type, payload = verifier.verify(data)
     return envelope.parse_statement(payload_type, payload)
+
+
+def _what_it_is(data: bytes) -> str | None:
+    """What a file given as a signature is, when it is plainly something else (see
+    ``envelope.not_a_bundle``; also an empty file and a binary gpuhash manifest)."""
+    from gpuhash.signing import envelope
+
+    if not data.strip():
+        return "empty"
+    what = envelope.not_a_bundle(data)
+    if what is not None or data.lstrip()[:1] in (b"{", b"["):
+        return what
+    from gpuhash.manifest import Manifest, ManifestError
+
+    try:
+        Manifest.from_bytes(data)
+    except (ManifestError, UsageError):
+        return "neither JSON nor a gpuhash manifest"
+    return "a gpuhash manifest (protobuf)"
 
 
 def signed_manifest(
@@ -669,6 +683,7 @@ def _compare_native(
     only: list[str],
     what: str = "signature",
     progress: Any = None,
+    use_mmap: bool = True,
 ) -> None:
     from gpuhash import api
     from gpuhash.engine import WindowTops, hash_sources
@@ -695,7 +710,7 @@ def _compare_native(
     both = [local[n] for n in wanted if n in local]
     chosen = api._auto_for_size(backend, sum(s.size for s in both))
     with api._backend(chosen, alg) as b:
-        digests = hash_sources(b, alg, both, progress=progress)
+        digests = hash_sources(b, alg, both, progress=progress, use_mmap=use_mmap)
         changed = [
             d
             for d in digests
@@ -709,7 +724,14 @@ def _compare_native(
             spans = None
             if locate and d.name in ranges.values:
                 tops = WindowTops()
-                hash_sources(b, alg, [local[d.name]], batch_bytes=ranges.span, window_tops=tops)
+                hash_sources(
+                    b,
+                    alg,
+                    [local[d.name]],
+                    batch_bytes=ranges.span,
+                    window_tops=tops,
+                    use_mmap=use_mmap,
+                )
                 spans = _changed_ranges(
                     ranges.values[d.name], tops.values.get(d.name, []), ranges.span, d.size
                 )
@@ -746,6 +768,7 @@ def _compare_oms(
     result: VerificationResult,
     only: list[str],
     progress: Any = None,
+    use_mmap: bool = True,
 ) -> None:
     from gpuhash import api
     from gpuhash.signing import oms
@@ -773,7 +796,14 @@ def _compare_oms(
         and not (signed.shard_size is not None and src.size == 0)
     ]
     both = [local[n] for n in by_file if n in local]
-    mine = oms.hash_resources(both, single, signed.hash_type, signed.shard_size, progress=progress)
+    mine = oms.hash_resources(
+        both,
+        single,
+        signed.hash_type,
+        signed.shard_size,
+        progress=progress,
+        use_mmap=use_mmap,
+    )
     got: dict[str, dict[str, bytes]] = {}
     for r in mine:
         path = r.name if signed.shard_size is None else r.name.rsplit(":", 2)[0]

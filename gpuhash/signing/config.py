@@ -90,7 +90,8 @@ class SignConfig:
         password: str | bytes | None = None,
     ) -> Self:
         """Sign with a private key and its X.509 code-signing certificate; the chain (the
-        intermediates) is embedded for the verifier."""
+        certificates above it, up to the trust anchor) is embedded for the verifier. Without a
+        chain only a self-signed certificate is accepted (spec section 11.2)."""
         return self._signer(
             "certificate",
             private_key=private_key,

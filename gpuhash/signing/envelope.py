@@ -23,9 +23,6 @@ BUNDLE_MEDIA_TYPES = (BUNDLE_MEDIA_TYPE, "application/vnd.dev.sigstore.bundle+js
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 
-#: Largest signature file read (a manifest of 2^20 objects fits; anything larger is refused).
-MAX_SIGNATURE_BYTES = 1 << 30
-
 
 def pae(payload_type: str, payload: bytes) -> bytes:
     """DSSE's pre-authentication encoding: what is actually signed."""
@@ -104,6 +101,31 @@ def parse_json(data: bytes, what: str) -> Any:
         raise VerificationError(f"{what} is not valid JSON: {e.msg} at line {e.lineno}") from None
     except (ValueError, RecursionError):  # UnicodeDecodeError, over-long numbers, NaN
         raise VerificationError(f"{what} is not valid JSON") from None
+
+
+def not_a_bundle(data: bytes) -> str | None:
+    """What ``data`` is when it is plainly not a Sigstore bundle (a JSON object without a
+    ``mediaType``): a gpuhash manifest, an inclusion proof, a bare DSSE envelope or in-toto
+    statement, other JSON. None for anything else (a bundle, or bytes that are not JSON, left
+    to ``parse_bundle``'s messages)."""
+    try:
+        value = json.loads(data, parse_constant=_no_constants)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(value, dict):
+        return f"a JSON {type(value).__name__.replace('dict', 'object')}"
+    if "mediaType" in value:
+        return None
+    keys = set(value)
+    if {"algorithm", "objects"} & keys and "artifactDigest" in keys:
+        return "a gpuhash manifest (JSON)"
+    if {"objectName", "nodes"} & keys and "algorithm" in keys:
+        return "a gpuhash inclusion proof"
+    if {"payloadType", "signatures"} <= keys:
+        return "a bare DSSE envelope (not inside a Sigstore bundle)"
+    if "_type" in keys and "subject" in keys:
+        return "a bare in-toto statement (not signed)"
+    return "a JSON object without a mediaType"
 
 
 def parse_bundle(data: bytes) -> Envelope:

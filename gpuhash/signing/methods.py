@@ -14,6 +14,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+from gpuhash import limits
 from gpuhash.errors import SigningError, UsageError, VerificationError
 from gpuhash.signing import envelope
 
@@ -43,12 +44,8 @@ def _hash_for(curve_name: str) -> Any:
     )
 
 
-def _read(path: str | os.PathLike[str], what: str) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except OSError as e:
-        raise UsageError(f"{os.fspath(path)}: cannot read the {what}: {e.strerror}") from None
+def _read(path: str | os.PathLike[str], what: str, limit: int = limits.MAX_KEY_BYTES) -> bytes:
+    return limits.read_limited(path, limit, what)
 
 
 def _load_pem_private_key(data: bytes, password: bytes | None) -> Any:
@@ -57,24 +54,28 @@ def _load_pem_private_key(data: bytes, password: bytes | None) -> Any:
     return serialization.load_pem_private_key(data, password=password)
 
 
-def private_key_is_encrypted(path: str | os.PathLike[str]) -> bool:
-    """Whether the PEM private key at ``path`` needs a password (False for anything that is
-    not a readable PEM private key: loading it reports that)."""
-    _cryptography()
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError:
-        return False
+def _needs_password(data: bytes) -> bool:
     try:
         _load_pem_private_key(data, None)
     except TypeError:
         return True
     except Exception:  # never echo what was read
         return False
+    return False
+
+
+def private_key_is_encrypted(path: str | os.PathLike[str]) -> bool:
+    """Whether the PEM private key at ``path`` needs a password (False for anything that is
+    not a readable PEM private key of at most the key size limit: loading it reports that)."""
+    _cryptography()
+    try:
+        data = _read(path, "private key")
+    except UsageError:
+        return False
+    try:
+        return _needs_password(data)
     finally:
         del data
-    return False
 
 
 def load_private_key(path: str | os.PathLike[str], password: str | bytes | None = None) -> Any:
@@ -95,7 +96,7 @@ def load_private_key(path: str | os.PathLike[str], password: str | bytes | None 
             f"{where}: the private key is not encrypted, yet a password was given"
         ) from None
     except Exception:  # never echo what was read
-        if secret is not None and private_key_is_encrypted(path):
+        if secret is not None and _needs_password(data):
             raise UsageError(f"{where}: wrong password for the private key") from None
         raise UsageError(f"{where}: not a PEM private key") from None
     finally:
@@ -126,8 +127,9 @@ def load_certificates(paths: Sequence[str | os.PathLike[str]], what: str) -> lis
 
     certs: list[Any] = []
     for path in paths:
+        data = _read(path, what, limits.MAX_CERTIFICATE_BYTES)
         try:
-            certs.extend(x509.load_pem_x509_certificates(_read(path, what)))
+            certs.extend(x509.load_pem_x509_certificates(data))
         except ValueError:
             raise UsageError(f"{os.fspath(path)}: not a PEM certificate") from None
     return certs
@@ -252,6 +254,42 @@ def _ca_may_sign_code(policy: Any, cert: Any, extended: Any) -> None:
         raise ValueError("a CA's extended key usage excludes code signing")
 
 
+def _issued_by(cert: Any, issuer: Any) -> bool:
+    """Whether ``issuer``'s key signed ``cert`` and its subject is ``cert``'s issuer."""
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError, Exception):  # InvalidSignature, unsupported key types
+        return False
+    return True
+
+
+def _check_chain_links(leaf: Any, chain: Sequence[Any], where: str) -> None:
+    """What a verifier needs of the bundle (11.2): a path from the signing certificate to a
+    trust anchor, built from the bundled certificates. Without a chain that is possible only
+    when the signing certificate is self-signed (its own anchor); so a certificate issued by
+    another needs ``--certificate-chain``, and each certificate given must have issued the
+    one below it. Raises ``UsageError`` before anything is hashed."""
+    if not chain:
+        if not _issued_by(leaf, leaf):
+            issuer = leaf.issuer.rfc4514_string()
+            raise UsageError(
+                f"{where}: issued by {issuer}, so a verifier needs the certificates above it: "
+                "pass them with --certificate-chain (up to the trust anchor; without a chain "
+                "only a self-signed certificate can verify)"
+            )
+        return
+    below = leaf
+    for i, cert in enumerate(chain):
+        if not _issued_by(below, cert):
+            what = "the signing certificate" if i == 0 else f"chain certificate {i}"
+            raise UsageError(
+                f"--certificate-chain: certificate {i + 1} ({cert.subject.rfc4514_string()}) "
+                f"did not issue {what} ({below.subject.rfc4514_string()}); give the chain in "
+                "order, from the issuer of the signing certificate up"
+            )
+        below = cert
+
+
 class CertificateSigner:
     method = "certificate"
 
@@ -278,6 +316,7 @@ class CertificateSigner:
         except VerificationError as e:
             raise UsageError(str(e)) from None
         self._chain = load_certificates(certificate_chain, "certificate chain")
+        _check_chain_links(self._cert, self._chain, os.fspath(signing_certificate))
 
     def sign(self, payload: bytes) -> bytes:
         from cryptography.hazmat.primitives import serialization
@@ -364,6 +403,11 @@ class CertificateVerifier:
             verifier.verify(leaf, certs[1:])
         except xv.VerificationError as e:
             detail = " ".join(str(e).split())[:200]
+            if len(certs) == 1 and not _issued_by(leaf, leaf):
+                detail = (
+                    "the bundle carries only the signing certificate, issued by "
+                    f"{leaf.issuer.rfc4514_string()}, and no anchor given issued it"
+                )
             raise VerificationError(
                 f"signature: the certificate chain does not lead to a trusted anchor: {detail}"
             ) from None
@@ -412,7 +456,9 @@ def _trust_config(path: str | os.PathLike[str] | None, staging: bool = False) ->
                 "cannot fetch the Sigstore public-good trust root "
                 f"({type(e).__name__}); offline, pass --trust-config FILE"
             ) from None
-    text = _read(path, "trust configuration").decode("utf-8", "replace")
+    text = _read(path, "trust configuration", limits.MAX_TRUST_CONFIG_BYTES).decode(
+        "utf-8", "replace"
+    )
     try:
         return ClientTrustConfig.from_json(text)
     except Exception:  # its messages quote the input, which may be anything (a key file)

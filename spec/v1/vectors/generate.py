@@ -189,8 +189,10 @@ def object_vectors() -> JSON:
             '"leaf_count" is n = max(1, ceil(size / L)); "algorithm" is the algorithm identifier '
             "(section 2.2; gh1-blake3 names no leaf size since blake3 digests do not depend on "
             'L). For merkle-* and blake3 objects of at most 5 leaves, "leaf_values" lists '
-            'LEAF(d_i) (blake3: the leaf subtree chaining values) and "tree_levels" the tree '
-            "built level by level (leaves first; a lone last node is carried up unchanged; the "
+            "LEAF(d_i) (blake3: LEAF_i of section 4, the leaf subtree chaining values, except "
+            "for a one-leaf object, whose only leaf is the root: its value is compressed with the "
+            'ROOT flag and equals the digest) and "tree_levels" the tree built level by level '
+            "(leaves first; a lone last node is carried up unchanged; the "
             "last level holds the top value: ROOT for merkle-*, the digest for blake3). For a few "
             'small lthash16-shake256 objects "length_element" is ELEN and "leaf_elements" the '
             "ELEM_i, each 1024 little-endian uint16 lanes.",
@@ -785,7 +787,9 @@ def proof_vectors() -> JSON:
             '"tampered_from" the valid proof it was derived from.',
             '"leaf_ranges": the leaves (first, count) covering the byte range [offset, '
             "offset+length): first = floor(offset/L), count = max(first+1, ceil((offset+length)/L))"
-            " - first.",
+            " - first. The formula is defined for empty ranges (length 0: the leaf holding byte "
+            "offset), but a proof is made only for a non-empty range inside its object, or for "
+            "[0, 0) of the empty object (section 7).",
             PATTERN_TEXT,
             HEX_TEXT,
             REGEN_TEXT,
@@ -853,6 +857,55 @@ INVALID_IDS: list[tuple[str, str]] = [
 ]
 
 
+def digest_line_vectors() -> JSON:
+    """Digest lines (section 2.3) of one safetensors file hashed as a file and as tensors."""
+    file = safetensors_file(VALID_SAFETENSORS[0][1], VALID_SAFETENSORS[0][2], 0)
+    data = content_bytes(file["content"])
+    name = "model.safetensors"
+    split = [(o[0], o[1], o[2]) for o in ref.safetensors_objects(name, data)]
+    valid: list[JSON] = []
+    lines: dict[tuple[str, bool], str] = {}
+    for ident in (ref.algorithm_id("merkle-sha256", 64 * KIB), ref.algorithm_id(ref.BLAKE3, KIB)):
+        for objects, tensors in (([(name, ref.KIND_FILE, data)], False), (split, True)):
+            entries, digest = ref.hash_artifact(ident, objects)
+            line = ref.digest_line(ident, [e[0] for e in entries], digest)
+            assert ref.parse_digest_line(line) == (ident, tensors, digest)
+            lines[ident, tensors] = line
+            valid.append(
+                {
+                    "line": line,
+                    "id": ident,
+                    "objects": "tensors" if tensors else "files",
+                    "artifact_digest": digest.hex(),
+                }
+            )
+    files_line = lines[ref.algorithm_id("merkle-sha256", 64 * KIB), False]
+    head, _, hexdigest = files_line.partition(":")
+    tensors_line = lines[ref.algorithm_id("merkle-sha256", 64 * KIB), True]
+    invalid_lines = [
+        (f"{head}+files:{hexdigest}", "an object-model token other than +tensors"),
+        (f"{head}+Tensors:{hexdigest}", "upper-case token"),
+        (f"{head}-tensors:{hexdigest}", "the token joined with a dash, as a leaf part"),
+        (f"{head}+tensors+tensors:{hexdigest}", "the token twice"),
+        (tensors_line.replace("-64k+tensors", "+tensors-64k"), "the token inside the identifier"),
+        (f"{head}:{hexdigest.upper()}", "upper-case hex"),
+        (f"{head}:{hexdigest[:-2]}", "digest one byte short"),
+        (f"{head}:{hexdigest}00", "digest one byte long"),
+        (f"{head} {hexdigest}", "no colon"),
+        (f"{head}:{hexdigest}\n", "trailing newline"),
+        (f"+tensors:{hexdigest}", "token without an identifier"),
+    ]
+    invalid: list[JSON] = []
+    for line, reason in invalid_lines:
+        try:
+            ref.parse_digest_line(line)
+        except ref.SpecError:
+            invalid.append({"line": line, "reason": reason})
+        else:
+            raise AssertionError(f"the reference accepts the digest line {line!r}")
+    return {"file_name": name, "content": file["content"], "valid": valid, "invalid": invalid}
+
+
 def identifier_vectors() -> JSON:
     valid: list[JSON] = []
     for family in ref.FAMILIES:
@@ -880,11 +933,19 @@ def identifier_vectors() -> JSON:
             'identifier names none); every "invalid" one must be rejected: identifiers are '
             "matched exactly, with the canonical leaf spelling (N k for L < 2^20, N m from 2^20 "
             "on; L a power of two from 2^10 to 2^24).",
+            '"digest_lines" (section 2.3): the one safetensors file "content" (named '
+            '"file_name") hashed as one FILE object ("objects": "files") and split into its '
+            'tensor objects ("tensors"); each "line" is ID, "+tensors" for the tensor form, ":" '
+            'and the artifact digest in hex, and must parse to its "id", object model and '
+            '"artifact_digest"; every "invalid" line must be rejected.',
+            PATTERN_TEXT,
+            HEX_TEXT,
             REGEN_TEXT,
         ],
         "spec_version": ref.SPEC_VERSION,
         "valid": valid,
         "invalid": invalid,
+        "digest_lines": digest_line_vectors(),
     }
 
 

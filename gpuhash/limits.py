@@ -1,0 +1,71 @@
+"""The size limits of the files gpuhash reads whole (keys, certificates, trust configurations,
+inclusion proofs, manifests, signatures) and the one function that reads them.
+
+Every such file is read with at most ``limit + 1`` bytes requested, so that a huge file, a
+device such as ``/dev/zero`` or an endless pipe costs at most the limit in memory and time,
+and a file over its limit is refused with one line naming it and the limit (docs/signing.md,
+"Limits"). Model files are never read this way: they are hashed in windows.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from gpuhash.errors import UsageError
+
+KIB = 1 << 10
+MIB = 1 << 20
+GIB = 1 << 30
+
+#: A PEM key, a certificate or a certificate-chain file (a chain of a few certificates is a few
+#: KiB; a whole CA bundle a few hundred).
+MAX_KEY_BYTES = 1 * MIB
+MAX_CERTIFICATE_BYTES = 1 * MIB
+#: A Sigstore client trust configuration (the public-good instance's is about 20 KiB).
+MAX_TRUST_CONFIG_BYTES = 1 * MIB
+#: An inclusion proof: at most 64 subtree values of at most 64 bytes, and one object name.
+MAX_PROOF_BYTES = 1 * MIB
+#: A manifest (JSON or protobuf). A listing has at most 2^20 objects (spec section 1.2); with
+#: 32- or 64-byte digests an object's JSON entry is about 250 bytes plus its name, so this
+#: holds 2^20 objects whose names average several hundred bytes. Lattice digests (2048 bytes,
+#: about 2.7 KiB in JSON) fit for about 300 000 objects.
+MAX_MANIFEST_BYTES = 1 * GIB
+#: A signature (a Sigstore bundle): the manifest in the statement, base64-encoded (4/3) in the
+#: envelope, with room for the statement and the verification material.
+MAX_SIGNATURE_BYTES = 3 * GIB // 2
+
+
+def describe_size(n: int) -> str:
+    """``1 MiB``, ``1.5 GiB``, ``512 bytes``."""
+    for unit, scale in (("GiB", GIB), ("MiB", MIB), ("KiB", KIB)):
+        if n >= scale:
+            value = n / scale
+            return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
+    return f"{n} bytes"
+
+
+def _too_large(shown: str, limit: int, what: str) -> UsageError:
+    return UsageError(
+        f"{shown}: larger than {describe_size(limit)}, the most gpuhash reads for a {what}"
+    )
+
+
+def read_limited(path: str | os.PathLike[str], limit: int, what: str) -> bytes:
+    """The bytes of the file ``path`` (a ``what``: "public key", "manifest"...), reading at most
+    ``limit + 1`` bytes (a regular file over the limit is refused unread). Raises
+    ``UsageError`` naming the file when it cannot be read or holds more than ``limit`` bytes."""
+    shown = os.fspath(path)
+    try:
+        with open(path, "rb") as f:
+            st = os.fstat(f.fileno())
+            if stat.S_ISREG(st.st_mode) and st.st_size > limit:
+                raise _too_large(shown, limit, what)
+            data = f.read(limit + 1)
+    except UsageError:
+        raise
+    except OSError as e:
+        raise UsageError(f"{shown}: cannot read the {what}: {e.strerror or e}") from None
+    if len(data) > limit:
+        raise _too_large(shown, limit, what)
+    return data
