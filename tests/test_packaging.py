@@ -6,16 +6,22 @@ from __future__ import annotations
 
 import ast
 import importlib.metadata
+import re
 import tomllib
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
+import gpuhash_cuda
+import gpuhash_intel
+import gpuhash_opencl
 import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 import gpuhash
+from gpuhash import registry
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Every distribution built from this repository besides the core, and its directory.
@@ -141,3 +147,94 @@ def test_the_development_environment_has_each_extra(extra: str) -> None:
     dev = (ROOT / "requirements-dev.txt").read_text(encoding="utf-8")
     (line,) = [x for x in dev.splitlines() if x.startswith("-e .[")]
     assert extra in line.removeprefix("-e .[").removesuffix("]").split(",")
+
+
+_IN_CHECKOUT = re.compile(r'python -m pip install "\.\[(\w+)\]" \./([\w/]+), in a gpuhash checkout')
+_INSTALLED = re.compile(r'"gpuhash\[(\w+)\]"')
+
+
+@pytest.mark.parametrize("vendor", ["opencl", "intel", "cuda"])
+def test_a_missing_backend_is_installed_from_a_checkout_with_its_extra(vendor: str) -> None:
+    """None of the backends is on a package index: the hint names the core's extra and the
+    backend's directory, whose distribution registers that backend."""
+    hint = registry.registered()[vendor].install
+    match = _IN_CHECKOUT.fullmatch(hint.split(" (")[0])
+    assert match is not None, hint
+    extra, directory = match.groups()
+    assert extra in _core_extras()
+    assert directory == f"backends/{vendor}"
+    data = _pyproject(directory)
+    assert data["project"]["name"] == f"gpuhash-{vendor}"
+    assert vendor in data["project"]["entry-points"]["gpuhash.backends"]
+    for other in re.findall(r'"\.\[(\w+)\]"', hint):
+        assert other in _core_extras()
+
+
+@pytest.mark.parametrize(
+    ("module", "extras"),
+    [
+        (gpuhash_opencl, ["opencl"]),
+        (gpuhash_intel, ["intel"]),
+        (gpuhash_cuda, ["cuda12", "cuda13"]),
+    ],
+    ids=["opencl", "intel", "cuda"],
+)
+def test_an_installed_backend_missing_its_runtime_names_the_core_extra(
+    module: ModuleType, extras: list[str]
+) -> None:
+    """The backend is installed, so gpuhash is: pip reads the extra from it, anywhere."""
+    hint = getattr(module, "INSTALL", "")
+    assert hint.startswith('python -m pip install "gpuhash[')
+    assert _INSTALLED.findall(hint) == extras
+    assert set(extras) <= set(_core_extras())
+
+
+_PIP_LINE = re.compile(r"pip install ([^`#\n]+)")
+
+
+def _hinted_targets() -> list[tuple[str, str]]:
+    """Every argument of a `pip install` in the user-facing text: the docs and the messages."""
+    files = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    files += [ROOT / d / "README.md" for d in DISTRIBUTIONS.values() if d != "backends/example"]
+    files += sorted((ROOT / "gpuhash").rglob("*.py"))
+    files += [p for d in DISTRIBUTIONS.values() for p in sorted((ROOT / d).rglob("*.py"))]
+    found = []
+    for path in files:
+        for match in _PIP_LINE.finditer(path.read_text(encoding="utf-8")):
+            words = match.group(1).split()
+            while words and words[0].startswith("-"):
+                words = words[2:] if words[0] in ("-r", "-e") else words[1:]
+            for raw in words:
+                word = raw.strip("\"',:;)")
+                if not word or not re.match(r"^[\w.\[\]/-]+$", word) or word.startswith("--"):
+                    break  # past the command's arguments, into prose or a marker
+                found.append((path.relative_to(ROOT).as_posix(), word))
+                if raw.endswith((",", ";", ")")):
+                    break  # "..., in a gpuhash checkout"
+    return found
+
+
+def test_every_install_hint_names_something_that_installs() -> None:
+    """`pip install gpuhash-opencl` names a distribution no index has: a hint is a directory of
+    this repository (with extras it has), the installed core with one of its extras, or an
+    extra of an installed backend."""
+    targets = _hinted_targets()
+    assert len(targets) > 10  # the scan sees the hints
+    core_extras = set(_core_extras())
+    for where, target in targets:
+        name, _, rest = target.partition("[")
+        extras = set(rest.rstrip("]").split(",")) if rest else set()
+        if name in (".", "") or name.startswith(("./", "backends/", "conformance")):
+            directory = ROOT / name
+            assert (directory / "pyproject.toml").is_file(), (where, target)
+            offered = _pyproject(name)["project"].get("optional-dependencies", {})
+            assert extras <= set(offered), (where, target)
+        elif name == "gpuhash":
+            assert extras, (where, target)  # the core itself is installed already
+            assert extras <= core_extras, (where, target)
+        elif name in DISTRIBUTIONS:
+            assert extras, (where, target)  # only an extra of a backend that is installed
+            offered = _pyproject(DISTRIBUTIONS[name])["project"]["optional-dependencies"]
+            assert extras <= set(offered), (where, target)
+        else:
+            assert name == "requirements-dev.txt", (where, target)
