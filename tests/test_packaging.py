@@ -85,6 +85,13 @@ def test_each_distribution_has_the_core_version_and_pins_the_core_to_it(
     assert not pins[0].extras
 
 
+def test_the_docs_name_the_pin_of_this_version() -> None:
+    texts = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    pins = [pin for p in texts for pin in re.findall(r"gpuhash==([\w.]+)", p.read_text("utf-8"))]
+    assert pins  # the README explains the pin
+    assert set(pins) == {gpuhash.__version__}
+
+
 @pytest.mark.parametrize("name", ["gpuhash", *DISTRIBUTIONS])
 def test_the_installed_distributions_are_of_this_version(name: str) -> None:
     """A stale development install (an older checkout's metadata) shows here."""
