@@ -762,7 +762,7 @@ def cmd_conformance(args: argparse.Namespace) -> int:
     except ImportError:
         raise UsageError(
             "the conformance suite is not installed; install it with: "
-            "python -m pip install gpuhash-conformance"
+            "python -m pip install ./conformance, in a gpuhash checkout"
         ) from None
     if args.max_examples < 1:
         raise UsageError(f"--max-examples must be at least 1, not {args.max_examples}")

@@ -38,18 +38,29 @@ class BackendSpec:
     origin: str  # "built-in", "first-party", or the distribution that registered it
 
 
+#: Where the user stands when a first-party backend is missing: gpuhash is installed, the
+#: backends are on no package index yet, so they install from a gpuhash checkout, each with the
+#: core's extra that brings its third-party runtime (README, "Install").
+_CHECKOUT = "in a gpuhash checkout"
 _KNOWN = {
     "cpu": BackendSpec("cpu", "gpuhash.backends.cpu:CpuBackend", "part of gpuhash", "built-in"),
     "cuda": BackendSpec(
-        "cuda", "gpuhash_cuda:CudaBackend", "python -m pip install gpuhash-cuda", "first-party"
+        "cuda",
+        "gpuhash_cuda:CudaBackend",
+        f'python -m pip install ".[cuda12]" ./backends/cuda, {_CHECKOUT} '
+        '(".[cuda13]" for a CUDA 13 driver)',
+        "first-party",
     ),
     "intel": BackendSpec(
-        "intel", "gpuhash_intel:IntelBackend", "python -m pip install gpuhash-intel", "first-party"
+        "intel",
+        "gpuhash_intel:IntelBackend",
+        f'python -m pip install ".[intel]" ./backends/intel, {_CHECKOUT}',
+        "first-party",
     ),
     "opencl": BackendSpec(
         "opencl",
         "gpuhash_opencl:OpenCLBackend",
-        "python -m pip install gpuhash-opencl",
+        f'python -m pip install ".[opencl]" ./backends/opencl, {_CHECKOUT}',
         "first-party",
     ),
     "reference": BackendSpec(

@@ -464,7 +464,7 @@ ERROR_CASES: dict[str, Setup] = {
     "unknown-backend": _args(
         "--backend",
         "nosuch",
-        needles=("nosuch", "cpu", "reference", "python -m pip install gpuhash-cuda"),
+        needles=("nosuch", "cpu", "reference", 'python -m pip install ".[cuda12]" ./backends/cuda'),
     ),
     # A first-party backend whose package is not installed (every real one is, for
     # development): the registry hint added by the not_installed_backend fixture.

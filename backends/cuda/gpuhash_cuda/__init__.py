@@ -41,7 +41,8 @@ __all__ = ["ARCHITECTURES", "CudaBackend", "compile_check", "cuda_source", "kern
 DEVICE_ENV = "GPUHASH_CUDA_DEVICE"
 LAYOUT_ENV = "GPUHASH_CUDA_LAYOUT"
 KVIKIO_ENV = "GPUHASH_CUDA_KVIKIO"
-INSTALL = "python -m pip install gpuhash-cuda"
+#: CuPy and NVRTC for the driver's CUDA major version: the core's extras.
+INSTALL = 'python -m pip install "gpuhash[cuda12]" ("gpuhash[cuda13]" for a CUDA 13 driver)'
 INSTALL_GDS = 'python -m pip install "gpuhash-cuda[gds]"'
 #: The architectures CI compiles for (A100, H100).
 ARCHITECTURES = ("sm_80", "sm_90")
@@ -79,7 +80,8 @@ def staged_shared_bytes(local_sizes: list[int]) -> int:
 
 def compile_check(architectures: tuple[str, ...] = ARCHITECTURES) -> list[Any]:
     """Compile every kernel with NVRTC for each architecture, without a GPU; one selftest
-    ``Check`` per architecture and step. Needs CuPy and ``nvidia-cuda-nvrtc-cu12``."""
+    ``Check`` per architecture and step. Needs CuPy and NVRTC (``gpuhash[cuda12]`` or
+    ``gpuhash[cuda13]``)."""
     from gpuhash.selftest import Check
 
     try:

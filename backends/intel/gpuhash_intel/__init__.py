@@ -53,7 +53,8 @@ DEVICE_ENV = "GPUHASH_INTEL_DEVICE"
 LAYOUT_ENV = "GPUHASH_INTEL_LAYOUT"
 #: Filter strings tried in order when no device is named.
 DEFAULT_FILTERS = ("opencl:gpu", "opencl:cpu")
-INSTALL = 'python -m pip install gpuhash-intel  (Intel\'s CPU runtime: "gpuhash-intel[cpu]")'
+#: dpctl and Intel's CPU runtime: the core's extra (pip reads it from the installed gpuhash).
+INSTALL = 'python -m pip install "gpuhash[intel]"'
 
 
 def _dpctl() -> Any:

@@ -39,6 +39,8 @@ __all__ = ["OpenCLBackend", "list_devices"]
 
 DEVICE_ENV = "GPUHASH_OPENCL_DEVICE"
 LAYOUT_ENV = "GPUHASH_OPENCL_LAYOUT"
+#: pyopencl and CPU runtimes: the core's extra (pip reads it from the installed gpuhash).
+INSTALL = 'python -m pip install "gpuhash[opencl]"'
 #: Work-group size on PoCL when none is given (one compilation per kernel, not per size).
 POCL_GROUP = 8
 
@@ -50,8 +52,7 @@ def _cl() -> Any:
         import pyopencl as cl
     except ImportError as e:
         raise BackendUnavailable(
-            f"backend 'opencl' needs pyopencl ({e}); install it with: "
-            "python -m pip install gpuhash-opencl"
+            f"backend 'opencl' needs pyopencl ({e}); install it with: {INSTALL}"
         ) from None
     return cl
 
@@ -63,7 +64,10 @@ def list_devices() -> list[tuple[int, int, str, Any]]:
     try:
         platforms = cl.get_platforms()
     except cl.Error as e:  # no ICD at all
-        raise BackendUnavailable(f"backend 'opencl': no OpenCL platform ({e})") from None
+        raise BackendUnavailable(
+            f"backend 'opencl': no OpenCL platform ({e}); a device's driver brings one, "
+            f"or CPU runtimes: {INSTALL}"
+        ) from None
     for p, platform in enumerate(platforms):
         try:
             devices = platform.get_devices()

@@ -1,0 +1,247 @@
+"""Packaging: one version for every distribution in the repository, backends and the conformance
+suite pinned to the core of that version, the core's extras, and install hints that name what
+exists. (`.ci/core-only` installs the core alone and runs the hints for real.)"""
+
+from __future__ import annotations
+
+import ast
+import importlib.metadata
+import re
+import tomllib
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import gpuhash_cuda
+import gpuhash_intel
+import gpuhash_opencl
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+import gpuhash
+from gpuhash import registry
+
+ROOT = Path(__file__).resolve().parents[1]
+#: Every distribution built from this repository besides the core, and its directory.
+DISTRIBUTIONS = {
+    "gpuhash-opencl": "backends/opencl",
+    "gpuhash-intel": "backends/intel",
+    "gpuhash-cuda": "backends/cuda",
+    "gpuhash-example-backend": "backends/example",
+    "gpuhash-conformance": "conformance",
+}
+#: The core's extras a user is told about (README, "Install").
+EXTRAS = {"sign", "gguf", "opencl", "intel", "cuda12", "cuda13"}
+
+
+def _pyproject(directory: str) -> dict[str, Any]:
+    with open(ROOT / directory / "pyproject.toml", "rb") as f:
+        return tomllib.load(f)
+
+
+def _core_extras() -> dict[str, list[Requirement]]:
+    extras = _pyproject(".")["project"]["optional-dependencies"]
+    return {name: [Requirement(r) for r in reqs] for name, reqs in extras.items()}
+
+
+def _names(requirements: list[Requirement]) -> set[str]:
+    return {canonicalize_name(r.name) for r in requirements}
+
+
+def test_the_core_version_is_written_once_in_gpuhash_init() -> None:
+    data = _pyproject(".")
+    assert "version" not in data["project"]
+    assert "version" in data["project"]["dynamic"]
+    assert data["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "gpuhash.__version__"}
+    # setuptools reads a literal assignment from the file's text, without importing gpuhash
+    # (whose dependencies a build environment lacks).
+    tree = ast.parse((ROOT / "gpuhash" / "__init__.py").read_text(encoding="utf-8"))
+    literals = [
+        node.value.value
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        and [getattr(t, "id", None) for t in node.targets] == ["__version__"]
+        and isinstance(node.value, ast.Constant)
+    ]
+    assert literals == [gpuhash.__version__]
+    assert str(Version(gpuhash.__version__)) == gpuhash.__version__  # already normalised
+
+
+@pytest.mark.parametrize(("name", "directory"), DISTRIBUTIONS.items())
+def test_each_distribution_has_the_core_version_and_pins_the_core_to_it(
+    name: str, directory: str
+) -> None:
+    """The backends and the suite import gpuhash's internals (gpuhash.device, gpuhash.engine,
+    the kernel files): a core of another version is not one they were tested with."""
+    project = _pyproject(directory)["project"]
+    assert project["name"] == name
+    assert project["version"] == gpuhash.__version__
+    pins = [r for r in map(Requirement, project["dependencies"]) if r.name == "gpuhash"]
+    assert len(pins) == 1
+    assert str(pins[0].specifier) == f"=={gpuhash.__version__}"
+    assert pins[0].marker is None
+    assert not pins[0].extras
+
+
+def test_the_docs_name_the_pin_of_this_version() -> None:
+    texts = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    pins = [pin for p in texts for pin in re.findall(r"gpuhash==([\w.]+)", p.read_text("utf-8"))]
+    assert pins  # the README explains the pin
+    assert set(pins) == {gpuhash.__version__}
+
+
+@pytest.mark.parametrize("name", ["gpuhash", *DISTRIBUTIONS])
+def test_the_installed_distributions_are_of_this_version(name: str) -> None:
+    """A stale development install (an older checkout's metadata) shows here."""
+    assert importlib.metadata.version(name) == gpuhash.__version__
+
+
+def test_the_core_has_the_extras_the_readme_names() -> None:
+    extras = _core_extras()
+    assert set(extras) >= EXTRAS
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for extra in EXTRAS:
+        assert f'".[{extra}]"' in readme
+
+
+@pytest.mark.parametrize("vendor", ["opencl", "intel"])
+def test_a_backend_extra_brings_what_the_backend_runs_on(vendor: str) -> None:
+    """`".[opencl]" ./backends/opencl` needs nothing else: every third-party dependency of the
+    backend, and of its own CPU-runtime extra, is in the core's extra (or the core)."""
+    extras = _core_extras()
+    core = _names([Requirement(r) for r in _pyproject(".")["project"]["dependencies"]])
+    backend = _pyproject(f"backends/{vendor}")["project"]
+    wanted = {
+        canonicalize_name(Requirement(r).name)
+        for r in [*backend["dependencies"], *backend["optional-dependencies"].get("cpu", [])]
+    } - {"gpuhash"}
+    assert wanted <= _names(extras[vendor]) | core
+
+
+def test_each_cuda_extra_brings_one_cupy_and_the_nvrtc_of_its_major_version() -> None:
+    extras = _core_extras()
+    backend = [Requirement(r) for r in _pyproject("backends/cuda")["project"]["dependencies"]]
+    # Two CuPy wheels in one environment clash (both are the module `cupy`): the backend takes
+    # none, the extra the user picks takes one.
+    assert not [r for r in backend if r.name.startswith("cupy")]
+    for extra, major in (("cuda12", 12), ("cuda13", 13)):
+        cupy = [r.name for r in extras[extra] if r.name.startswith("cupy")]
+        assert cupy == [f"cupy-cuda{major}x"]
+        nvrtc = [r for r in extras[extra] if r.name.startswith("nvidia-cuda-nvrtc")]
+        assert len(nvrtc) == 1
+        (only,) = nvrtc
+        if only.name != f"nvidia-cuda-nvrtc-cu{major}":  # a name without the major version
+            assert only.specifier.contains(f"{major}.5.0")
+            assert not only.specifier.contains(f"{major - 1}.9.0")
+            assert not only.specifier.contains(f"{major + 1}.0.0")
+
+
+@pytest.mark.parametrize("extra", sorted(EXTRAS - {"cuda13"}))
+def test_the_development_environment_has_each_extra(extra: str) -> None:
+    """requirements-dev.txt installs the core with every extra but cuda13 (its CuPy would clash
+    with cuda12's), so each name an extra gives is a real, installed distribution of a version
+    the extra allows. (`.ci/core-only` asks the index about all of them, cuda13's too.)"""
+    for requirement in _core_extras()[extra]:
+        if requirement.marker is not None and not requirement.marker.evaluate():
+            continue
+        installed = importlib.metadata.version(requirement.name)
+        assert requirement.specifier.contains(installed, prereleases=True), (
+            requirement,
+            installed,
+        )
+    dev = (ROOT / "requirements-dev.txt").read_text(encoding="utf-8")
+    (line,) = [x for x in dev.splitlines() if x.startswith("-e .[")]
+    assert extra in line.removeprefix("-e .[").removesuffix("]").split(",")
+
+
+_IN_CHECKOUT = re.compile(r'python -m pip install "\.\[(\w+)\]" \./([\w/]+), in a gpuhash checkout')
+_INSTALLED = re.compile(r'"gpuhash\[(\w+)\]"')
+
+
+@pytest.mark.parametrize("vendor", ["opencl", "intel", "cuda"])
+def test_a_missing_backend_is_installed_from_a_checkout_with_its_extra(vendor: str) -> None:
+    """None of the backends is on a package index: the hint names the core's extra and the
+    backend's directory, whose distribution registers that backend."""
+    hint = registry.registered()[vendor].install
+    match = _IN_CHECKOUT.fullmatch(hint.split(" (")[0])
+    assert match is not None, hint
+    extra, directory = match.groups()
+    assert extra in _core_extras()
+    assert directory == f"backends/{vendor}"
+    data = _pyproject(directory)
+    assert data["project"]["name"] == f"gpuhash-{vendor}"
+    assert vendor in data["project"]["entry-points"]["gpuhash.backends"]
+    for other in re.findall(r'"\.\[(\w+)\]"', hint):
+        assert other in _core_extras()
+
+
+@pytest.mark.parametrize(
+    ("module", "extras"),
+    [
+        (gpuhash_opencl, ["opencl"]),
+        (gpuhash_intel, ["intel"]),
+        (gpuhash_cuda, ["cuda12", "cuda13"]),
+    ],
+    ids=["opencl", "intel", "cuda"],
+)
+def test_an_installed_backend_missing_its_runtime_names_the_core_extra(
+    module: ModuleType, extras: list[str]
+) -> None:
+    """The backend is installed, so gpuhash is: pip reads the extra from it, anywhere."""
+    hint = getattr(module, "INSTALL", "")
+    assert hint.startswith('python -m pip install "gpuhash[')
+    assert _INSTALLED.findall(hint) == extras
+    assert set(extras) <= set(_core_extras())
+
+
+_PIP_LINE = re.compile(r"pip install ([^`#\n]+)")
+
+
+def _hinted_targets() -> list[tuple[str, str]]:
+    """Every argument of a `pip install` in the user-facing text: the docs and the messages."""
+    files = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    files += [ROOT / d / "README.md" for d in DISTRIBUTIONS.values() if d != "backends/example"]
+    files += sorted((ROOT / "gpuhash").rglob("*.py"))
+    files += [p for d in DISTRIBUTIONS.values() for p in sorted((ROOT / d).rglob("*.py"))]
+    found = []
+    for path in files:
+        for match in _PIP_LINE.finditer(path.read_text(encoding="utf-8")):
+            words = match.group(1).split()
+            while words and words[0].startswith("-"):
+                words = words[2:] if words[0] in ("-r", "-e") else words[1:]
+            for raw in words:
+                word = raw.strip("\"',:;)")
+                if not word or not re.match(r"^[\w.\[\]/-]+$", word) or word.startswith("--"):
+                    break  # past the command's arguments, into prose or a marker
+                found.append((path.relative_to(ROOT).as_posix(), word))
+                if raw.endswith((",", ";", ")")):
+                    break  # "..., in a gpuhash checkout"
+    return found
+
+
+def test_every_install_hint_names_something_that_installs() -> None:
+    """`pip install gpuhash-opencl` names a distribution no index has: a hint is a directory of
+    this repository (with extras it has), the installed core with one of its extras, or an
+    extra of an installed backend."""
+    targets = _hinted_targets()
+    assert len(targets) > 10  # the scan sees the hints
+    core_extras = set(_core_extras())
+    for where, target in targets:
+        name, _, rest = target.partition("[")
+        extras = set(rest.rstrip("]").split(",")) if rest else set()
+        if name in (".", "") or name.startswith(("./", "backends/", "conformance")):
+            directory = ROOT / name
+            assert (directory / "pyproject.toml").is_file(), (where, target)
+            offered = _pyproject(name)["project"].get("optional-dependencies", {})
+            assert extras <= set(offered), (where, target)
+        elif name == "gpuhash":
+            assert extras, (where, target)  # the core itself is installed already
+            assert extras <= core_extras, (where, target)
+        elif name in DISTRIBUTIONS:
+            assert extras, (where, target)  # only an extra of a backend that is installed
+            offered = _pyproject(DISTRIBUTIONS[name])["project"]["optional-dependencies"]
+            assert extras <= set(offered), (where, target)
+        else:
+            assert name == "requirements-dev.txt", (where, target)
