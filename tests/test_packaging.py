@@ -203,8 +203,10 @@ def _hinted_targets() -> list[tuple[str, str]]:
     """Every argument of a `pip install` in the user-facing text: the docs and the messages."""
     files = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
     files += [ROOT / d / "README.md" for d in DISTRIBUTIONS.values() if d != "backends/example"]
-    files += sorted((ROOT / "gpuhash").rglob("*.py"))
-    files += [p for d in DISTRIBUTIONS.values() for p in sorted((ROOT / d).rglob("*.py"))]
+    sources = sorted((ROOT / "gpuhash").rglob("*.py"))
+    sources += [p for d in DISTRIBUTIONS.values() for p in sorted((ROOT / d).rglob("*.py"))]
+    # Not what setuptools leaves behind in a checkout (build/lib copies, possibly stale).
+    files += [p for p in sources if "build" not in p.relative_to(ROOT).parts]
     found = []
     for path in files:
         for match in _PIP_LINE.finditer(path.read_text(encoding="utf-8")):
