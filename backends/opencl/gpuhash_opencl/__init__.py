@@ -116,9 +116,7 @@ class OpenCLBackend(KernelBackend):
         the ICD loader or any OpenCL runtime: without a GPU only CPU runtimes remain, whose
         priority is at most 5 (below the cpu backend's)."""
         if importlib.util.find_spec("pyopencl") is None:
-            return Probe(
-                False, "needs pyopencl; install it with: python -m pip install gpuhash-opencl"
-            )
+            return Probe(False, f"needs pyopencl; install it with: {INSTALL}")
         if gpu_device_nodes() == []:
             return Probe(True, "no GPU device node: CPU runtimes only", priority=5)
         return Probe(True, priority=20)
