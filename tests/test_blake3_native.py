@@ -21,6 +21,8 @@ from hypothesis import strategies as st
 import gpuhash
 from gpuhash import blake3_cvs, blake3_lanes
 from gpuhash import reference as ref
+from gpuhash.algorithms import resolve_algorithm
+from gpuhash.backend import LeafTable
 from gpuhash.backends.cpu import CpuBackend
 from gpuhash.errors import BackendUnavailable, UsageError
 
@@ -289,6 +291,39 @@ def test_the_environment_forces_the_numpy_fallback(monkeypatch: pytest.MonkeyPat
     assert gpuhash.verify_proof(
         leaves, 100, nodes, size=len(data), digest=digest, algorithm="blake3", leaf_size=1024
     )
+
+
+@pytest.mark.parametrize("setting", ["1", "0"])
+def test_cpu_backend_leaf_values_equal_the_reference_either_way(
+    monkeypatch: pytest.MonkeyPatch, setting: str
+) -> None:
+    # Small tables too (a call of one or two chunks takes the numpy module's scalar path),
+    # with leaf indices past 2^32 and a root leaf; and parents through hash_nodes.
+    monkeypatch.setenv(blake3_cvs.NATIVE_ENV, setting)
+    backend = CpuBackend(threads=2)
+    assert backend.blake3.name == ("native" if setting == "1" else "numpy")
+    for leaf_size, rows in (
+        (1024, [(0, 1024, 1 << 32, 0)]),
+        (4096, [(5, 4096, 3, 0), (9000, 1500, (1 << 32) + 1, 0)]),
+        (2048, [(0, 2000, 0, 1)]),
+    ):
+        alg = resolve_algorithm("blake3", leaf_size)
+        table = LeafTable(
+            array("Q", [r[0] for r in rows]),
+            array("Q", [r[1] for r in rows]),
+            array("Q", [r[2] for r in rows]),
+            array("B", [r[3] for r in rows]),
+        )
+        got = backend.hash_leaves(alg, DATA, table)
+        want = b"".join(
+            ref.leaf_value(ref.BLAKE3, DATA[o : o + n], i, leaf_size, bool(root))
+            for o, n, i, root in rows
+        )
+        assert got == want, leaf_size
+        roots = bytes([1, 0])
+        nodes = backend.hash_nodes(alg, DATA[:128], roots)
+        assert nodes == native.parent_cvs(DATA[:128], roots)
+    backend.close()
 
 
 def test_a_bad_setting_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -99,6 +99,8 @@ class CpuBackend(HashBackend):
 
     def hash_leaves(self, algorithm: Algorithm, data: Buffer, table: LeafTable) -> bytes:
         view = memoryview(data).cast("B")
+        if algorithm.family == BLAKE3:
+            return self._blake3_leaves(algorithm, view, table)
         d = algorithm.digest_size
         n = len(table)
         out = bytearray(n * d)
@@ -106,11 +108,6 @@ class CpuBackend(HashBackend):
         lengths = table.length.tolist()
         indices = table.index.tolist()
         family = algorithm.family
-        if family == BLAKE3:
-            # Each leaf's first chunk counter: index * L / 1024 (spec section 4).
-            per_leaf = algorithm.leaf_size // ref.BLAKE3_CHUNK_LEN
-            first_chunks = [i * per_leaf for i in indices]
-            leaf_cvs = self.blake3.leaf_cvs
 
         def run(lo: int, hi: int) -> None:
             if family == LTHASH:
@@ -119,14 +116,6 @@ class CpuBackend(HashBackend):
                     h = hashlib.shake_256(view[o : o + lengths[j]])
                     h.update(indices[j].to_bytes(8, "little") + ref.ROLE_LATTICE_LEAF)
                     out[j * d : (j + 1) * d] = h.digest(d)
-            elif family == BLAKE3:
-                out[lo * d : hi * d] = leaf_cvs(
-                    view,
-                    offsets[lo:hi],
-                    lengths[lo:hi],
-                    first_chunks[lo:hi],
-                    table.root[lo:hi],
-                )
             else:
                 ctor = _CTORS[family]
                 for j in range(lo, hi):
@@ -135,14 +124,34 @@ class CpuBackend(HashBackend):
                     h.update(b"\x00")
                     out[j * d : (j + 1) * d] = h.digest()
 
-        # BLAKE3 rows are vectorised: with numpy, one large piece per thread, not many small
-        # ones (each call costs thousands of array operations, whatever its size); natively,
-        # four pieces per thread, so that a thread slowed by others' work does not hold up
-        # the end of the call.
-        lanes = None
-        if family == BLAKE3:
-            lanes = -(-n // (self.threads * (4 if self.blake3.name == "native" else 1)))
-        self._parallel(run, n, sum(lengths), lanes)
+        self._parallel(run, n, sum(lengths))
+        return bytes(out)
+
+    def _blake3_leaves(self, algorithm: Algorithm, view: memoryview, table: LeafTable) -> bytes:
+        """BLAKE3 leaf values, rows vectorised: the table's columns go to ``leaf_cvs`` as uint64
+        arrays (no Python object per row)."""
+        import numpy as np  # numpy: imported when first needed
+
+        n = len(table)
+        out = bytearray(n * ref.BLAKE3_OUT_LEN)
+        offsets = np.asarray(table.offset, dtype=np.uint64)
+        lengths = np.asarray(table.length, dtype=np.uint64)
+        # Each leaf's first chunk counter: index * L / 1024 (spec section 4).
+        per_leaf = np.uint64(algorithm.leaf_size // ref.BLAKE3_CHUNK_LEN)
+        first_chunks = np.asarray(table.index, dtype=np.uint64) * per_leaf
+        roots = np.asarray(table.root, dtype=np.uint8)
+        leaf_cvs = self.blake3.leaf_cvs
+
+        def run(lo: int, hi: int) -> None:
+            out[lo * 32 : hi * 32] = leaf_cvs(
+                view, offsets[lo:hi], lengths[lo:hi], first_chunks[lo:hi], roots[lo:hi]
+            )
+
+        # With numpy, one large piece per thread, not many small ones (each call costs
+        # thousands of array operations, whatever its size); natively, four pieces per thread,
+        # so that a thread slowed by others' work does not hold up the end of the call.
+        pieces = self.threads * (4 if self.blake3.name == "native" else 1)
+        self._parallel(run, n, int(lengths.sum()), -(-n // pieces))
         return bytes(out)
 
     # -- nodes ---------------------------------------------------------------------------------
