@@ -8,8 +8,14 @@ and `gpuhash backends` says which one is in use. See docs/backends.md, "BLAKE3 c
 
 from __future__ import annotations
 
+import sysconfig
+
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
+
+# CPython 3.11's stable ABI (abi3): one wheel per platform for every CPython from 3.11 on. Free-
+# threaded builds have no stable ABI yet; there the module is built for the one interpreter.
+LIMITED_API = not sysconfig.get_config_var("Py_GIL_DISABLED")
 
 
 class BuildExt(build_ext):
@@ -30,7 +36,10 @@ setup(
             ["gpuhash/_blake3cv.c"],
             depends=["gpuhash/_blake3cv_kernel.h"],
             optional=True,
+            py_limited_api=LIMITED_API,
+            define_macros=[("Py_LIMITED_API", "0x030B0000")] if LIMITED_API else [],
         )
     ],
     cmdclass={"build_ext": BuildExt},
+    options={"bdist_wheel": {"py_limited_api": "cp311"}} if LIMITED_API else {},
 )

@@ -19,6 +19,8 @@
  */
 
 #define PY_SSIZE_T_CLEAN
+/* The stable ABI of CPython 3.11 (setup.py defines Py_LIMITED_API): one wheel per platform
+ * serves every CPython from 3.11 on. */
 #include <Python.h>
 
 #include <stdint.h>
@@ -49,7 +51,8 @@ static const uint8_t SCHEDULE[7][16] = {
     {11, 15, 5, 0, 1, 9, 8, 6, 14, 10, 2, 12, 3, 4, 7, 13},
 };
 
-#if defined(__GNUC__) || defined(__clang__)
+/* BLAKE3CV_PLAIN_C: the one-lane build of other compilers, with any compiler (for tests). */
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(BLAKE3CV_PLAIN_C)
 #define HAVE_VECTORS 1
 #define INLINE static inline __attribute__((always_inline))
 #else
@@ -62,8 +65,9 @@ static const uint8_t SCHEDULE[7][16] = {
 #define MAX_LANES 16
 
 /* Words are moved into lanes by in-register transposes where the compiler has
- * __builtin_shufflevector (GCC 12+, Clang) and the host is little-endian; elsewhere one by one. */
-#if HAVE_VECTORS && defined(__has_builtin)
+ * __builtin_shufflevector (GCC 12+, Clang) and the host is little-endian; elsewhere (or with
+ * BLAKE3CV_NO_TRANSPOSE, for tests) one by one. */
+#if HAVE_VECTORS && defined(__has_builtin) && !defined(BLAKE3CV_NO_TRANSPOSE)
 #if __has_builtin(__builtin_shufflevector) && defined(__BYTE_ORDER__) && \
     __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 #define HAVE_TRANSPOSE 1
@@ -73,7 +77,7 @@ static const uint8_t SCHEDULE[7][16] = {
 #define HAVE_TRANSPOSE 0
 #endif
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if defined(__x86_64__) && HAVE_VECTORS
 #define HAVE_X86_KERNELS 1
 #else
 #define HAVE_X86_KERNELS 0
@@ -310,6 +314,12 @@ static void leaves(const struct kernel *k, const uint8_t *data, Py_ssize_t n,
 
 /* -- arguments ----------------------------------------------------------------------------- */
 
+/* Item i of the list or tuple PySequence_Fast returned (a borrowed reference). */
+static PyObject *seq_item(PyObject *seq, Py_ssize_t i)
+{
+    return PyList_Check(seq) ? PyList_GetItem(seq, i) : PyTuple_GetItem(seq, i);
+}
+
 /* `obj` as n unsigned integers: a 1-D buffer of integers (array('Q'), a numpy array, strided or
  * not), else any sequence of ints. Returns a PyMem_Malloc'd array, or NULL with an exception set. */
 static uint64_t *as_u64(PyObject *obj, const char *what, Py_ssize_t *n_out)
@@ -368,7 +378,7 @@ static uint64_t *as_u64(PyObject *obj, const char *what, Py_ssize_t *n_out)
         PyErr_Format(PyExc_TypeError, "%s must be a sequence of integers", what);
         return NULL;
     }
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    Py_ssize_t n = PySequence_Size(seq);
     uint64_t *out = PyMem_Malloc((size_t)(n ? n : 1) * sizeof(uint64_t));
     if (out == NULL) {
         Py_DECREF(seq);
@@ -376,15 +386,19 @@ static uint64_t *as_u64(PyObject *obj, const char *what, Py_ssize_t *n_out)
         return NULL;
     }
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
+        PyObject *item = seq_item(seq, i);
         PyObject *x = PyNumber_Index(item);
         unsigned long long u = x ? PyLong_AsUnsignedLongLong(x) : (unsigned long long)-1;
         Py_XDECREF(x);
         if (u == (unsigned long long)-1 && PyErr_Occurred()) {
             if (x == NULL && PyErr_ExceptionMatches(PyExc_TypeError)) {
                 PyErr_Clear();
-                PyErr_Format(PyExc_TypeError, "%s[%zd] must be an integer, not %s", what, i,
-                             Py_TYPE(item)->tp_name);
+                PyObject *type = PyType_GetName(Py_TYPE(item));
+                if (type != NULL) {
+                    PyErr_Format(PyExc_TypeError, "%s[%zd] must be an integer, not %U", what, i,
+                                 type);
+                    Py_DECREF(type);
+                }
             } else if (PyErr_ExceptionMatches(PyExc_OverflowError)) {
                 PyErr_Clear();
                 PyErr_Format(PyExc_ValueError, "%s[%zd] is not in 0..2**64-1", what, i);
@@ -432,7 +446,7 @@ static uint8_t *as_flags(PyObject *obj, const char *what, Py_ssize_t *n_out)
         PyErr_Format(PyExc_TypeError, "%s must be a sequence of flags", what);
         return NULL;
     }
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    Py_ssize_t n = PySequence_Size(seq);
     uint8_t *out = PyMem_Malloc((size_t)(n ? n : 1));
     if (out == NULL) {
         Py_DECREF(seq);
@@ -440,7 +454,7 @@ static uint8_t *as_flags(PyObject *obj, const char *what, Py_ssize_t *n_out)
         return NULL;
     }
     for (Py_ssize_t i = 0; i < n; i++) {
-        int t = PyObject_IsTrue(PySequence_Fast_GET_ITEM(seq, i));
+        int t = PyObject_IsTrue(seq_item(seq, i));
         if (t < 0) {
             Py_DECREF(seq);
             PyMem_Free(out);
@@ -517,7 +531,7 @@ static PyObject *leaf_cvs(PyObject *self, PyObject *const *args, Py_ssize_t narg
         goto done;
     }
     const struct kernel *k = current;
-    uint8_t *out = (uint8_t *)PyBytes_AS_STRING(result);
+    uint8_t *out = (uint8_t *)PyBytes_AsString(result);
     Py_BEGIN_ALLOW_THREADS
     leaves(k, data.buf, n, off, len, first, root, count, cur, nxt, out);
     Py_END_ALLOW_THREADS
@@ -570,7 +584,7 @@ static PyObject *parent_cvs(PyObject *self, PyObject *const *args, Py_ssize_t na
     result = PyBytes_FromStringAndSize(NULL, m * CV_LEN);
     if (result == NULL || m == 0) goto done;
     const struct kernel *k = current;
-    uint8_t *out = (uint8_t *)PyBytes_AS_STRING(result);
+    uint8_t *out = (uint8_t *)PyBytes_AsString(result);
     Py_BEGIN_ALLOW_THREADS
     parents(k, children.buf, root, m, out);
     Py_END_ALLOW_THREADS
@@ -596,7 +610,10 @@ static PyObject *kernels(PyObject *self, PyObject *unused)
             Py_DECREF(t);
             return NULL;
         }
-        PyTuple_SET_ITEM(t, i, s);
+        if (PyTuple_SetItem(t, i, s) < 0) {
+            Py_DECREF(t);
+            return NULL;
+        }
     }
     return t;
 }
@@ -617,7 +634,7 @@ PyDoc_STRVAR(set_kernel_doc,
 static PyObject *set_kernel(PyObject *self, PyObject *name)
 {
     (void)self;
-    const char *s = PyUnicode_Check(name) ? PyUnicode_AsUTF8(name) : NULL;
+    const char *s = PyUnicode_Check(name) ? PyUnicode_AsUTF8AndSize(name, NULL) : NULL;
     if (s == NULL) {
         if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "kernel name must be a str");
         return NULL;
