@@ -5,10 +5,10 @@
   it hashes a buffer of 2 KiB or more, so the threads run in parallel; the engine hands over
   memory-mapped file windows, so leaves are hashed where they lie in the page cache.
 * ``blake3``: the ``blake3`` package (Rust, SIMD, multi-threaded) hashes whole objects natively
-  (``object_hasher``). It exposes no chaining values, so leaf and node values (for proofs and
-  range values) come from ``gpuhash.blake3_cvs``: the C extension (SIMD lanes, about 3 GB/s per
-  core with AVX-512; it releases the GIL) where it is built, else numpy (about 0.1 GB/s per
-  core); rows split over the thread pool.
+  (``object_hasher``). It exposes no chaining values, so leaf and node values (for proofs)
+  come from ``gpuhash.blake3_cvs``: the C extension (SIMD lanes, 2.5 GB/s or more per core with
+  AVX-512; it releases the GIL) where it is built, else numpy (about 0.1 GB/s with both cores
+  here); rows split over the thread pool.
 """
 
 from __future__ import annotations
