@@ -2,15 +2,16 @@
 from collections.abc import Sequence
 
 from gpuhash._typing import Buffer
+from gpuhash.blake3_lanes import Column
 
 MAX_LANES: int
 
 def leaf_cvs(
     data: Buffer,
-    offsets: Sequence[int] | Buffer,
-    lengths: Sequence[int] | Buffer,
-    first_chunks: Sequence[int] | Buffer,
-    roots: Sequence[int] | Buffer,
+    offsets: Column | Buffer,
+    lengths: Column | Buffer,
+    first_chunks: Column | Buffer,
+    roots: Column | Buffer,
     /,
 ) -> bytes: ...
 def parent_cvs(children: Buffer, roots: Sequence[int] | Buffer, /) -> bytes: ...

@@ -28,12 +28,13 @@ from gpuhash.errors import BackendUnavailable, UsageError
 
 if TYPE_CHECKING:
     from gpuhash._typing import Buffer
+    from gpuhash.blake3_lanes import Column
 
 __all__ = ["NATIVE_ENV", "Implementation", "implementation", "leaf_cvs", "parent_cvs"]
 
 NATIVE_ENV = "GPUHASH_BLAKE3_NATIVE"
 
-LeafCvs = Callable[["Buffer", Sequence[int], Sequence[int], Sequence[int], Sequence[int]], bytes]
+LeafCvs = Callable[["Buffer", "Column", "Column", "Column", "Column"], bytes]
 ParentCvs = Callable[["Buffer", "Sequence[int] | bytes"], bytes]
 
 
@@ -84,10 +85,10 @@ def _implementation(wanted: bool | None) -> Implementation:
 
 def _numpy_leaf_cvs(
     data: Buffer,
-    offsets: Sequence[int],
-    lengths: Sequence[int],
-    first_chunks: Sequence[int],
-    roots: Sequence[int],
+    offsets: Column,
+    lengths: Column,
+    first_chunks: Column,
+    roots: Column,
 ) -> bytes:
     from gpuhash import blake3_lanes  # numpy: imported when first needed
 
@@ -102,10 +103,10 @@ def _numpy_parent_cvs(children: Buffer, roots: Sequence[int] | bytes) -> bytes:
 
 def leaf_cvs(
     data: Buffer,
-    offsets: Sequence[int],
-    lengths: Sequence[int],
-    first_chunks: Sequence[int],
-    roots: Sequence[int],
+    offsets: Column,
+    lengths: Column,
+    first_chunks: Column,
+    roots: Column,
 ) -> bytes:
     """The value of each leaf ``data[offsets[j] : offsets[j] + lengths[j]]``: the chaining value
     of its BLAKE3 subtree whose first chunk has counter ``first_chunks[j]``, or the root output
