@@ -259,36 +259,33 @@ static void batch_flush(const struct kernel *k, struct batch *b)
     b->n = 0;
 }
 
-/* The value of each leaf: chunk values first (LANES chunks a call, across leaves), then one
- * tree level at a time for all leaves together (pairs (0,1), (2,3)... and a lone last value
- * carried up: BLAKE3's left-balanced tree), ROOT on a root leaf's top node. `cur` and `nxt` hold
- * `total` values each; `count` has one entry per leaf. Runs without the GIL. */
-static void leaves(const struct kernel *k, const uint8_t *data, Py_ssize_t n,
-                   const uint64_t *off, const uint64_t *len, const uint64_t *first,
-                   const uint8_t *root, uint64_t *count, uint8_t *cur, uint8_t *nxt,
-                   uint8_t *out)
+/* Chunks hashed together at most: the scratch values are SEGMENT_CHUNKS * 32 bytes (twice),
+ * whatever the size of the call. A leaf of more chunks is hashed in pieces of SEGMENT_CHUNKS
+ * (aligned, a power of two: each piece but the last is a subtree of BLAKE3's tree), whose
+ * values are then combined like a leaf's chunk values. */
+#ifndef BLAKE3CV_SEGMENT_CHUNKS
+#define BLAKE3CV_SEGMENT_CHUNKS 16384
+#endif
+#if BLAKE3CV_SEGMENT_CHUNKS < 1 || (BLAKE3CV_SEGMENT_CHUNKS & (BLAKE3CV_SEGMENT_CHUNKS - 1)) != 0
+#error "BLAKE3CV_SEGMENT_CHUNKS must be a power of two"
+#endif
+#define SEGMENT_CHUNKS ((uint64_t)BLAKE3CV_SEGMENT_CHUNKS)
+
+static uint64_t leaf_chunks(uint64_t len)
 {
-    struct chunk c[MAX_LANES];
-    int nc = 0;
-    uint64_t done = 0, most = 1;
-    for (Py_ssize_t j = 0; j < n; j++) {
-        uint64_t chunks = len[j] == 0 ? 1 : (len[j] + CHUNK_LEN - 1) / CHUNK_LEN;
-        count[j] = chunks;
-        if (chunks > most) most = chunks;
-        for (uint64_t i = 0; i < chunks; i++) {
-            uint64_t at = i * CHUNK_LEN, rest = len[j] - at;
-            c[nc].p = data + off[j] + at;
-            c[nc].counter = first[j] + i;
-            c[nc].len = (uint32_t)(rest < CHUNK_LEN ? rest : CHUNK_LEN);
-            c[nc].root = root[j] && chunks == 1;
-            if (++nc == MAX_LANES) {
-                k->chunks(c, nc, cur + CV_LEN * done);
-                done += (uint64_t)nc;
-                nc = 0;
-            }
-        }
-    }
-    if (nc) k->chunks(c, nc, cur + CV_LEN * done);
+    return len == 0 ? 1 : (len + CHUNK_LEN - 1) / CHUNK_LEN;
+}
+
+/* One tree level at a time for all n groups of values together: group j has count[j] values
+ * in cur (the groups one after another); pairs (0,1), (2,3)... and a lone last value carried
+ * up (BLAKE3's left-balanced tree), ROOT on a root group's top node. Returns the buffer (cur or
+ * nxt) that holds the n tops. */
+static uint8_t *reduce(const struct kernel *k, Py_ssize_t n, uint64_t *count, const uint8_t *root,
+                       uint8_t *cur, uint8_t *nxt)
+{
+    uint64_t most = 1;
+    for (Py_ssize_t j = 0; j < n; j++)
+        if (count[j] > most) most = count[j];
     for (; most > 1; most = (most + 1) / 2) {
         struct batch b;
         b.n = 0;
@@ -309,7 +306,73 @@ static void leaves(const struct kernel *k, const uint8_t *data, Py_ssize_t n,
         cur = nxt;
         nxt = t;
     }
-    memcpy(out, cur, (size_t)n * CV_LEN);
+    return cur;
+}
+
+/* The values of n leaves of SEGMENT_CHUNKS chunks or fewer in all: chunk values first
+ * (MAX_LANES chunks a call, across leaves), then the tree above each leaf's chunks. */
+static void group(const struct kernel *k, const uint8_t *data, Py_ssize_t n, const uint64_t *off,
+                  const uint64_t *len, const uint64_t *first, const uint8_t *root,
+                  uint64_t *count, uint8_t *cur, uint8_t *nxt, uint8_t *out)
+{
+    struct chunk c[MAX_LANES];
+    int nc = 0;
+    uint64_t done = 0;
+    for (Py_ssize_t j = 0; j < n; j++) {
+        uint64_t chunks = leaf_chunks(len[j]);
+        count[j] = chunks;
+        for (uint64_t i = 0; i < chunks; i++) {
+            uint64_t at = i * CHUNK_LEN, rest = len[j] - at;
+            c[nc].p = data + off[j] + at;
+            c[nc].counter = first[j] + i;
+            c[nc].len = (uint32_t)(rest < CHUNK_LEN ? rest : CHUNK_LEN);
+            c[nc].root = root[j] && chunks == 1;
+            if (++nc == MAX_LANES) {
+                k->chunks(c, nc, cur + CV_LEN * done);
+                done += (uint64_t)nc;
+                nc = 0;
+            }
+        }
+    }
+    if (nc) k->chunks(c, nc, cur + CV_LEN * done);
+    memcpy(out, reduce(k, n, count, root, cur, nxt), (size_t)n * CV_LEN);
+}
+
+/* The value of each leaf: runs of short leaves in groups of up to SEGMENT_CHUNKS chunks, long
+ * leaves piece by piece. cur and nxt hold SEGMENT_CHUNKS values, pa and pb as many as the
+ * longest leaf has pieces; count has one entry per leaf. Runs without the GIL. */
+static void leaves(const struct kernel *k, const uint8_t *data, Py_ssize_t n, const uint64_t *off,
+                   const uint64_t *len, const uint64_t *first, const uint8_t *root,
+                   uint64_t *count, uint8_t *cur, uint8_t *nxt, uint8_t *pa, uint8_t *pb,
+                   uint8_t *out)
+{
+    Py_ssize_t j = 0;
+    while (j < n) {
+        uint64_t chunks = leaf_chunks(len[j]);
+        if (chunks > SEGMENT_CHUNKS) {
+            uint64_t pieces = (chunks + SEGMENT_CHUNKS - 1) / SEGMENT_CHUNKS;
+            const uint64_t span = SEGMENT_CHUNKS * CHUNK_LEN;
+            for (uint64_t p = 0; p < pieces; p++) {
+                uint64_t poff = off[j] + p * span, plen = len[j] - p * span;
+                uint64_t pfirst = first[j] + p * SEGMENT_CHUNKS, pcount;
+                uint8_t proot = 0;
+                if (plen > span) plen = span;
+                group(k, data, 1, &poff, &plen, &pfirst, &proot, &pcount, cur, nxt,
+                      pa + CV_LEN * p);
+            }
+            uint64_t tops = pieces;
+            memcpy(out + CV_LEN * j, reduce(k, 1, &tops, root + j, pa, pb), CV_LEN);
+            j++;
+            continue;
+        }
+        Py_ssize_t end = j;
+        uint64_t sum = 0;
+        while (end < n && sum + leaf_chunks(len[end]) <= SEGMENT_CHUNKS)
+            sum += leaf_chunks(len[end++]);
+        group(k, data, end - j, off + j, len + j, first + j, root + j, count + j, cur, nxt,
+              out + CV_LEN * j);
+        j = end;
+    }
 }
 
 /* -- arguments ----------------------------------------------------------------------------- */
@@ -487,7 +550,7 @@ static PyObject *leaf_cvs(PyObject *self, PyObject *const *args, Py_ssize_t narg
     if (PyObject_GetBuffer(args[0], &data, PyBUF_C_CONTIGUOUS) != 0) return NULL;
     PyObject *result = NULL;
     uint64_t *off = NULL, *len = NULL, *first = NULL, *count = NULL;
-    uint8_t *root = NULL, *cur = NULL, *nxt = NULL;
+    uint8_t *root = NULL, *cur = NULL, *nxt = NULL, *pa = NULL, *pb = NULL;
     Py_ssize_t n0, n1, n2, n3;
     if ((off = as_u64(args[1], "offsets", &n0)) == NULL) goto done;
     if ((len = as_u64(args[2], "lengths", &n1)) == NULL) goto done;
@@ -500,7 +563,7 @@ static PyObject *leaf_cvs(PyObject *self, PyObject *const *args, Py_ssize_t narg
         goto done;
     }
     Py_ssize_t n = n0;
-    uint64_t size = (uint64_t)data.len, total = 0;
+    uint64_t size = (uint64_t)data.len, total = 0, pieces = 1;
     for (Py_ssize_t j = 0; j < n; j++) {
         if (off[j] > size || len[j] > size - off[j]) {
             PyErr_Format(PyExc_ValueError,
@@ -509,23 +572,23 @@ static PyObject *leaf_cvs(PyObject *self, PyObject *const *args, Py_ssize_t narg
                          (unsigned long long)len[j], (unsigned long long)size);
             goto done;
         }
-        uint64_t chunks = len[j] == 0 ? 1 : (len[j] + CHUNK_LEN - 1) / CHUNK_LEN;
+        uint64_t chunks = leaf_chunks(len[j]);
         if (first[j] > UINT64_MAX - (chunks - 1)) {
             PyErr_Format(PyExc_ValueError, "leaf %zd: chunk counters past 2**64-1", j);
             goto done;
         }
-        if (chunks > (uint64_t)PY_SSIZE_T_MAX / (2 * CV_LEN) - total) {
-            PyErr_NoMemory();
-            goto done;
-        }
-        total += chunks;
+        total = chunks > SEGMENT_CHUNKS - total ? SEGMENT_CHUNKS : total + chunks;
+        uint64_t p = (chunks + SEGMENT_CHUNKS - 1) / SEGMENT_CHUNKS;
+        if (p > pieces) pieces = p;
     }
     result = PyBytes_FromStringAndSize(NULL, n * CV_LEN);
     if (result == NULL || n == 0) goto done;
     count = PyMem_Malloc((size_t)n * sizeof(uint64_t));
     cur = PyMem_Malloc((size_t)total * CV_LEN);
     nxt = PyMem_Malloc((size_t)total * CV_LEN);
-    if (count == NULL || cur == NULL || nxt == NULL) {
+    pa = PyMem_Malloc((size_t)pieces * CV_LEN);
+    pb = PyMem_Malloc((size_t)pieces * CV_LEN);
+    if (count == NULL || cur == NULL || nxt == NULL || pa == NULL || pb == NULL) {
         Py_CLEAR(result);
         PyErr_NoMemory();
         goto done;
@@ -533,7 +596,7 @@ static PyObject *leaf_cvs(PyObject *self, PyObject *const *args, Py_ssize_t narg
     const struct kernel *k = current;
     uint8_t *out = (uint8_t *)PyBytes_AsString(result);
     Py_BEGIN_ALLOW_THREADS
-    leaves(k, data.buf, n, off, len, first, root, count, cur, nxt, out);
+    leaves(k, data.buf, n, off, len, first, root, count, cur, nxt, pa, pb, out);
     Py_END_ALLOW_THREADS
 done:
     PyMem_Free(off);
@@ -543,6 +606,8 @@ done:
     PyMem_Free(count);
     PyMem_Free(cur);
     PyMem_Free(nxt);
+    PyMem_Free(pa);
+    PyMem_Free(pb);
     PyBuffer_Release(&data);
     return result;
 }

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import threading
+import tracemalloc
 from array import array
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -94,6 +95,44 @@ def test_leaf_values_fold_to_the_blake3_package_digest(kernel: str, leaf_size: i
     values = _leaves(data, leaf_size)
     assert len(values) > 1
     assert _fold(values, True) == blake3.blake3(data).digest()
+
+
+def test_leaves_longer_than_a_segment_are_hashed_in_pieces(kernel: str) -> None:
+    # Leaves of more than 16 MiB (the extension's scratch: 16384 chunks) are hashed 16 MiB
+    # at a time, the pieces then combined: a whole input, and a non-root subtree whose value
+    # must be the parent of its two halves' values.
+    data = bytes(np.random.default_rng(3).integers(0, 256, (2 << 24) + 1025, dtype=np.uint8))
+    n = len(data)
+    assert native.leaf_cvs(data, [0], [n], [0], [1]) == blake3.blake3(data).digest()
+    first = (1 << 32) - (1 << 14)  # the pieces' counters cross 2^32
+    whole = native.leaf_cvs(data, [0], [n], [first], [0])
+    left = native.leaf_cvs(data, [0], [2 << 24], [first], [0])  # 2^15 chunks: a subtree
+    right = native.leaf_cvs(data, [2 << 24], [1025], [first + (1 << 15)], [0])
+    assert whole == native.parent_cvs(left + right, [0])
+    # The same 32 MiB from counter 0, against 32 leaves of 1 MiB folded in Python.
+    at_zero = native.leaf_cvs(data, [0], [2 << 24], [0], [0])
+    assert at_zero == _fold(_leaves(data[: 2 << 24], 1 << 20), False)
+
+
+def test_scratch_memory_is_bounded_whatever_the_leaf_size() -> None:
+    # 2 x 16384 chaining values of scratch (1 MiB) and one value per 16 MiB piece, not 64 bytes
+    # per chunk of the call (4 MiB here, 64 MiB for a 1 GiB leaf).
+    data = bytes(64 << 20)
+    rows = [array("Q", range(0, len(data), 1024)), array("Q", [1024] * 65536)]
+    rows += [array("Q", range(65536)), bytes(65536)]
+    tracemalloc.start()
+    try:
+        native.leaf_cvs(data, [0], [len(data)], [0], [0])
+        one_leaf = tracemalloc.get_traced_memory()[1]
+        tracemalloc.reset_peak()
+        native.leaf_cvs(data, *rows)
+        many = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert one_leaf < (1 << 20) + (64 << 10), one_leaf
+    # 65536 leaves: offsets, lengths, counters, chunk counts (8 bytes each), roots and the
+    # result (33 bytes) a row come on top.
+    assert many < (1 << 20) + 65536 * (4 * 8 + 33) + (64 << 10), many
 
 
 def test_leaves_equal_the_reference_with_counters_past_2_32(kernel: str) -> None:
