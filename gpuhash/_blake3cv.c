@@ -107,11 +107,11 @@ INLINE void store_le32(uint8_t *p, uint32_t w)
 #define G(a, b, c, d, x, y)  \
     do {                     \
         a = a + b + (x);     \
-        d = ROTR(d ^ a, 16); \
+        d = ROTR16(d ^ a);   \
         c = c + d;           \
         b = ROTR(b ^ c, 12); \
         a = a + b + (y);     \
-        d = ROTR(d ^ a, 8);  \
+        d = ROTR8(d ^ a);    \
         c = c + d;           \
         b = ROTR(b ^ c, 7);  \
     } while (0)
@@ -184,7 +184,9 @@ INLINE uint32_t chunk_blocks(uint32_t len)
 #define KNAME avx2
 #define KLANES 8
 #define KATTR __attribute__((target("avx2")))
+#define KBYTE_ROTATIONS
 #include "_blake3cv_kernel.h"
+#undef KBYTE_ROTATIONS
 #undef KNAME
 #undef KLANES
 #undef KATTR

@@ -23,6 +23,23 @@ typedef uint32_t KN(lane);
 #endif
 #define lane KN(lane)
 
+/* Rotations by 16 and 8 bits move whole bytes: one byte shuffle (vpshufb) where the kernel has
+ * AVX2, instead of two shifts and an OR; AVX-512F has a rotate instruction for all four. */
+#if HAVE_TRANSPOSE && KLANES == 8 && defined(KBYTE_ROTATIONS)
+typedef uint8_t KN(bytes) __attribute__((vector_size(32)));
+#define ROTR16(x)                                                                            \
+    ((lane)__builtin_shufflevector((KN(bytes))(x), (KN(bytes))(x), 2, 3, 0, 1, 6, 7, 4, 5, 10, \
+                                   11, 8, 9, 14, 15, 12, 13, 18, 19, 16, 17, 22, 23, 20, 21,  \
+                                   26, 27, 24, 25, 30, 31, 28, 29))
+#define ROTR8(x)                                                                             \
+    ((lane)__builtin_shufflevector((KN(bytes))(x), (KN(bytes))(x), 1, 2, 3, 0, 5, 6, 7, 4, 9,  \
+                                   10, 11, 8, 13, 14, 15, 12, 17, 18, 19, 16, 21, 22, 23, 20, \
+                                   25, 26, 27, 24, 29, 30, 31, 28))
+#else
+#define ROTR16(x) ROTR(x, 16)
+#define ROTR8(x) ROTR(x, 8)
+#endif
+
 KFN lane KN(splat)(uint32_t x)
 {
     uint32_t w[KLANES];
@@ -208,6 +225,8 @@ KATTR static void KN(parents)(const uint8_t *const *in, const uint32_t *flags, i
 }
 
 #undef lane
+#undef ROTR16
+#undef ROTR8
 #undef KFN
 #undef KN
 #undef KN_
