@@ -13,7 +13,7 @@ the best of ``--repeat`` runs, wall clock, GB/s with 1 GB = 10^9 bytes:
 * ``gpuhash.prove`` for one leaf in the middle of the object (64 KiB and 1 MiB leaves) on the
   ``cpu`` backend: every other leaf's value and the tree above them;
 * the same rows with the numpy lanes (``GPUHASH_BLAKE3_NATIVE=0``), on the first
-  ``--numpy-mib`` only (they are 25 to 40 times slower), so that the run stays short.
+  ``--numpy-mib`` only (they are about 30 times slower), so that the run stays short.
 
 Checks: the extension's root value equals the ``blake3`` package's digest; extension and numpy
 leaf values and proofs are equal; every proof verifies against the ``blake3`` package's digest.

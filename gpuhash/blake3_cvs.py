@@ -8,7 +8,7 @@ them, with the same functions and the same results:
 * ``native``: the C extension ``gpuhash._blake3cv`` (SIMD lanes, AVX-512 / AVX2 / baseline
   kernels chosen at run time, the GIL released), built when gpuhash is installed from source
   with a C compiler at hand, and shipped in binary wheels;
-* ``numpy``: :mod:`gpuhash.blake3_lanes`, where the extension is not built (25 to 40 times
+* ``numpy``: :mod:`gpuhash.blake3_lanes`, where the extension is not built (about 30 times
   slower).
 
 The environment variable ``GPUHASH_BLAKE3_NATIVE`` chooses: ``1`` requires the extension, ``0``

@@ -7,7 +7,7 @@
 * ``blake3``: the ``blake3`` package (Rust, SIMD, multi-threaded) hashes whole objects natively
   (``object_hasher``). It exposes no chaining values, so leaf and node values (for proofs)
   come from ``gpuhash.blake3_cvs``: the C extension (SIMD lanes, 2.5 GB/s or more per core with
-  AVX-512; it releases the GIL) where it is built, else numpy (about 0.1 GB/s with both cores
+  AVX-512; it releases the GIL) where it is built, else numpy (about 0.2 GB/s with both cores
   here); rows split over the thread pool.
 """
 
