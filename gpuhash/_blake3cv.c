@@ -3,7 +3,8 @@
  *
  * The `blake3` package exposes only root digests; proofs and range values need the chaining
  * values of non-root subtrees (chunk groups) and of parents. This module computes them with the
- * same functions and results as gpuhash.blake3_lanes (numpy), a few hundred times faster:
+ * same functions and results as gpuhash.blake3_lanes (numpy), about 30 times faster
+ * (gpuhash.blake3_cvs chooses between the two):
  *
  *   leaf_cvs(data, offsets, lengths, first_chunks, roots) -> bytes (32 per leaf)
  *   parent_cvs(children, roots) -> bytes (32 per pair of children)
@@ -11,11 +12,12 @@
  *   kernel() -> the kernel in use;  set_kernel(name) chooses one (tests, benchmarks)
  *
  * Written from the BLAKE3 paper and specification (compression function, flags, chunk and
- * parent nodes, left-balanced tree). The compression runs on LANES chunks (or parents) at once,
- * one 32-bit lane each, in GCC/Clang vector-extension types; the same C is compiled three times
- * (AVX-512F, AVX2 and the baseline ISA) and the fastest kernel the CPU supports is chosen at
- * import. Compilers without vector extensions get a scalar build (one lane). The GIL is
- * released while hashing, so callers' threads run in parallel.
+ * parent nodes, left-balanced tree). The compression runs on 16, 8 or 4 chunks (or parents) at
+ * once, one 32-bit lane each, in GCC/Clang vector-extension types; the same C
+ * (_blake3cv_kernel.h) is compiled three times (AVX-512F, AVX2 and the baseline ISA) and the
+ * fastest kernel the CPU supports is chosen at import. Compilers without vector extensions get a
+ * scalar build (one lane). The GIL is released while hashing, so callers' threads run in
+ * parallel; scratch memory is bounded (BLAKE3CV_SEGMENT_CHUNKS) whatever the size of a call.
  */
 
 #define PY_SSIZE_T_CLEAN
