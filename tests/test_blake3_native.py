@@ -118,7 +118,7 @@ def test_scratch_memory_is_bounded_whatever_the_leaf_size() -> None:
     # 2 x 16384 chaining values of scratch (1 MiB) and one value per 16 MiB piece, not 64 bytes
     # per chunk of the call (4 MiB here, 64 MiB for a 1 GiB leaf).
     data = bytes(64 << 20)
-    rows = [array("Q", range(0, len(data), 1024)), array("Q", [1024] * 65536)]
+    rows: list[object] = [array("Q", range(0, len(data), 1024)), array("Q", [1024] * 65536)]
     rows += [array("Q", range(65536)), bytes(65536)]
     tracemalloc.start()
     try:
