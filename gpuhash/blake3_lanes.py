@@ -25,7 +25,10 @@ from gpuhash import reference as ref
 if TYPE_CHECKING:
     from gpuhash._typing import Buffer
 
-__all__ = ["leaf_cvs", "parent_cvs"]
+__all__ = ["Column", "leaf_cvs", "parent_cvs"]
+
+#: A column of a leaf table: a sequence of ints, or a 1-D numpy integer array.
+Column = Sequence[int] | np.ndarray[Any, Any]
 
 _IV = np.array(ref.IV, dtype=np.uint32)
 _CHUNK = ref.BLAKE3_CHUNK_LEN
@@ -163,10 +166,10 @@ def _chunk_cvs(
 
 def leaf_cvs(
     data: Buffer,
-    offsets: Sequence[int],
-    lengths: Sequence[int],
-    first_chunks: Sequence[int],
-    roots: Sequence[int],
+    offsets: Column,
+    lengths: Column,
+    first_chunks: Column,
+    roots: Column,
 ) -> bytes:
     """The value of each leaf ``data[offsets[j] : offsets[j] + lengths[j]]``: the chaining value
     of its BLAKE3 subtree whose first chunk has counter ``first_chunks[j]``, or the root output

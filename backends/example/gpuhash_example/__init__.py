@@ -44,13 +44,14 @@ class ExampleBackend(HashBackend):
         view = memoryview(data).cast("B")
         if algorithm.family == BLAKE3:
             # Each leaf's subtree chaining value; its chunks start at counter index * L/1024.
-            # gpuhash.blake3_lanes computes them for all rows at once with numpy (the
-            # reference's blake3_subtree_cv gives the same values, far more slowly).
+            # gpuhash.blake3_cvs computes them for all rows at once, in C where gpuhash's
+            # extension is built, else with numpy (the reference's blake3_subtree_cv gives the
+            # same values, far more slowly).
             per_leaf = algorithm.leaf_size // ref.BLAKE3_CHUNK_LEN
             first_chunks = [index * per_leaf for index in table.index]
-            from gpuhash import blake3_lanes  # numpy: imported when used, not by `auto`
+            from gpuhash import blake3_cvs  # numpy: imported when used, not by `auto`
 
-            return blake3_lanes.leaf_cvs(view, table.offset, table.length, first_chunks, table.root)
+            return blake3_cvs.leaf_cvs(view, table.offset, table.length, first_chunks, table.root)
         out = []
         for offset, length, index, _root in zip(
             table.offset, table.length, table.index, table.root, strict=True
@@ -71,9 +72,9 @@ class ExampleBackend(HashBackend):
     def hash_nodes(self, algorithm: Algorithm, children: bytes, roots: bytes) -> bytes:
         d = algorithm.digest_size
         if algorithm.family == BLAKE3:
-            from gpuhash import blake3_lanes
+            from gpuhash import blake3_cvs
 
-            return blake3_lanes.parent_cvs(children, roots)
+            return blake3_cvs.parent_cvs(children, roots)
         if algorithm.family == LTHASH:
             import numpy as np
 
