@@ -85,14 +85,19 @@ def ignoring_own_files(
     root = os.path.realpath(model)
     if not os.path.isdir(root):
         return paths
+    given = os.path.abspath(model)
     for own in own_files:
         if own is None:
             continue
-        real = os.path.realpath(own)
-        if real != root and os.path.commonpath([root, real]) == root:
-            rel = os.path.relpath(real, root).replace(os.sep, "/")
-            if rel not in paths:
-                paths.append(rel)
+        # The walk names a file by the links it went through (``sub/m.json`` when ``sub`` is a
+        # link to ``real``), so the own file is left out under each name it may be listed as:
+        # resolved, and as written (against the model as written and as resolved).
+        written = os.path.abspath(own)
+        for path, base in ((os.path.realpath(own), root), (written, given), (written, root)):
+            if path != base and os.path.commonpath([base, path]) == base:
+                rel = os.path.relpath(path, base).replace(os.sep, "/")
+                if rel not in paths:
+                    paths.append(rel)
     return paths
 
 

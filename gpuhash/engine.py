@@ -548,7 +548,9 @@ def open_beneath(root: str, rel: str) -> int:
             nfd = os.open(part, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | nofollow, dir_fd=dfd)
             os.close(dfd)
             dfd = nfd
-        return os.open(parts[-1], os.O_RDONLY | nofollow, dir_fd=dfd)
+        # O_NONBLOCK: a file swapped for a FIFO after listing fails the caller's regular-file
+        # check instead of blocking the open forever (it changes nothing for regular files).
+        return os.open(parts[-1], os.O_RDONLY | nofollow | os.O_NONBLOCK, dir_fd=dfd)
     finally:
         os.close(dfd)
 
@@ -558,7 +560,7 @@ def open_source(src: Source) -> int:
     assert src.path is not None
     if src.root is not None and src.rel is not None:
         return open_beneath(src.root, src.rel)
-    return os.open(src.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    return os.open(src.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK)
 
 
 def _no_release() -> None:

@@ -84,6 +84,9 @@ HF_REPO_PREFIXES = ("models--", "datasets--", "spaces--")
 
 # An artifact has at most this many objects (section 1.2): a bound against link fan-out.
 MAX_OBJECTS = 1 << 20
+# A walk enters one directory at most this many times, under as many names (section 1.2): a
+# bound on link fan-out that needs no file to count.
+MAX_DIRECTORY_VISITS = 16
 
 
 class SpecError(ValueError):
@@ -791,11 +794,13 @@ def list_model(
     out: list[tuple[str, str]] = []
 
     # Depth-first, without recursion (no depth limit); ``seen`` holds the (device, inode) of the
-    # directories on the way down, to detect cycles through links.
+    # directories on the way down, to detect cycles through links; ``entered`` how often each
+    # directory was walked (bounded, so links cannot make the walk much longer than the tree).
     top = os.stat(root)
     stack: list[tuple[str, str, frozenset[tuple[int, int]]]] = [
         (root, "", frozenset({(top.st_dev, top.st_ino)}))
     ]
+    entered = {(top.st_dev, top.st_ino): 1}
     while stack:
         directory, rel_dir, seen = stack.pop()
         for entry in sorted(os.listdir(directory)):
@@ -826,6 +831,12 @@ def list_model(
                 key = (st.st_dev, st.st_ino)
                 if key in seen:
                     raise SpecError(f"{rel}: symbolic links form a cycle")
+                entered[key] = entered.get(key, 0) + 1
+                if entered[key] > MAX_DIRECTORY_VISITS:
+                    raise SpecError(
+                        f"{rel}: symbolic links reach this directory more than "
+                        f"{MAX_DIRECTORY_VISITS} times"
+                    )
                 stack.append((full, rel + "/", seen | {key}))
             elif stat.S_ISREG(st.st_mode):
                 out.append((rel, full))

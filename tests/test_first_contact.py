@@ -744,3 +744,42 @@ def test_model_signing_cli_and_api_on_gpuhash_oms_signatures(
     model_signing.verifying.Config().use_elliptic_key_verifier(
         public_key=public
     ).set_hashing_config(hashing).verify(model, sig)
+
+
+def test_hash_leaves_out_its_output_named_through_a_linked_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``-o M/sub/manifest.json`` where ``sub`` is a link (inside the link root) to a folder
+    elsewhere: the walk lists the file as ``sub/manifest.json``, so that name is left out, not
+    only the resolved path (it was hashed, and every run changed the digest)."""
+    model = tmp_path / "m"
+    (model).mkdir()
+    (model / "w").write_bytes(b"w")
+    (tmp_path / "real").mkdir()
+    (model / "sub").symlink_to("../real", target_is_directory=True)
+    (tmp_path / "real" / "manifest.json").write_text("OLD")
+    out = model / "sub" / "manifest.json"
+    lines = []
+    for _ in range(2):
+        code, stdout, err = run(capsys, "hash", model, "--link-root", tmp_path, "-o", out)
+        assert (code, err) == (0, "")
+        lines.append(stdout.splitlines()[-1])
+    assert lines[0] == lines[1]
+    manifest = gpuhash.manifest.Manifest.from_json(out.read_bytes())
+    assert [o.name for o in manifest.objects] == ["w"]
+
+
+def test_a_file_swapped_for_a_fifo_is_opened_without_blocking(tmp_path: Path) -> None:
+    """A listed file replaced by a FIFO before it is opened: the open returns (and the caller's
+    regular-file check refuses it) instead of blocking forever for a writer."""
+    os.mkfifo(tmp_path / "f")
+    code = (
+        "import os, stat, sys\n"
+        "from gpuhash.engine import open_beneath\n"
+        "fd = open_beneath(sys.argv[1], 'f')\n"
+        "print(stat.S_ISFIFO(os.fstat(fd).st_mode))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
+    assert (done.returncode, done.stdout) == (0, "True\n"), done.stderr

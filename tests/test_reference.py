@@ -387,6 +387,36 @@ def test_read_model_dangling_and_cyclic_links_refused(model: Path) -> None:
         ref.read_model(str(model), allow_symlinks=True)
 
 
+def test_link_fan_out_is_bounded(tmp_path: Path) -> None:
+    """A directory is entered at most MAX_DIRECTORY_VISITS times (section 1.2): a tree of n
+    folders, each with two links to the next, names 2^n paths and no file; before, walking it
+    took exponential time (10 s at n = 16) with nothing for the object limit to count."""
+    root = tmp_path / "fan"
+    n = 40
+    for i in range(n + 1):
+        (root / f"d{i}").mkdir(parents=True)
+    for i in range(n):
+        (root / f"d{i}" / "a").symlink_to(f"../d{i + 1}", target_is_directory=True)
+        (root / f"d{i}" / "b").symlink_to(f"../d{i + 1}", target_is_directory=True)
+    too_often = f"reach this directory more than {ref.MAX_DIRECTORY_VISITS} times"
+    with pytest.raises(ref.SpecError, match=too_often):
+        ref.list_model(str(root), allow_symlinks=True)
+    with pytest.raises(ref.SpecError, match=too_often):
+        ref.list_model(str(root / "d0"), link_root=str(root))
+    # A folder outside the model, inside the link root, linked from MAX_DIRECTORY_VISITS
+    # places: each name lists its files; one link more is refused.
+    model = tmp_path / "model"
+    write(model / "w", b"w")
+    write(tmp_path / "shared" / "x", b"x")
+    for i in range(ref.MAX_DIRECTORY_VISITS):
+        (model / f"s{i:02}").symlink_to("../shared", target_is_directory=True)
+    listed = ref.list_model(str(model), link_root=str(tmp_path))
+    assert len(listed) == ref.MAX_DIRECTORY_VISITS + 1
+    (model / "t").symlink_to("../shared", target_is_directory=True)
+    with pytest.raises(ref.SpecError, match=f"^t: symbolic links {too_often[:5]}"):
+        ref.list_model(str(model), link_root=str(tmp_path))
+
+
 def test_read_model_ignores_huggingface_download_metadata(tmp_path: Path) -> None:
     """A ``local_dir`` download hashes as the same files in a plain folder: the metadata that
     huggingface_hub keeps in ``.cache/huggingface/`` (with timestamps) is ignored by default."""
