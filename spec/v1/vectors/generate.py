@@ -26,6 +26,9 @@ except ImportError:  # not installed: use the checkout this script lives in
     from gpuhash import reference as ref
 
 HERE = Path(__file__).resolve().parent
+#: The conformance suite ships the same files as package data; the generator writes both, so
+#: there is one source (this script) and nothing to copy by hand.
+SHIPPED = HERE.parents[2] / "conformance" / "gpuhash_conformance" / "vectors"
 REGENERATE_COMMAND = "python spec/v1/vectors/generate.py"
 
 JSON = dict[str, Any]
@@ -1123,22 +1126,32 @@ def main(argv: list[str] | None = None) -> int:
         "--check", action="store_true", help="exit 1 if a checked-in vector file is stale"
     )
     parser.add_argument(
-        "--dir", type=Path, default=HERE, help="the vector directory (default: this script's)"
+        "--dir",
+        type=Path,
+        action="append",
+        help="a vector directory to write or check (repeatable; default: this script's and the "
+        "conformance suite's copy)",
     )
     args = parser.parse_args(argv)
-    directory: Path = args.dir
+    directories: list[Path] = args.dir or [HERE, SHIPPED]
     if args.check:
-        stale = stale_files(directory)
-        for name in stale:
-            print(f"stale or missing: {(directory / name).as_posix()}")
-        if stale:
+        status = 0
+        for directory in directories:
+            stale = stale_files(directory)
+            for name in stale:
+                print(f"stale or missing: {(directory / name).as_posix()}")
+            if stale:
+                status = 1
+            else:
+                print(f"{len(GENERATORS)} vector files in {directory.as_posix()} are up to date")
+        if status:
             print(f"regenerate with: {REGENERATE_COMMAND}")
-            return 1
-        print(f"{len(GENERATORS)} vector files in {directory.as_posix()} are up to date")
-        return 0
-    for name, text in render().items():
-        (directory / name).write_text(text, encoding="utf-8", newline="\n")
-        print(f"wrote {(directory / name).as_posix()} ({len(text.encode('utf-8'))} bytes)")
+        return status
+    rendered = render()
+    for directory in directories:
+        for name, text in rendered.items():
+            (directory / name).write_text(text, encoding="utf-8", newline="\n")
+            print(f"wrote {(directory / name).as_posix()} ({len(text.encode('utf-8'))} bytes)")
     return 0
 
 
