@@ -16,6 +16,8 @@ from pathlib import Path
 
 import hf_layouts as hf
 import pytest
+from cli_run import one_error_line as assert_one_error_line
+from cli_run import run
 
 import gpuhash
 from gpuhash import _atomic, cli
@@ -61,21 +63,6 @@ def expected(
 ) -> tuple[list[ref.Entry], bytes]:
     """Entries and artifact digest from the stdlib reference, independently of the CLI."""
     return ref.hash_model(str(path), algorithm_id, ignore_paths, allow_symlinks)
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str | os.PathLike[str]) -> tuple[int, str, str]:
-    code = cli.main([os.fspath(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_error_line(err: str, *needles: str) -> None:
-    assert err.startswith("gpuhash: error: "), err
-    assert err.endswith("\n")
-    assert err.count("\n") == 1, err
-    assert "Traceback" not in err
-    for needle in needles:
-        assert needle in err, (needle, err)
 
 
 def leftovers(directory: Path) -> list[str]:

@@ -16,40 +16,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cli_run import run
 
 from gpuhash import builds, cli
 from gpuhash.errors import BackendError
 
 #: The size from which `auto` considers device backends (and a terminal shows progress).
 BIG = 64 << 20
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str | os.PathLike[str]) -> tuple[int, str, str]:
-    code = cli.main([os.fspath(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-@pytest.fixture(scope="module")
-def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("keys")
-    key = ec.generate_private_key(ec.SECP256R1())
-    private, public = root / "key.pem", root / "pub.pem"
-    private.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    public.write_bytes(
-        key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
-    return private, public
 
 
 @pytest.fixture
@@ -82,10 +55,10 @@ def _bar_drawn(err: str) -> None:
 
 
 def test_progress_for_oms_signing_verify_and_incremental(
-    model: Path, keys: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    model: Path, ec_keys: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`sign --format oms`, `verify` and `hash --incremental` showed no progress at all."""
-    private, public = keys
+    private, public = ec_keys
     sig = tmp_path / "oms.sig"
     sign = ("sign", "key", model, "--private-key", private, "--signature", sig)
     code, out, err = run(capsys, *sign, "--format", "oms", "--progress")
@@ -131,12 +104,12 @@ def test_no_progress_on_a_terminal_when_asked(
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
-def test_progress_line_on_a_pseudo_terminal(big_file: Path, keys: tuple[Path, Path]) -> None:
+def test_progress_line_on_a_pseudo_terminal(big_file: Path, ec_keys: tuple[Path, Path]) -> None:
     """A real process with stderr on a terminal shows the bar without being asked; the
     same command with stderr on a pipe shows nothing."""
     import pty
 
-    private, _ = keys
+    private, _ = ec_keys
     sig = big_file.parent / "pty.sig"
     argv = [sys.executable, "-m", "gpuhash", "sign", "key", os.fspath(big_file), "--format",
             "oms", "--private-key", os.fspath(private), "--signature", os.fspath(sig)]  # fmt: skip

@@ -24,26 +24,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+from cli_run import one_error_line, run
 from safetensors.numpy import save_file
 
 import gpuhash
-from gpuhash import cli, limits, proofs
+from gpuhash import limits, proofs
 from gpuhash import reference as ref
 from gpuhash.proofs import Proof
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
-    code = cli.main([os.fspath(a) if isinstance(a, Path) else str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_error_line(err: str, *needles: str) -> None:
-    assert err.startswith("gpuhash: error: "), err
-    assert err.count("\n") == 1, err
-    assert "Traceback" not in err
-    for needle in needles:
-        assert needle in err, (needle, err)
 
 
 @pytest.fixture
