@@ -805,25 +805,32 @@ def _size_label(nbytes: int) -> str:
     return f"{nbytes / MIB:.0f} MiB"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    repeat: int = args.repeat
+def in_workdir(workdir: Path | None, prefix: str, work: Callable[[Path], int]) -> int:
+    """``work(directory)`` with this module's process spawner running: in ``workdir`` (created,
+    kept and reused) or, without one, in a temporary directory removed afterwards."""
     temp: tempfile.TemporaryDirectory[str] | None = None
-    if args.workdir is None:
-        temp = tempfile.TemporaryDirectory(prefix="gpuhash-bench-")
+    if workdir is None:
+        temp = tempfile.TemporaryDirectory(prefix=prefix)
         workdir = Path(temp.name)
     else:
-        workdir = args.workdir
         workdir.mkdir(parents=True, exist_ok=True)
     global _spawner
     _spawner = Spawner()
     try:
-        return _run(args, workdir / DATA_DIR, repeat)
+        return work(workdir)
     finally:
         _spawner.close()
         if temp is not None:
             log("removing the temporary data")
             temp.cleanup()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    repeat: int = args.repeat
+    return in_workdir(
+        args.workdir, "gpuhash-bench-", lambda workdir: _run(args, workdir / DATA_DIR, repeat)
+    )
 
 
 def _run(args: argparse.Namespace, base: Path, repeat: int) -> int:

@@ -17,7 +17,6 @@ import argparse
 import json
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -37,20 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size-mib", type=int, default=1024)
     p.add_argument("--json", type=Path, help="also write every timing as JSON")
     args = p.parse_args(argv)
-    temp = None
-    if args.workdir is None:
-        temp = tempfile.TemporaryDirectory(prefix="gpuhash-sign-speedup-")
-        workdir = Path(temp.name)
-    else:
-        workdir = args.workdir
-        workdir.mkdir(parents=True, exist_ok=True)
-    bench._spawner = bench.Spawner()
-    try:
-        return _run(args, workdir)
-    finally:
-        bench._spawner.close()
-        if temp is not None:
-            temp.cleanup()
+    return bench.in_workdir(
+        args.workdir, "gpuhash-sign-speedup-", lambda workdir: _run(args, workdir)
+    )
 
 
 def _run(args: argparse.Namespace, workdir: Path) -> int:

@@ -15,7 +15,6 @@ import argparse
 import json
 import platform
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -35,20 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size-mib", type=int, default=1024)
     p.add_argument("--json", type=Path, help="also write the results as JSON")
     args = p.parse_args(argv)
-    temp = None
-    if args.workdir is None:
-        temp = tempfile.TemporaryDirectory(prefix="gpuhash-sign-bench-")
-        workdir = Path(temp.name)
-    else:
-        workdir = args.workdir
-        workdir.mkdir(parents=True, exist_ok=True)
-    bench._spawner = bench.Spawner()
-    try:
-        return _run(args, workdir)
-    finally:
-        bench._spawner.close()
-        if temp is not None:
-            temp.cleanup()
+    return bench.in_workdir(
+        args.workdir, "gpuhash-sign-bench-", lambda workdir: _run(args, workdir)
+    )
 
 
 def _run(args: argparse.Namespace, workdir: Path) -> int:
