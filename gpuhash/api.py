@@ -194,9 +194,9 @@ def gguf_sources(src: Source) -> list[Source]:
             f"{src.name}: splitting GGUF files needs the gguf package ({e}); "
             'install it with: python -m pip install "gpuhash[gguf]"'
         ) from None
-    from gpuhash.engine import _open_checked
+    from gpuhash.engine import open_checked
 
-    fd = _open_checked(src)
+    fd = open_checked(src)
     try:
         try:
             reader = gguf.GGUFReader(f"/proc/self/fd/{fd}")
@@ -269,9 +269,9 @@ def safetensors_prefix(src: Source) -> bytes:
     """The first ``8 + N`` bytes of the safetensors file ``src`` (length and header), read
     through the descriptor the engine checks (the file as listed); fewer when N is out of
     bounds (``reference.safetensors_layout`` then says why)."""
-    from gpuhash.engine import _open_checked
+    from gpuhash.engine import open_checked
 
-    fd = _open_checked(src)
+    fd = open_checked(src)
     try:
         head = os.pread(fd, 8, 0)
         n = int.from_bytes(head, "little") if len(head) == 8 else 0
@@ -391,7 +391,7 @@ class RehashReport:
     hashed_bytes: int = 0
 
 
-def _source_file(o: ObjectDigest) -> str:
+def source_file(o: ObjectDigest) -> str:
     """The file an object of a manifest was read from."""
     if o.kind == ref.KIND_TENSOR and o.tensor:
         return str(o.tensor["source"])
@@ -434,7 +434,7 @@ def rehash(
     )
     by_file: dict[str, list[ObjectDigest]] = {}
     for o in previous.objects:
-        by_file.setdefault(_source_file(o), []).append(o)
+        by_file.setdefault(source_file(o), []).append(o)
     report = RehashReport()
     kept: list[ObjectDigest] = []
     todo: list[Source] = []

@@ -582,7 +582,7 @@ def _releaser(view: memoryview, m: mmap.mmap | None = None) -> Callable[[], None
     return release
 
 
-def _open_checked(src: Source) -> int:
+def open_checked(src: Source) -> int:
     try:
         fd = open_source(src)
     except OSError as e:
@@ -603,7 +603,7 @@ def _open_checked(src: Source) -> int:
 
 
 def _read_into(src: Source, start: int, out: memoryview) -> None:
-    fd = _open_checked(src)
+    fd = open_checked(src)
     try:
         done = 0
         while done < len(out):
@@ -622,7 +622,7 @@ def _read_into(src: Source, start: int, out: memoryview) -> None:
 def _read_direct(backend: HashBackend, src: Source, start: int, length: int) -> Any:
     """A window read by the backend into its device memory (``HashBackend.read_file``) from a
     descriptor opened and checked here, or ``None`` when the backend leaves it to the engine."""
-    fd = _open_checked(src)
+    fd = open_checked(src)
     try:
         array = backend.read_file(fd, src.offset + start, length)
     except OSError as e:
@@ -640,7 +640,7 @@ def _read_direct(backend: HashBackend, src: Source, start: int, length: int) -> 
 
 
 def _map_window(src: Source, start: int, length: int) -> tuple[mmap.mmap, memoryview]:
-    fd = _open_checked(src)
+    fd = open_checked(src)
     at = src.offset + start
     lead = at % mmap.ALLOCATIONGRANULARITY  # a tensor's bytes need not start on a page
     try:

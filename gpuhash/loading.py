@@ -28,7 +28,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from gpuhash import reference as ref
-from gpuhash.engine import Source, _open_checked
+from gpuhash.engine import Source, open_checked
 from gpuhash.errors import InputError, UsageError, VerificationError
 
 __all__ = ["DEVICES", "load_safetensors"]
@@ -212,7 +212,7 @@ def load_safetensors(
         # Then each tensor: bytes into a device array, hashed where it lies.
         arrays: dict[str, Any] = {}
         srcs = []
-        fd = _open_checked(header)
+        fd = open_checked(header)
         try:
             for tensor in wanted:
                 src = tensors[f"{base}{tensor}"]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from gpuhash import reference as ref
 from gpuhash.algorithms import Algorithm, resolve_algorithm
 from gpuhash.backend import HashBackend
-from gpuhash.engine import Source, _open_checked
+from gpuhash.engine import Source, open_checked
 from gpuhash.errors import InputError, UsageError, VerificationError
 
 #: The largest byte range whose leaves are read to check a proof.
@@ -102,7 +102,7 @@ def _find(sources: Sequence[Source], name: str) -> Source:
 
 def _read(src: Source, start: int, end: int) -> bytes:
     """Bytes [start, end) of an object, from its file, and nothing else."""
-    fd = _open_checked(src)
+    fd = open_checked(src)
     try:
         out = bytearray()
         while len(out) < end - start:
@@ -195,7 +195,7 @@ def prove_object(
     if not use_mmap:
         nodes = _prove_reading(src, alg, first, count, backend)  # type: ignore[arg-type]
         return Proof(alg, name, src.size, first, count, tuple(nodes))
-    fd = _open_checked(src)
+    fd = open_checked(src)
     try:
         base = src.offset - src.offset % mmap.ALLOCATIONGRANULARITY
         lead = src.offset - base
@@ -265,7 +265,7 @@ def check_range(
         link_root=link_root,
         ignore_git_paths=ignore_git_paths,
     )
-    source_file = api._source_file(signed)
+    source_file = api.source_file(signed)
     if mode == "tensors":
         # Only the proof's file is split, and its header object is checked first: it fixes
         # where the tensor lies, so the bytes read below are the signed tensor's.

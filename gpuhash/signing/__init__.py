@@ -300,9 +300,8 @@ def _native_content(
     sources = api.list_objects(model, ignore_paths=ignores, objects=objects, **walk)
     if not sources:
         raise UsageError(f"{model}: nothing to sign (no files)")
-    chosen = api._auto_for_size(backend, sum(s.size for s in sources))
     tops = WindowTops()
-    with api._backend(chosen, alg) as b:
+    with api.backend_for(backend, alg, sum(s.size for s in sources)) as b:
         digests = hash_sources(
             b,
             alg,
@@ -698,7 +697,7 @@ def _compare_native(
     if only:
         # A selected tensor brings its file's header object: the header fixes the tensor's
         # dtype, shape and position, so checking the bytes alone is not enough.
-        sources_of = {api._source_file(signed[n]) for n in wanted}
+        sources_of = {api.source_file(signed[n]) for n in wanted}
         headers = [f"{f}{ref.TENSOR_SEPARATOR}{ref.HEADER_OBJECT}" for f in sources_of]
         wanted += [n for n in signed if n in headers and n not in wanted]
         sources = api.objects_of_files(files, mode, lambda name: name in sources_of)
@@ -708,8 +707,7 @@ def _compare_native(
     result.missing = [n for n in wanted if n not in local]
     result.extra = [] if ignore_unsigned else [n for n in local if n not in signed]
     both = [local[n] for n in wanted if n in local]
-    chosen = api._auto_for_size(backend, sum(s.size for s in both))
-    with api._backend(chosen, alg) as b:
+    with api.backend_for(backend, alg, sum(s.size for s in both)) as b:
         digests = hash_sources(b, alg, both, progress=progress, use_mmap=use_mmap)
         changed = [
             d

@@ -23,7 +23,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from gpuhash import reference as ref
-from gpuhash.engine import Source, _open_checked
+from gpuhash.engine import Source, open_checked
 from gpuhash.errors import InputError, UsageError, VerificationError
 
 PREDICATE_TYPE = "https://model_signing/signature/v1.0"
@@ -59,7 +59,7 @@ def _read_range(
     h = _hasher(hash_type)
     if end > start:
         buf = memoryview(bytearray(min(WINDOW, end - start)))
-        fd = _open_checked(src)
+        fd = open_checked(src)
         try:
             at = start
             while at < end:
@@ -84,7 +84,7 @@ def _digest_range(
 ) -> bytes:
     h = _hasher(hash_type)
     if end > start:
-        fd = _open_checked(src)
+        fd = open_checked(src)
         try:
             at = start - start % mmap.ALLOCATIONGRANULARITY
             while at < end:
