@@ -28,7 +28,7 @@ from importlib import resources
 from typing import Any, ClassVar
 
 from gpuhash._typing import Buffer
-from gpuhash.algorithms import FAMILIES
+from gpuhash.algorithms import FAMILIES, FAMILY_TABLE, PLAIN_DIGESTS
 from gpuhash.backend import Capabilities, Probe
 from gpuhash.builds import run_build
 from gpuhash.device import U32, U64, KernelBackend, Local, Slot, requested_layout
@@ -36,7 +36,14 @@ from gpuhash.engine import DeviceBytes
 from gpuhash.errors import BackendError, BackendUnavailable, UsageError
 from gpuhash.kernels import source
 
-__all__ = ["ARCHITECTURES", "CudaBackend", "compile_check", "cuda_source", "kernel_names"]
+__all__ = [
+    "ARCHITECTURES",
+    "CudaBackend",
+    "compile_check",
+    "cuda_source",
+    "kernel_names",
+    "staged_wrappers",
+]
 
 DEVICE_ENV = "GPUHASH_CUDA_DEVICE"
 LAYOUT_ENV = "GPUHASH_CUDA_LAYOUT"
@@ -51,17 +58,33 @@ BLOCK = 256
 _OPTIONS = ("-std=c++14",)
 
 
+def staged_wrappers() -> str:
+    """The staged leaf kernels' CUDA wrappers (epilogue.cuh's macros), one per family of the
+    family table, each under its guard macro."""
+    lines = []
+    for f in FAMILY_TABLE:
+        macro = "GH_CUDA_STAGED_LEAF_SIZE" if f.uses_leaf_size else "GH_CUDA_STAGED"
+        stype = {4: "uint", 8: "ulong"}[f.stage_word_bytes]
+        fam = f.name.replace("-", "_")
+        lines += [
+            f"#ifdef {f.kernel_macro}",
+            f"{macro}({fam}, {stype}, {f.stage_words}ull)",
+            "#endif",
+        ]
+    return "\n".join(lines) + "\n"
+
+
 def cuda_source() -> str:
-    """The CUDA translation unit: prelude, the shared kernels, epilogue."""
+    """The CUDA translation unit: prelude, the shared kernels, epilogue, staged wrappers."""
     package = resources.files(__name__)
     prelude = package.joinpath("prelude.cuh").read_text(encoding="utf-8")
     epilogue = package.joinpath("epilogue.cuh").read_text(encoding="utf-8")
-    return f'{prelude}\n{source()}\n#line 1 "epilogue.cuh"\n{epilogue}'
+    return f'{prelude}\n{source()}\n#line 1 "epilogue.cuh"\n{epilogue}\n{staged_wrappers()}'
 
 
 def kernel_names() -> list[str]:
     """Every kernel the backend launches."""
-    names = ["gather_values", "digest_sha256", "digest_sha512", "digest_sha3_256"]
+    names = ["gather_values", *(f"digest_{p}" for p in PLAIN_DIGESTS)]
     for family in FAMILIES:
         f = family.replace("-", "_")
         names += [f"leaves_{f}", f"leaves_staged_{f}", f"nodes_{f}", f"tree_{f}"]
