@@ -3,9 +3,10 @@
 A thin adapter over ``gpuhash.device.KernelBackend``. The kernels are the OpenCL C files of
 ``gpuhash/kernels``, compiled by NVRTC (CuPy's ``RawModule``) between a small CUDA prelude
 (``prelude.cuh``: the target macros of ``common.cl``) and an epilogue (``epilogue.cuh``: the
-staged leaf kernels' wrappers, which carve their work-group buffers out of dynamic shared
-memory). Per slot: a CUDA stream, reusable device buffers and a pinned host buffer, so a file
-window is copied into pinned memory and then to the device asynchronously while the other
+staged leaf kernels' wrapper macros, which carve their work-group buffers out of dynamic shared
+memory; :func:`staged_wrappers` writes one per family of ``gpuhash.algorithms.FAMILY_TABLE``).
+Per slot: a CUDA stream, reusable device buffers and a pinned host buffer, so a file window is
+copied into pinned memory and then to the device asynchronously while the other
 slot's kernels run. CuPy arrays, any object with ``__cuda_array_interface__`` and CUDA DLPack
 tensors (torch) are hashed where they lie. With ``kvikio`` installed (``gpuhash-cuda[gds]``)
 file windows are read straight into device memory (GPUDirect Storage where the system has it,
