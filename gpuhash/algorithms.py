@@ -1,20 +1,162 @@
-"""Algorithms and their identifiers (spec section 2)."""
+"""Algorithms and their identifiers (spec section 2), and the one table of algorithm families.
+
+:data:`FAMILY_TABLE` holds one :class:`Family` row per family: every per-family fact that the
+core, the backends and the conformance suite use (digest size, protobuf number, hashlib name,
+kernel guard macro and file, staged-kernel block shape, which features it has). Everything
+else derives from it; ``gpuhash.reference`` keeps its own tables (it imports nothing from
+gpuhash), and ``tests/test_algorithms.py`` checks the two agree, as well as the table against
+the protobuf enum, the kernel sources and hashlib.
+"""
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from gpuhash import reference as ref
 from gpuhash.errors import UsageError
 
-FAMILIES: tuple[str, ...] = ref.FAMILIES
-MERKLE_FAMILIES: tuple[str, ...] = tuple(ref.MERKLE_HASHES)
-BLAKE3 = ref.BLAKE3
-LTHASH = ref.LTHASH
-DEFAULT_FAMILY = "merkle-sha256"
+
+@dataclass(frozen=True)
+class Family:
+    """One algorithm family's row of :data:`FAMILY_TABLE`."""
+
+    #: The family name of spec section 2, e.g. ``merkle-sha256``.
+    name: str
+    #: Its ``gpuhash.v1.HashFamily`` number (proto/gpuhash/v1/manifest.proto).
+    proto_enum: int
+    #: Bytes of every value and digest (``D``).
+    digest_size: int
+    #: Bytes per block of the primitive (the sponge rate for Keccak): where padding turns over.
+    block_size: int
+    #: The hashlib name of a Merkle family's hash ``H`` (``LEAF = H(d || 0x00)``...); ``None``
+    #: for the families whose values are not plain hashes (blake3, the lattice hash).
+    hashlib_name: str | None
+    #: The kernels' guard macro (``#ifdef GH_WITH_...`` in gpuhash/kernels/*.cl).
+    kernel_macro: str
+    #: The kernel file with the family's hash function (in gpuhash/kernels).
+    kernel_file: str
+    #: Bytes per word of the staged leaf kernel's block rows (4 or 8).
+    stage_word_bytes: int
+    #: Words per block row of the staged leaf kernel (one more is padding).
+    stage_words: int
+    #: Whether the kernels take the leaf size as an argument (``leaves_blake3``: chunk counters).
+    uses_leaf_size: bool = False
+    #: Whether the family has a tree over its leaves, hence inclusion proofs (spec section 7).
+    has_tree: bool = True
+    #: Whether signatures may carry range values for it (spec section 11).
+    has_ranges: bool = True
+    #: Whether the device kernels include ``digest_<hashlib_name>``, a plain standard digest.
+    digest_kernel: bool = False
+
+    @property
+    def is_merkle(self) -> bool:
+        """Whether the family is a Merkle tree over a plain hash (spec section 3)."""
+        return self.hashlib_name is not None
+
+    @property
+    def has_proofs(self) -> bool:
+        """Whether inclusion proofs exist for the family: those of its tree."""
+        return self.has_tree
+
+    @property
+    def hashlib_constructor(self) -> Callable[..., Any]:
+        """hashlib's constructor of ``H`` (``hashlib.sha256``...) for a Merkle family."""
+        if self.hashlib_name is None:
+            raise ValueError(f"{self.name} is not a Merkle family over a hashlib hash")
+        ctor: Callable[..., Any] = getattr(hashlib, self.hashlib_name)
+        return ctor
+
+
+#: Every family, in the order of the specification (and of ``gpuhash.reference.FAMILIES``).
+FAMILY_TABLE: tuple[Family, ...] = (
+    Family(
+        name="merkle-sha256",
+        proto_enum=1,
+        digest_size=32,
+        block_size=64,
+        hashlib_name="sha256",
+        kernel_macro="GH_WITH_SHA256",
+        kernel_file="sha256.cl",
+        stage_word_bytes=4,
+        stage_words=16,
+        digest_kernel=True,
+    ),
+    Family(
+        name="merkle-sha512",
+        proto_enum=2,
+        digest_size=64,
+        block_size=128,
+        hashlib_name="sha512",
+        kernel_macro="GH_WITH_SHA512",
+        kernel_file="sha512.cl",
+        stage_word_bytes=8,
+        stage_words=16,
+        digest_kernel=True,
+    ),
+    Family(
+        name="merkle-sha3-256",
+        proto_enum=3,
+        digest_size=32,
+        block_size=136,
+        hashlib_name="sha3_256",
+        kernel_macro="GH_WITH_KECCAK",
+        kernel_file="keccak.cl",
+        stage_word_bytes=8,
+        stage_words=17,
+        digest_kernel=True,
+    ),
+    Family(
+        name="blake3",
+        proto_enum=4,
+        digest_size=32,
+        block_size=64,
+        hashlib_name=None,
+        kernel_macro="GH_WITH_BLAKE3",
+        kernel_file="blake3.cl",
+        stage_word_bytes=4,
+        stage_words=16,
+        uses_leaf_size=True,
+    ),
+    Family(
+        name="lthash16-shake256",
+        proto_enum=5,
+        digest_size=2048,
+        block_size=136,
+        hashlib_name=None,
+        kernel_macro="GH_WITH_KECCAK",
+        kernel_file="keccak.cl",
+        stage_word_bytes=8,
+        stage_words=17,
+        has_tree=False,
+        has_ranges=False,
+    ),
+)
+
+_BY_NAME = {f.name: f for f in FAMILY_TABLE}
+
+FAMILIES: tuple[str, ...] = tuple(_BY_NAME)
+MERKLE_FAMILIES: tuple[str, ...] = tuple(f.name for f in FAMILY_TABLE if f.is_merkle)
+BLAKE3 = _BY_NAME[ref.BLAKE3].name
+LTHASH = _BY_NAME[ref.LTHASH].name
+DEFAULT_FAMILY = _BY_NAME["merkle-sha256"].name
 DEFAULT_LEAF_SIZE = ref.DEFAULT_LEAF_SIZE
 MIN_LEAF_SIZE = ref.MIN_LEAF_SIZE
 MAX_LEAF_SIZE = ref.MAX_LEAF_SIZE
+#: The plain standard digests a backend may expose (``digest_messages``), by hashlib name.
+PLAIN_DIGESTS: dict[str, Family] = {
+    f.hashlib_name: f for f in FAMILY_TABLE if f.digest_kernel and f.hashlib_name is not None
+}
+
+
+def family_info(name: str) -> Family:
+    """The :data:`FAMILY_TABLE` row of the family ``name``; ``UsageError`` if there is none."""
+    row = _BY_NAME.get(name)
+    if row is None:
+        raise UsageError(f"unknown algorithm {name!r}; known: {', '.join(FAMILIES)}")
+    return row
 
 
 @dataclass(frozen=True)
@@ -25,8 +167,7 @@ class Algorithm:
     leaf_size: int = DEFAULT_LEAF_SIZE
 
     def __post_init__(self) -> None:
-        if self.family not in FAMILIES:
-            raise UsageError(f"unknown algorithm {self.family!r}; known: {', '.join(FAMILIES)}")
+        family_info(self.family)
         try:
             ref.check_leaf_size(self.leaf_size)
         except ref.SpecError as e:
@@ -38,17 +179,24 @@ class Algorithm:
         return ref.algorithm_id(self.family, self.leaf_size)
 
     @property
+    def info(self) -> Family:
+        """The family's row of :data:`FAMILY_TABLE`."""
+        return _BY_NAME[self.family]
+
+    @property
     def digest_size(self) -> int:
-        return ref.DIGEST_SIZES[self.family]
+        """Bytes of every value and digest of the family."""
+        return self.info.digest_size
 
     @property
     def is_merkle(self) -> bool:
-        return self.family in MERKLE_FAMILIES
+        """Whether the family is a Merkle tree over a plain hash (``merkle-*``)."""
+        return self.info.is_merkle
 
     @property
     def has_tree(self) -> bool:
         """merkle-* and blake3 have a tree (and inclusion proofs); the lattice hash does not."""
-        return self.family != LTHASH
+        return self.info.has_tree
 
     def __str__(self) -> str:
         return self.id

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from gpuhash._typing import Buffer
-from gpuhash.algorithms import BLAKE3, LTHASH, Algorithm
+from gpuhash.algorithms import PLAIN_DIGESTS, Algorithm, family_info
 from gpuhash.backend import HashBackend, LeafTable
 from gpuhash.errors import BackendError, UsageError
 from gpuhash.kernels import kernel_name
@@ -61,11 +61,7 @@ LAYOUTS = ("direct", "staged")
 #: Work-group size of the staged leaf kernels when none is given.
 STAGED_GROUP = 64
 #: Plain digests a kernel backend exposes (``digest_messages``): primitive -> (family, bytes).
-DIGEST_PRIMITIVES = {
-    "sha256": ("merkle-sha256", 32),
-    "sha512": ("merkle-sha512", 64),
-    "sha3_256": ("merkle-sha3-256", 32),
-}
+DIGEST_PRIMITIVES = {p: (f.name, f.digest_size) for p, f in PLAIN_DIGESTS.items()}
 
 
 #: Device nodes through which Linux exposes GPUs to user space: DRM render and card nodes (Intel,
@@ -115,8 +111,8 @@ class Local:
 def staged_local_sizes(family: str, group: int) -> list[int]:
     """Bytes of the four local buffers of ``leaves_staged_<family>`` (stage, goff, gfull, gmax)
     for a work-group of ``group`` work-items (see gpuhash/kernels/leaves.cl)."""
-    word = 4 if family in (BLAKE3, "merkle-sha256") else 8
-    words = 17 if family in ("merkle-sha3-256", LTHASH) else 16
+    info = family_info(family)
+    word, words = info.stage_word_bytes, info.stage_words
     return [group * (words + 1) * word, group * 8, group * 4, 4]
 
 
@@ -382,7 +378,7 @@ class KernelBackend(HashBackend):
             columns.append(self._to_device(q, table.root))
         else:
             columns = [self._buffer(slot, "empty", 8)] * 4
-        extra = [U64(algorithm.leaf_size)] if algorithm.family == BLAKE3 else []
+        extra = [U64(algorithm.leaf_size)] if algorithm.info.uses_leaf_size else []
         if self.layout == "staged":
             group = self.local_size or STAGED_GROUP
             local = [Local(b) for b in staged_local_sizes(algorithm.family, group)]

@@ -15,22 +15,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from gpuhash import reference as ref
-from gpuhash.algorithms import Algorithm
+from gpuhash.algorithms import FAMILY_TABLE, Algorithm
 from gpuhash.engine import ObjectDigest, artifact_digest, digests_equal
 from gpuhash.errors import InputError, UsageError
 
 if TYPE_CHECKING:
     from gpuhash._proto.gpuhash.v1 import manifest_pb2 as pb
 
-# The gpuhash.v1.HashFamily numbers (proto/gpuhash/v1/manifest.proto; tests check they agree).
-# protobuf itself is imported only to encode or decode, keeping `gpuhash digest` quick to start.
-FAMILY_ENUM = {
-    "merkle-sha256": 1,
-    "merkle-sha512": 2,
-    "merkle-sha3-256": 3,
-    "blake3": 4,
-    "lthash16-shake256": 5,
-}
+# The gpuhash.v1.HashFamily numbers, from the family table (tests check they agree with
+# proto/gpuhash/v1/manifest.proto). protobuf itself is imported only to encode or decode,
+# keeping `gpuhash digest` quick to start.
+FAMILY_ENUM = {f.name: f.proto_enum for f in FAMILY_TABLE}
 _ENUM_FAMILY = {v: k for k, v in FAMILY_ENUM.items()}
 
 KIND_NAMES = {ref.KIND_FILE: "file", ref.KIND_TENSOR: "tensor", ref.KIND_TENSOR_HEADER: "header"}

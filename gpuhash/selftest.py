@@ -23,16 +23,11 @@ from dataclasses import dataclass
 from functools import partial
 
 from gpuhash import reference as ref
-from gpuhash.algorithms import BLAKE3, LTHASH, MERKLE_FAMILIES, Algorithm
+from gpuhash.algorithms import BLAKE3, FAMILIES, LTHASH, Algorithm
 from gpuhash.backend import HashBackend, LeafTable
 from gpuhash.engine import artifact_digest, hash_sources, memory_source
 
 LEAF = 1024
-_HASHLIB = {
-    "merkle-sha256": hashlib.sha256,
-    "merkle-sha512": hashlib.sha512,
-    "merkle-sha3-256": hashlib.sha3_256,
-}
 
 
 @dataclass(frozen=True)
@@ -77,7 +72,7 @@ def _leaf_kat(backend: HashBackend, alg: Algorithm) -> str:
         if alg.family == LTHASH:
             want = hashlib.shake_256(leaf + j.to_bytes(8, "little") + b"\x10").digest(d)
         else:
-            want = _HASHLIB[alg.family](leaf + b"\x00").digest()
+            want = alg.info.hashlib_constructor(leaf + b"\x00").digest()
         if got[j * d : (j + 1) * d] != want:
             return f"leaf of {n} bytes differs"
     return ""
@@ -93,7 +88,7 @@ def _node_kat(backend: HashBackend, alg: Algorithm) -> str:
             a, b = ref.lattice_from_bytes(pair[:d]), ref.lattice_from_bytes(pair[d:])
             want = ref.lattice_bytes(ref.lattice_add(a, b))
         else:
-            want = _HASHLIB[alg.family](pair + b"\x01").digest()
+            want = alg.info.hashlib_constructor(pair + b"\x01").digest()
         if got[i * d : (i + 1) * d] != want:
             return f"node {i} differs"
     return ""
@@ -142,9 +137,7 @@ def _artifact(backend: HashBackend, alg: Algorithm) -> str:
 def run(backend: HashBackend, quick: bool = False) -> list[Check]:
     """Every check for every family the backend supports, in a stable order."""
     checks: list[Check] = []
-    families = [
-        f for f in (*MERKLE_FAMILIES, BLAKE3, LTHASH) if f in backend.capabilities().families
-    ]
+    families = [f for f in FAMILIES if f in backend.capabilities().families]
     for family in families:
         alg = Algorithm(family, LEAF)
         steps: list[tuple[str, Callable[[], str]]] = []

@@ -44,12 +44,16 @@ FILES = (
 JSON = dict[str, Any]
 Lanes = npt.NDArray[np.int64]
 
-HASHES: dict[str, Callable[[bytes], bytes]] = {
-    "merkle-sha256": lambda b: hashlib.sha256(b).digest(),
-    "merkle-sha512": lambda b: hashlib.sha512(b).digest(),
-    "merkle-sha3-256": lambda b: hashlib.sha3_256(b).digest(),
-}
-WIDTH = {"merkle-sha256": 32, "merkle-sha512": 64, "merkle-sha3-256": 32, "blake3": 32}
+
+def hashlib_hash(family: str) -> Callable[[bytes], bytes]:
+    """H of ``merkle-<name>`` from hashlib by the spec's naming (``merkle-sha3-256``: sha3_256),
+    not from the reference."""
+    name = family.removeprefix("merkle-").replace("-", "_")
+    return lambda b: hashlib.new(name, b).digest()
+
+
+HASHES = {family: hashlib_hash(family) for family in ref.MERKLE_HASHES}
+WIDTH = {family: len(h(b"")) for family, h in HASHES.items()} | {"blake3": 32}
 
 
 @cache

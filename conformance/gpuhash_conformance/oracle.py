@@ -37,8 +37,6 @@ __all__ = [
     "node_values",
 ]
 
-_HASHLIB = {"merkle-sha256": "sha256", "merkle-sha512": "sha512", "merkle-sha3-256": "sha3_256"}
-
 
 def leaf_value(alg: Algorithm, leaf: Buffer, index: int, root: bool) -> bytes:
     """One leaf's value as the specification defines it (sections 3-5)."""
@@ -52,9 +50,10 @@ def leaf_value(alg: Algorithm, leaf: Buffer, index: int, root: bool) -> bytes:
 
             return bytes(blake3.blake3(bytes(leaf)).digest())
         return ref.leaf_value(BLAKE3, bytes(leaf), index, alg.leaf_size, root)
-    h = hashlib.new(_HASHLIB[alg.family], leaf)
+    h = alg.info.hashlib_constructor(leaf)
     h.update(ref.ROLE_LEAF)
-    return h.digest()
+    value: bytes = h.digest()
+    return value
 
 
 def leaf_values(
@@ -99,10 +98,10 @@ def node_values(alg: Algorithm, children: bytes, roots: Sequence[int] | bytes) -
                 raise AssertionError("the suite's own BLAKE3 parent values are wrong (a bug)")
         return out
     view = memoryview(children)
-    name = _HASHLIB[alg.family]
+    new_hash = alg.info.hashlib_constructor
     parts = []
     for i in range(m):
-        h = hashlib.new(name, view[2 * i * d : 2 * (i + 1) * d])
+        h = new_hash(view[2 * i * d : 2 * (i + 1) * d])
         h.update(ref.ROLE_NODE)
         parts.append(h.digest())
     return b"".join(parts)

@@ -36,6 +36,8 @@ from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
 
+from gpuhash.algorithms import FAMILY_TABLE
+
 __all__ = [
     "BACKEND_FILES",
     "FAMILY_MACROS",
@@ -45,13 +47,12 @@ __all__ = [
     "source",
 ]
 
-#: Every kernel file, in an order in which each file follows the files it needs.
+#: Every kernel file, in an order in which each file follows the files it needs: ``common.cl``,
+#: the hash files of the family table (``gpuhash.algorithms.FAMILY_TABLE``) in its order, then
+#: the kernels over them.
 KERNEL_FILES = (
     "common.cl",
-    "sha256.cl",
-    "sha512.cl",
-    "keccak.cl",
-    "blake3.cl",
+    *dict.fromkeys(f.kernel_file for f in FAMILY_TABLE),
     "leaves.cl",
     "nodes.cl",
     "digests.cl",
@@ -62,13 +63,7 @@ KERNEL_FILES = (
 BACKEND_FILES = tuple(name for name in KERNEL_FILES if name != "digests.cl")
 
 #: The hash files' guard macros each algorithm family needs (``#ifdef GH_WITH_...``).
-FAMILY_MACROS = {
-    "merkle-sha256": "GH_WITH_SHA256",
-    "merkle-sha512": "GH_WITH_SHA512",
-    "merkle-sha3-256": "GH_WITH_KECCAK",
-    "blake3": "GH_WITH_BLAKE3",
-    "lthash16-shake256": "GH_WITH_KECCAK",
-}
+FAMILY_MACROS = {f.name: f.kernel_macro for f in FAMILY_TABLE}
 
 
 def source(*names: str, families: Iterable[str] | None = None) -> str:

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from gpuhash.algorithms import FAMILY_TABLE
 from gpuhash.engine import WindowTops, object_from_windows
 from gpuhash.errors import GpuhashError, VerificationError
 from gpuhash.manifest import Manifest
@@ -17,7 +18,7 @@ from gpuhash.signing.envelope import Statement
 
 PREDICATE_TYPE = "https://gpuhash.dev/manifest/v1"
 #: Families with range values (the lattice hash has no tree to cut).
-RANGE_FAMILIES = ("merkle-sha256", "merkle-sha512", "merkle-sha3-256", "blake3")
+RANGE_FAMILIES = tuple(f.name for f in FAMILY_TABLE if f.has_ranges)
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,10 @@
 A thin adapter over ``gpuhash.device.KernelBackend``. The kernels are the OpenCL C files of
 ``gpuhash/kernels``, compiled by NVRTC (CuPy's ``RawModule``) between a small CUDA prelude
 (``prelude.cuh``: the target macros of ``common.cl``) and an epilogue (``epilogue.cuh``: the
-staged leaf kernels' wrappers, which carve their work-group buffers out of dynamic shared
-memory). Per slot: a CUDA stream, reusable device buffers and a pinned host buffer, so a file
-window is copied into pinned memory and then to the device asynchronously while the other
+staged leaf kernels' wrapper macros, which carve their work-group buffers out of dynamic shared
+memory; :func:`staged_wrappers` writes one per family of ``gpuhash.algorithms.FAMILY_TABLE``).
+Per slot: a CUDA stream, reusable device buffers and a pinned host buffer, so a file window is
+copied into pinned memory and then to the device asynchronously while the other
 slot's kernels run. CuPy arrays, any object with ``__cuda_array_interface__`` and CUDA DLPack
 tensors (torch) are hashed where they lie. With ``kvikio`` installed (``gpuhash-cuda[gds]``)
 file windows are read straight into device memory (GPUDirect Storage where the system has it,
@@ -28,7 +29,7 @@ from importlib import resources
 from typing import Any, ClassVar
 
 from gpuhash._typing import Buffer
-from gpuhash.algorithms import FAMILIES
+from gpuhash.algorithms import FAMILIES, FAMILY_TABLE, PLAIN_DIGESTS
 from gpuhash.backend import Capabilities, Probe
 from gpuhash.builds import run_build
 from gpuhash.device import U32, U64, KernelBackend, Local, Slot, requested_layout
@@ -36,7 +37,14 @@ from gpuhash.engine import DeviceBytes
 from gpuhash.errors import BackendError, BackendUnavailable, UsageError
 from gpuhash.kernels import source
 
-__all__ = ["ARCHITECTURES", "CudaBackend", "compile_check", "cuda_source", "kernel_names"]
+__all__ = [
+    "ARCHITECTURES",
+    "CudaBackend",
+    "compile_check",
+    "cuda_source",
+    "kernel_names",
+    "staged_wrappers",
+]
 
 DEVICE_ENV = "GPUHASH_CUDA_DEVICE"
 LAYOUT_ENV = "GPUHASH_CUDA_LAYOUT"
@@ -51,17 +59,33 @@ BLOCK = 256
 _OPTIONS = ("-std=c++14",)
 
 
+def staged_wrappers() -> str:
+    """The staged leaf kernels' CUDA wrappers (epilogue.cuh's macros), one per family of the
+    family table, each under its guard macro."""
+    lines = []
+    for f in FAMILY_TABLE:
+        macro = "GH_CUDA_STAGED_LEAF_SIZE" if f.uses_leaf_size else "GH_CUDA_STAGED"
+        stype = {4: "uint", 8: "ulong"}[f.stage_word_bytes]
+        fam = f.name.replace("-", "_")
+        lines += [
+            f"#ifdef {f.kernel_macro}",
+            f"{macro}({fam}, {stype}, {f.stage_words}ull)",
+            "#endif",
+        ]
+    return "\n".join(lines) + "\n"
+
+
 def cuda_source() -> str:
-    """The CUDA translation unit: prelude, the shared kernels, epilogue."""
+    """The CUDA translation unit: prelude, the shared kernels, epilogue, staged wrappers."""
     package = resources.files(__name__)
     prelude = package.joinpath("prelude.cuh").read_text(encoding="utf-8")
     epilogue = package.joinpath("epilogue.cuh").read_text(encoding="utf-8")
-    return f'{prelude}\n{source()}\n#line 1 "epilogue.cuh"\n{epilogue}'
+    return f'{prelude}\n{source()}\n#line 1 "epilogue.cuh"\n{epilogue}\n{staged_wrappers()}'
 
 
 def kernel_names() -> list[str]:
     """Every kernel the backend launches."""
-    names = ["gather_values", "digest_sha256", "digest_sha512", "digest_sha3_256"]
+    names = ["gather_values", *(f"digest_{p}" for p in PLAIN_DIGESTS)]
     for family in FAMILIES:
         f = family.replace("-", "_")
         names += [f"leaves_{f}", f"leaves_staged_{f}", f"nodes_{f}", f"tree_{f}"]

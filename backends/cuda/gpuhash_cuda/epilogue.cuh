@@ -4,6 +4,10 @@
  * launch, so each wrapper carves stage, goff, gfull and gmax out of it, in that order, each
  * start rounded up to 8 bytes. The host passes shared_mem = gh_staged_shared_bytes(...) (the
  * same arithmetic as gpuhash_cuda.staged_shared_bytes).
+ *
+ * The wrappers themselves, one GH_CUDA_STAGED or GH_CUDA_STAGED_LEAF_SIZE line per family under
+ * its guard macro, are written after this file by gpuhash_cuda.cuda_source from the family table
+ * (gpuhash.algorithms.FAMILY_TABLE: stage word type and words per block row).
  */
 
 GH_FN ulong gh_round8(ulong n) { return (n + 7ull) & ~7ull; }
@@ -27,20 +31,10 @@ GH_FN ulong gh_round8(ulong n) { return (n + 7ull) & ~7ull; }
                                gfull, gmax);                                               \
     }
 
-#ifdef GH_WITH_SHA256
-GH_CUDA_STAGED(merkle_sha256, uint, 16ull)
-#endif
-#ifdef GH_WITH_SHA512
-GH_CUDA_STAGED(merkle_sha512, ulong, 16ull)
-#endif
-#ifdef GH_WITH_KECCAK
-GH_CUDA_STAGED(merkle_sha3_256, ulong, 17ull)
-GH_CUDA_STAGED(lthash16_shake256, ulong, 17ull)
-#endif
-#ifdef GH_WITH_BLAKE3
-extern "C" __global__ void leaves_staged_blake3(GH_STAGED_ARGS, const ulong leaf_size) {
-    GH_CUDA_CARVE(uint, 16ull)
-    gh_leaves_staged_blake3(data, offset, length, index, root, out, n, stage, goff, gfull, gmax,
-                            leaf_size);
-}
-#endif
+/* The same for the families whose kernels take the leaf size too (leaves_staged_blake3). */
+#define GH_CUDA_STAGED_LEAF_SIZE(fam, stype, words)                                        \
+    extern "C" __global__ void leaves_staged_##fam(GH_STAGED_ARGS, const ulong leaf_size) { \
+        GH_CUDA_CARVE(stype, words)                                                        \
+        gh_leaves_staged_##fam(data, offset, length, index, root, out, n, stage, goff,     \
+                               gfull, gmax, leaf_size);                                    \
+    }

@@ -19,7 +19,6 @@ from gpuhash.backend import Capabilities, HashBackend, LeafTable, Probe
 
 __all__ = ["ExampleBackend"]
 
-_HASHLIB = {"merkle-sha256": "sha256", "merkle-sha512": "sha512", "merkle-sha3-256": "sha3_256"}
 _LEAF, _NODE = b"\x00", b"\x01"  # the specification's role suffixes (section 3)
 
 
@@ -57,8 +56,8 @@ class ExampleBackend(HashBackend):
             table.offset, table.length, table.index, table.root, strict=True
         ):
             leaf = view[offset : offset + length]
-            if algorithm.family in _HASHLIB:
-                h = hashlib.new(_HASHLIB[algorithm.family])
+            if algorithm.is_merkle:  # H(leaf || 0x00), H named by the family table
+                h = algorithm.info.hashlib_constructor()
                 h.update(leaf)
                 h.update(_LEAF)
                 out.append(h.digest())
@@ -81,11 +80,12 @@ class ExampleBackend(HashBackend):
             lanes = np.frombuffer(children, dtype="<u2").reshape(len(roots), 2, d // 2)
             total = (lanes[:, 0, :] + lanes[:, 1, :]).astype("<u2")  # uint16: modulo 2^16
             return bytes(total.tobytes())
+        new_hash = algorithm.info.hashlib_constructor  # a Merkle family: H(l || r || 0x01)
         out = []
         for i, _root in enumerate(roots):
             left, right = (
                 children[2 * i * d : (2 * i + 1) * d],
                 children[(2 * i + 1) * d : (2 * i + 2) * d],
             )
-            out.append(hashlib.new(_HASHLIB[algorithm.family], left + right + _NODE).digest())
+            out.append(new_hash(left + right + _NODE).digest())
         return b"".join(out)
