@@ -43,6 +43,7 @@ __all__ = [
 ]
 
 
+#: Bytes of the sparse buffers whose leaves lie past 2^31 and 2^32: 4 GiB + 1 MiB.
 SPARSE_SIZE = (1 << 32) + (1 << 20)
 
 
