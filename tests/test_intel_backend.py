@@ -126,6 +126,34 @@ def test_host_data_read_in_place_or_copied(tmp_path: Any, in_place: bool) -> Non
     assert ("data" in held) is not in_place
 
 
+def test_c_api_launches_name_dpctls_argument_types() -> None:
+    """The kernel argument types that launches through dpctl's C API name (host data read in
+    place, above) are dpctl's own: its ``kernel_arg_type``, and their positions in
+    ``DPCTLKernelArgType`` of the header the dpctl wheel ships with its C library."""
+    import re
+    from pathlib import Path
+
+    import dpctl
+    from dpctl._sycl_queue import kernel_arg_type
+
+    c_names = {
+        "uint8": "DPCTL_UINT8_T",
+        "uint32": "DPCTL_UINT32_T",
+        "uint64": "DPCTL_UINT64_T",
+        "void_ptr": "DPCTL_VOID_PTR",
+        "local_accessor": "DPCTL_LOCAL_ACCESSOR",
+    }
+    kinds = gpuhash_intel._arg_types()
+    used = {name: getattr(kinds, name) for name in c_names}
+    assert used == {name: getattr(kernel_arg_type, f"dpctl_{name}").value for name in c_names}
+    header = Path(dpctl.__file__).parent / "include" / "syclinterface" / "dpctl_sycl_enum_types.h"
+    text = re.sub(r"/\*.*?\*/|//[^\n]*", "", header.read_text(), flags=re.S)
+    block = re.search(r"typedef enum\s*\{([^}]*)\}\s*DPCTLKernelArgType;", text)
+    assert block is not None, header
+    order = [name.strip() for name in block.group(1).split(",") if name.strip()]
+    assert used == {name: order.index(c) for name, c in c_names.items()}
+
+
 class _UsmView:
     """A byte range of a USM allocation, described by the SYCL USM array interface (what dpnp
     arrays and dpctl.tensor arrays expose): an interior pointer and a length."""

@@ -24,7 +24,7 @@ import numpy as np
 from gpuhash import reference as ref
 from gpuhash.algorithms import BLAKE3, FAMILIES, LTHASH, Algorithm
 from gpuhash_conformance import oracle
-from gpuhash_conformance.boundaries import LARGE_LEAF, LARGE_SEED, LARGE_SIZE
+from gpuhash_conformance.boundaries.past_2_32 import LARGE_LEAF, LARGE_SEED, LARGE_SIZE
 from gpuhash_conformance.patterns import pattern
 
 __all__ = ["compute", "document"]

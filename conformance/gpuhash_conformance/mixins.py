@@ -24,9 +24,18 @@ from hypothesis import strategies as st
 from gpuhash import reference as ref
 from gpuhash.algorithms import FAMILIES, LTHASH, Algorithm
 from gpuhash.backend import HashBackend
-from gpuhash_conformance import boundaries, checks
+from gpuhash_conformance import checks
 from gpuhash_conformance import strategies as gs
-from gpuhash_conformance.boundaries import Coverage
+from gpuhash_conformance.boundaries import (
+    batches,
+    contents,
+    counts,
+    large_call,
+    objects,
+    past_2_32,
+    state,
+)
+from gpuhash_conformance.boundaries.calls import Coverage
 from gpuhash_conformance.plugin import PropertySettings
 
 __all__ = ["COVERAGE", "EXAMPLES", "ConformanceSuite"]
@@ -111,11 +120,11 @@ class ConformanceSuite:
     ) -> None:
         """Every leaf length around the primitive's block and BLAKE3's chunk."""
         _supported(conformance_backend, family)
-        boundaries.check_block_boundaries(conformance_backend, family, coverage)
+        contents.check_block_boundaries(conformance_backend, family, coverage)
 
     def test_mixed_families(self, conformance_backend: HashBackend, coverage: Coverage) -> None:
         """Families and leaf sizes interleaved in one process."""
-        boundaries.check_mixed_families(conformance_backend, coverage)
+        state.check_mixed_families(conformance_backend, coverage)
 
     @_families
     def test_prefixes_and_zero_leaves(
@@ -123,7 +132,7 @@ class ConformanceSuite:
     ) -> None:
         """Leaves sharing all but one byte; zero leaves beside nearly-zero ones; across calls."""
         _supported(conformance_backend, family)
-        boundaries.check_prefixes_and_zeros(conformance_backend, family, coverage)
+        contents.check_prefixes_and_zeros(conformance_backend, family, coverage)
 
     @_families
     def test_repeated_calls(
@@ -131,7 +140,7 @@ class ConformanceSuite:
     ) -> None:
         """Call shapes that change and repeat in one process (stale buffers and tables)."""
         _supported(conformance_backend, family)
-        boundaries.check_repeated_calls(conformance_backend, family, coverage)
+        state.check_repeated_calls(conformance_backend, family, coverage)
 
     @_families
     def test_concurrent_calls(
@@ -141,7 +150,7 @@ class ConformanceSuite:
         _supported(conformance_backend, family)
         if not conformance_backend.capabilities().concurrent:
             pytest.skip(f"{conformance_backend.name} is never called from two threads")
-        boundaries.check_concurrent_calls(conformance_backend, family, coverage)
+        state.check_concurrent_calls(conformance_backend, family, coverage)
 
     @_families
     def test_boundaries_in_a_large_call(
@@ -150,7 +159,7 @@ class ConformanceSuite:
         """Offsets and indices past 2^32, padding lengths, prefixes and zero leaves, 1 MiB
         leaves: all in one shuffled call of 2^17 + 2,600 rows (and as groups)."""
         _supported(conformance_backend, family)
-        boundaries.check_boundaries_in_a_large_call(conformance_backend, family, coverage)
+        large_call.check_boundaries_in_a_large_call(conformance_backend, family, coverage)
 
     @_families
     def test_mixed_batches(
@@ -158,7 +167,7 @@ class ConformanceSuite:
     ) -> None:
         """About 70 objects of mixed sizes in one call, rows and groups out of order."""
         _supported(conformance_backend, family)
-        boundaries.check_mixed_batches(conformance_backend, family, coverage)
+        batches.check_mixed_batches(conformance_backend, family, coverage)
 
     @_families
     def test_large_leaves(
@@ -166,7 +175,7 @@ class ConformanceSuite:
     ) -> None:
         """Leaves of 2 KiB to 16 MiB, through every primitive and the engine."""
         _supported(conformance_backend, family)
-        boundaries.check_large_leaves(conformance_backend, family, coverage)
+        objects.check_large_leaves(conformance_backend, family, coverage)
 
     @_families
     def test_many_objects(
@@ -174,7 +183,7 @@ class ConformanceSuite:
     ) -> None:
         """2^17 + 1 one-leaf objects in one call (every row a root; as many tops)."""
         _supported(conformance_backend, family)
-        boundaries.check_many_objects(conformance_backend, family, coverage)
+        batches.check_many_objects(conformance_backend, family, coverage)
 
     @_families
     def test_leaf_indices_past_2_32(
@@ -182,7 +191,7 @@ class ConformanceSuite:
     ) -> None:
         """Leaf indices (and BLAKE3 chunk counters) whose byte position or value passes 2^32."""
         _supported(conformance_backend, family)
-        boundaries.check_indices_past_2_32(conformance_backend, family, coverage)
+        past_2_32.check_indices_past_2_32(conformance_backend, family, coverage)
 
     @_families
     def test_offsets_past_2_32(
@@ -190,7 +199,7 @@ class ConformanceSuite:
     ) -> None:
         """One call whose leaves lie around 2^31 and 2^32 bytes into a 4 GiB buffer."""
         _supported(conformance_backend, family)
-        boundaries.check_offsets_past_2_32(conformance_backend, family, coverage)
+        past_2_32.check_offsets_past_2_32(conformance_backend, family, coverage)
 
     @_families
     def test_node_counts(
@@ -198,7 +207,7 @@ class ConformanceSuite:
     ) -> None:
         """hash_nodes at every power of two of pairs and its neighbours, with root patterns."""
         _supported(conformance_backend, family)
-        boundaries.check_node_counts(conformance_backend, family, coverage)
+        counts.check_node_counts(conformance_backend, family, coverage)
 
     @_families
     def test_leaf_counts(
@@ -206,7 +215,7 @@ class ConformanceSuite:
     ) -> None:
         """hash_leaves at every power of two of leaves and its neighbours up to 2^17 + 1."""
         _supported(conformance_backend, family)
-        boundaries.check_leaf_counts(conformance_backend, family, coverage)
+        counts.check_leaf_counts(conformance_backend, family, coverage)
 
     @_families
     def test_subtree_counts(
@@ -214,7 +223,7 @@ class ConformanceSuite:
     ) -> None:
         """hash_subtrees at the same counts, and 2^17 + 1 leaves in many groups in one call."""
         _supported(conformance_backend, family)
-        boundaries.check_subtree_counts(conformance_backend, family, coverage)
+        counts.check_subtree_counts(conformance_backend, family, coverage)
 
     @_families
     def test_windows(
@@ -222,7 +231,7 @@ class ConformanceSuite:
     ) -> None:
         """Objects spanning windows through the engine, and one of more than 1024 windows."""
         _supported(conformance_backend, family)
-        boundaries.check_windows(conformance_backend, family, coverage)
+        objects.check_windows(conformance_backend, family, coverage)
 
     @_families
     def test_device_arrays(
@@ -238,7 +247,7 @@ class ConformanceSuite:
                 f"{conformance_backend.name} declares device_arrays but has no "
                 "device_array(data, offset) to make one: its in-place path cannot be checked"
             )
-        boundaries.check_device_arrays(conformance_backend, family, coverage)
+        objects.check_device_arrays(conformance_backend, family, coverage)
 
     # -- bit-identical values ---------------------------------------------------------------
 
@@ -443,7 +452,7 @@ class ConformanceSuite:
         """``read_file`` at offsets past 2^32 (backends that read files into device memory)."""
         if not conformance_backend.capabilities().file_reads:
             pytest.skip(f"{conformance_backend.name} does not read files itself (file_reads)")
-        boundaries.check_read_file_past_2_32(conformance_backend, coverage)
+        past_2_32.check_read_file_past_2_32(conformance_backend, coverage)
 
     @_families
     def test_generated_object_over_4_gib(
@@ -454,7 +463,7 @@ class ConformanceSuite:
         _supported(conformance_backend, family)
         if conformance_backend.name == "reference":
             pytest.skip("the pure-Python reference would take hours over 4 GiB")
-        boundaries.check_object_over_4_gib(conformance_backend, family, coverage)
+        past_2_32.check_object_over_4_gib(conformance_backend, family, coverage)
 
     def test_object_over_4_gib(self, conformance_backend: HashBackend, examples: Any) -> None:
         """A sparse file of 2^32 + 65537 zero bytes, merkle-sha256: sizes and offsets past 32

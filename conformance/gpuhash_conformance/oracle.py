@@ -20,13 +20,16 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from gpuhash import blake3_lanes
 from gpuhash import reference as ref
-from gpuhash._typing import Buffer
 from gpuhash.algorithms import BLAKE3, LTHASH, Algorithm
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer
 
 __all__ = [
     "Subtrees",

@@ -71,11 +71,36 @@ def _dpctl() -> Any:
     return dpctl
 
 
-# dpctl's DPCTLKernelArgType (dpctl_sycl_enum_types.h) and MDLocalAccessor
-# (dpctl_sycl_queue_interface.h), for launches through its C API.
-_ARG_UINT8, _ARG_UINT32, _ARG_UINT64, _ARG_VOID_PTR, _ARG_LOCAL = 1, 5, 7, 10, 11
+class _ArgTypes:
+    """The kernel argument types that launches through dpctl's C API name: the values of
+    dpctl's ``kernel_arg_type`` (its C API's ``DPCTLKernelArgType``), read from dpctl."""
+
+    __slots__ = ("local_accessor", "uint8", "uint32", "uint64", "void_ptr")
+
+    def __init__(self) -> None:
+        # dpctl exposes the enumeration only from this module (dpctl itself imports it).
+        from dpctl._sycl_queue import kernel_arg_type
+
+        self.uint8: int = kernel_arg_type.dpctl_uint8.value
+        self.uint32: int = kernel_arg_type.dpctl_uint32.value
+        self.uint64: int = kernel_arg_type.dpctl_uint64.value
+        self.void_ptr: int = kernel_arg_type.dpctl_void_ptr.value
+        self.local_accessor: int = kernel_arg_type.dpctl_local_accessor.value
 
 
+_arg_types_read: _ArgTypes | None = None
+
+
+def _arg_types() -> _ArgTypes:
+    """dpctl's kernel argument types, read on the first launch through its C API (so importing
+    this package imports no dpctl)."""
+    global _arg_types_read
+    if _arg_types_read is None:
+        _arg_types_read = _ArgTypes()
+    return _arg_types_read
+
+
+# dpctl's MDLocalAccessor (dpctl_sycl_queue_interface.h), for launches through its C API.
 class _MDLocalAccessor(ctypes.Structure):
     _fields_ = [
         ("ndim", ctypes.c_size_t),
@@ -343,21 +368,22 @@ class IntelBackend(KernelBackend):
         values = (ctypes.c_void_p * n)()
         types = (ctypes.c_int * n)()
         held: list[Any] = []  # the scalars and accessor descriptions the pointers point to
+        kinds = _arg_types()
         for i, a in enumerate(args):
             if isinstance(a, _SystemMemory):
-                values[i], types[i] = a.address, _ARG_VOID_PTR
+                values[i], types[i] = a.address, kinds.void_ptr
             elif isinstance(a, U32 | U64):
                 scalar = ctypes.c_uint32(a) if isinstance(a, U32) else ctypes.c_uint64(a)
                 held.append(scalar)
                 values[i] = ctypes.addressof(scalar)
-                types[i] = _ARG_UINT32 if isinstance(a, U32) else _ARG_UINT64
+                types[i] = kinds.uint32 if isinstance(a, U32) else kinds.uint64
             elif isinstance(a, Local):
-                desc = _MDLocalAccessor(1, _ARG_UINT8, a.nbytes, 1, 1)
+                desc = _MDLocalAccessor(1, kinds.uint8, a.nbytes, 1, 1)
                 held.append(desc)
-                values[i], types[i] = ctypes.addressof(desc), _ARG_LOCAL
+                values[i], types[i] = ctypes.addressof(desc), kinds.local_accessor
             else:  # a dpctl USM memory object
                 values[i] = a.__sycl_usm_array_interface__["data"][0]
-                types[i] = _ARG_VOID_PTR
+                types[i] = kinds.void_ptr
         capi = _dpctl_capi(self._dpctl)
         kref, qref = kernel.addressof_ref(), q.addressof_ref()
         if local is None:
