@@ -4,7 +4,7 @@ shortcuts)."""
 
 from __future__ import annotations
 
-from gpuhash.algorithms import BLAKE3, LTHASH, Algorithm
+from gpuhash.algorithms import BLAKE3, Algorithm, family_info
 from gpuhash.backend import HashBackend
 from gpuhash_conformance import oracle
 from gpuhash_conformance.boundaries.calls import (
@@ -19,11 +19,7 @@ from gpuhash_conformance.boundaries.calls import (
 )
 from gpuhash_conformance.patterns import pattern
 
-__all__ = ["BLOCKS", "check_block_boundaries", "check_prefixes_and_zeros", "prefix_leaves"]
-
-
-#: Bytes per block of each family's primitive (SHA3-256 and SHAKE256: the sponge rate).
-BLOCKS = {"merkle-sha256": 64, "merkle-sha512": 128, "merkle-sha3-256": 136, LTHASH: 136}
+__all__ = ["check_block_boundaries", "check_prefixes_and_zeros", "prefix_leaves"]
 
 
 def check_block_boundaries(backend: HashBackend, family: str, cov: Coverage) -> None:
@@ -33,7 +29,7 @@ def check_block_boundaries(backend: HashBackend, family: str, cov: Coverage) -> 
     leaf = 4096
     alg = Algorithm(family, leaf)
     d = alg.digest_size
-    top = 3 * BLOCKS[family] + 3 if family != BLAKE3 else 2 * 1024 + 66
+    top = 3 * family_info(family).block_size + 3 if family != BLAKE3 else 2 * 1024 + 66
     data = pattern(0, top * (top + 1) // 2 + top, seed=12)
     offsets, lengths, pos = [], [], 0
     for n in range(top):

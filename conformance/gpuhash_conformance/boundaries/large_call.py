@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from gpuhash.algorithms import BLAKE3, Algorithm
+from gpuhash.algorithms import BLAKE3, Algorithm, family_info
 from gpuhash.backend import HashBackend, LeafTable
 from gpuhash_conformance import oracle
 from gpuhash_conformance.boundaries.calls import (
@@ -17,7 +17,7 @@ from gpuhash_conformance.boundaries.calls import (
     expected_object_leaves,
     make_table,
 )
-from gpuhash_conformance.boundaries.contents import BLOCKS, prefix_leaves
+from gpuhash_conformance.boundaries.contents import prefix_leaves
 from gpuhash_conformance.boundaries.past_2_32 import SPARSE_SIZE, close_sparse
 from gpuhash_conformance.patterns import sparse_pattern
 
@@ -43,7 +43,7 @@ def _big_call_rows(
     regions = [(0, pos)]
     # Every message length to three blocks and two past (padding), as one-leaf objects.
     base = pos + 4096
-    top = 3 * BLOCKS.get(family, 64) + 3 if family != BLAKE3 else 2 * 1024 + 66
+    top = 3 * family_info(family).block_size + 3 if family != BLAKE3 else 2 * 1024 + 66
     rows.extend((base, n, 0, 1, f"a one-leaf object of {n} bytes") for n in range(top))
     # A whole object of two full 1 MiB leaves (1,024 chunks each: BLAKE3's stack).
     two = base + 8192
