@@ -60,7 +60,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
-from gpuhash._typing import Buffer
+# Buffer is part of the contract (the bytes every method takes), so vendors import it from here.
+from gpuhash._typing import Buffer as Buffer
 from gpuhash.errors import BackendError
 
 if TYPE_CHECKING:

@@ -28,9 +28,8 @@ import time
 from importlib import resources
 from typing import Any, ClassVar
 
-from gpuhash._typing import Buffer
 from gpuhash.algorithms import FAMILIES, FAMILY_TABLE, PLAIN_DIGESTS
-from gpuhash.backend import Capabilities, Probe
+from gpuhash.backend import Buffer, Capabilities, Probe
 from gpuhash.builds import run_build
 from gpuhash.device import U32, U64, KernelBackend, Local, Slot, requested_layout
 from gpuhash.engine import DeviceBytes

@@ -13,9 +13,8 @@ import hashlib
 from typing import ClassVar
 
 from gpuhash import reference as ref
-from gpuhash._typing import Buffer
 from gpuhash.algorithms import BLAKE3, FAMILIES, LTHASH, Algorithm
-from gpuhash.backend import Capabilities, HashBackend, LeafTable, Probe
+from gpuhash.backend import Buffer, Capabilities, HashBackend, LeafTable, Probe
 
 __all__ = ["ExampleBackend"]
 

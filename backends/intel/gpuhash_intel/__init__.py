@@ -30,9 +30,8 @@ import os
 import threading
 from typing import Any, ClassVar
 
-from gpuhash._typing import Buffer
 from gpuhash.algorithms import FAMILIES
-from gpuhash.backend import Capabilities, Probe
+from gpuhash.backend import Buffer, Capabilities, Probe
 from gpuhash.builds import run_build
 from gpuhash.device import (
     U32,

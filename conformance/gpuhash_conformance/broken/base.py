@@ -7,9 +7,8 @@ import dataclasses
 from array import array
 from collections.abc import Sequence
 
-from gpuhash._typing import Buffer
 from gpuhash.algorithms import Algorithm
-from gpuhash.backend import Capabilities, LeafTable
+from gpuhash.backend import Buffer, Capabilities, LeafTable
 from gpuhash.backends.cpu import CpuBackend
 
 __all__ = ["Broken", "leaves_of", "rebuilt", "with_columns", "zero_rows"]

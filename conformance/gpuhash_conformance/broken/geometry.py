@@ -8,9 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from gpuhash import blake3_lanes
-from gpuhash._typing import Buffer
 from gpuhash.algorithms import BLAKE3, LTHASH, Algorithm
-from gpuhash.backend import LeafTable
+from gpuhash.backend import Buffer, LeafTable
 from gpuhash.tree import OP_COPY, OP_ROOT, schedule
 from gpuhash_conformance.broken.base import Broken, with_columns, zero_rows
 

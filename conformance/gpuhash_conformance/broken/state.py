@@ -8,9 +8,8 @@ from array import array
 from typing import Any
 
 from gpuhash import blake3_lanes
-from gpuhash._typing import Buffer
 from gpuhash.algorithms import BLAKE3, Algorithm
-from gpuhash.backend import LeafTable
+from gpuhash.backend import Buffer, LeafTable
 from gpuhash_conformance.broken.base import Broken, rebuilt, with_columns
 
 __all__ = [

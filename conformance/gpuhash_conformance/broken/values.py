@@ -9,9 +9,8 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from gpuhash import reference as ref
-from gpuhash._typing import Buffer
 from gpuhash.algorithms import LTHASH, Algorithm
-from gpuhash.backend import LeafTable
+from gpuhash.backend import Buffer, LeafTable
 from gpuhash_conformance.broken.base import Broken, leaves_of, rebuilt
 
 __all__ = [
