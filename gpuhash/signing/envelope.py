@@ -17,6 +17,8 @@ from typing import Any
 
 from gpuhash.errors import VerificationError
 
+INSTALL = 'python -m pip install "gpuhash[sign]"'
+
 BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
 #: Media types of bundles this version reads (the v0.3 spelling and its older alias).
 BUNDLE_MEDIA_TYPES = (BUNDLE_MEDIA_TYPE, "application/vnd.dev.sigstore.bundle+json;version=0.3")
@@ -73,7 +75,8 @@ class Envelope:
     material: dict[str, Any]
 
 
-def _b64(value: object, what: str) -> bytes:
+def b64_field(value: object, what: str) -> bytes:
+    """A base64 field of the bundle, strictly decoded; ``what`` names it in messages."""
     if not isinstance(value, str):
         raise VerificationError(f"signature: {what} is not a base64 string")
     try:
@@ -142,12 +145,12 @@ def parse_bundle(data: bytes) -> Envelope:
     payload_type = envelope.get("payloadType")
     if payload_type != PAYLOAD_TYPE:
         raise VerificationError(f"signature: payload type {payload_type!r} is not {PAYLOAD_TYPE!r}")
-    payload = _b64(envelope.get("payload"), "the payload")
+    payload = b64_field(envelope.get("payload"), "the payload")
     signatures = envelope.get("signatures")
     if not isinstance(signatures, list) or len(signatures) != 1:
         count = len(signatures) if isinstance(signatures, list) else 0
         raise VerificationError(f"signature: expected exactly one DSSE signature, found {count}")
-    signature = _b64(_object(signatures[0], "the DSSE signature").get("sig"), "the signature")
+    signature = b64_field(_object(signatures[0], "the DSSE signature").get("sig"), "the signature")
     material = _object(bundle.get("verificationMaterial"), "verificationMaterial")
     return Envelope(bundle, payload_type, payload, signature, material)
 

@@ -1,7 +1,7 @@
-"""Signing methods: ECDSA keys, X.509 certificates, Sigstore keyless. Each signer turns a
-statement into a Sigstore bundle; each verifier returns the payload of a bundle whose signature
-it checked, or raises ``VerificationError``. The cryptography is ``cryptography``'s and
-``sigstore``'s; nothing here implements a primitive.
+"""The key and certificate signing methods: ECDSA keys and X.509 certificates (Sigstore keyless
+is in ``keyless``). Each signer turns a statement into a Sigstore bundle; each verifier returns
+the payload of a bundle whose signature it checked, or raises ``VerificationError``. The
+cryptography is ``cryptography``'s; nothing here implements a primitive.
 
 Error messages name files and problems, never key material.
 """
@@ -15,10 +15,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from gpuhash import limits
-from gpuhash.errors import SigningError, UsageError, VerificationError
+from gpuhash.errors import UsageError, VerificationError
 from gpuhash.signing import envelope
 
-INSTALL = 'python -m pip install "gpuhash[sign]"'
 #: Curves a signature may be made and verified with; ECDSA hashes with SHA-256, SHA-384 and
 #: SHA-512 on them (as model_signing).
 SIGNING_CURVES = ("secp256r1", "secp384r1", "secp521r1")
@@ -30,7 +29,7 @@ def _cryptography() -> Any:
         import cryptography  # noqa: F401
     except ImportError as e:
         raise UsageError(
-            f"signing needs the cryptography package ({e}); install: {INSTALL}"
+            f"signing needs the cryptography package ({e}); install: {envelope.INSTALL}"
         ) from None
     from cryptography.hazmat.primitives import hashes
 
@@ -173,6 +172,8 @@ def _ecdsa_verify(key: Any, env: envelope.Envelope, who: str) -> None:
 
 
 class KeySigner:
+    """Signs with an ECDSA private key (PEM, decrypted with ``password`` when encrypted)."""
+
     method = "key"
 
     def __init__(
@@ -181,6 +182,7 @@ class KeySigner:
         self._key = load_private_key(private_key, password)
 
     def sign(self, payload: bytes) -> bytes:
+        """The bundle of ``payload`` signed with the key, with the key's ``publicKey`` hint."""
         hint = envelope.public_key_hint(_public_pem(self._key.public_key()))
         return envelope.bundle_json(
             payload, _ecdsa_sign(self._key, payload), {"publicKey": {"hint": hint}}
@@ -291,6 +293,9 @@ def _check_chain_links(leaf: Any, chain: Sequence[Any], where: str) -> None:
 
 
 class CertificateSigner:
+    """Signs with an ECDSA private key and its X.509 certificate, which must be allowed to sign
+    and, with the chain given, lead to a trust anchor (checked before anything is hashed)."""
+
     method = "certificate"
 
     def __init__(
@@ -319,6 +324,7 @@ class CertificateSigner:
         _check_chain_links(self._cert, self._chain, os.fspath(signing_certificate))
 
     def sign(self, payload: bytes) -> bytes:
+        """The bundle of ``payload`` signed with the key, with the certificate and its chain."""
         from cryptography.hazmat.primitives import serialization
 
         ders = [c.public_bytes(serialization.Encoding.DER) for c in [self._cert, *self._chain]]
@@ -368,7 +374,7 @@ class CertificateVerifier:
             raise VerificationError("signature: the certificate chain is empty")
         certs = []
         for i, entry in enumerate(raw):
-            der = envelope._b64(
+            der = envelope.b64_field(
                 entry.get("rawBytes") if isinstance(entry, dict) else None, f"certificate {i}"
             )
             try:
@@ -418,150 +424,3 @@ class CertificateVerifier:
         _ecdsa_verify(key, env, "the signing certificate's key")
         self.signer = f"certificate {leaf.subject.rfc4514_string()}"
         return env.payload_type, env.payload
-
-
-# -- Sigstore -------------------------------------------------------------------------------------
-
-
-def _sigstore() -> Any:
-    try:
-        import sigstore.models
-        import sigstore.verify
-    except ImportError as e:
-        raise UsageError(f"Sigstore signing needs sigstore ({e}); install: {INSTALL}") from None
-    import sigstore
-
-    return sigstore
-
-
-def _trust_config(path: str | os.PathLike[str] | None, staging: bool = False) -> Any:
-    _sigstore()
-    from sigstore.models import ClientTrustConfig
-
-    if staging:
-        if path is not None:
-            raise UsageError("--use-staging and --trust-config exclude each other")
-        try:
-            return ClientTrustConfig.staging()  # fetched and checked through TUF (network)
-        except Exception as e:
-            raise UsageError(
-                f"cannot fetch the Sigstore staging trust root ({type(e).__name__}); "
-                "offline, pass --trust-config FILE"
-            ) from None
-    if path is None:
-        try:
-            return ClientTrustConfig.production()  # fetched and checked through TUF (network)
-        except Exception as e:
-            raise UsageError(
-                "cannot fetch the Sigstore public-good trust root "
-                f"({type(e).__name__}); offline, pass --trust-config FILE"
-            ) from None
-    text = _read(path, "trust configuration", limits.MAX_TRUST_CONFIG_BYTES).decode(
-        "utf-8", "replace"
-    )
-    try:
-        return ClientTrustConfig.from_json(text)
-    except Exception:  # its messages quote the input, which may be anything (a key file)
-        raise UsageError(f"{os.fspath(path)}: not a Sigstore client trust configuration") from None
-
-
-class SigstoreSigner:
-    """Keyless signing: an OIDC identity token (given, ambient, or from an interactive flow),
-    a short-lived Fulcio certificate, and a Rekor transparency-log entry, by sigstore-python."""
-
-    method = "sigstore"
-
-    def __init__(
-        self,
-        identity_token: str | None = None,
-        trust_config: str | os.PathLike[str] | None = None,
-        oidc_issuer: str | None = None,
-        *,
-        use_staging: bool = False,
-        client_id: str | None = None,
-        client_secret: str | None = None,
-        force_oob: bool = False,
-    ) -> None:
-        self._trust = _trust_config(trust_config, use_staging)
-        self._token = identity_token
-        self._issuer = oidc_issuer
-        self._client_id = client_id or "sigstore"  # sigstore-python's public client
-        self._client_secret = client_secret or ""
-        self._force_oob = force_oob
-
-    def sign(self, payload: bytes) -> bytes:
-        from sigstore import dsse, oidc
-        from sigstore.sign import SigningContext
-
-        try:
-            token = self._token or oidc.detect_credential(self._client_id)
-            if token:
-                identity = oidc.IdentityToken(token, self._client_id)
-            else:
-                issuer = self._issuer or self._trust.signing_config.get_oidc_url()
-                identity = oidc.Issuer(issuer).identity_token(
-                    client_id=self._client_id,
-                    client_secret=self._client_secret,
-                    force_oob=self._force_oob,
-                )
-            context = SigningContext.from_trust_config(self._trust)
-            with context.signer(identity) as signer:
-                bundle = signer.sign_dsse(dsse.Statement(payload))
-        except Exception as e:  # sigstore's and the network's errors, as one line
-            detail = " ".join(str(e).split())[:300] or type(e).__name__
-            raise SigningError(f"Sigstore signing failed: {detail}") from None
-        return (bundle.to_json() + "\n").encode("utf-8")
-
-
-class SigstoreVerifier:
-    """Verification of a Sigstore bundle against an identity and its OIDC issuer, with the
-    trusted root of a trust configuration (offline) or of the public-good instance."""
-
-    method = "sigstore"
-
-    def __init__(
-        self,
-        identity: str | None,
-        identity_provider: str | None,
-        trust_config: str | os.PathLike[str] | None = None,
-        *,
-        use_staging: bool = False,
-    ) -> None:
-        if not identity or not identity_provider:
-            raise UsageError(
-                "verifying a Sigstore signature needs --identity and --identity-provider"
-            )
-        self._trust = _trust_config(trust_config, use_staging)
-        self._identity = identity
-        self._issuer = identity_provider
-        self.signer = f"Sigstore identity {identity} ({identity_provider})"
-
-    def verify(self, data: bytes) -> tuple[str, bytes]:
-        from sigstore.errors import Error as SigstoreError
-        from sigstore.models import Bundle
-        from sigstore.verify import Verifier, policy
-
-        env = envelope.parse_bundle(data)  # the same shape checks as for the other methods
-        if "certificate" not in env.material and "x509CertificateChain" not in env.material:
-            raise VerificationError(
-                "signature: not a Sigstore signature (its bundle carries no certificate); "
-                "verify it with the method it was made with"
-            )
-        try:
-            bundle = Bundle.from_json(data)
-        except Exception as e:
-            detail = " ".join(str(e).split())[:200]
-            raise VerificationError(f"signature: not a valid Sigstore bundle: {detail}") from None
-        try:
-            verifier = Verifier(trusted_root=self._trust.trusted_root)
-        except Exception as e:
-            detail = " ".join(str(e).split())[:200] or type(e).__name__
-            raise UsageError(f"the Sigstore trust configuration is unusable: {detail}") from None
-        try:
-            payload_type, payload = verifier.verify_dsse(
-                bundle, policy.Identity(identity=self._identity, issuer=self._issuer)
-            )
-        except (SigstoreError, ValueError) as e:
-            detail = " ".join(str(e).split())[:300]
-            raise VerificationError(f"signature: Sigstore verification failed: {detail}") from None
-        return str(payload_type), bytes(payload)
