@@ -8,7 +8,6 @@ Error messages name files and problems, never key material.
 
 from __future__ import annotations
 
-import base64
 import datetime
 import os
 from collections.abc import Sequence
@@ -183,27 +182,44 @@ class KeySigner:
 
     def sign(self, payload: bytes) -> bytes:
         """The bundle of ``payload`` signed with the key, with the key's ``publicKey`` hint."""
-        hint = envelope.public_key_hint(_public_pem(self._key.public_key()))
-        return envelope.bundle_json(
-            payload, _ecdsa_sign(self._key, payload), {"publicKey": {"hint": hint}}
-        )
+        material = envelope.key_material(_public_pem(self._key.public_key()))
+        return envelope.bundle_json(payload, _ecdsa_sign(self._key, payload), material)
 
 
 class KeyVerifier:
+    """Checks a key bundle with an ECDSA public key (PEM): the signature, and the bundle's
+    ``publicKey`` hint, where it has one, must be this key's (as model_signing checks)."""
+
     method = "key"
 
     def __init__(self, public_key: str | os.PathLike[str]) -> None:
         self._key = load_public_key(public_key)
+        self._hint = envelope.public_key_hint(_public_pem(self._key))
         self.signer = f"public key {os.fspath(public_key)}"
 
     def verify(self, data: bytes) -> tuple[str, bytes]:
+        """The payload type and payload of ``data``, a bundle signed with this key."""
         env = envelope.parse_bundle(data)
-        if "publicKey" not in env.material:
+        material = envelope.verification_material(env)
+        if material.public_key is None:
             raise VerificationError(
                 "signature: not made with a key (its bundle carries no publicKey); "
                 "verify it with the method it was made with"
             )
-        _ecdsa_verify(self._key, env, "this public key")
+        # The hint is not signed: a signature that does not verify says which key made it;
+        # one that verifies beside another key's hint was altered, and is refused as well.
+        hint = material.public_key.hint
+        other_key = bool(hint) and hint != self._hint
+        try:
+            _ecdsa_verify(self._key, env, "this public key")
+        except VerificationError as e:
+            if other_key:
+                raise VerificationError(f"{e} (its publicKey hint names another key)") from None
+            raise
+        if other_key:
+            raise VerificationError(
+                "signature: the bundle's publicKey hint does not match this public key"
+            )
         return env.payload_type, env.payload
 
 
@@ -328,11 +344,7 @@ class CertificateSigner:
         from cryptography.hazmat.primitives import serialization
 
         ders = [c.public_bytes(serialization.Encoding.DER) for c in [self._cert, *self._chain]]
-        material = {
-            "x509CertificateChain": {
-                "certificates": [{"rawBytes": base64.b64encode(d).decode("ascii")} for d in ders]
-            }
-        }
+        material = envelope.certificate_material(ders)
         return envelope.bundle_json(payload, _ecdsa_sign(self._key, payload), material)
 
 
@@ -363,22 +375,18 @@ class CertificateVerifier:
         from cryptography.x509 import verification as xv
 
         env = envelope.parse_bundle(data)
-        chain = env.material.get("x509CertificateChain")
-        if not isinstance(chain, dict):
+        chain = envelope.verification_material(env).x509_certificate_chain
+        if chain is None:
             raise VerificationError(
                 "signature: not made with a certificate (its bundle carries no "
                 "x509CertificateChain); verify it with the method it was made with"
             )
-        raw = chain.get("certificates")
-        if not isinstance(raw, list) or not raw:
+        if not chain.certificates:
             raise VerificationError("signature: the certificate chain is empty")
         certs = []
-        for i, entry in enumerate(raw):
-            der = envelope.b64_field(
-                entry.get("rawBytes") if isinstance(entry, dict) else None, f"certificate {i}"
-            )
+        for i, entry in enumerate(chain.certificates):
             try:
-                certs.append(x509.load_der_x509_certificate(der))
+                certs.append(x509.load_der_x509_certificate(entry.raw_bytes))
             except ValueError:
                 raise VerificationError(f"signature: certificate {i} is not DER X.509") from None
         leaf = certs[0]
