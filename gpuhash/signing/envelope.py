@@ -1,6 +1,11 @@
 """The signature container: an in-toto Statement v1 in a DSSE envelope in a Sigstore bundle
 (v0.3, JSON). Building and strict parsing; no cryptography here (``methods`` signs and checks).
 
+Bundles of the key and certificate methods are built and read with ``sigstore_models`` (the
+models sigstore-python and model_signing use), so the bundle's own rules hold both ways: exactly
+one of ``publicKey``, ``x509CertificateChain`` or ``certificate`` as verification material,
+exactly one of a DSSE envelope or a message signature.
+
 A bundle is parsed before its signature is checked only as far as needed to find the signature
 and the verification material; the statement is parsed only from a payload whose signature has
 been verified.
@@ -12,10 +17,16 @@ import base64
 import binascii
 import hashlib
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gpuhash.errors import VerificationError
+from gpuhash.errors import UsageError, VerificationError
+
+if TYPE_CHECKING:
+    from sigstore_models.bundle.v1 import VerificationMaterial
+
+INSTALL = 'python -m pip install "gpuhash[sign]"'
 
 BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
 #: Media types of bundles this version reads (the v0.3 spelling and its older alias).
@@ -43,18 +54,89 @@ def statement_bytes(
     return json.dumps(statement, indent=2, sort_keys=True, ensure_ascii=False).encode("utf-8")
 
 
-def bundle_json(payload: bytes, signature: bytes, material: dict[str, Any]) -> bytes:
-    """A Sigstore bundle v0.3 holding a DSSE envelope with one signature."""
-    bundle = {
-        "mediaType": BUNDLE_MEDIA_TYPE,
-        "verificationMaterial": {**material, "tlogEntries": []},
-        "dsseEnvelope": {
-            "payload": base64.b64encode(payload).decode("ascii"),
-            "payloadType": PAYLOAD_TYPE,
-            "signatures": [{"sig": base64.b64encode(signature).decode("ascii"), "keyid": ""}],
-        },
-    }
-    return (json.dumps(bundle, indent=2) + "\n").encode("utf-8")
+def _models() -> Any:
+    """``sigstore_models``' bundle module (installed with sigstore-python: the sign extra)."""
+    try:
+        from sigstore_models.bundle import v1
+    except ImportError as e:
+        raise UsageError(f"signing needs sigstore-models ({e}); install: {INSTALL}") from None
+    return v1
+
+
+def key_material(public_pem: bytes) -> VerificationMaterial:
+    """The verification material of a key signature: the ``publicKey`` hint of the signing key
+    (as model_signing writes it), no transparency-log entries."""
+    from sigstore_models.common.v1 import PublicKeyIdentifier
+
+    return _models().VerificationMaterial(  # type: ignore[no-any-return]
+        public_key=PublicKeyIdentifier(hint=public_key_hint(public_pem)), tlog_entries=[]
+    )
+
+
+def certificate_material(ders: Sequence[bytes]) -> VerificationMaterial:
+    """The verification material of a certificate signature: the chain of DER certificates,
+    signing certificate first, no transparency-log entries."""
+    from sigstore_models.common.v1 import X509Certificate, X509CertificateChain
+
+    # sigstore_models takes bytes fields base64-encoded (it decodes what it is given).
+    chain = X509CertificateChain(
+        certificates=[X509Certificate(raw_bytes=base64.b64encode(d)) for d in ders]
+    )
+    return _models().VerificationMaterial(  # type: ignore[no-any-return]
+        x509_certificate_chain=chain, tlog_entries=[]
+    )
+
+
+def bundle_json(
+    payload: bytes, signature: bytes, material: VerificationMaterial | Mapping[str, Any]
+) -> bytes:
+    """A Sigstore bundle v0.3 holding a DSSE envelope with one signature, as indented JSON.
+    ``material``: a ``VerificationMaterial`` (``key_material``, ``certificate_material``), or
+    its JSON form without ``tlogEntries``, checked by the model as well."""
+    from sigstore_models.intoto import Envelope as DsseEnvelope
+    from sigstore_models.intoto import Signature
+
+    v1 = _models()
+    if isinstance(material, Mapping):
+        material = _validated(v1.VerificationMaterial, {**material, "tlogEntries": []})
+    dsse = DsseEnvelope(
+        payload=base64.b64encode(payload),
+        payload_type=PAYLOAD_TYPE,
+        signatures=[Signature(sig=base64.b64encode(signature), keyid="")],
+    )
+    bundle = v1.Bundle(
+        media_type=BUNDLE_MEDIA_TYPE, verification_material=material, dsse_envelope=dsse
+    )
+    return (json.dumps(bundle.to_dict(), indent=2) + "\n").encode("utf-8")
+
+
+_MATERIALS = ("publicKey", "x509CertificateChain", "certificate")
+
+
+def _validated(model: Any, value: dict[str, Any]) -> Any:
+    """``value`` as the ``sigstore_models`` ``model``; any failure is one VerificationError
+    line naming the first problem (never quoting the input)."""
+    from pydantic import ValidationError
+
+    try:
+        return model.model_validate(value)
+    except ValidationError as e:
+        errors = e.errors(include_input=False, include_url=False)
+        material = value.get("verificationMaterial", value)
+        held = [k for k in _MATERIALS if isinstance(material, dict) and k in material]
+        if any("Exactly one of publicKey" in err["msg"] for err in errors) or (
+            len(held) != 1 and isinstance(material, dict)
+        ):
+            what = " and ".join(held) if held else "none of them"
+            raise VerificationError(
+                "signature: the bundle's verification material must hold exactly one of "
+                f"publicKey, x509CertificateChain or certificate; it holds {what}"
+            ) from None
+        first = errors[0]
+        where = ".".join(str(p) for p in first["loc"]) or "the bundle"
+        raise VerificationError(
+            f"signature: not a valid Sigstore bundle: {where}: {first['msg']}"
+        ) from None
 
 
 def public_key_hint(public_pem: bytes) -> str:
@@ -150,6 +232,29 @@ def parse_bundle(data: bytes) -> Envelope:
     signature = _b64(_object(signatures[0], "the DSSE signature").get("sig"), "the signature")
     material = _object(bundle.get("verificationMaterial"), "verificationMaterial")
     return Envelope(bundle, payload_type, payload, signature, material)
+
+
+def verification_material(env: Envelope) -> VerificationMaterial:
+    """The verification material of a key or certificate bundle, read with ``sigstore_models``
+    (exactly one of ``publicKey``, ``x509CertificateChain`` or ``certificate``). The older
+    spellings model_signing reads are read too: no ``tlogEntries``, a ``publicKey`` without
+    ``hint`` or with the embedded key (``rawBytes``, ``keyDetails``, never used: the verifier
+    is given the key). Certificates must be strict base64, which the models do not demand."""
+    bundle = dict(env.bundle)
+    material = dict(env.material)
+    material.setdefault("tlogEntries", [])
+    if isinstance(material.get("publicKey"), dict):
+        key = {
+            k: v for k, v in material["publicKey"].items() if k not in ("rawBytes", "keyDetails")
+        }
+        key.setdefault("hint", None)
+        material["publicKey"] = key
+    chain = material.get("x509CertificateChain")
+    if isinstance(chain, dict) and isinstance(chain.get("certificates"), list):
+        for i, entry in enumerate(chain["certificates"]):
+            _b64(entry.get("rawBytes") if isinstance(entry, dict) else None, f"certificate {i}")
+    bundle["verificationMaterial"] = material
+    return _validated(_models().Bundle, bundle).verification_material  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)

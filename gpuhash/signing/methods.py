@@ -1,24 +1,22 @@
-"""Signing methods: ECDSA keys, X.509 certificates, Sigstore keyless. Each signer turns a
-statement into a Sigstore bundle; each verifier returns the payload of a bundle whose signature
-it checked, or raises ``VerificationError``. The cryptography is ``cryptography``'s and
-``sigstore``'s; nothing here implements a primitive.
+"""The key and certificate signing methods: ECDSA keys and X.509 certificates (Sigstore keyless
+is in ``keyless``). Each signer turns a statement into a Sigstore bundle; each verifier returns
+the payload of a bundle whose signature it checked, or raises ``VerificationError``. The
+cryptography is ``cryptography``'s; nothing here implements a primitive.
 
 Error messages name files and problems, never key material.
 """
 
 from __future__ import annotations
 
-import base64
 import datetime
 import os
 from collections.abc import Sequence
 from typing import Any
 
 from gpuhash import limits
-from gpuhash.errors import SigningError, UsageError, VerificationError
+from gpuhash.errors import UsageError, VerificationError
 from gpuhash.signing import envelope
 
-INSTALL = 'python -m pip install "gpuhash[sign]"'
 #: Curves a signature may be made and verified with; ECDSA hashes with SHA-256, SHA-384 and
 #: SHA-512 on them (as model_signing).
 SIGNING_CURVES = ("secp256r1", "secp384r1", "secp521r1")
@@ -30,7 +28,7 @@ def _cryptography() -> Any:
         import cryptography  # noqa: F401
     except ImportError as e:
         raise UsageError(
-            f"signing needs the cryptography package ({e}); install: {INSTALL}"
+            f"signing needs the cryptography package ({e}); install: {envelope.INSTALL}"
         ) from None
     from cryptography.hazmat.primitives import hashes
 
@@ -173,6 +171,8 @@ def _ecdsa_verify(key: Any, env: envelope.Envelope, who: str) -> None:
 
 
 class KeySigner:
+    """Signs with an ECDSA private key (PEM, decrypted with ``password`` when encrypted)."""
+
     method = "key"
 
     def __init__(
@@ -181,27 +181,45 @@ class KeySigner:
         self._key = load_private_key(private_key, password)
 
     def sign(self, payload: bytes) -> bytes:
-        hint = envelope.public_key_hint(_public_pem(self._key.public_key()))
-        return envelope.bundle_json(
-            payload, _ecdsa_sign(self._key, payload), {"publicKey": {"hint": hint}}
-        )
+        """The bundle of ``payload`` signed with the key, with the key's ``publicKey`` hint."""
+        material = envelope.key_material(_public_pem(self._key.public_key()))
+        return envelope.bundle_json(payload, _ecdsa_sign(self._key, payload), material)
 
 
 class KeyVerifier:
+    """Checks a key bundle with an ECDSA public key (PEM): the signature, and the bundle's
+    ``publicKey`` hint, where it has one, must be this key's (as model_signing checks)."""
+
     method = "key"
 
     def __init__(self, public_key: str | os.PathLike[str]) -> None:
         self._key = load_public_key(public_key)
+        self._hint = envelope.public_key_hint(_public_pem(self._key))
         self.signer = f"public key {os.fspath(public_key)}"
 
     def verify(self, data: bytes) -> tuple[str, bytes]:
+        """The payload type and payload of ``data``, a bundle signed with this key."""
         env = envelope.parse_bundle(data)
-        if "publicKey" not in env.material:
+        material = envelope.verification_material(env)
+        if material.public_key is None:
             raise VerificationError(
                 "signature: not made with a key (its bundle carries no publicKey); "
                 "verify it with the method it was made with"
             )
-        _ecdsa_verify(self._key, env, "this public key")
+        # The hint is not signed: a signature that does not verify says which key made it;
+        # one that verifies beside another key's hint was altered, and is refused as well.
+        hint = material.public_key.hint
+        other_key = bool(hint) and hint != self._hint
+        try:
+            _ecdsa_verify(self._key, env, "this public key")
+        except VerificationError as e:
+            if other_key:
+                raise VerificationError(f"{e} (its publicKey hint names another key)") from None
+            raise
+        if other_key:
+            raise VerificationError(
+                "signature: the bundle's publicKey hint does not match this public key"
+            )
         return env.payload_type, env.payload
 
 
@@ -291,6 +309,9 @@ def _check_chain_links(leaf: Any, chain: Sequence[Any], where: str) -> None:
 
 
 class CertificateSigner:
+    """Signs with an ECDSA private key and its X.509 certificate, which must be allowed to sign
+    and, with the chain given, lead to a trust anchor (checked before anything is hashed)."""
+
     method = "certificate"
 
     def __init__(
@@ -319,14 +340,11 @@ class CertificateSigner:
         _check_chain_links(self._cert, self._chain, os.fspath(signing_certificate))
 
     def sign(self, payload: bytes) -> bytes:
+        """The bundle of ``payload`` signed with the key, with the certificate and its chain."""
         from cryptography.hazmat.primitives import serialization
 
         ders = [c.public_bytes(serialization.Encoding.DER) for c in [self._cert, *self._chain]]
-        material = {
-            "x509CertificateChain": {
-                "certificates": [{"rawBytes": base64.b64encode(d).decode("ascii")} for d in ders]
-            }
-        }
+        material = envelope.certificate_material(ders)
         return envelope.bundle_json(payload, _ecdsa_sign(self._key, payload), material)
 
 
@@ -357,22 +375,18 @@ class CertificateVerifier:
         from cryptography.x509 import verification as xv
 
         env = envelope.parse_bundle(data)
-        chain = env.material.get("x509CertificateChain")
-        if not isinstance(chain, dict):
+        chain = envelope.verification_material(env).x509_certificate_chain
+        if chain is None:
             raise VerificationError(
                 "signature: not made with a certificate (its bundle carries no "
                 "x509CertificateChain); verify it with the method it was made with"
             )
-        raw = chain.get("certificates")
-        if not isinstance(raw, list) or not raw:
+        if not chain.certificates:
             raise VerificationError("signature: the certificate chain is empty")
         certs = []
-        for i, entry in enumerate(raw):
-            der = envelope._b64(
-                entry.get("rawBytes") if isinstance(entry, dict) else None, f"certificate {i}"
-            )
+        for i, entry in enumerate(chain.certificates):
             try:
-                certs.append(x509.load_der_x509_certificate(der))
+                certs.append(x509.load_der_x509_certificate(entry.raw_bytes))
             except ValueError:
                 raise VerificationError(f"signature: certificate {i} is not DER X.509") from None
         leaf = certs[0]
@@ -418,150 +432,3 @@ class CertificateVerifier:
         _ecdsa_verify(key, env, "the signing certificate's key")
         self.signer = f"certificate {leaf.subject.rfc4514_string()}"
         return env.payload_type, env.payload
-
-
-# -- Sigstore -------------------------------------------------------------------------------------
-
-
-def _sigstore() -> Any:
-    try:
-        import sigstore.models
-        import sigstore.verify
-    except ImportError as e:
-        raise UsageError(f"Sigstore signing needs sigstore ({e}); install: {INSTALL}") from None
-    import sigstore
-
-    return sigstore
-
-
-def _trust_config(path: str | os.PathLike[str] | None, staging: bool = False) -> Any:
-    _sigstore()
-    from sigstore.models import ClientTrustConfig
-
-    if staging:
-        if path is not None:
-            raise UsageError("--use-staging and --trust-config exclude each other")
-        try:
-            return ClientTrustConfig.staging()  # fetched and checked through TUF (network)
-        except Exception as e:
-            raise UsageError(
-                f"cannot fetch the Sigstore staging trust root ({type(e).__name__}); "
-                "offline, pass --trust-config FILE"
-            ) from None
-    if path is None:
-        try:
-            return ClientTrustConfig.production()  # fetched and checked through TUF (network)
-        except Exception as e:
-            raise UsageError(
-                "cannot fetch the Sigstore public-good trust root "
-                f"({type(e).__name__}); offline, pass --trust-config FILE"
-            ) from None
-    text = _read(path, "trust configuration", limits.MAX_TRUST_CONFIG_BYTES).decode(
-        "utf-8", "replace"
-    )
-    try:
-        return ClientTrustConfig.from_json(text)
-    except Exception:  # its messages quote the input, which may be anything (a key file)
-        raise UsageError(f"{os.fspath(path)}: not a Sigstore client trust configuration") from None
-
-
-class SigstoreSigner:
-    """Keyless signing: an OIDC identity token (given, ambient, or from an interactive flow),
-    a short-lived Fulcio certificate, and a Rekor transparency-log entry, by sigstore-python."""
-
-    method = "sigstore"
-
-    def __init__(
-        self,
-        identity_token: str | None = None,
-        trust_config: str | os.PathLike[str] | None = None,
-        oidc_issuer: str | None = None,
-        *,
-        use_staging: bool = False,
-        client_id: str | None = None,
-        client_secret: str | None = None,
-        force_oob: bool = False,
-    ) -> None:
-        self._trust = _trust_config(trust_config, use_staging)
-        self._token = identity_token
-        self._issuer = oidc_issuer
-        self._client_id = client_id or "sigstore"  # sigstore-python's public client
-        self._client_secret = client_secret or ""
-        self._force_oob = force_oob
-
-    def sign(self, payload: bytes) -> bytes:
-        from sigstore import dsse, oidc
-        from sigstore.sign import SigningContext
-
-        try:
-            token = self._token or oidc.detect_credential(self._client_id)
-            if token:
-                identity = oidc.IdentityToken(token, self._client_id)
-            else:
-                issuer = self._issuer or self._trust.signing_config.get_oidc_url()
-                identity = oidc.Issuer(issuer).identity_token(
-                    client_id=self._client_id,
-                    client_secret=self._client_secret,
-                    force_oob=self._force_oob,
-                )
-            context = SigningContext.from_trust_config(self._trust)
-            with context.signer(identity) as signer:
-                bundle = signer.sign_dsse(dsse.Statement(payload))
-        except Exception as e:  # sigstore's and the network's errors, as one line
-            detail = " ".join(str(e).split())[:300] or type(e).__name__
-            raise SigningError(f"Sigstore signing failed: {detail}") from None
-        return (bundle.to_json() + "\n").encode("utf-8")
-
-
-class SigstoreVerifier:
-    """Verification of a Sigstore bundle against an identity and its OIDC issuer, with the
-    trusted root of a trust configuration (offline) or of the public-good instance."""
-
-    method = "sigstore"
-
-    def __init__(
-        self,
-        identity: str | None,
-        identity_provider: str | None,
-        trust_config: str | os.PathLike[str] | None = None,
-        *,
-        use_staging: bool = False,
-    ) -> None:
-        if not identity or not identity_provider:
-            raise UsageError(
-                "verifying a Sigstore signature needs --identity and --identity-provider"
-            )
-        self._trust = _trust_config(trust_config, use_staging)
-        self._identity = identity
-        self._issuer = identity_provider
-        self.signer = f"Sigstore identity {identity} ({identity_provider})"
-
-    def verify(self, data: bytes) -> tuple[str, bytes]:
-        from sigstore.errors import Error as SigstoreError
-        from sigstore.models import Bundle
-        from sigstore.verify import Verifier, policy
-
-        env = envelope.parse_bundle(data)  # the same shape checks as for the other methods
-        if "certificate" not in env.material and "x509CertificateChain" not in env.material:
-            raise VerificationError(
-                "signature: not a Sigstore signature (its bundle carries no certificate); "
-                "verify it with the method it was made with"
-            )
-        try:
-            bundle = Bundle.from_json(data)
-        except Exception as e:
-            detail = " ".join(str(e).split())[:200]
-            raise VerificationError(f"signature: not a valid Sigstore bundle: {detail}") from None
-        try:
-            verifier = Verifier(trusted_root=self._trust.trusted_root)
-        except Exception as e:
-            detail = " ".join(str(e).split())[:200] or type(e).__name__
-            raise UsageError(f"the Sigstore trust configuration is unusable: {detail}") from None
-        try:
-            payload_type, payload = verifier.verify_dsse(
-                bundle, policy.Identity(identity=self._identity, issuer=self._issuer)
-            )
-        except (SigstoreError, ValueError) as e:
-            detail = " ".join(str(e).split())[:300]
-            raise VerificationError(f"signature: Sigstore verification failed: {detail}") from None
-        return str(payload_type), bytes(payload)

@@ -1,6 +1,7 @@
 """The native signature format (spec section 11): the gpuhash manifest in the predicate, the
 artifact digest as the subject digest (keyed by the algorithm identifier), and optional range
-values that let a verifier name the changed byte ranges of a changed object."""
+values that let a verifier name the changed byte ranges of a changed object; and the comparison
+of a model with such a manifest (``verify``, ``check``)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from gpuhash import reference as ref
 from gpuhash.algorithms import FAMILY_TABLE
 from gpuhash.engine import WindowTops, object_from_windows
 from gpuhash.errors import GpuhashError, VerificationError
 from gpuhash.manifest import Manifest
 from gpuhash.signing.envelope import Statement
+from gpuhash.signing.result import ChangedObject, VerificationResult, selected
 
 PREDICATE_TYPE = "https://gpuhash.dev/manifest/v1"
 #: Families with range values (the lattice hash has no tree to cut).
@@ -122,3 +125,95 @@ def _parse_ranges(raw: object, manifest: Manifest) -> Ranges | None:
             raise VerificationError(f"predicate: the ranges of {name!r} do not match its digest")
         values[name] = tops
     return Ranges(span, values)
+
+
+def compare(
+    model: str,
+    manifest: Any,
+    ranges: Any,
+    backend: Any,
+    ignores: list[str],
+    walk: dict[str, Any],
+    ignore_unsigned: bool,
+    result: VerificationResult,
+    mode: str,
+    only: list[str],
+    what: str = "signature",
+    progress: Any = None,
+    use_mmap: bool = True,
+) -> None:
+    """Re-hash ``model``'s objects listed in ``manifest`` (those matching ``only``) and record
+    in ``result`` the missing, extra (unless ``ignore_unsigned``) and changed ones; with
+    ``ranges``, a changed object's differing byte ranges. ``mode``: the manifest's object model
+    (files or tensors); ``what``: signature or manifest, for messages."""
+    from gpuhash import api
+    from gpuhash.engine import hash_sources
+
+    alg = manifest.algorithm
+    signed = {o.name: o for o in manifest.objects}
+    if not signed:
+        raise VerificationError(f"{what}: it lists no objects, so it verifies nothing")
+    wanted = selected(list(signed), only, what)
+    result.objects = len(wanted)
+    files = api.list_objects(model, ignore_paths=ignores, **walk)
+    if only:
+        # A selected tensor brings its file's header object: the header fixes the tensor's
+        # dtype, shape and position, so checking the bytes alone is not enough.
+        sources_of = {api.source_file(signed[n]) for n in wanted}
+        headers = [f"{f}{ref.TENSOR_SEPARATOR}{ref.HEADER_OBJECT}" for f in sources_of]
+        wanted += [n for n in signed if n in headers and n not in wanted]
+        sources = api.objects_of_files(files, mode, lambda name: name in sources_of)
+    else:
+        sources = api.objects_of_files(files, mode)
+    local = {s.name: s for s in sources}
+    result.missing = [n for n in wanted if n not in local]
+    result.extra = [] if ignore_unsigned else [n for n in local if n not in signed]
+    both = [local[n] for n in wanted if n in local]
+    with api.backend_for(backend, alg, sum(s.size for s in both)) as b:
+        digests = hash_sources(b, alg, both, progress=progress, use_mmap=use_mmap)
+        changed = [
+            d
+            for d in digests
+            if (d.kind, d.size) != (signed[d.name].kind, signed[d.name].size)
+            or not hmac.compare_digest(d.digest, signed[d.name].digest)
+        ]
+        # Range values need window tops: a backend that hashes this family natively (whole
+        # objects, the cpu backend's BLAKE3) has none to give, and is not asked.
+        locate = ranges is not None and alg.family not in b.capabilities().native_objects
+        for d in changed:
+            spans = None
+            if locate and d.name in ranges.values:
+                tops = WindowTops()
+                hash_sources(
+                    b,
+                    alg,
+                    [local[d.name]],
+                    batch_bytes=ranges.span,
+                    window_tops=tops,
+                    use_mmap=use_mmap,
+                )
+                spans = _changed_ranges(
+                    ranges.values[d.name], tops.values.get(d.name, []), ranges.span, d.size
+                )
+            result.changed.append(ChangedObject(d.name, spans))
+
+
+def _changed_ranges(
+    signed: list[bytes], local: list[bytes], span: int, size: int
+) -> list[tuple[int, int]]:
+    """Byte ranges whose values differ (a range past either end counts as changed); adjacent
+    ranges are merged."""
+    out: list[tuple[int, int]] = []
+    count = max(len(signed), len(local), -(-size // span))
+    for j in range(count):
+        a = signed[j] if j < len(signed) else None
+        b = local[j] if j < len(local) else None
+        if a is not None and b is not None and hmac.compare_digest(a, b):
+            continue
+        start = j * span
+        end = min(start + span, size) if start < size else start + span
+        if out and out[-1][1] == start:
+            out[-1] = (out[-1][0], end)
+        else:
+            out.append((start, end))
+    return out

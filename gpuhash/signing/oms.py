@@ -25,6 +25,7 @@ from typing import Any
 from gpuhash import reference as ref
 from gpuhash.engine import Source, open_checked
 from gpuhash.errors import InputError, UsageError, VerificationError
+from gpuhash.signing.result import ChangedObject, VerificationResult, selected
 
 PREDICATE_TYPE = "https://model_signing/signature/v1.0"
 FILE_HASHES = ("sha256", "blake3")
@@ -288,3 +289,69 @@ def check_shard_size(shard_size: int) -> int:
     if shard_size < 1:
         raise UsageError(f"--shard-size must be a positive number of bytes, not {shard_size}")
     return shard_size
+
+
+def compare(
+    model: str,
+    signed: Any,
+    ignores: list[str],
+    walk: dict[str, Any],
+    ignore_unsigned: bool,
+    result: VerificationResult,
+    only: list[str],
+    progress: Any = None,
+    use_mmap: bool = True,
+) -> None:
+    """Re-hash ``model``'s files (or shards) listed in the verified predicate ``signed`` (those
+    matching ``only``) and record in ``result`` the missing, extra (unless
+    ``ignore_unsigned``) and changed ones; with shards, a changed file's differing shards."""
+    from gpuhash import api
+
+    single = os.path.isfile(model)
+    sources = api.list_objects(model, ignore_paths=ignores, **walk)
+    local = {oms_name(s, single): s for s in sources}
+    by_file: dict[str, dict[str, bytes]] = {}
+    for r in signed.resources:
+        path = r.name if signed.shard_size is None else r.name.rsplit(":", 2)[0]
+        by_file.setdefault(path, {})[r.name] = r.digest
+    if not by_file:
+        raise VerificationError("signature: it lists no objects, so it verifies nothing")
+    wanted = set(selected(list(by_file), only))
+    by_file = {path: shards for path, shards in by_file.items() if path in wanted}
+    result.objects = len(by_file)
+    result.missing = [n for n in by_file if n not in local]
+    # An empty file has no shards, so a sharded signature cannot list it (model_signing's
+    # format): empty local files are not reported as extra there.
+    result.extra = [
+        n
+        for n, src in local.items()
+        if n not in by_file
+        and not ignore_unsigned
+        and not (signed.shard_size is not None and src.size == 0)
+    ]
+    both = [local[n] for n in by_file if n in local]
+    mine = hash_resources(
+        both,
+        single,
+        signed.hash_type,
+        signed.shard_size,
+        progress=progress,
+        use_mmap=use_mmap,
+    )
+    got: dict[str, dict[str, bytes]] = {}
+    for r in mine:
+        path = r.name if signed.shard_size is None else r.name.rsplit(":", 2)[0]
+        got.setdefault(path, {})[r.name] = r.digest
+    for path in (n for n in by_file if n in local):
+        want, have = by_file[path], got.get(path, {})
+        differing = sorted(
+            n
+            for n in set(want) | set(have)
+            if n not in want or n not in have or not hmac.compare_digest(want[n], have[n])
+        )
+        if not differing:
+            continue
+        spans = None
+        if signed.shard_size is not None:
+            spans = sorted((int(n.rsplit(":", 2)[1]), int(n.rsplit(":", 2)[2])) for n in differing)
+        result.changed.append(ChangedObject(path, spans))
