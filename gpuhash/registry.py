@@ -281,16 +281,27 @@ def _one_line(e: BaseException) -> str:
 
 @dataclass(frozen=True)
 class BackendInfo:
+    """One registered backend as ``available_backends`` (and ``gpuhash backends``) reports it."""
+
+    #: The registered name (``cpu``, ``opencl``...).
     name: str
+    #: Whether it loaded and answered ``capabilities()`` here.
     available: bool
+    #: Why not, in one line, when it is not available; empty otherwise.
     reason: str
+    #: The devices it can use (empty when not available).
     devices: tuple[str, ...]
+    #: The algorithm identifiers it claims, in the specification's order.
     algorithms: tuple[str, ...]
+    #: Where it comes from: ``built-in``, ``first-party`` or the distribution that registered it.
     origin: str
+    #: What to install when it is missing, for the hint.
     install: str
+    #: Its ``auto`` priority (higher is preferred; 0 when not available).
     priority: int
 
     def as_dict(self) -> dict[str, Any]:
+        """The fields as a JSON-ready dict (``gpuhash backends --json``)."""
         return {
             "name": self.name,
             "available": self.available,
