@@ -28,8 +28,9 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from gpuhash import reference as ref
-from gpuhash.engine import Source, open_checked
+from gpuhash._io import open_checked
 from gpuhash.errors import InputError, UsageError, VerificationError
+from gpuhash.sources import Source
 
 __all__ = ["DEVICES", "load_safetensors"]
 
@@ -174,7 +175,9 @@ def load_safetensors(
     directory). ``verify_options``: ``method`` and the key, chain or identity options of
     ``gpuhash.verify`` when ``signature_or_manifest`` is a signature."""
     from gpuhash import api
-    from gpuhash.engine import hash_sources, memory_source
+    from gpuhash.engine import hash_sources
+    from gpuhash.formats.safetensors import safetensors_prefix, tensor_sources
+    from gpuhash.sources import memory_source
 
     manifest = _expected(signature_or_manifest, verify_options)
     sources = api.list_objects(path, objects="files")
@@ -184,8 +187,8 @@ def load_safetensors(
     file_src = dataclasses.replace(sources[0], name=file_name)
     # The header is read once: these bytes are both hashed and parsed, so the layout used
     # below is the one whose digest matched.
-    prefix = api.safetensors_prefix(file_src)
-    parts = api.tensor_sources(file_src, prefix)
+    prefix = safetensors_prefix(file_src)
+    parts = tensor_sources(file_src, prefix)
     header, tensors = parts[0], {p.name: p for p in parts[1:]}
     signed = {o.name: o for o in manifest.objects}
     sep = ref.TENSOR_SEPARATOR

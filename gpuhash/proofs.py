@@ -16,10 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gpuhash import reference as ref
+from gpuhash._io import open_checked
 from gpuhash.algorithms import Algorithm, resolve_algorithm
 from gpuhash.backend import HashBackend
-from gpuhash.engine import Source, open_checked
 from gpuhash.errors import InputError, UsageError, VerificationError
+from gpuhash.sources import Source
 
 #: The largest byte range whose leaves are read to check a proof.
 MAX_PROOF_BYTES = 1 << 34
@@ -130,7 +131,7 @@ def _prove_reading(
     pread: a subtree larger than ``READ_WINDOW`` is split as the tree splits it (section 3) and
     its halves' values joined with the family's node function."""
     from gpuhash import api
-    from gpuhash.engine import subtree_values
+    from gpuhash.digests import subtree_values
 
     L = alg.leaf_size
     n = ref.leaf_count(src.size, L)
@@ -229,7 +230,9 @@ def check_range(
     """Check ``proof`` against a verified ``manifest``: the object's size and digest come from
     the manifest, the leaves from the local object (only them are read). Returns the verified
     byte range; raises ``VerificationError``."""
-    from gpuhash import api
+    from gpuhash import api, digests
+    from gpuhash.formats import split_source
+    from gpuhash.formats.safetensors import safetensors_prefix, tensor_sources
     from gpuhash.manifest import Manifest
 
     assert isinstance(manifest, Manifest)
@@ -265,7 +268,7 @@ def check_range(
         link_root=link_root,
         ignore_git_paths=ignore_git_paths,
     )
-    source_file = api.source_file(signed)
+    source_file = digests.source_file(signed)
     if mode == "tensors":
         # Only the proof's file is split, and its header object is checked first: it fixes
         # where the tensor lies, so the bytes read below are the signed tensor's.
@@ -276,11 +279,11 @@ def check_range(
         except (KeyError, ValueError):
             raise VerificationError(f"missing: {source_file}") from None
         if file_src.name.endswith(ref.SAFETENSORS_SUFFIX):
-            prefix = api.safetensors_prefix(file_src)
-            sources = api.tensor_sources(file_src, prefix)
+            prefix = safetensors_prefix(file_src)
+            sources = tensor_sources(file_src, prefix)
             header_bytes = prefix
         else:
-            sources = api.split_source(file_src)
+            sources = split_source(file_src)
             header_bytes = _read(sources[0], 0, sources[0].size)
         header_digest = api.hash_bytes(header_bytes, algorithm=manifest.algorithm, backend="cpu")
         if len(header_bytes) != signed_header.size or not hmac.compare_digest(

@@ -80,7 +80,8 @@ from gpuhash import reference as ref
 from gpuhash._typing import Buffer
 from gpuhash.algorithms import BLAKE3, FAMILIES, LTHASH, Algorithm
 from gpuhash.backend import HashBackend, LeafTable
-from gpuhash.engine import Source, hash_sources, memory_source
+from gpuhash.engine import hash_sources
+from gpuhash.sources import Source, memory_source
 from gpuhash_conformance import oracle
 from gpuhash_conformance.patterns import PatternBytes, pattern, sparse_pattern
 

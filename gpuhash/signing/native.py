@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from gpuhash.engine import WindowTops, object_from_windows
+from gpuhash.digests import WindowTops, object_from_windows
 from gpuhash.errors import GpuhashError, VerificationError
 from gpuhash.manifest import Manifest
 from gpuhash.signing.envelope import Statement

@@ -23,8 +23,9 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from gpuhash import reference as ref
-from gpuhash.engine import Source, open_checked
+from gpuhash._io import open_checked
 from gpuhash.errors import InputError, UsageError, VerificationError
+from gpuhash.sources import Source
 
 PREDICATE_TYPE = "https://model_signing/signature/v1.0"
 FILE_HASHES = ("sha256", "blake3")
