@@ -88,6 +88,18 @@ def pread_into(fd: int, out: memoryview, at: int, name: str, doing: str = "hashe
         done += n
 
 
+def pread_upto(fd: int, length: int, at: int) -> bytes:
+    """Up to ``length`` bytes of ``fd`` from offset ``at``: fewer only where the file ends
+    (a header whose recorded length runs past the end is then rejected by its parser)."""
+    out = bytearray()
+    while len(out) < length:
+        chunk = os.pread(fd, length - len(out), at + len(out))
+        if not chunk:
+            break
+        out += chunk
+    return bytes(out)
+
+
 def read_into(src: Source, start: int, out: memoryview, doing: str = "hashed") -> None:
     """Fill ``out`` with bytes ``[start, start + len(out))`` of the object ``src``, from its
     file opened and checked here; any failure is an ``InputError`` naming the object."""

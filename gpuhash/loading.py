@@ -28,9 +28,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from gpuhash import reference as ref
-from gpuhash._io import open_checked
-from gpuhash.errors import InputError, UsageError, VerificationError
-from gpuhash.sources import Source
+from gpuhash._io import open_checked, pread_into
+from gpuhash.errors import UsageError, VerificationError
 
 __all__ = ["DEVICES", "load_safetensors"]
 
@@ -71,15 +70,6 @@ def _expected(expected: Any, verify_options: dict[str, Any]) -> Any:
     from gpuhash.signing import signed_manifest
 
     return signed_manifest(expected, **verify_options)
-
-
-def _read(src: Source, fd: int, out: memoryview) -> None:
-    done = 0
-    while done < len(out):
-        n = os.preadv(fd, [out[done:]], src.offset + done)
-        if n == 0:
-            raise InputError(f"{src.name}: file changed while it was being read")
-        done += n
 
 
 def _numpy_dtype(dtype: str) -> Any:
@@ -227,7 +217,7 @@ def load_safetensors(
                         f"{src.name}: {src.size} bytes here, {expected.size} signed"
                     )
                 host = np.empty(src.size, dtype=np.uint8)
-                _read(src, fd, memoryview(host.data))
+                pread_into(fd, memoryview(host.data), src.offset, src.name, "read")
                 arrays[tensor] = target.array(host)
                 srcs.append(memory_source(src.name, ref.KIND_TENSOR, arrays[tensor]))
         finally:

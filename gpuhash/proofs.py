@@ -7,19 +7,17 @@ The proof document is the protobuf ``gpuhash.v1.InclusionProof`` in its JSON map
 
 from __future__ import annotations
 
-import contextlib
 import hmac
 import json
-import mmap
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gpuhash import reference as ref
-from gpuhash._io import open_checked
+from gpuhash._io import map_window, read_into, releaser
 from gpuhash.algorithms import Algorithm, resolve_algorithm
 from gpuhash.backend import HashBackend
-from gpuhash.errors import InputError, UsageError, VerificationError
+from gpuhash.errors import UsageError, VerificationError
 from gpuhash.sources import Source
 
 #: The largest byte range whose leaves are read to check a proof.
@@ -103,21 +101,9 @@ def _find(sources: Sequence[Source], name: str) -> Source:
 
 def _read(src: Source, start: int, end: int) -> bytes:
     """Bytes [start, end) of an object, from its file, and nothing else."""
-    fd = open_checked(src)
-    try:
-        out = bytearray()
-        while len(out) < end - start:
-            chunk = os.pread(fd, end - start - len(out), src.offset + start + len(out))
-            if not chunk:
-                raise InputError(f"{src.name}: file changed while it was being read")
-            out += chunk
-        return bytes(out)
-    except OSError as e:
-        if isinstance(e, InputError):
-            raise
-        raise InputError(f"{src.name}: cannot read: {e.strerror or e}") from None
-    finally:
-        os.close(fd)
+    out = bytearray(end - start)
+    read_into(src, start, memoryview(out), "read")
+    return bytes(out)
 
 
 #: With ``use_mmap=False``, the most bytes of an object read into memory at once for a proof.
@@ -196,24 +182,13 @@ def prove_object(
     if not use_mmap:
         nodes = _prove_reading(src, alg, first, count, backend)  # type: ignore[arg-type]
         return Proof(alg, name, src.size, first, count, tuple(nodes))
-    fd = open_checked(src)
+    m, window = map_window(src, 0, src.size)
     try:
-        base = src.offset - src.offset % mmap.ALLOCATIONGRANULARITY
-        lead = src.offset - base
-        m = mmap.mmap(fd, lead + src.size, prot=mmap.PROT_READ, offset=base)
-        view = memoryview(m)
-        window = view[lead : lead + src.size]
-        try:
-            nodes = api.prove(window, first, count, algorithm=alg, backend=backend)  # type: ignore[arg-type]
-        finally:
-            # Released in order; if an error's traceback still holds a slice, the mapping is
-            # left to the garbage collector rather than hiding that error behind a BufferError.
-            with contextlib.suppress(BufferError):
-                window.release()
-                view.release()
-                m.close()
+        nodes = api.prove(window, first, count, algorithm=alg, backend=backend)  # type: ignore[arg-type]
     finally:
-        os.close(fd)
+        # If an error's traceback still holds a slice, the mapping is left to the garbage
+        # collector rather than hiding that error behind a BufferError.
+        releaser(window, m)()
     return Proof(alg, name, src.size, first, count, tuple(nodes))
 
 

@@ -7,7 +7,7 @@ import dataclasses
 import os
 
 from gpuhash import reference as ref
-from gpuhash._io import open_checked
+from gpuhash._io import open_checked, pread_upto
 from gpuhash.errors import InputError, UsageError
 from gpuhash.sources import Source
 
@@ -52,14 +52,14 @@ def gguf_sources(src: Source) -> list[Source]:
             gap = offset - at
             if gap < 0:
                 raise InputError(f"not a valid GGUF file: {src.name}: tensor {name!r} overlaps")
-            if gap >= alignment or os.pread(fd, gap, at).strip(b"\0"):
+            if gap >= alignment or pread_upto(fd, gap, at).strip(b"\0"):
                 raise InputError(
                     f"not a valid GGUF file: {src.name}: {gap} bytes before tensor {name!r} "
                     "are not zero alignment padding"
                 )
             at = offset + nbytes
         tail = src.size - at
-        if tail < 0 or tail >= alignment or os.pread(fd, tail, at).strip(b"\0"):
+        if tail < 0 or tail >= alignment or pread_upto(fd, tail, at).strip(b"\0"):
             raise InputError(
                 f"not a valid GGUF file: {src.name}: the {tail} bytes after the last tensor "
                 "are not zero alignment padding"

@@ -7,7 +7,7 @@ import dataclasses
 import os
 
 from gpuhash import reference as ref
-from gpuhash._io import open_checked
+from gpuhash._io import open_checked, pread_upto
 from gpuhash.errors import InputError
 from gpuhash.sources import Source
 
@@ -20,10 +20,10 @@ def safetensors_prefix(src: Source) -> bytes:
     bounds (``reference.safetensors_layout`` then says why)."""
     fd = open_checked(src)
     try:
-        head = os.pread(fd, 8, 0)
+        head = pread_upto(fd, 8, 0)
         n = int.from_bytes(head, "little") if len(head) == 8 else 0
         if 8 <= 8 + n <= min(src.size, 8 + ref.MAX_HEADER_BYTES):
-            return head + os.pread(fd, n, 8)
+            return head + pread_upto(fd, n, 8)
         return head
     except OSError as e:
         raise InputError(f"{src.name}: cannot read: {e.strerror or e}") from None
