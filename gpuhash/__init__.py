@@ -25,7 +25,7 @@ _LAZY = {
     "hash_path": "gpuhash.api",
     "hash_bytes": "gpuhash.api",
     "hash_tensors": "gpuhash.api",
-    "rehash": "gpuhash.api",
+    "rehash": "gpuhash.incremental",
     "new": "gpuhash.hasher",
     "Hasher": "gpuhash.hasher",
     "load_safetensors": "gpuhash.loading",
@@ -37,7 +37,7 @@ _LAZY = {
     "BackendInfo": "gpuhash.registry",
     "Manifest": "gpuhash.manifest",
     "ManifestError": "gpuhash.manifest",
-    "ObjectDigest": "gpuhash.engine",
+    "ObjectDigest": "gpuhash.digests",
     "HashBackend": "gpuhash.backend",
     "Capabilities": "gpuhash.backend",
     "LeafTable": "gpuhash.backend",
@@ -67,12 +67,11 @@ if TYPE_CHECKING:
     from gpuhash.api import hash_tensors as hash_tensors
     from gpuhash.api import list_objects as list_objects
     from gpuhash.api import prove as prove
-    from gpuhash.api import rehash as rehash
     from gpuhash.api import verify_proof as verify_proof
     from gpuhash.backend import Capabilities as Capabilities
     from gpuhash.backend import HashBackend as HashBackend
     from gpuhash.backend import LeafTable as LeafTable
-    from gpuhash.engine import ObjectDigest as ObjectDigest
+    from gpuhash.digests import ObjectDigest as ObjectDigest
     from gpuhash.errors import BackendError as BackendError
     from gpuhash.errors import BackendUnavailable as BackendUnavailable
     from gpuhash.errors import GpuhashError as GpuhashError
@@ -81,6 +80,7 @@ if TYPE_CHECKING:
     from gpuhash.errors import VerificationError as VerificationError
     from gpuhash.hasher import Hasher as Hasher
     from gpuhash.hasher import new as new
+    from gpuhash.incremental import rehash as rehash
     from gpuhash.loading import load_safetensors as load_safetensors
     from gpuhash.manifest import Manifest as Manifest
     from gpuhash.manifest import ManifestError as ManifestError

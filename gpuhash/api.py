@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import stat
 import time
@@ -10,24 +9,16 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 from gpuhash import reference as ref
+from gpuhash._io import open_beneath
 from gpuhash.algorithms import Algorithm, resolve_algorithm
 from gpuhash.backend import HashBackend
-from gpuhash.engine import (
-    RACY_MTIME,
-    ObjectDigest,
-    ProgressFn,
-    Source,
-    digests_equal,
-    hash_sources,
-    lattice_update,
-    memory_source,
-    open_beneath,
-    source_stat,
-    subtree_values,
-)
+from gpuhash.digests import subtree_values
+from gpuhash.engine import ProgressFn, hash_sources
 from gpuhash.errors import InputError, UsageError
+from gpuhash.formats import split_source, splits
 from gpuhash.manifest import Manifest
 from gpuhash.registry import AUTO, get_backend
+from gpuhash.sources import Source, memory_source
 
 
 @contextmanager
@@ -167,161 +158,6 @@ def list_objects(
     return objects_of_files(sources, objects)
 
 
-GGUF_SUFFIX = ".gguf"
-
-
-def splits(name: str) -> bool:
-    """Whether a file of this name is split into tensor objects (``--objects tensors``)."""
-    return name.endswith((ref.SAFETENSORS_SUFFIX, GGUF_SUFFIX))
-
-
-def split_source(src: Source) -> list[Source]:
-    """The tensor objects of a safetensors or GGUF file; any other file as it is."""
-    if src.name.endswith(ref.SAFETENSORS_SUFFIX):
-        return tensor_sources(src)
-    if src.name.endswith(GGUF_SUFFIX):
-        return gguf_sources(src)
-    return [src]
-
-
-def gguf_sources(src: Source) -> list[Source]:
-    """The header and tensor objects of the GGUF file ``src`` (spec section 1.4), parsed by
-    the ``gguf`` package from the very file the engine opened and checked."""
-    try:
-        import gguf
-    except ImportError as e:
-        raise UsageError(
-            f"{src.name}: splitting GGUF files needs the gguf package ({e}); "
-            'install it with: python -m pip install "gpuhash[gguf]"'
-        ) from None
-    from gpuhash.engine import open_checked
-
-    fd = open_checked(src)
-    try:
-        try:
-            reader = gguf.GGUFReader(f"/proc/self/fd/{fd}")
-            start = int(reader.data_offset)
-            alignment = int(reader.alignment)
-            tensors = [
-                (
-                    str(t.name),
-                    int(t.data_offset),
-                    int(t.n_bytes),
-                    str(t.tensor_type.name),
-                    [int(d) for d in reversed(t.shape.tolist())],
-                )
-                for t in reader.tensors
-            ]
-        except Exception as e:  # the parser's own errors: struct, numpy, enum, unicode
-            detail = " ".join(str(e).split())[:160] or type(e).__name__
-            raise InputError(f"not a valid GGUF file: {src.name}: {detail}") from None
-        # Every byte belongs to the header or to one tensor, except alignment padding, which
-        # must be zero (spec section 1.4).
-        at = start
-        for name, offset, nbytes, _, _ in sorted(tensors, key=lambda t: (t[1], t[2])):
-            gap = offset - at
-            if gap < 0:
-                raise InputError(f"not a valid GGUF file: {src.name}: tensor {name!r} overlaps")
-            if gap >= alignment or os.pread(fd, gap, at).strip(b"\0"):
-                raise InputError(
-                    f"not a valid GGUF file: {src.name}: {gap} bytes before tensor {name!r} "
-                    "are not zero alignment padding"
-                )
-            at = offset + nbytes
-        tail = src.size - at
-        if tail < 0 or tail >= alignment or os.pread(fd, tail, at).strip(b"\0"):
-            raise InputError(
-                f"not a valid GGUF file: {src.name}: the {tail} bytes after the last tensor "
-                "are not zero alignment padding"
-            )
-    finally:
-        os.close(fd)
-    sep = ref.TENSOR_SEPARATOR
-    out = [
-        dataclasses.replace(
-            src,
-            name=f"{src.name}{sep}{ref.HEADER_OBJECT}",
-            kind=ref.KIND_TENSOR_HEADER,
-            size=start,
-            file_size=src.size,
-        )
-    ]
-    for name, offset, nbytes, dtype, shape in tensors:
-        try:
-            ref.check_tensor_name(name, f"{src.name}: tensor {name!r}")
-        except ref.SpecError as e:
-            raise InputError(f"not a valid GGUF file: {e}") from None
-        out.append(
-            dataclasses.replace(
-                src,
-                name=f"{src.name}{sep}{name}",
-                kind=ref.KIND_TENSOR,
-                size=nbytes,
-                offset=offset,
-                file_size=src.size,
-                tensor={"dtype": dtype, "shape": shape, "source": src.name, "offset": offset},
-            )
-        )
-    return out
-
-
-def safetensors_prefix(src: Source) -> bytes:
-    """The first ``8 + N`` bytes of the safetensors file ``src`` (length and header), read
-    through the descriptor the engine checks (the file as listed); fewer when N is out of
-    bounds (``reference.safetensors_layout`` then says why)."""
-    from gpuhash.engine import open_checked
-
-    fd = open_checked(src)
-    try:
-        head = os.pread(fd, 8, 0)
-        n = int.from_bytes(head, "little") if len(head) == 8 else 0
-        if 8 <= 8 + n <= min(src.size, 8 + ref.MAX_HEADER_BYTES):
-            return head + os.pread(fd, n, 8)
-        return head
-    except OSError as e:
-        raise InputError(f"{src.name}: cannot read: {e.strerror or e}") from None
-    finally:
-        os.close(fd)
-
-
-def tensor_sources(src: Source, prefix: bytes | None = None) -> list[Source]:
-    """The header and tensor objects of the safetensors file ``src`` (spec section 1.3), laid
-    out by ``prefix`` (its length and header; read here when not given: a caller that also
-    hashes the header passes the very bytes it hashes)."""
-    if prefix is None:
-        prefix = safetensors_prefix(src)
-    try:
-        n, tensors = ref.safetensors_layout(src.name, src.size, prefix)
-    except ref.SpecError as e:
-        raise InputError(f"not a valid safetensors file: {e}") from None
-    sep = ref.TENSOR_SEPARATOR
-    out = [
-        dataclasses.replace(
-            src,
-            name=f"{src.name}{sep}{ref.HEADER_OBJECT}",
-            kind=ref.KIND_TENSOR_HEADER,
-            size=8 + n,
-            file_size=src.size,
-        )
-    ]
-    for tensor, (dtype, shape, offset) in tensors.items():
-        size = ref.SAFETENSORS_DTYPES[dtype]
-        for d in shape:
-            size *= d
-        out.append(
-            dataclasses.replace(
-                src,
-                name=f"{src.name}{sep}{tensor}",
-                kind=ref.KIND_TENSOR,
-                size=size,
-                offset=offset,
-                file_size=src.size,
-                tensor={"dtype": dtype, "shape": shape, "source": src.name, "offset": offset},
-            )
-        )
-    return out
-
-
 def objects_of_files(
     files: Sequence[Source], objects: str, split: Callable[[str], bool] | None = None
 ) -> list[Source]:
@@ -377,117 +213,6 @@ def hash_path(
     with _backend(backend, alg) as b:
         digests = hash_sources(b, alg, sources, progress=progress, use_mmap=use_mmap)
     return Manifest.build(alg, digests)
-
-
-@dataclasses.dataclass
-class RehashReport:
-    """What ``rehash`` did: object names reused from the previous manifest, re-hashed, gone,
-    and (with ``full``) changed although their file's size, mtime and inode were not."""
-
-    reused: list[str] = dataclasses.field(default_factory=list)
-    hashed: list[str] = dataclasses.field(default_factory=list)
-    removed: list[str] = dataclasses.field(default_factory=list)
-    stale: list[str] = dataclasses.field(default_factory=list)
-    hashed_bytes: int = 0
-
-
-def source_file(o: ObjectDigest) -> str:
-    """The file an object of a manifest was read from."""
-    if o.kind == ref.KIND_TENSOR and o.tensor:
-        return str(o.tensor["source"])
-    suffix = ref.TENSOR_SEPARATOR + ref.HEADER_OBJECT
-    if o.kind == ref.KIND_TENSOR_HEADER and o.name.endswith(suffix):
-        return o.name[: -len(suffix)]
-    return o.name
-
-
-def rehash(
-    path: str | os.PathLike[str],
-    previous: Manifest,
-    *,
-    backend: str | HashBackend = "auto",
-    ignore_paths: Sequence[str] = (),
-    allow_symlinks: bool = False,
-    link_root: str | os.PathLike[str] | None = None,
-    ignore_git_paths: bool = True,
-    objects: str | None = None,
-    full: bool = False,
-    progress: ProgressFn | None = None,
-    use_mmap: bool = True,
-) -> tuple[Manifest, RehashReport]:
-    """Hash ``path`` again with ``previous``'s algorithm (and object model), reusing the digests
-    of every file whose size, modification time, inode and device equal those recorded in
-    ``previous``; the result equals a full re-hash whenever files change only in ways that
-    change those (see docs). ``full=True`` re-hashes everything and reports, in ``stale``, the
-    objects whose digest changed although their file's stat did not. The lattice artifact
-    digest is updated in O(changed objects) (spec section 6)."""
-    alg = previous.algorithm
-    mode = objects or (
-        "files" if all(o.kind == ref.KIND_FILE for o in previous.objects) else "tensors"
-    )
-    files = list_objects(
-        path,
-        ignore_paths=ignore_paths,
-        allow_symlinks=allow_symlinks,
-        link_root=link_root,
-        ignore_git_paths=ignore_git_paths,
-    )
-    by_file: dict[str, list[ObjectDigest]] = {}
-    for o in previous.objects:
-        by_file.setdefault(source_file(o), []).append(o)
-    report = RehashReport()
-    kept: list[ObjectDigest] = []
-    todo: list[Source] = []
-    for src in files:
-        old = by_file.get(src.name, [])
-        split = mode == "tensors" and splits(src.name)
-        same_model = bool(old) and all((o.kind != ref.KIND_FILE) == split for o in old)
-        stat_now = source_stat(src)
-        if (
-            not full
-            and same_model
-            and stat_now is not None
-            and stat_now[1] != RACY_MTIME
-            and all(o.stat == stat_now for o in old)
-        ):
-            kept.extend(old)
-            continue
-        todo.extend(split_source(src) if split else [src])
-    report.hashed_bytes = sum(s.size for s in todo)
-    chosen = _auto_for_size(backend, report.hashed_bytes)
-    with _backend(chosen, alg) as b:
-        fresh = hash_sources(b, alg, todo, progress=progress, use_mmap=use_mmap)
-    report.reused = [o.name for o in kept]
-    report.hashed = [o.name for o in fresh]
-    objects_now = [*kept, *fresh]
-    now_names = {o.name for o in objects_now}
-    report.removed = [o.name for o in previous.objects if o.name not in now_names]
-    if full:
-        before = {o.name: o for o in previous.objects}
-        report.stale = [
-            o.name
-            for o in fresh
-            if o.name in before
-            and before[o.name].stat is not None
-            and before[o.name].stat == o.stat
-            and not digests_equal(before[o.name].digest, o.digest)
-        ]
-    if alg.family == ref.LTHASH:
-        old_entries = {o.entry for o in previous.objects}
-        new_entries = {o.entry for o in objects_now}
-        digest = lattice_update(
-            alg,
-            previous.artifact_digest,
-            [o for o in previous.objects if o.entry not in new_entries],
-            [o for o in fresh if o.entry not in old_entries],
-        )
-        ordered = tuple(sorted(objects_now, key=lambda o: o.name.encode("utf-8")))
-        try:
-            ref.sort_entries(o.entry for o in ordered)  # names unique
-        except ref.SpecError as e:
-            raise InputError(str(e)) from None
-        return Manifest(alg, ordered, digest), report
-    return Manifest.build(alg, objects_now), report
 
 
 def hash_bytes(

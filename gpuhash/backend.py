@@ -63,6 +63,7 @@ from typing import TYPE_CHECKING, ClassVar, Protocol
 # Buffer is part of the contract (the bytes every method takes), so vendors import it from here.
 from gpuhash._typing import Buffer as Buffer
 from gpuhash.errors import BackendError
+from gpuhash.tree import reduce_groups
 
 if TYPE_CHECKING:
     from array import array
@@ -154,8 +155,6 @@ class HashBackend(ABC):
     ) -> bytes:
         """The top value of each group of leaves (``counts[i]`` consecutive rows of ``table``),
         ``algorithm.digest_size`` bytes each; ``whole[i]`` marks a group that is a whole tree."""
-        from gpuhash.tree import reduce_groups
-
         values = self.hash_leaves(algorithm, data, table)
         if len(values) != len(table) * algorithm.digest_size:
             raise BackendError(f"{self.name}: hash_leaves returned {len(values)} bytes")

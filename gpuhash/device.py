@@ -194,7 +194,7 @@ class KernelBackend(HashBackend):
 
     def _device_view(self, data: object) -> tuple[Any, int] | None:
         """``(device buffer, byte offset)`` when ``data`` is a device array of this backend
-        (``gpuhash.engine.DeviceBytes`` of its interface, or its own array type); raise
+        (``gpuhash.sources.DeviceBytes`` of its interface, or its own array type); raise
         ``BackendError`` for a device array this backend cannot read."""
         return None
 

@@ -44,9 +44,11 @@ from gpuhash import reference as ref
 from gpuhash.algorithms import DEFAULT_FAMILY, Algorithm, resolve_algorithm
 from gpuhash.api import AUTO_DEVICE_MIN_BYTES
 from gpuhash.backend import HashBackend, LeafTable, ObjectHasher
-from gpuhash.engine import finish_object, memory_source, window_bytes
+from gpuhash.digests import finish_object
+from gpuhash.engine import window_bytes
 from gpuhash.errors import BackendError, UsageError
 from gpuhash.registry import AUTO, get_backend
+from gpuhash.sources import memory_source
 
 __all__ = ["Hasher", "new"]
 

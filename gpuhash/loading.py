@@ -28,8 +28,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from gpuhash import reference as ref
-from gpuhash.engine import Source, open_checked
-from gpuhash.errors import InputError, UsageError, VerificationError
+from gpuhash._io import open_checked, pread_into
+from gpuhash.errors import UsageError, VerificationError
 
 __all__ = ["DEVICES", "load_safetensors"]
 
@@ -70,15 +70,6 @@ def _expected(expected: Any, verify_options: dict[str, Any]) -> Any:
     from gpuhash.signing import signed_manifest
 
     return signed_manifest(expected, **verify_options)
-
-
-def _read(src: Source, fd: int, out: memoryview) -> None:
-    done = 0
-    while done < len(out):
-        n = os.preadv(fd, [out[done:]], src.offset + done)
-        if n == 0:
-            raise InputError(f"{src.name}: file changed while it was being read")
-        done += n
 
 
 def _numpy_dtype(dtype: str) -> Any:
@@ -174,7 +165,9 @@ def load_safetensors(
     directory). ``verify_options``: ``method`` and the key, chain or identity options of
     ``gpuhash.verify`` when ``signature_or_manifest`` is a signature."""
     from gpuhash import api
-    from gpuhash.engine import hash_sources, memory_source
+    from gpuhash.engine import hash_sources
+    from gpuhash.formats.safetensors import safetensors_prefix, tensor_sources
+    from gpuhash.sources import memory_source
 
     manifest = _expected(signature_or_manifest, verify_options)
     sources = api.list_objects(path, objects="files")
@@ -184,8 +177,8 @@ def load_safetensors(
     file_src = dataclasses.replace(sources[0], name=file_name)
     # The header is read once: these bytes are both hashed and parsed, so the layout used
     # below is the one whose digest matched.
-    prefix = api.safetensors_prefix(file_src)
-    parts = api.tensor_sources(file_src, prefix)
+    prefix = safetensors_prefix(file_src)
+    parts = tensor_sources(file_src, prefix)
     header, tensors = parts[0], {p.name: p for p in parts[1:]}
     signed = {o.name: o for o in manifest.objects}
     sep = ref.TENSOR_SEPARATOR
@@ -224,7 +217,7 @@ def load_safetensors(
                         f"{src.name}: {src.size} bytes here, {expected.size} signed"
                     )
                 host = np.empty(src.size, dtype=np.uint8)
-                _read(src, fd, memoryview(host.data))
+                pread_into(fd, memoryview(host.data), src.offset, src.name, "read")
                 arrays[tensor] = target.array(host)
                 srcs.append(memory_source(src.name, ref.KIND_TENSOR, arrays[tensor]))
         finally:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from gpuhash import reference as ref
 from gpuhash.algorithms import FAMILY_TABLE, Algorithm
-from gpuhash.engine import ObjectDigest, artifact_digest, digests_equal
+from gpuhash.digests import ObjectDigest, artifact_digest, digests_equal
 from gpuhash.errors import InputError, UsageError
 
 if TYPE_CHECKING:

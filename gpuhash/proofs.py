@@ -7,19 +7,18 @@ The proof document is the protobuf ``gpuhash.v1.InclusionProof`` in its JSON map
 
 from __future__ import annotations
 
-import contextlib
 import hmac
 import json
-import mmap
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gpuhash import reference as ref
+from gpuhash._io import map_window, read_into, releaser
 from gpuhash.algorithms import Algorithm, resolve_algorithm
 from gpuhash.backend import HashBackend
-from gpuhash.engine import Source, open_checked
-from gpuhash.errors import InputError, UsageError, VerificationError
+from gpuhash.errors import UsageError, VerificationError
+from gpuhash.sources import Source
 
 #: The largest byte range whose leaves are read to check a proof.
 MAX_PROOF_BYTES = 1 << 34
@@ -102,21 +101,9 @@ def _find(sources: Sequence[Source], name: str) -> Source:
 
 def _read(src: Source, start: int, end: int) -> bytes:
     """Bytes [start, end) of an object, from its file, and nothing else."""
-    fd = open_checked(src)
-    try:
-        out = bytearray()
-        while len(out) < end - start:
-            chunk = os.pread(fd, end - start - len(out), src.offset + start + len(out))
-            if not chunk:
-                raise InputError(f"{src.name}: file changed while it was being read")
-            out += chunk
-        return bytes(out)
-    except OSError as e:
-        if isinstance(e, InputError):
-            raise
-        raise InputError(f"{src.name}: cannot read: {e.strerror or e}") from None
-    finally:
-        os.close(fd)
+    out = bytearray(end - start)
+    read_into(src, start, memoryview(out), "read")
+    return bytes(out)
 
 
 #: With ``use_mmap=False``, the most bytes of an object read into memory at once for a proof.
@@ -130,7 +117,7 @@ def _prove_reading(
     pread: a subtree larger than ``READ_WINDOW`` is split as the tree splits it (section 3) and
     its halves' values joined with the family's node function."""
     from gpuhash import api
-    from gpuhash.engine import subtree_values
+    from gpuhash.digests import subtree_values
 
     L = alg.leaf_size
     n = ref.leaf_count(src.size, L)
@@ -195,24 +182,13 @@ def prove_object(
     if not use_mmap:
         nodes = _prove_reading(src, alg, first, count, backend)  # type: ignore[arg-type]
         return Proof(alg, name, src.size, first, count, tuple(nodes))
-    fd = open_checked(src)
+    m, window = map_window(src, 0, src.size)
     try:
-        base = src.offset - src.offset % mmap.ALLOCATIONGRANULARITY
-        lead = src.offset - base
-        m = mmap.mmap(fd, lead + src.size, prot=mmap.PROT_READ, offset=base)
-        view = memoryview(m)
-        window = view[lead : lead + src.size]
-        try:
-            nodes = api.prove(window, first, count, algorithm=alg, backend=backend)  # type: ignore[arg-type]
-        finally:
-            # Released in order; if an error's traceback still holds a slice, the mapping is
-            # left to the garbage collector rather than hiding that error behind a BufferError.
-            with contextlib.suppress(BufferError):
-                window.release()
-                view.release()
-                m.close()
+        nodes = api.prove(window, first, count, algorithm=alg, backend=backend)  # type: ignore[arg-type]
     finally:
-        os.close(fd)
+        # If an error's traceback still holds a slice, the mapping is left to the garbage
+        # collector rather than hiding that error behind a BufferError.
+        releaser(window, m)()
     return Proof(alg, name, src.size, first, count, tuple(nodes))
 
 
@@ -229,7 +205,9 @@ def check_range(
     """Check ``proof`` against a verified ``manifest``: the object's size and digest come from
     the manifest, the leaves from the local object (only them are read). Returns the verified
     byte range; raises ``VerificationError``."""
-    from gpuhash import api
+    from gpuhash import api, digests
+    from gpuhash.formats import split_source
+    from gpuhash.formats.safetensors import safetensors_prefix, tensor_sources
     from gpuhash.manifest import Manifest
 
     assert isinstance(manifest, Manifest)
@@ -265,7 +243,7 @@ def check_range(
         link_root=link_root,
         ignore_git_paths=ignore_git_paths,
     )
-    source_file = api.source_file(signed)
+    source_file = digests.source_file(signed)
     if mode == "tensors":
         # Only the proof's file is split, and its header object is checked first: it fixes
         # where the tensor lies, so the bytes read below are the signed tensor's.
@@ -276,11 +254,11 @@ def check_range(
         except (KeyError, ValueError):
             raise VerificationError(f"missing: {source_file}") from None
         if file_src.name.endswith(ref.SAFETENSORS_SUFFIX):
-            prefix = api.safetensors_prefix(file_src)
-            sources = api.tensor_sources(file_src, prefix)
+            prefix = safetensors_prefix(file_src)
+            sources = tensor_sources(file_src, prefix)
             header_bytes = prefix
         else:
-            sources = api.split_source(file_src)
+            sources = split_source(file_src)
             header_bytes = _read(sources[0], 0, sources[0].size)
         header_digest = api.hash_bytes(header_bytes, algorithm=manifest.algorithm, backend="cpu")
         if len(header_bytes) != signed_header.size or not hmac.compare_digest(

@@ -25,7 +25,9 @@ from functools import partial
 from gpuhash import reference as ref
 from gpuhash.algorithms import BLAKE3, FAMILIES, LTHASH, Algorithm
 from gpuhash.backend import HashBackend, LeafTable
-from gpuhash.engine import artifact_digest, hash_sources, memory_source
+from gpuhash.digests import artifact_digest
+from gpuhash.engine import hash_sources
+from gpuhash.sources import memory_source
 
 LEAF = 1024
 

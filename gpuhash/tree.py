@@ -19,15 +19,35 @@ import functools
 from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from gpuhash.errors import BackendError
 
 if TYPE_CHECKING:
     from gpuhash.algorithms import Algorithm
-    from gpuhash.backend import HashBackend
 
-__all__ = ["OP_COPY", "OP_PAIR", "OP_ROOT", "TreeSchedule", "reduce_groups", "run_schedule"]
+__all__ = [
+    "OP_COPY",
+    "OP_PAIR",
+    "OP_ROOT",
+    "NodeHasher",
+    "TreeSchedule",
+    "reduce_groups",
+    "run_schedule",
+]
+
+
+class NodeHasher(Protocol):
+    """What ``reduce_groups`` needs of a backend (``gpuhash.backend.HashBackend`` is one): its
+    name for messages, and ``hash_nodes``."""
+
+    @property
+    def name(self) -> str:
+        """The backend's name, for error messages."""
+
+    def hash_nodes(self, algorithm: Algorithm, children: bytes, roots: bytes) -> bytes:
+        """One value for each pair of values in ``children``; ``roots[i]`` marks a tree's top."""
+
 
 #: Slot operations of a schedule (one byte per slot).
 OP_PAIR = 0  # value[out] = NODE(value[src], value[src + 1])
@@ -36,7 +56,7 @@ OP_COPY = 2  # value[out] = value[src] (a lone last value carried up a level)
 
 
 def reduce_groups(
-    backend: HashBackend,
+    backend: NodeHasher,
     algorithm: Algorithm,
     values: bytes,
     counts: Sequence[int],

@@ -21,8 +21,9 @@ import gpuhash
 from gpuhash import reference as ref
 from gpuhash.algorithms import FAMILIES, Algorithm
 from gpuhash.device import staged_local_sizes
-from gpuhash.engine import DeviceBytes, hash_sources, memory_source
+from gpuhash.engine import hash_sources
 from gpuhash.errors import BackendError, BackendUnavailable, InputError
+from gpuhash.sources import DeviceBytes, memory_source
 
 
 def _gpu_count() -> int:

@@ -20,8 +20,10 @@ from gpuhash.algorithms import FAMILIES, Algorithm
 from gpuhash.backend import HashBackend
 from gpuhash.backends.cpu import CpuBackend
 from gpuhash.backends.reference import ReferenceBackend
-from gpuhash.engine import Source, artifact_digest, hash_sources, memory_source, window_bytes
+from gpuhash.digests import artifact_digest
+from gpuhash.engine import hash_sources, window_bytes
 from gpuhash.errors import InputError
+from gpuhash.sources import Source, memory_source
 
 LEAF = 1024
 

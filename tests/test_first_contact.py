@@ -762,7 +762,7 @@ def test_a_file_swapped_for_a_fifo_is_opened_without_blocking(tmp_path: Path) ->
     os.mkfifo(tmp_path / "f")
     code = (
         "import os, stat, sys\n"
-        "from gpuhash.engine import open_beneath\n"
+        "from gpuhash._io import open_beneath\n"
         "fd = open_beneath(sys.argv[1], 'f')\n"
         "print(stat.S_ISFIFO(os.fstat(fd).st_mode))\n"
     )

@@ -19,8 +19,9 @@ from hypothesis import strategies as st
 import gpuhash
 from gpuhash import reference as ref
 from gpuhash.algorithms import FAMILIES, Algorithm
-from gpuhash.engine import hash_sources, memory_source
+from gpuhash.engine import hash_sources
 from gpuhash.errors import BackendError, UsageError
+from gpuhash.sources import memory_source
 
 LEAF = 1024
 

@@ -11,7 +11,7 @@ import gpuhash
 from gpuhash import reference as ref
 from gpuhash._proto.gpuhash.v1 import manifest_pb2 as pb
 from gpuhash.algorithms import FAMILIES, Algorithm
-from gpuhash.engine import artifact_digest
+from gpuhash.digests import artifact_digest
 from gpuhash.manifest import Manifest, ManifestError
 
 

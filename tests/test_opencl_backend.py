@@ -17,8 +17,10 @@ from hypothesis import strategies as st
 import gpuhash
 from gpuhash import reference as ref
 from gpuhash.algorithms import FAMILIES, Algorithm
-from gpuhash.engine import hash_sources, memory_source
+from gpuhash.digests import finish_object
+from gpuhash.engine import hash_sources
 from gpuhash.errors import UsageError
+from gpuhash.sources import memory_source
 
 DEVICES = [label for _, _, label, _ in gpuhash_opencl.list_devices()]
 LEAF = 1024
@@ -217,7 +219,7 @@ def test_subtrees_on_the_device_equal_the_host_reduction(
             top = got[g * alg.digest_size : (g + 1) * alg.digest_size]
             start = sum(-(-m // LEAF) * LEAF for m, _ in groups[:g])
             obj = bytes(data[start : start + n])
-            assert gpuhash.engine.finish_object(alg, top, n) == ref.object_digest(family, obj, LEAF)
+            assert finish_object(alg, top, n) == ref.object_digest(family, obj, LEAF)
 
 
 @pytest.mark.parametrize("layout", ["direct", "staged"])

@@ -19,7 +19,9 @@ from typing import Any
 from gpuhash import reference as ref
 from gpuhash.algorithms import BLAKE3, LTHASH, Algorithm
 from gpuhash.backend import HashBackend, LeafTable
-from gpuhash.engine import ObjectDigest, Source, artifact_digest, hash_sources, memory_source
+from gpuhash.digests import ObjectDigest, artifact_digest
+from gpuhash.engine import hash_sources
+from gpuhash.sources import Source, memory_source
 from gpuhash_conformance.strategies import Artifact, Obj
 
 
@@ -163,7 +165,7 @@ def verify_with(
     nodes: Sequence[bytes],
 ) -> bool:
     """COMPUTE (spec section 7) with the backend's leaf and node values."""
-    from gpuhash.engine import finish_object
+    from gpuhash.digests import finish_object
 
     n = ref.leaf_count(size, alg.leaf_size)
     a, b = first, first + len(leaves)

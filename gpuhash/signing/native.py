@@ -13,7 +13,7 @@ from typing import Any
 
 from gpuhash import reference as ref
 from gpuhash.algorithms import FAMILY_TABLE
-from gpuhash.engine import WindowTops, object_from_windows
+from gpuhash.digests import WindowTops, object_from_windows, source_file
 from gpuhash.errors import GpuhashError, VerificationError
 from gpuhash.manifest import Manifest
 from gpuhash.signing.envelope import Statement
@@ -159,7 +159,7 @@ def compare(
     if only:
         # A selected tensor brings its file's header object: the header fixes the tensor's
         # dtype, shape and position, so checking the bytes alone is not enough.
-        sources_of = {api.source_file(signed[n]) for n in wanted}
+        sources_of = {source_file(signed[n]) for n in wanted}
         headers = [f"{f}{ref.TENSOR_SEPARATOR}{ref.HEADER_OBJECT}" for f in sources_of]
         wanted += [n for n in signed if n in headers and n not in wanted]
         sources = api.objects_of_files(files, mode, lambda name: name in sources_of)

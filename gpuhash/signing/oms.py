@@ -12,7 +12,6 @@ import functools
 import hashlib
 import hmac
 import math
-import mmap
 import os
 import re
 import threading
@@ -23,9 +22,10 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from gpuhash import reference as ref
-from gpuhash.engine import Source, open_checked
+from gpuhash._io import SEQUENTIAL, map_fd, open_checked, pread_into, releaser
 from gpuhash.errors import InputError, UsageError, VerificationError
 from gpuhash.signing.result import ChangedObject, VerificationResult, selected
+from gpuhash.sources import Source
 
 PREDICATE_TYPE = "https://model_signing/signature/v1.0"
 FILE_HASHES = ("sha256", "blake3")
@@ -64,13 +64,12 @@ def _read_range(
         try:
             at = start
             while at < end:
-                n = os.preadv(fd, [buf[: min(len(buf), end - at)]], at)
-                if n == 0:
-                    raise InputError(f"{src.name}: file changed while it was being hashed")
-                h.update(buf[:n])
-                at += n
+                chunk = buf[: min(len(buf), end - at)]
+                pread_into(fd, chunk, at, src.name)
+                h.update(chunk)
+                at += len(chunk)
                 if advance is not None:
-                    advance(n)
+                    advance(len(chunk))
         except InputError:
             raise
         except OSError as e:
@@ -87,24 +86,17 @@ def _digest_range(
     if end > start:
         fd = open_checked(src)
         try:
-            at = start - start % mmap.ALLOCATIONGRANULARITY
+            at = start
             while at < end:
                 length = min(WINDOW, end - at)
-                with mmap.mmap(fd, length, prot=mmap.PROT_READ, offset=at) as m:
-                    if hasattr(mmap, "MADV_SEQUENTIAL"):
-                        m.madvise(mmap.MADV_SEQUENTIAL)
-                    view = memoryview(m)
-                    try:
-                        h.update(view[max(0, start - at) :])
-                    finally:
-                        view.release()
+                m, view = map_fd(fd, src.name, at, length, SEQUENTIAL)
+                try:
+                    h.update(view)
+                finally:
+                    releaser(view, m)()
                 if advance is not None:
-                    advance(min(at + length, end) - max(at, start))
+                    advance(length)
                 at += length
-        except ValueError:  # mmap: the file is now shorter than when it was opened
-            raise InputError(f"{src.name}: file changed while it was being hashed") from None
-        except OSError as e:
-            raise InputError(f"{src.name}: cannot read: {e.strerror or e}") from None
         finally:
             os.close(fd)
     return bytes(h.digest())

@@ -147,7 +147,8 @@ def _native_content(
 ) -> tuple[dict[str, str], str, dict[str, Any]]:
     from gpuhash import api
     from gpuhash.algorithms import resolve_algorithm
-    from gpuhash.engine import WindowTops, hash_sources
+    from gpuhash.digests import WindowTops
+    from gpuhash.engine import hash_sources
     from gpuhash.manifest import Manifest
     from gpuhash.signing import native
 

@@ -32,9 +32,9 @@ from gpuhash.algorithms import FAMILIES, FAMILY_TABLE, PLAIN_DIGESTS
 from gpuhash.backend import Buffer, Capabilities, Probe
 from gpuhash.builds import run_build
 from gpuhash.device import U32, U64, KernelBackend, Local, Slot, requested_layout
-from gpuhash.engine import DeviceBytes
 from gpuhash.errors import BackendError, BackendUnavailable, UsageError
 from gpuhash.kernels import source
+from gpuhash.sources import DeviceBytes
 
 __all__ = [
     "ARCHITECTURES",

@@ -30,9 +30,9 @@ from gpuhash.device import (
     gpu_device_nodes,
     requested_layout,
 )
-from gpuhash.engine import DeviceBytes
 from gpuhash.errors import BackendError, BackendUnavailable, UsageError
 from gpuhash.kernels import make_intel_runtime_visible, source
+from gpuhash.sources import DeviceBytes
 
 __all__ = ["OpenCLBackend", "list_devices"]
 

@@ -11,7 +11,8 @@ import numpy as np
 from gpuhash import reference as ref
 from gpuhash.algorithms import BLAKE3, LTHASH, Algorithm
 from gpuhash.backend import HashBackend
-from gpuhash.engine import hash_sources, memory_source
+from gpuhash.engine import hash_sources
+from gpuhash.sources import memory_source
 from gpuhash_conformance import oracle
 from gpuhash_conformance.boundaries.calls import (
     Coverage,

@@ -16,7 +16,8 @@ from typing import Any
 from gpuhash import reference as ref
 from gpuhash.algorithms import BLAKE3, Algorithm
 from gpuhash.backend import HashBackend
-from gpuhash.engine import Source, hash_sources, memory_source
+from gpuhash.engine import hash_sources
+from gpuhash.sources import Source, memory_source
 from gpuhash_conformance import oracle
 from gpuhash_conformance.boundaries.calls import (
     Coverage,
