@@ -22,6 +22,7 @@ from cli_run import run
 import gpuhash
 from gpuhash import _atomic, cli
 from gpuhash import reference as ref
+from gpuhash.cli.progress import Progress
 from gpuhash.manifest import Manifest
 
 FAMILIES = ref.FAMILIES
@@ -661,7 +662,7 @@ def test_write_atomic_missing_directory(tmp_path: Path) -> None:
 def test_progress_bar_rate_limited_and_cleared() -> None:
     now = [100.0]
     stream = io.StringIO()
-    bar = cli.Progress(1000, stream, interval=0.1, clock=lambda: now[0], width=80)
+    bar = Progress(1000, stream, interval=0.1, clock=lambda: now[0], width=80)
     bar(0)
     now[0] += 0.05
     bar(100)  # too soon: not drawn
@@ -685,7 +686,7 @@ def test_progress_bar_rate_limited_and_cleared() -> None:
 def test_progress_on_a_terminal(
     model: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cli, "PROGRESS_MIN_BYTES", 1)
+    monkeypatch.setattr("gpuhash.cli.progress.PROGRESS_MIN_BYTES", 1)
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     _, digest = expected(model, "gh1-merkle-sha256-1k")
     code, out, err = run(capsys, "digest", model, "-l", LEAF)

@@ -24,8 +24,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from gpuhash import cli
 from gpuhash import reference as ref
+from gpuhash.cli.parser import build_parser
+from gpuhash.cli.signing import PASSWORD_ENV
 
 ALG = "gh1-merkle-sha256-1k"
 
@@ -46,7 +47,7 @@ def no_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     """stdin is not a terminal (no password prompt) and no password comes from the environment,
     unless a test says otherwise."""
     monkeypatch.setattr("sys.stdin", io.StringIO(""))
-    monkeypatch.delenv(cli.PASSWORD_ENV, raising=False)
+    monkeypatch.delenv(PASSWORD_ENV, raising=False)
 
 
 def digest_line(model: Path, *ignored: str) -> str:
@@ -295,7 +296,7 @@ def test_model_signing_options_are_all_read() -> None:
     assert ("sign", "key") in found
     assert ("verify", "certificate") in found
     assert any(name == "--allow_symlinks" for name, _ in found[("sign", "key")])
-    parser = cli.build_parser()
+    parser = build_parser()
     checked = 0
     for (command, method), options in sorted(found.items()):
         if method.startswith("pkcs11"):
@@ -383,7 +384,7 @@ def test_staging_and_a_trust_configuration_exclude_each_other(
     ],
 )
 def test_flags_under_both_spellings(spelling: str, dest: str, value: bool) -> None:
-    args = cli.build_parser().parse_args(["verify", "key", "M", "--signature", "S", spelling])
+    args = build_parser().parse_args(["verify", "key", "M", "--signature", "S", spelling])
     assert getattr(args, dest) is value
 
 
@@ -467,7 +468,7 @@ def test_encrypted_key_with_password_from_environment(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv(cli.PASSWORD_ENV, "pässword")
+    monkeypatch.setenv(PASSWORD_ENV, "pässword")
     sig = tmp_path / "s.sig"
     code, _, err = run(capsys, *_sign(key=encrypted, sig=sig, model=model))
     assert (code, err) == (0, "")

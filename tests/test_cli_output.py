@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 from cli_run import run
 
-from gpuhash import builds, cli
+from gpuhash import builds
+from gpuhash.cli.progress import LineFormatter
 from gpuhash.errors import BackendError
 
 #: The size from which `auto` considers device backends (and a terminal shows progress).
@@ -94,7 +95,7 @@ def test_progress_for_oms_signing_verify_and_incremental(
 def test_no_progress_on_a_terminal_when_asked(
     model: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cli, "PROGRESS_MIN_BYTES", 1)
+    monkeypatch.setattr("gpuhash.cli.progress.PROGRESS_MIN_BYTES", 1)
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     code, _, err = run(capsys, "digest", model)
     assert code == 0
@@ -177,10 +178,8 @@ def test_log_records_are_one_line_without_traceback(capsys: pytest.CaptureFixtur
     record = logging.LogRecord(
         "gpuhash.x", logging.WARNING, __file__, 1, "it broke:\n%s", ("detail",), info
     )
-    assert cli._LineFormatter(tracebacks=False).format(record) == (
-        "gpuhash: warning: it broke: detail"
-    )
-    assert "Traceback" in cli._LineFormatter(tracebacks=True).format(record)
+    assert LineFormatter(tracebacks=False).format(record) == "gpuhash: warning: it broke: detail"
+    assert "Traceback" in LineFormatter(tracebacks=True).format(record)
 
 
 def test_library_configures_no_handler() -> None:

@@ -177,6 +177,18 @@ def test_a_missing_backend_is_installed_from_a_checkout_with_its_extra(vendor: s
         assert other in _core_extras()
 
 
+def test_the_conformance_command_comes_from_the_suite_s_distribution() -> None:
+    """`gpuhash conformance` is the suite's entry point (gpuhash.cli.plugins), and its hint when
+    the suite is missing names the suite's directory."""
+    from gpuhash.cli import plugins
+
+    data = _pyproject("conformance")
+    command = "gpuhash_conformance.command:command"
+    assert data["project"]["entry-points"][plugins.ENTRY_POINT_GROUP] == {"conformance": command}
+    assert "gpuhash.commands" not in _pyproject(".")["project"].get("entry-points", {})
+    assert "./conformance, in a gpuhash checkout" in str(plugins.not_installed("conformance"))
+
+
 @pytest.mark.parametrize(
     ("module", "extras"),
     [
