@@ -20,7 +20,7 @@ from cli_run import one_error_line as assert_one_error_line
 from cli_run import run
 
 import gpuhash
-from gpuhash import _atomic, cli
+from gpuhash import atomic, cli
 from gpuhash import reference as ref
 from gpuhash.cli.progress import Progress
 from gpuhash.manifest import Manifest
@@ -595,7 +595,7 @@ def test_output_kept_when_writing_fails(
     def fail(src: str, dst: str) -> None:
         raise OSError(28, "No space left on device", dst)
 
-    monkeypatch.setattr("gpuhash._atomic.os.replace", fail)
+    monkeypatch.setattr("gpuhash.atomic.os.replace", fail)
     code, out, err = run(capsys, "hash", model, "-l", LEAF, "-o", path)
     assert code == 2
     assert out == ""
@@ -624,9 +624,9 @@ def test_keyboard_interrupt(
 
 def test_write_atomic_new_and_replace(tmp_path: Path) -> None:
     path = tmp_path / "sig"
-    _atomic.write_atomic(path, b"one")
+    atomic.write_atomic(path, b"one")
     assert path.read_bytes() == b"one"
-    _atomic.write_atomic(str(path), b"two" * 100_000)
+    atomic.write_atomic(str(path), b"two" * 100_000)
     assert path.read_bytes() == b"two" * 100_000
     assert leftovers(tmp_path) == ["sig"]
 
@@ -641,16 +641,16 @@ def test_write_atomic_cleans_up(
     def fail(fd: int) -> None:
         raise exc
 
-    monkeypatch.setattr("gpuhash._atomic.os.fsync", fail)
+    monkeypatch.setattr("gpuhash.atomic.os.fsync", fail)
     with pytest.raises(type(exc)):
-        _atomic.write_atomic(path, b"new")
+        atomic.write_atomic(path, b"new")
     assert path.read_bytes() == b"old"
     assert leftovers(tmp_path) == ["sig"]
 
 
 def test_write_atomic_missing_directory(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
-        _atomic.write_atomic(tmp_path / "nowhere" / "sig", b"x")
+        atomic.write_atomic(tmp_path / "nowhere" / "sig", b"x")
     assert leftovers(tmp_path) == []
 
 

@@ -294,10 +294,10 @@ def test_unwritable_destination_fails_before_hashing(
 
 
 def test_write_errors_name_the_destination(tmp_path: Path) -> None:
-    from gpuhash import _atomic
+    from gpuhash import atomic
 
     with pytest.raises(FileNotFoundError) as info:
-        _atomic.write_atomic(tmp_path / "missing" / "out.json", b"x")
+        atomic.write_atomic(tmp_path / "missing" / "out.json", b"x")
     assert info.value.filename == os.fspath(tmp_path / "missing" / "out.json")
 
 

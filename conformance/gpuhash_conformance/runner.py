@@ -289,7 +289,7 @@ def run(
         out.write("the suite did not run:\n" + "\n".join(tail.splitlines()[-5:]) + "\n")
     if report is not None:
         from gpuhash import reference as ref
-        from gpuhash._atomic import write_atomic
+        from gpuhash.atomic import write_atomic
 
         document = {
             "backend": backend,

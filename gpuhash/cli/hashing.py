@@ -44,7 +44,7 @@ def _hash(args: argparse.Namespace) -> Manifest:
 
 def _rehash(args: argparse.Namespace) -> Manifest:
     """``gpuhash hash --incremental PREVIOUS``: reuse the unchanged files' digests."""
-    from gpuhash import api
+    from gpuhash import incremental
 
     previous = resolve.read_manifest(args.incremental, "previous manifest")
     if args.algorithm is not None or args.leaf_size is not None:
@@ -57,7 +57,7 @@ def _rehash(args: argparse.Namespace) -> Manifest:
     backend = resolve.chosen_backend(args, previous.algorithm)
     progress = start_progress(args)
     try:
-        manifest, report = api.rehash(
+        manifest, report = incremental.rehash(
             args.path,
             previous,
             backend=backend,
@@ -100,7 +100,7 @@ def cmd_hash(args: argparse.Namespace) -> int:
     args.own_files = [args.output, args.incremental]
     manifest = _rehash(args) if args.incremental is not None else _hash(args)
     if args.output is not None:
-        from gpuhash._atomic import write_atomic
+        from gpuhash.atomic import write_atomic
 
         if args.output.lower().endswith(".json"):
             data = manifest.to_json().encode("utf-8")
@@ -116,7 +116,7 @@ def cmd_hash(args: argparse.Namespace) -> int:
 
 def cmd_prove(args: argparse.Namespace) -> int:
     """``gpuhash prove``: write the inclusion proof of a byte range of one object."""
-    from gpuhash._atomic import write_atomic
+    from gpuhash.atomic import write_atomic
     from gpuhash.proofs import prove_object
 
     start_text, sep, end_text = args.range.partition(":")

@@ -29,7 +29,7 @@ def algorithm(args: argparse.Namespace) -> Algorithm:
 
 def check_output_path(output: str) -> None:
     """Fail before hashing, not after, when ``-o`` cannot be written at all."""
-    from gpuhash._atomic import check_destination
+    from gpuhash.atomic import check_destination
 
     check_destination(output)
 

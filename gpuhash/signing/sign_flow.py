@@ -16,7 +16,7 @@ from gpuhash.signing import dispatch, scope
 def _check_signature_target(model: str, signature: str) -> None:
     """Refuse a signature path that is the model, or an existing file that is not a signature:
     never write the signature over the model, or over any file that is not a signature."""
-    from gpuhash._atomic import check_destination
+    from gpuhash.atomic import check_destination
     from gpuhash.signing import envelope
 
     if os.path.exists(model) and os.path.realpath(signature) == os.path.realpath(model):
@@ -77,7 +77,7 @@ def sign(
 
     ``gpuhash.SignConfig`` is the same call as a reusable, composable configuration (it calls
     this function); this one stays for one-off calls and the command line."""
-    from gpuhash._atomic import write_atomic
+    from gpuhash.atomic import write_atomic
     from gpuhash.signing import envelope
 
     model_s, sig_s = os.fspath(model), os.fspath(signature)
