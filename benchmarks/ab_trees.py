@@ -53,9 +53,9 @@ def main() -> None:
     size = args.size_mib << 20
     with tempfile.TemporaryDirectory() as work:
         data = Path(work) / "data.bin"
-        with data.open("wb") as out:
+        with data.open("wb") as f:
             for _ in range(args.size_mib):
-                out.write(os.urandom(1 << 20))
+                f.write(os.urandom(1 << 20))
         small = Path(work) / "small.bin"
         small.write_bytes(b"gpuhash")
         hashed: dict[tuple[str, str], list[float]] = {}
