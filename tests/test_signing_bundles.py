@@ -9,6 +9,8 @@ import datetime
 import hashlib
 import importlib
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -208,3 +210,69 @@ def test_verification_material_holds_exactly_one_kind(
     code, out, err = run(capsys, "verify", method, model, "--signature", sig, *flags)
     assert (code, out) == (1, "")
     one_error_line(err, "exactly one of publicKey, x509CertificateChain or certificate", said)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        # an unknown key named with a line break and 300 more characters
+        lambda m: m.update({"evil\nsecond line" + "A" * 300: 1}),
+        # a log index (a decimal string in the proto JSON) that is not a number, quoted by
+        # sigstore_models' own validator in its message
+        lambda m: m.update(tlogEntries=[{"logIndex": "\n1" + "0" * 300 + "\n"}]),
+        lambda m: m.update(tlogEntries=[{"logIndex": "x" * 500}]),
+        # no material at all, spelled as nulls
+        lambda m: m.update(publicKey=None),
+    ],
+    ids=["unknown-key", "log-index-newlines", "log-index-text", "null-material"],
+)
+def test_an_invalid_bundle_is_one_short_line_quoting_nothing(
+    model: Path, tmp_path: Path, ec_keys: tuple[Path, Path], edit: Callable[..., object]
+) -> None:
+    """The bundle is parsed before its signature is checked: whatever it holds, the refusal is
+    one line of our words, without the input's text."""
+    private, public = ec_keys
+    sig = tmp_path / "model.sig"
+    gpuhash.sign(model, sig, method="key", private_key=private)
+    _edit(sig, edit)
+    with pytest.raises(VerificationError) as caught:
+        gpuhash.verify(model, sig, method="key", public_key=public)
+    message = str(caught.value)
+    assert "\n" not in message, message
+    assert len(message) < 200, message
+    for quoted in ("AAAA", "0000", "xxxx", "evil", "second line"):
+        assert quoted not in message, message
+
+
+def test_without_sigstore_models_signing_stops_before_hashing(
+    model: Path, tmp_path: Path, ec_keys: tuple[Path, Path]
+) -> None:
+    """Key and certificate bundles need sigstore-models (the sign extra): without it, signing
+    and verifying stop at once with the install hint, one line, exit 2, before any hashing."""
+    private, public = ec_keys
+    script = (
+        "import sys\n"
+        "sys.modules['sigstore_models'] = None\n"  # as if not installed: imports fail
+        "import gpuhash.engine\n"
+        "def hashed(*a, **k):\n"
+        "    raise SystemExit('hashed before checking what signing needs')\n"
+        "gpuhash.engine.hash_sources = hashed\n"
+        "from gpuhash.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    sig = tmp_path / "model.sig"
+    for args in (
+        ["sign", "key", str(model), "--private-key", str(private), "--signature", str(sig)],
+        ["verify", "key", str(model), "--public-key", str(public), "--signature", str(sig)],
+    ):
+        if args[0] == "verify":
+            gpuhash.sign(model, sig, method="key", private_key=private)
+        done = subprocess.run(
+            [sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 2, done.stderr
+        assert done.stdout == ""
+        lines = done.stderr.splitlines()
+        assert len(lines) == 1, lines
+        assert "sigstore-models" in lines[0], lines
+        assert "install" in lines[0], lines

@@ -17,6 +17,7 @@ import base64
 import binascii
 import hashlib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -54,9 +55,11 @@ def statement_bytes(
     return json.dumps(statement, indent=2, sort_keys=True, ensure_ascii=False).encode("utf-8")
 
 
-def _models() -> Any:
-    """``sigstore_models``' bundle module (installed with sigstore-python: the sign extra)."""
+def bundle_models() -> Any:
+    """``sigstore_models``' bundle module (the sign extra); without it, one UsageError line
+    with the install hint. Signers and verifiers call it first, before any hashing."""
     try:
+        import pydantic  # noqa: F401
         from sigstore_models.bundle import v1
     except ImportError as e:
         raise UsageError(f"signing needs sigstore-models ({e}); install: {INSTALL}") from None
@@ -66,9 +69,10 @@ def _models() -> Any:
 def key_material(public_pem: bytes) -> VerificationMaterial:
     """The verification material of a key signature: the ``publicKey`` hint of the signing key
     (as model_signing writes it), no transparency-log entries."""
+    v1 = bundle_models()
     from sigstore_models.common.v1 import PublicKeyIdentifier
 
-    return _models().VerificationMaterial(  # type: ignore[no-any-return]
+    return v1.VerificationMaterial(  # type: ignore[no-any-return]
         public_key=PublicKeyIdentifier(hint=public_key_hint(public_pem)), tlog_entries=[]
     )
 
@@ -76,13 +80,14 @@ def key_material(public_pem: bytes) -> VerificationMaterial:
 def certificate_material(ders: Sequence[bytes]) -> VerificationMaterial:
     """The verification material of a certificate signature: the chain of DER certificates,
     signing certificate first, no transparency-log entries."""
+    v1 = bundle_models()
     from sigstore_models.common.v1 import X509Certificate, X509CertificateChain
 
     # sigstore_models takes bytes fields base64-encoded (it decodes what it is given).
     chain = X509CertificateChain(
         certificates=[X509Certificate(raw_bytes=base64.b64encode(d)) for d in ders]
     )
-    return _models().VerificationMaterial(  # type: ignore[no-any-return]
+    return v1.VerificationMaterial(  # type: ignore[no-any-return]
         x509_certificate_chain=chain, tlog_entries=[]
     )
 
@@ -93,10 +98,10 @@ def bundle_json(
     """A Sigstore bundle v0.3 holding a DSSE envelope with one signature, as indented JSON.
     ``material``: a ``VerificationMaterial`` (``key_material``, ``certificate_material``), or
     its JSON form without ``tlogEntries``, checked by the model as well."""
+    v1 = bundle_models()
     from sigstore_models.intoto import Envelope as DsseEnvelope
     from sigstore_models.intoto import Signature
 
-    v1 = _models()
     if isinstance(material, Mapping):
         material = _validated(v1.VerificationMaterial, {**material, "tlogEntries": []})
     dsse = DsseEnvelope(
@@ -112,6 +117,30 @@ def bundle_json(
 
 _MATERIALS = ("publicKey", "x509CertificateChain", "certificate")
 
+#: pydantic's error types in our own words: its messages may quote the (unverified) input.
+_PROBLEMS = {
+    "missing": "missing",
+    "extra_forbidden": "not a field of a Sigstore bundle",
+    "int_parsing": "not an integer",
+    "int_type": "not an integer",
+    "string_type": "not a string",
+    "list_type": "not a list",
+    "dict_type": "not an object",
+    "model_type": "not an object",
+    "bool_type": "not a boolean",
+}
+_FIELD = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
+
+
+def _location(loc: Sequence[object]) -> str:
+    """Where a validation error is, from list indices and field-like names only (an unknown
+    key of the input may be anything)."""
+    parts = [
+        str(p) if isinstance(p, int) or (isinstance(p, str) and _FIELD.fullmatch(p)) else "<key>"
+        for p in loc[:8]
+    ]
+    return ".".join(parts) or "the bundle"
+
 
 def _validated(model: Any, value: dict[str, Any]) -> Any:
     """``value`` as the ``sigstore_models`` ``model``; any failure is one VerificationError
@@ -123,7 +152,7 @@ def _validated(model: Any, value: dict[str, Any]) -> Any:
     except ValidationError as e:
         errors = e.errors(include_input=False, include_url=False)
         material = value.get("verificationMaterial", value)
-        held = [k for k in _MATERIALS if isinstance(material, dict) and k in material]
+        held = [k for k in _MATERIALS if isinstance(material, dict) and material.get(k) is not None]
         if any("Exactly one of publicKey" in err["msg"] for err in errors) or (
             len(held) != 1 and isinstance(material, dict)
         ):
@@ -133,9 +162,9 @@ def _validated(model: Any, value: dict[str, Any]) -> Any:
                 f"publicKey, x509CertificateChain or certificate; it holds {what}"
             ) from None
         first = errors[0]
-        where = ".".join(str(p) for p in first["loc"]) or "the bundle"
+        problem = _PROBLEMS.get(str(first["type"]), "not a valid value")
         raise VerificationError(
-            f"signature: not a valid Sigstore bundle: {where}: {first['msg']}"
+            f"signature: not a valid Sigstore bundle: {_location(first['loc'])}: {problem}"
         ) from None
 
 
@@ -254,7 +283,7 @@ def verification_material(env: Envelope) -> VerificationMaterial:
         for i, entry in enumerate(chain["certificates"]):
             _b64(entry.get("rawBytes") if isinstance(entry, dict) else None, f"certificate {i}")
     bundle["verificationMaterial"] = material
-    return _validated(_models().Bundle, bundle).verification_material  # type: ignore[no-any-return]
+    return _validated(bundle_models().Bundle, bundle).verification_material  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)

@@ -178,6 +178,7 @@ class KeySigner:
     def __init__(
         self, private_key: str | os.PathLike[str], password: str | bytes | None = None
     ) -> None:
+        envelope.bundle_models()
         self._key = load_private_key(private_key, password)
 
     def sign(self, payload: bytes) -> bytes:
@@ -193,6 +194,7 @@ class KeyVerifier:
     method = "key"
 
     def __init__(self, public_key: str | os.PathLike[str]) -> None:
+        envelope.bundle_models()
         self._key = load_public_key(public_key)
         self._hint = envelope.public_key_hint(_public_pem(self._key))
         self.signer = f"public key {os.fspath(public_key)}"
@@ -321,6 +323,7 @@ class CertificateSigner:
         certificate_chain: Sequence[str | os.PathLike[str]] = (),
         password: str | bytes | None = None,
     ) -> None:
+        envelope.bundle_models()
         self._key = load_private_key(private_key, password)
         certs = load_certificates([signing_certificate], "signing certificate")
         if len(certs) != 1:
@@ -359,6 +362,7 @@ class CertificateVerifier:
         certificate_chain: Sequence[str | os.PathLike[str]],
         now: datetime.datetime | None = None,
     ) -> None:
+        envelope.bundle_models()
         if not certificate_chain:
             raise UsageError(
                 "verifying a certificate signature needs the trust anchors: --certificate-chain"
