@@ -220,3 +220,37 @@ def test_a_command_that_cannot_be_loaded_says_so(
     assert code == 2
     one_error_line(err, "'broken' (nowhere:command) cannot be loaded", "nowhere")
     assert run(capsys, "conformance", "cpu") == (2, "", HINT)
+
+
+def test_a_command_that_cannot_be_set_up_fails_alone(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A command whose parser clashes with the global options (or whose configure raises)
+    does not take ``--help`` or other commands down: it alone fails, in one line."""
+
+    class Clash:
+        help = "clashes with -v"
+        description = "Takes -v for itself."
+
+        def configure(self, parser: argparse.ArgumentParser) -> None:
+            parser.add_argument("-v", action="store_true")
+
+        def run(self, args: argparse.Namespace) -> int:
+            raise AssertionError("never runs")
+
+    class Raises(Clash):
+        def configure(self, parser: argparse.ArgumentParser) -> None:
+            raise KeyError("no\nsuch thing")
+
+    _only_commands(
+        monkeypatch,
+        [_FakeEntryPoint("clash", "x:clash", Clash), _FakeEntryPoint("raises", "x:r", Raises)],
+    )
+    code, out, err = run(capsys, "--help")
+    assert (code, err) == (0, "")
+    assert "    clash" in out
+    assert "    raises" in out
+    for name in ("clash", "raises"):
+        code, _, err = run(capsys, name, "x")
+        assert code == 2
+        one_error_line(err, f"{name!r} (x:", "cannot be loaded")

@@ -135,9 +135,11 @@ def _add(add_parser: AddParser, name: str, ep: EntryPoint | None) -> None:
     if ep is not None:
         try:
             command: Command = ep.load()
-        except (ImportError, AttributeError) as e:
+            _rehearse(command)
+        except Exception as e:  # another distribution's code: any failure is its own
             if known is None:
-                why = UsageError(f"the command {name!r} ({ep.value}) cannot be loaded: {e}")
+                reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+                why = UsageError(f"the command {name!r} ({ep.value}) cannot be loaded: {reason}")
                 _add_failing(add_parser, name, "(cannot be loaded)", str(why), why)
                 return
         else:
@@ -148,6 +150,20 @@ def _add(add_parser: AddParser, name: str, ep: EntryPoint | None) -> None:
     if known is not None:
         why = not_installed(name)
         _add_failing(add_parser, name, known.help, f"{why}.", why)
+
+
+def _rehearse(command: Command) -> None:
+    """Build ``command``'s parser once on its own, with the global options every command gets,
+    so that a command which cannot be set up fails here, alone, and not the whole parser."""
+    from gpuhash.cli.options import global_options
+
+    probe = argparse.ArgumentParser(add_help=True)
+    str(command.help)
+    str(command.description)
+    command.configure(probe)
+    global_options(probe, top=False)
+    if not callable(command.run):
+        raise TypeError("its run is not callable")
 
 
 def _add_failing(
