@@ -45,6 +45,7 @@ import blake3
 import numpy as np
 
 import gpuhash
+from gpuhash.algorithms import FAMILIES
 
 GB = 1_000_000_000
 MIB = 1 << 20
@@ -60,7 +61,7 @@ SMALL_TARGET_S = 0.3
 #: Target (e): Merkle-SHA256 through OpenCL on Intel's CPU runtime, GB/s, end to end.
 OPENCL_TARGET_GBPS = 2.8
 BIG_MODEL_FILES = 4  # target (c): this many files of 1 GiB
-ALGORITHMS = ("merkle-sha256", "merkle-sha512", "merkle-sha3-256", "blake3", "lthash16-shake256")
+ALGORITHMS = FAMILIES
 IN_PROCESS_ALGORITHMS = ("merkle-sha256", "blake3")
 LEAF_SIZES: tuple[tuple[str, int], ...] = (
     ("4k", 4 * KIB),

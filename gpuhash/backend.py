@@ -1,8 +1,9 @@
 """The ``HashBackend`` contract: what a vendor implements.
 
 A backend provides a handful of *batched primitives*; the tree shape, the object and artifact
-digests, streaming, batching and proofs live in the core (``gpuhash.engine``) and are shared by
-every backend, so a backend cannot get the tree shape wrong. The members:
+digests, streaming, batching and proofs live in the core (``gpuhash.engine``,
+``gpuhash.batches``, ``gpuhash.digests``, ``gpuhash.proofs``) and are shared by every backend, so
+a backend cannot get the tree shape wrong. The members:
 
 ``name``
     The registry name (``cpu``, ``opencl``...).

@@ -9,7 +9,7 @@ ROOT flag).
 :func:`reduce_groups` does this with a backend's ``hash_nodes``, one call per level for all
 groups at once. :func:`schedule` describes the same reduction as index tables that a device runs
 with one launch per level and no round trip to the host (the ``tree_<family>`` kernels of
-``gpuhash/kernels/tree.cl``); :func:`run_schedule` evaluates such a schedule with any node
+``gpuhash/kernels/nodes.cl``); :func:`run_schedule` evaluates such a schedule with any node
 function, which is how the tests check that both describe the same tree.
 """
 

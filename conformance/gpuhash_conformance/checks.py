@@ -17,7 +17,7 @@ from importlib import resources
 from typing import Any
 
 from gpuhash import reference as ref
-from gpuhash.algorithms import BLAKE3, LTHASH, Algorithm
+from gpuhash.algorithms import BLAKE3, LTHASH, PLAIN_DIGESTS, Algorithm
 from gpuhash.backend import HashBackend, LeafTable
 from gpuhash.digests import ObjectDigest, artifact_digest
 from gpuhash.engine import hash_sources
@@ -340,11 +340,9 @@ def nist_messages(name: str) -> list[tuple[bytes, bytes]]:
     return out
 
 
-NIST_FILES = {
-    "sha256": ("SHA256ShortMsg", "SHA256LongMsg"),
-    "sha512": ("SHA512ShortMsg", "SHA512LongMsg"),
-    "sha3_256": ("SHA3_256ShortMsg", "SHA3_256LongMsg"),
-}
+#: The CAVP short- and long-message files of every plain digest (``SHA256ShortMsg``...: the
+#: hashlib name in capitals, as CAVP names its files).
+NIST_FILES = {name: (f"{name.upper()}ShortMsg", f"{name.upper()}LongMsg") for name in PLAIN_DIGESTS}
 
 
 def check_nist(backend: HashBackend, primitive: str) -> int:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Sequence
 
+from gpuhash.algorithms import DEFAULT_FAMILY, FAMILIES
 from gpuhash.cli.progress import LOG_LEVELS
 
 #: ``add_parser`` of the command-line's subcommands (``add_subparsers().add_parser``): a
@@ -106,9 +107,8 @@ def hash_options(parser: argparse.ArgumentParser) -> None:
         "-a",
         "--algorithm",
         metavar="ID",
-        help="a family (merkle-sha256, merkle-sha512, merkle-sha3-256, blake3, "
-        "lthash16-shake256) or an identifier such as gh1-merkle-sha256-64k "
-        "(default: merkle-sha256)",
+        help=f"a family ({', '.join(FAMILIES)}) or an identifier such as "
+        f"gh1-{DEFAULT_FAMILY}-64k (default: {DEFAULT_FAMILY})",
     )
     parser.add_argument(
         "-l",

@@ -16,7 +16,7 @@ __all__ = ["safetensors_prefix", "tensor_sources"]
 
 def safetensors_prefix(src: Source) -> bytes:
     """The first ``8 + N`` bytes of the safetensors file ``src`` (length and header), read
-    through the descriptor the engine checks (the file as listed); fewer when N is out of
+    through the descriptor ``_io.open_checked`` checks (the file as listed); fewer when N is out of
     bounds (``reference.safetensors_layout`` then says why)."""
     fd = open_checked(src)
     try:

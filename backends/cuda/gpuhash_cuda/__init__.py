@@ -79,7 +79,11 @@ def cuda_source() -> str:
     package = resources.files(__name__)
     prelude = package.joinpath("prelude.cuh").read_text(encoding="utf-8")
     epilogue = package.joinpath("epilogue.cuh").read_text(encoding="utf-8")
-    return f'{prelude}\n{source()}\n#line 1 "epilogue.cuh"\n{epilogue}\n{staged_wrappers()}'
+    wrappers = staged_wrappers()
+    return (
+        f'{prelude}\n{source()}\n#line 1 "epilogue.cuh"\n{epilogue}\n'
+        f'#line 1 "staged_wrappers"\n{wrappers}'
+    )
 
 
 def kernel_names() -> list[str]:
