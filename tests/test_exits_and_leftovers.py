@@ -1,0 +1,218 @@
+"""Exit statuses and leftovers under hostile input (issue 12, item 7): a signed tensor file
+that no longer parses is a failed verification naming it (exit 1), not an input error; the
+temporary file of a killed write is cleaned on the next write of its destination and is never
+an object of the model; a full file system is one line naming the file being written."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import struct
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+import gpuhash
+from gpuhash import atomic
+from gpuhash.signing import VerificationFailed
+from cli_run import one_error_line, run
+
+
+def _safetensors(path: Path, tensors: dict[str, int]) -> None:
+    """A small safetensors file: one F32 vector of ``n`` elements per name, all zeros."""
+    header, at = {}, 0
+    for name, n in tensors.items():
+        header[name] = {"dtype": "F32", "shape": [n], "data_offsets": [at, at + 4 * n]}
+        at += 4 * n
+    raw = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw + bytes(at))
+
+
+@pytest.fixture
+def model(tmp_path: Path) -> Path:
+    m = tmp_path / "m"
+    m.mkdir()
+    _safetensors(m / "model.safetensors", {"w": 4, "b": 2})
+    (m / "config.json").write_text('{"layers": 1}\n', encoding="utf-8")
+    return m
+
+
+def _corrupt_header(path: Path) -> None:
+    """The header JSON of a safetensors file, no longer JSON (its size unchanged)."""
+    data = bytearray(path.read_bytes())
+    data[8] = ord("x")
+    path.write_bytes(bytes(data))
+
+
+def _sign(
+    capsys: pytest.CaptureFixture[str], model: Path, sig: Path, key: Path, *extra: str
+) -> None:
+    code, _, err = run(
+        capsys, "sign", "key", model, "--signature", sig, "--private-key", key, *extra
+    )
+    assert code == 0, err
+
+
+# -- (a) a signed tensor file that no longer parses ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("tamper", "why"),
+    [
+        (_corrupt_header, "header is not valid JSON"),
+        (lambda p: p.write_bytes(p.read_bytes()[:-3]), "data_offsets out of range"),
+        (lambda p: p.write_bytes(p.read_bytes()[:5]), "too short for a safetensors file"),
+    ],
+    ids=["header", "truncated", "stub"],
+)
+def test_unparsable_signed_file_fails_verification(
+    model: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    ec_keys: tuple[Path, Path],
+    tamper: Callable[[Path], object],
+    why: str,
+) -> None:
+    private, public = ec_keys
+    sig = tmp_path / "model.sig"
+    _sign(capsys, model, sig, private, "--objects", "tensors")
+    tamper(model / "model.safetensors")
+    code, out, err = run(capsys, "verify", "key", model, "--signature", sig, "--public-key", public)
+    assert code == 1, err
+    (line,) = out.splitlines()
+    assert line.startswith("changed: model.safetensors (its header no longer parses: "), line
+    assert why in line
+    assert "model.safetensors: " not in line  # the file is named once, first
+    one_error_line(err, "verification failed", "1 changed, 0 missing, 0 extra (1 object)")
+
+
+def test_unparsable_file_in_the_library_result(
+    model: Path, tmp_path: Path, ec_keys: tuple[Path, Path]
+) -> None:
+    private, public = ec_keys
+    sig = tmp_path / "model.sig"
+    gpuhash.sign(model, sig, method="key", private_key=private, objects="tensors")
+    _corrupt_header(model / "model.safetensors")
+    with pytest.raises(VerificationFailed) as info:
+        gpuhash.verify(model, sig, method="key", public_key=public)
+    result = info.value.result
+    assert (result.missing, result.extra) == ([], [])
+    (changed,) = result.changed
+    assert changed.name == "model.safetensors"
+    assert changed.ranges is None
+    assert changed.reason is not None
+    assert "header is not valid JSON" in changed.reason
+    # --only: a selected tensor of that file is reported the same way; another file's are not.
+    with pytest.raises(VerificationFailed) as info:
+        gpuhash.verify(model, sig, method="key", public_key=public, only=["model.safetensors::w"])
+    assert [c.name for c in info.value.result.changed] == ["model.safetensors"]
+    assert info.value.result.missing == []
+    assert gpuhash.verify(model, sig, method="key", public_key=public, only=["config.json"]).ok
+
+
+def test_unparsable_file_fails_check(
+    model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifest = tmp_path / "manifest.json"
+    code, _, err = run(capsys, "hash", model, "--objects", "tensors", "-o", manifest)
+    assert code == 0, err
+    _corrupt_header(model / "model.safetensors")
+    code, out, err = run(capsys, "check", manifest, model)
+    assert code == 1, err
+    (line,) = out.splitlines()
+    assert line.startswith("changed: model.safetensors (its header no longer parses: "), line
+    one_error_line(err, "check failed", "does not match its manifest", "1 changed")
+
+
+def test_unparsable_gguf_fails_verification(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], ec_keys: tuple[Path, Path]
+) -> None:
+    gguf = pytest.importorskip("gguf")
+    import numpy as np
+
+    m = tmp_path / "m"
+    m.mkdir()
+    w = gguf.GGUFWriter(str(m / "model.gguf"), "llama")
+    w.add_tensor("tok.weight", np.arange(64, dtype=np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    private, public = ec_keys
+    sig = tmp_path / "model.sig"
+    _sign(capsys, m, sig, private, "--objects", "tensors")
+    data = (m / "model.gguf").read_bytes()
+    (m / "model.gguf").write_bytes(data[: len(data) // 3])
+    code, out, err = run(capsys, "verify", "key", m, "--signature", sig, "--public-key", public)
+    assert code == 1, err
+    (line,) = out.splitlines()
+    assert line.startswith("changed: model.gguf (its header no longer parses: "), line
+    one_error_line(err, "verification failed", "1 changed")
+
+
+def test_damaged_file_in_a_model_signing_signature(
+    model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], ec_keys: tuple[Path, Path]
+) -> None:
+    """model_signing's format covers files as bytes: a damaged header is a changed file, with
+    the same ``changed: FILE`` line."""
+    private, public = ec_keys
+    sig = tmp_path / "model.sig"
+    _sign(capsys, model, sig, private, "--format", "oms")
+    _corrupt_header(model / "model.safetensors")
+    code, out, err = run(capsys, "verify", "key", model, "--signature", sig, "--public-key", public)
+    assert code == 1, err
+    assert out == "changed: model.safetensors\n"
+    one_error_line(err, "verification failed", "1 changed")
+
+
+def test_unparsable_unsigned_file(
+    model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], ec_keys: tuple[Path, Path]
+) -> None:
+    """Only files the signature lists count: an unparsable file it does not list is an extra
+    file (named as a file), and with --ignore-unsigned-files it is not even read."""
+    private, public = ec_keys
+    sig = tmp_path / "model.sig"
+    _sign(capsys, model, sig, private, "--objects", "tensors")
+    (model / "junk.safetensors").write_bytes(b"\xff" * 40)
+    argv = ("verify", "key", model, "--signature", sig, "--public-key", public)
+    code, out, err = run(capsys, *argv)
+    assert code == 1, err
+    assert out == "extra (not signed): junk.safetensors\n"
+    one_error_line(err, "verification failed", "0 changed, 0 missing, 1 extra (1 object)")
+    code, out, err = run(capsys, *argv, "--ignore-unsigned-files")
+    assert (code, err) == (0, ""), err
+    assert out.startswith("verified ")
+    # A parsable unsigned file is still listed by its objects, as before.
+    (model / "junk.safetensors").unlink()
+    _safetensors(model / "more.safetensors", {"v": 1})
+    code, out, err = run(capsys, *argv)
+    assert code == 1, err
+    assert out.splitlines() == [
+        "extra (not signed): more.safetensors::__metadata__",
+        "extra (not signed): more.safetensors::v",
+    ]
+
+
+def test_unparsable_signature_or_manifest_is_not_a_changed_object(
+    model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], ec_keys: tuple[Path, Path]
+) -> None:
+    """The signature or manifest itself not parsing keeps its status: a malformed signature
+    does not verify (exit 1, one line naming it), a manifest that does not parse is an input
+    error (exit 2); neither prints a ``changed:`` line."""
+    bad = tmp_path / "bad.sig"
+    bad.write_text('{"a":', encoding="utf-8")
+    code, out, err = run(
+        capsys, "verify", "key", model, "--signature", bad, "--public-key", ec_keys[1]
+    )
+    assert (code, out) == (1, "")
+    one_error_line(err, "verification failed", "not valid JSON")
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text("{", encoding="utf-8")
+    code, out, err = run(capsys, "check", manifest, model)
+    assert (code, out) == (2, "")
+    one_error_line(err, "manifest.json")
