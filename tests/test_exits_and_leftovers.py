@@ -5,22 +5,21 @@ an object of the model; a full file system is one line naming the file being wri
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import struct
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from cli_run import one_error_line, run
 
 import gpuhash
 from gpuhash import atomic
 from gpuhash.signing import VerificationFailed
-from cli_run import one_error_line, run
 
 
 def _safetensors(path: Path, tensors: dict[str, int]) -> None:
@@ -216,3 +215,171 @@ def test_unparsable_signature_or_manifest_is_not_a_changed_object(
     code, out, err = run(capsys, "check", manifest, model)
     assert (code, out) == (2, "")
     one_error_line(err, "manifest.json")
+
+
+# -- (b) the temporary file of a killed write ----------------------------------------------------
+
+#: A child that writes DEST with write_atomic and is killed (SIGKILL) where it would rename its
+#: temporary file over DEST: the deterministic seam between creating and renaming.
+_KILLED_WRITER = textwrap.dedent(
+    """
+    import os, signal, sys
+    from gpuhash import atomic
+
+    def killed(src, dst):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    atomic.os.replace = killed
+    atomic.write_atomic(sys.argv[1], b"half a signature")
+    """
+)
+
+
+def _killed_write(dest: Path) -> Path:
+    """Run the killed writer on ``dest``; the temporary file it left behind."""
+    before = set(dest.parent.iterdir())
+    proc = subprocess.run(
+        [sys.executable, "-c", _KILLED_WRITER, str(dest)], capture_output=True, check=False
+    )
+    assert proc.returncode == -9, proc.stderr
+    (left,) = set(dest.parent.iterdir()) - before
+    assert atomic.is_temp_name(left.name, dest.name), left
+    assert left.read_bytes() == b"half a signature"
+    return left
+
+
+def _age(path: Path, seconds: float = 3600) -> None:
+    """Step past ``atomic.LEFTOVER_GRACE_S``: the file as if last written ``seconds`` ago."""
+    then = path.lstat().st_mtime - seconds
+    os.utime(path, (then, then), follow_symlinks=False)
+
+
+def test_leftover_of_a_killed_sign_is_no_object_and_is_cleaned(
+    model: Path, capsys: pytest.CaptureFixture[str], ec_keys: tuple[Path, Path]
+) -> None:
+    private, public = ec_keys
+    sig = model / "model.sig"  # inside the model: the signature is not one of its objects
+    _sign(capsys, model, sig, private)
+    left = _killed_write(sig)
+    verify = ("verify", "key", model, "--signature", sig, "--public-key", public)
+    code, out, err = run(capsys, *verify)
+    assert (code, err) == (0, ""), out + err
+    assert out.startswith("verified ")
+    # A sign while it lies there does not sign it (it would then go missing once cleaned)...
+    _sign(capsys, model, sig, private)
+    assert left.exists()  # written a moment ago: within the grace period, kept
+    # ...and the next write of the signature, once the leftover is old, removes it.
+    _age(left)
+    _sign(capsys, model, sig, private)
+    assert not left.exists()
+    assert sorted(p.name for p in model.iterdir()) == [
+        "config.json",
+        "model.safetensors",
+        "model.sig",
+    ]
+    code, out, err = run(capsys, *verify)
+    assert (code, err) == (0, ""), out + err
+
+
+def test_leftover_of_a_killed_manifest_write(
+    model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``hash -o M/manifest.json`` and ``check``: the manifest's leftover is no object either,
+    and the next ``hash -o`` cleans it."""
+    manifest = model / "manifest.json"
+    code, _, err = run(capsys, "hash", model, "-o", manifest)
+    assert code == 0, err
+    left = _killed_write(manifest)
+    code, out, err = run(capsys, "check", manifest)
+    assert (code, err) == (0, ""), out + err
+    _age(left)
+    code, _, err = run(capsys, "hash", model, "-o", manifest)
+    assert code == 0, err
+    assert not left.exists()
+    code, out, err = run(capsys, "check", manifest)
+    assert (code, err) == (0, ""), out + err
+
+
+def test_only_abandoned_leftovers_of_the_destination_are_removed(tmp_path: Path) -> None:
+    dest = tmp_path / "out.sig"
+    hexes = iter(f"{i:012x}" for i in range(1, 100))
+
+    def temp(base: str = "out.sig") -> Path:
+        return tmp_path / f".{base}.{next(hexes)}.tmp"
+
+    abandoned = temp()
+    abandoned.write_bytes(b"x")
+    fresh = temp()
+    fresh.write_bytes(b"x")  # just written: its writer may not have locked it yet
+    other = temp("other.sig")  # another destination's
+    other.write_bytes(b"x")
+    near = [
+        tmp_path / ".out.sig.0123456789AB.tmp",  # not write_atomic's hex
+        tmp_path / ".out.sig.0123456789a.tmp",  # too short
+        tmp_path / "out.sig.0123456789ab.tmp",  # not hidden
+        tmp_path / ".out.sig.0123456789ab.tmp.x",
+    ]
+    for p in near:
+        p.write_bytes(b"x")
+    target = tmp_path / "target"
+    target.write_bytes(b"kept")
+    link = temp()
+    link.symlink_to(target)  # a link is never followed nor removed
+    directory = temp()
+    directory.mkdir()
+    locked = temp()
+    locked.write_bytes(b"x")  # a live writer holds a lock on its temporary file
+    import fcntl
+
+    holder = os.open(locked, os.O_RDONLY)
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    try:
+        for p in (abandoned, other, locked, *near):
+            _age(p)
+        _age(link)
+        assert atomic.leftovers(dest) == sorted(str(p) for p in (abandoned, fresh, locked))
+        atomic.write_atomic(dest, b"new")
+    finally:
+        os.close(holder)
+    assert dest.read_bytes() == b"new"
+    assert not abandoned.exists()
+    for p in (fresh, other, locked, *near, directory):
+        assert p.exists(), p
+    assert link.is_symlink()
+    assert target.read_bytes() == b"kept"
+
+
+def test_leftovers_of_another_user_are_kept(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give a file to another user")
+    dest = tmp_path / "out.sig"
+    theirs = tmp_path / ".out.sig.00000000beef.tmp"
+    theirs.write_bytes(b"x")
+    os.chown(theirs, 65534, 65534)
+    _age(theirs)
+    atomic.write_atomic(dest, b"new")
+    assert theirs.exists()
+
+
+def test_a_write_in_progress_is_not_a_leftover_to_remove(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer holds a lock on its temporary file until it has renamed it: another writer
+    of the same destination, cleaning leftovers, leaves it alone (even once it is old)."""
+    dest = tmp_path / "out.sig"
+    real_replace = os.replace
+    outer: list[str] = []
+
+    def meanwhile(src: str, dst: str) -> None:
+        if not outer:
+            outer.append(src)
+            _age(Path(src))
+            atomic.write_atomic(dest, b"second")  # cleans the leftovers of dest: not ours
+            assert Path(src).exists()
+        real_replace(src, dst)
+
+    monkeypatch.setattr("gpuhash.atomic.os.replace", meanwhile)
+    atomic.write_atomic(dest, b"first")
+    assert outer
+    assert dest.read_bytes() == b"first"
+    assert atomic.leftovers(dest) == []
