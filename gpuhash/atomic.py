@@ -156,9 +156,10 @@ def check_destination(path: str | os.PathLike[str]) -> None:
 
 
 def _named(e: OSError, path: str) -> OSError:
-    """``e`` naming the caller's path rather than the temporary file."""
+    """``e`` naming the caller's path rather than the temporary file, and saying that it was
+    being written (``OUT: cannot write: No space left on device``)."""
     if e.strerror:
-        return OSError(e.errno, e.strerror, path)
+        return OSError(e.errno, f"cannot write: {e.strerror}", path)
     return e
 
 

@@ -5,13 +5,14 @@ an object of the model; a full file system is one line naming the file being wri
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import struct
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -383,3 +384,71 @@ def test_a_write_in_progress_is_not_a_leftover_to_remove(
     assert outer
     assert dest.read_bytes() == b"first"
     assert atomic.leftovers(dest) == []
+
+
+# -- (c) a full file system ----------------------------------------------------------------------
+
+
+def _fill(path: Path) -> None:
+    """Write ``path`` until its file system has no byte left."""
+    with open(path, "wb", buffering=0) as f, contextlib.suppress(OSError):
+        while True:
+            f.write(b"\0" * 4096)
+
+
+@pytest.fixture
+def full_fs(tmp_path: Path) -> Iterator[Path]:
+    """A small tmpfs, filled up: a new empty file still fits, no byte does (skipped where
+    mounting is not permitted)."""
+    where = tmp_path / "full"
+    where.mkdir()
+    try:
+        proc = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=64k,mode=0755", "tmpfs", str(where)],
+            capture_output=True,
+            check=False,
+        )
+    except FileNotFoundError:
+        pytest.skip("no mount command")
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.decode(errors='replace').strip()}")
+    try:
+        _fill(where / "filler")
+        yield where
+    finally:
+        subprocess.run(["umount", str(where)], check=True)
+
+
+@pytest.mark.parametrize("command", ["sign", "hash", "prove"])
+@pytest.mark.parametrize("existing", [False, True], ids=["new", "replaced"])
+def test_no_space_names_the_file_being_written(
+    model: Path,
+    full_fs: Path,
+    capsys: pytest.CaptureFixture[str],
+    ec_keys: tuple[Path, Path],
+    command: str,
+    existing: bool,
+) -> None:
+    dest = full_fs / "out.json"
+    previous = b"previous"
+    if existing:
+        if command == "sign":  # sign replaces a signature only
+            _sign(capsys, model, full_fs.parent / "previous.sig", ec_keys[0])
+            previous = (full_fs.parent / "previous.sig").read_bytes()
+        (full_fs / "filler").unlink()
+        dest.write_bytes(previous)
+        _fill(full_fs / "filler")
+    argv = {
+        "sign": ["sign", "key", model, "--signature", dest, "--private-key", ec_keys[0]],
+        "hash": ["hash", model, "-o", dest],
+        "prove": ["prove", model, "--object", "config.json", "--range", "0:1", "-o", dest],
+    }[command]
+    code, out, err = run(capsys, *argv)
+    assert (code, out) == (2, ""), err
+    one_error_line(err, f"{dest}: cannot write: No space left on device")
+    assert ".tmp" not in err
+    # Nothing half-written: the old file as it was (or none), no temporary file.
+    expected = ["filler", "out.json"] if existing else ["filler"]
+    assert sorted(p.name for p in full_fs.iterdir()) == expected
+    if existing:
+        assert dest.read_bytes() == previous
