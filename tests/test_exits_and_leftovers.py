@@ -198,6 +198,28 @@ def test_unparsable_unsigned_file(
     ]
 
 
+def test_a_file_changing_while_verified_stays_an_input_error(
+    model: Path, tmp_path: Path, ec_keys: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the bytes of the file as listed not parsing make it a changed object: a file that
+    changed since it was listed is an input error (exit 2), as when hashing it."""
+    from gpuhash.errors import InputError
+    from gpuhash.signing import native
+
+    private, public = ec_keys
+    sig = tmp_path / "model.sig"
+    gpuhash.sign(model, sig, method="key", private_key=private, objects="tensors")
+
+    def rewritten_meanwhile(src: object, prefix: bytes) -> list[object]:
+        with open(model / "model.safetensors", "ab") as f:
+            f.write(b"\0" * 8)
+        raise InputError("not a valid safetensors file: model.safetensors: header truncated")
+
+    monkeypatch.setattr(native, "tensor_sources", rewritten_meanwhile)
+    with pytest.raises(InputError, match="header truncated"):
+        gpuhash.verify(model, sig, method="key", public_key=public)
+
+
 def test_unparsable_signature_or_manifest_is_not_a_changed_object(
     model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], ec_keys: tuple[Path, Path]
 ) -> None:
@@ -280,6 +302,21 @@ def test_leftover_of_a_killed_sign_is_no_object_and_is_cleaned(
     ]
     code, out, err = run(capsys, *verify)
     assert (code, err) == (0, ""), out + err
+
+
+def test_only_regular_files_are_taken_for_leftovers(
+    model: Path, capsys: pytest.CaptureFixture[str], ec_keys: tuple[Path, Path]
+) -> None:
+    """A directory named like a leftover is no leftover (write_atomic makes files only): what
+    it holds is still checked."""
+    private, public = ec_keys
+    sig = model / "model.sig"
+    _sign(capsys, model, sig, private)
+    (model / ".model.sig.0123456789ab.tmp").mkdir()
+    (model / ".model.sig.0123456789ab.tmp" / "x").write_bytes(b"x")
+    code, out, err = run(capsys, "verify", "key", model, "--signature", sig, "--public-key", public)
+    assert code == 1, err
+    assert out == "extra (not signed): .model.sig.0123456789ab.tmp/x\n"
 
 
 def test_leftover_of_a_killed_manifest_write(
