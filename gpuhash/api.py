@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from gpuhash import reference as ref
 from gpuhash._io import open_beneath
 from gpuhash.algorithms import Algorithm, resolve_algorithm
+from gpuhash.atomic import leftovers
 from gpuhash.backend import HashBackend
 from gpuhash.digests import subtree_values
 from gpuhash.engine import ProgressFn, hash_sources
@@ -71,7 +72,9 @@ def ignoring_own_files(
 ) -> list[str]:
     """``ignore_paths`` plus each of ``own_files`` (a manifest or signature being written or
     read) that lies inside the model directory, so that a command never hashes its own output:
-    ``gpuhash hash M -o M/manifest.json`` and ``gpuhash sign ... M --signature M/model.sig``."""
+    ``gpuhash hash M -o M/manifest.json`` and ``gpuhash sign ... M --signature M/model.sig``;
+    with them the temporary files a killed write of one of them left behind
+    (``gpuhash.atomic.leftovers``), which are no objects of the model either."""
     paths = list(ignore_paths)
     root = os.path.realpath(model)
     if not os.path.isdir(root):
@@ -86,9 +89,10 @@ def ignoring_own_files(
         written = os.path.abspath(own)
         for path, base in ((os.path.realpath(own), root), (written, given), (written, root)):
             if path != base and os.path.commonpath([base, path]) == base:
-                rel = os.path.relpath(path, base).replace(os.sep, "/")
-                if rel not in paths:
-                    paths.append(rel)
+                for p in (path, *leftovers(path)):
+                    rel = os.path.relpath(p, base).replace(os.sep, "/")
+                    if rel not in paths:
+                        paths.append(rel)
     return paths
 
 

@@ -7,17 +7,22 @@ from __future__ import annotations
 
 import hmac
 import json
+import os
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from gpuhash import reference as ref
+from gpuhash._io import open_checked
 from gpuhash.algorithms import FAMILY_TABLE
 from gpuhash.digests import WindowTops, object_from_windows, source_file
-from gpuhash.errors import GpuhashError, VerificationError
+from gpuhash.errors import GpuhashError, InputError, VerificationError
+from gpuhash.formats import split_source, splits
+from gpuhash.formats.safetensors import safetensors_prefix, tensor_sources
 from gpuhash.manifest import Manifest
 from gpuhash.signing.envelope import Statement
 from gpuhash.signing.result import ChangedObject, VerificationResult, selected
+from gpuhash.sources import Source
 
 PREDICATE_TYPE = "https://gpuhash.dev/manifest/v1"
 #: Families with range values (the lattice hash has no tree to cut).
@@ -156,18 +161,21 @@ def compare(
     wanted = selected(list(signed), only, what)
     result.objects = len(wanted)
     files = api.list_objects(model, ignore_paths=ignores, **walk)
+    signed_files = {source_file(o) for o in signed.values()}
+    # Only the files whose objects are checked are split (a selective check reads no other
+    # header; with extra objects ignored, an unsigned file is not read at all).
+    sources_of = signed_files if ignore_unsigned else None
     if only:
         # A selected tensor brings its file's header object: the header fixes the tensor's
         # dtype, shape and position, so checking the bytes alone is not enough.
         sources_of = {source_file(signed[n]) for n in wanted}
         headers = [f"{f}{ref.TENSOR_SEPARATOR}{ref.HEADER_OBJECT}" for f in sources_of]
         wanted += [n for n in signed if n in headers and n not in wanted]
-        sources = api.objects_of_files(files, mode, lambda name: name in sources_of)
-    else:
-        sources = api.objects_of_files(files, mode)
+    sources, broken = _objects(files, mode, sources_of, signed_files)
     local = {s.name: s for s in sources}
-    result.missing = [n for n in wanted if n not in local]
+    result.missing = [n for n in wanted if n not in local and source_file(signed[n]) not in broken]
     result.extra = [] if ignore_unsigned else [n for n in local if n not in signed]
+    result.changed.extend(ChangedObject(f, reason=why) for f, why in broken.items())
     both = [local[n] for n in wanted if n in local]
     with api.backend_for(backend, alg, sum(s.size for s in both)) as b:
         digests = hash_sources(b, alg, both, progress=progress, use_mmap=use_mmap)
@@ -196,6 +204,77 @@ def compare(
                     ranges.values[d.name], tops.values.get(d.name, []), ranges.span, d.size
                 )
             result.changed.append(ChangedObject(d.name, spans))
+
+
+#: At most this many characters of a parser's message go into a ``changed:`` line.
+_MAX_REASON = 300
+
+
+def _objects(
+    files: list[Source], mode: str, split: set[str] | None, signed_files: set[str]
+) -> tuple[list[Source], dict[str, str]]:
+    """The objects of the listed ``files`` in object model ``mode``, tensor files split (those
+    in ``split``, when given), and, for each signed tensor file that no longer parses, why
+    (its objects are then left out). An unsigned file that does not parse stays one object,
+    named by its path (an extra file)."""
+    from gpuhash import api
+
+    out: list[Source] = []
+    broken: dict[str, str] = {}
+    for src in files:
+        if (
+            mode != "tensors"
+            or not splits(src.name)
+            or (split is not None and src.name not in split)
+        ):
+            out.append(src)
+            continue
+        objects, why = _tensor_objects(src)
+        if why is None:
+            out.extend(objects)
+        elif src.name in signed_files:
+            broken[src.name] = why
+        else:
+            out.append(src)
+    # Object names must still be unique (a plain file named ``F::T`` is no tensor of ``F``).
+    return api.objects_of_files(out, "files"), broken
+
+
+def _tensor_objects(src: Source) -> tuple[list[Source], str | None]:
+    """The objects of the tensor file ``src`` and None, or none and why its header does not
+    parse. Reading is not parsing: a file that cannot be read, or that is no longer the file
+    listed (changed while being verified), raises ``InputError`` as hashing it would."""
+    if src.name.endswith(ref.SAFETENSORS_SUFFIX):
+        prefix = safetensors_prefix(src)
+
+        def parse() -> list[Source]:
+            return tensor_sources(src, prefix)
+
+    else:
+        os.close(open_checked(src))
+
+        def parse() -> list[Source]:
+            return split_source(src)
+
+    try:
+        return parse(), None
+    except InputError as e:
+        if not _as_listed(src):
+            raise
+        detail = " ".join(str(e).replace(f"{src.name}: ", "", 1).split())
+        if len(detail) > _MAX_REASON:
+            detail = detail[: _MAX_REASON - 3] + "..."
+        return [], f"its header no longer parses: {detail}"
+
+
+def _as_listed(src: Source) -> bool:
+    """Whether the file of ``src`` still has the size and identity it was listed with."""
+    try:
+        st = os.stat(src.path or "")
+    except OSError:
+        return False
+    ident = (st.st_dev, st.st_ino, st.st_mtime_ns)
+    return st.st_size == src.size and (src.identity is None or ident == src.identity)
 
 
 def _changed_ranges(

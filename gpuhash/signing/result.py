@@ -17,10 +17,13 @@ CHECK_METHOD = "manifest"
 @dataclass(frozen=True)
 class ChangedObject:
     """An object whose bytes differ from the signed ones; ``ranges``: the differing byte ranges
-    ``[start, end)`` when the signature allows locating them (else None)."""
+    ``[start, end)`` when the signature allows locating them (else None). ``reason``: why, when
+    the bytes were not even hashed (a signed tensor file whose header no longer parses: ``name``
+    is then the file, standing for all of its signed objects)."""
 
     name: str
     ranges: list[tuple[int, int]] | None = None
+    reason: str | None = None
 
 
 @dataclass
@@ -52,7 +55,9 @@ class VerificationResult:
         lines += [f"extra ({unlisted}): {n}" for n in self.extra]
         for c in self.changed:
             where = ""
-            if c.ranges:
+            if c.reason:
+                where = f" ({c.reason})"
+            elif c.ranges:
                 shown = ", ".join(f"[{a}, {b})" for a, b in c.ranges[:8])
                 more = f" and {len(c.ranges) - 8} more" if len(c.ranges) > 8 else ""
                 where = f" (bytes {shown}{more})"
