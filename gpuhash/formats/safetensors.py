@@ -76,6 +76,10 @@ def tensor_sources(src: Source, prefix: bytes | None = None) -> list[Source]:
         n, tensors = ref.safetensors_layout(src.name, src.size, prefix)
     except ref.SpecError as e:
         raise InputError(f"not a valid safetensors file: {e}") from None
+    if len(tensors) > ref.MAX_OBJECTS:
+        raise InputError(
+            f"not a valid safetensors file: {src.name}: header: more than {ref.MAX_OBJECTS} tensors"
+        )
     sep = ref.TENSOR_SEPARATOR
     out = [
         dataclasses.replace(
