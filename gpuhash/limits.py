@@ -35,6 +35,22 @@ MAX_MANIFEST_BYTES = 1 * GIB
 #: envelope, with room for the statement and the verification material.
 MAX_SIGNATURE_BYTES = 3 * GIB // 2
 
+# Values (as ``strict_json.scan`` counts them: every key, value and container) of the JSON
+# documents gpuhash parses, checked on the text before anything is built: a parsed value costs
+# 30 to 70 bytes of memory however few bytes of JSON it takes ("[]," is 3 bytes, a list 56),
+# so these, not the byte limits, bound the memory of a hostile small-but-dense document.
+
+#: A Sigstore bundle, outside its (base64) payload: a few dozen values (the verification
+#: material's certificates and transparency-log entries); 2^16 is ample and costs at most a few
+#: MiB to parse, so a bundle padded with a large unsigned array is refused before it is built.
+MAX_BUNDLE_VALUES = 1 << 16
+#: A manifest or a signed statement: an object of the most a listing may have (2^20, spec
+#: section 1.2) is about 10 values as a file and about 24 as a tensor of four dimensions, plus
+#: range values; 2^25 admits 2^20 tensors and their ranges.
+MAX_MANIFEST_VALUES = 1 << 25
+#: An inclusion proof: at most 64 subtree values and a dozen fields.
+MAX_PROOF_VALUES = 1 << 10
+
 
 def describe_size(n: int) -> str:
     """``1 MiB``, ``1.5 GiB``, ``512 bytes``."""

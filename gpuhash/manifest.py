@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from gpuhash import limits, strict_json
 from gpuhash import reference as ref
 from gpuhash.algorithms import FAMILY_TABLE, Algorithm
 from gpuhash.digests import ObjectDigest, artifact_digest, digests_equal
@@ -181,15 +182,27 @@ class Manifest:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Manifest:
+        """A manifest from its JSON form (UTF-8 bytes or text), read with the strict loader
+        (``strict_json.loads``: no duplicate keys, no non-finite numbers, bounded nesting and
+        at most ``limits.MAX_MANIFEST_VALUES`` values, counted before anything is built)."""
+        try:
+            value = strict_json.loads(text, "manifest", max_values=limits.MAX_MANIFEST_VALUES)
+        except strict_json.JSONError as e:
+            raise ManifestError(f"not a gpuhash manifest: {e}") from None
+        return cls.from_dict(value)
+
+    @classmethod
+    def from_dict(cls, value: object) -> Manifest:
+        """A manifest from its JSON form already parsed (strictly: see ``from_json``)."""
         from google.protobuf import json_format
 
         from gpuhash._proto.gpuhash.v1 import manifest_pb2 as pb
 
         msg = pb.Manifest()
+        if not isinstance(value, dict):
+            raise ManifestError("not a gpuhash manifest: not a JSON object")
         try:
-            json_format.Parse(text, msg)
-        except UnicodeDecodeError:
-            raise ManifestError("not a gpuhash manifest: not UTF-8 text") from None
+            json_format.ParseDict(value, msg)
         except json_format.ParseError as e:
             raise ManifestError(f"not a gpuhash manifest: {str(e).splitlines()[0]}") from None
         return cls.from_proto(msg)

@@ -13,6 +13,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from gpuhash import limits, strict_json
 from gpuhash import reference as ref
 from gpuhash._io import map_window, read_into, releaser
 from gpuhash.algorithms import Algorithm, resolve_algorithm
@@ -71,8 +72,14 @@ class Proof:
 
         msg = pb.InclusionProof()
         try:
-            json_format.Parse(text, msg)
-        except (json_format.ParseError, UnicodeDecodeError) as e:
+            value = strict_json.loads(text, "proof", max_values=limits.MAX_PROOF_VALUES)
+        except strict_json.JSONError as e:
+            raise UsageError(f"not a gpuhash inclusion proof: {e}") from None
+        if not isinstance(value, dict):
+            raise UsageError("not a gpuhash inclusion proof: not a JSON object")
+        try:
+            json_format.ParseDict(value, msg)
+        except json_format.ParseError as e:
             raise UsageError(f"not a gpuhash inclusion proof: {str(e).splitlines()[0]}") from None
         if msg.spec_version != ref.SPEC_VERSION:
             raise UsageError(f"proof has spec version {msg.spec_version}, expected 1")

@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from gpuhash import limits, strict_json
 from gpuhash.errors import UsageError, VerificationError
 
 if TYPE_CHECKING:
@@ -193,25 +194,26 @@ def _b64(value: object, what: str) -> bytes:
         raise VerificationError(f"signature: {what} is not valid base64") from None
 
 
+def _names(keys: set[str]) -> str:
+    """Field names for a message: sorted, each a short printable excerpt, at most five."""
+    shown = [strict_json.excerpt(k) for k in sorted(keys)[:5]]
+    return ", ".join(shown) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
+
+
 def _object(value: object, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise VerificationError(f"signature: {what} is missing or not a JSON object")
     return value
 
 
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def parse_json(data: bytes, what: str) -> Any:
-    """Strict JSON: no NaN or Infinity; any parse failure (numbers too long for Python
-    included) is a VerificationError naming ``what``."""
+def parse_json(data: bytes, what: str, max_values: int = limits.MAX_BUNDLE_VALUES) -> Any:
+    """Strict JSON (``strict_json.loads``: UTF-8 only, no duplicate keys, no NaN, Infinity or
+    non-finite numbers, bounded nesting, at most ``max_values`` values counted before
+    parsing); any failure is a VerificationError naming ``what``."""
     try:
-        return json.loads(data, parse_constant=_no_constants)
-    except json.JSONDecodeError as e:
-        raise VerificationError(f"{what} is not valid JSON: {e.msg} at line {e.lineno}") from None
-    except (ValueError, RecursionError):  # UnicodeDecodeError, over-long numbers, NaN
-        raise VerificationError(f"{what} is not valid JSON") from None
+        return strict_json.loads(data, what, max_values=max_values)
+    except strict_json.JSONError as e:
+        raise VerificationError(str(e)) from None
 
 
 def not_a_bundle(data: bytes) -> str | None:
@@ -220,8 +222,8 @@ def not_a_bundle(data: bytes) -> str | None:
     statement, other JSON. None for anything else (a bundle, or bytes that are not JSON, left
     to ``parse_bundle``'s messages)."""
     try:
-        value = json.loads(data, parse_constant=_no_constants)
-    except (ValueError, RecursionError):
+        value = strict_json.loads(data, "it", max_values=limits.MAX_BUNDLE_VALUES)
+    except strict_json.JSONError:
         return None
     if not isinstance(value, dict):
         return f"a JSON {type(value).__name__.replace('dict', 'object')}"
@@ -239,6 +241,19 @@ def not_a_bundle(data: bytes) -> str | None:
     return "a JSON object without a mediaType"
 
 
+#: The fields of a Sigstore bundle v0.3, its DSSE envelope and a DSSE signature: anything else
+#: is refused, so that no unsigned field rides along (or pads the file) unnoticed.
+_BUNDLE_FIELDS = ("mediaType", "verificationMaterial", "dsseEnvelope", "messageSignature")
+_ENVELOPE_FIELDS = ("payload", "payloadType", "signatures")
+_SIGNATURE_FIELDS = ("sig", "keyid")
+
+
+def _known(value: dict[str, Any], fields: Sequence[str], what: str) -> None:
+    unknown = set(value) - set(fields)
+    if unknown:
+        raise VerificationError(f"signature: {what} has unknown fields {_names(unknown)}")
+
+
 def parse_bundle(data: bytes) -> Envelope:
     """The envelope of a Sigstore bundle (JSON), checked for shape; raises VerificationError."""
     bundle = _object(parse_json(data, "signature"), "the bundle")
@@ -247,9 +262,11 @@ def parse_bundle(data: bytes) -> Envelope:
         raise VerificationError(
             f"signature: media type {media!r} is not a Sigstore bundle v0.3 ({BUNDLE_MEDIA_TYPE})"
         )
+    _known(bundle, _BUNDLE_FIELDS, "the bundle")
     if "dsseEnvelope" not in bundle:
         raise VerificationError("signature: the bundle holds no DSSE envelope")
     envelope = _object(bundle["dsseEnvelope"], "dsseEnvelope")
+    _known(envelope, _ENVELOPE_FIELDS, "the DSSE envelope")
     payload_type = envelope.get("payloadType")
     if payload_type != PAYLOAD_TYPE:
         raise VerificationError(f"signature: payload type {payload_type!r} is not {PAYLOAD_TYPE!r}")
@@ -258,7 +275,9 @@ def parse_bundle(data: bytes) -> Envelope:
     if not isinstance(signatures, list) or len(signatures) != 1:
         count = len(signatures) if isinstance(signatures, list) else 0
         raise VerificationError(f"signature: expected exactly one DSSE signature, found {count}")
-    signature = _b64(_object(signatures[0], "the DSSE signature").get("sig"), "the signature")
+    entry = _object(signatures[0], "the DSSE signature")
+    _known(entry, _SIGNATURE_FIELDS, "the DSSE signature")
+    signature = _b64(entry.get("sig"), "the signature")
     material = _object(bundle.get("verificationMaterial"), "verificationMaterial")
     return Envelope(bundle, payload_type, payload, signature, material)
 
@@ -301,7 +320,12 @@ def parse_statement(payload_type: str, payload: bytes) -> Statement:
     Statement v1 with exactly one subject."""
     if payload_type != PAYLOAD_TYPE:
         raise VerificationError(f"signature: payload type {payload_type!r} is not {PAYLOAD_TYPE!r}")
-    statement = _object(parse_json(payload, "the signed statement"), "the statement")
+    statement = _object(
+        parse_json(payload, "the signed statement", limits.MAX_MANIFEST_VALUES), "the statement"
+    )
+    unknown = set(statement) - {"_type", "subject", "predicateType", "predicate"}
+    if unknown:
+        raise VerificationError(f"signature: the statement has unknown fields {_names(unknown)}")
     if statement.get("_type") != STATEMENT_TYPE:
         raise VerificationError(
             f"signature: statement type {statement.get('_type')!r} is not {STATEMENT_TYPE!r}"
@@ -311,6 +335,9 @@ def parse_statement(payload_type: str, payload: bytes) -> Statement:
         count = len(subjects) if isinstance(subjects, list) else 0
         raise VerificationError(f"signature: expected exactly one subject, found {count}")
     subject = _object(subjects[0], "the subject")
+    unknown = set(subject) - {"name", "digest"}
+    if unknown:
+        raise VerificationError(f"signature: the subject has unknown fields {_names(unknown)}")
     name = subject.get("name")
     digest = subject.get("digest")
     if not isinstance(name, str):

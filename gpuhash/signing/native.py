@@ -65,7 +65,7 @@ def parse(statement: Statement) -> tuple[Manifest, Ranges | None]:
     if not isinstance(body.get("manifest"), dict):
         raise VerificationError("predicate: no manifest")
     try:
-        manifest = Manifest.from_json(json.dumps(body["manifest"]))
+        manifest = Manifest.from_dict(body["manifest"])
     except GpuhashError as e:
         raise VerificationError(f"predicate: invalid manifest: {e}") from None
     if any(o.stat is not None for o in manifest.objects):

@@ -26,6 +26,7 @@ from gpuhash._io import SEQUENTIAL, map_fd, open_checked, pread_into, releaser
 from gpuhash.errors import InputError, UsageError, VerificationError
 from gpuhash.signing.result import ChangedObject, VerificationResult, selected
 from gpuhash.sources import Source
+from gpuhash.strict_json import excerpt
 
 PREDICATE_TYPE = "https://model_signing/signature/v1.0"
 FILE_HASHES = ("sha256", "blake3")
@@ -204,6 +205,21 @@ def _safe_name(name: str) -> bool:
     return True
 
 
+#: The fields model_signing v1.0 writes in its predicate, its serialization and each resource;
+#: a signed field this version does not know (and so would not check) is refused.
+PREDICATE_FIELDS = ("serialization", "resources")
+SERIALIZATION_FIELDS = ("method", "hash_type", "allow_symlinks", "shard_size", "ignore_paths")
+RESOURCE_FIELDS = ("name", "algorithm", "digest")
+
+
+def _known_fields(value: dict[str, Any], fields: Sequence[str], what: str) -> None:
+    unknown = sorted(set(value) - set(fields))
+    if unknown:
+        shown = ", ".join(excerpt(k) for k in unknown[:5])
+        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        raise VerificationError(f"predicate: {what} has unknown fields {shown}{more}")
+
+
 def parse(digest: dict[str, str], body: dict[str, Any]) -> Signed:
     """Check a model_signing v1.0 predicate: its serialization, every resource's name,
     algorithm and digest, and the subject digest over them."""
@@ -211,6 +227,8 @@ def parse(digest: dict[str, str], body: dict[str, Any]) -> Signed:
     resources = body.get("resources")
     if not isinstance(serialization, dict) or not isinstance(resources, list):
         raise VerificationError("predicate: not a model_signing v1.0 predicate")
+    _known_fields(body, PREDICATE_FIELDS, "the predicate")
+    _known_fields(serialization, SERIALIZATION_FIELDS, "the serialization")
     method = serialization.get("method")
     hash_type = serialization.get("hash_type")
     shard_size: int | None = None
@@ -238,6 +256,7 @@ def parse(digest: dict[str, str], body: dict[str, Any]) -> Signed:
     for entry in resources:
         if not isinstance(entry, dict):
             raise VerificationError("predicate: a resource is not a JSON object")
+        _known_fields(entry, RESOURCE_FIELDS, "a resource")
         name, algorithm, hexdigest = entry.get("name"), entry.get("algorithm"), entry.get("digest")
         if not isinstance(name, str) or not isinstance(hexdigest, str):
             raise VerificationError("predicate: a resource has no name or digest")

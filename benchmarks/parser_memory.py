@@ -1,0 +1,131 @@
+"""Peak memory of gpuhash's parsers on large inputs (docs/security.md, "Parser limits").
+
+    python benchmarks/parser_memory.py [--objects 1048576] [--payload-mib 200] [--only NAME]
+
+Each input is generated into a temporary directory, then parsed in a fresh child process: the
+child reads the file, notes its peak resident memory (``VmHWM``, Linux), parses, and prints the
+growth of the peak, the input's size and their ratio, and whether the parser accepted it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+CHILD = r"""
+import sys, time
+def hwm():  # the peak resident memory of this process (not inherited across exec, unlike ru_maxrss)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+kind, path = sys.argv[1], sys.argv[2]
+import gpuhash.manifest, gpuhash.signing.envelope, gpuhash.signing.native, gpuhash.proofs
+from gpuhash.formats import safetensors
+data = open(path, "rb").read()
+base = hwm()
+t = time.perf_counter()
+verdict = "accepted"
+try:
+    if kind.startswith("manifest-json"):
+        gpuhash.manifest.Manifest.from_json(data)
+    elif kind.startswith("manifest-pb"):
+        gpuhash.manifest.Manifest.from_bytes(data)
+    elif kind.startswith("bundle"):
+        from gpuhash.signing import envelope
+        envelope.not_a_bundle(data)
+        envelope.parse_bundle(data)
+    elif kind.startswith("statement"):
+        from gpuhash.signing import envelope, native
+        native.parse(envelope.parse_statement(envelope.PAYLOAD_TYPE, data))
+    elif kind.startswith("safetensors"):
+        from gpuhash.sources import Source
+        from gpuhash import reference as ref
+        src = Source(name="m.safetensors", path=path, size=len(data), kind=ref.KIND_FILE)
+        safetensors.tensor_sources(src)
+except Exception as e:
+    verdict = "refused: " + str(e)[:70]
+grow = max(0, hwm() - base)
+print(f"{kind:28} {len(data) / 2**20:8.1f} MiB  peak +{grow / 2**20:7.0f} MiB  "
+      f"{grow / len(data):5.1f}x  {time.perf_counter() - t:6.1f} s  {verdict}")
+"""
+
+
+def _manifest(n: int) -> object:
+    from gpuhash import reference as ref
+    from gpuhash.algorithms import resolve_algorithm
+    from gpuhash.digests import ObjectDigest
+    from gpuhash.manifest import Manifest
+
+    alg = resolve_algorithm("merkle-sha256")
+    objects = [
+        ObjectDigest(f"layers/{i:07d}/weights.bin", ref.KIND_FILE, i, bytes(32)) for i in range(n)
+    ]
+    return Manifest.build(alg, objects)
+
+
+def inputs(objects: int, payload_mib: int) -> dict[str, bytes]:
+    """The generated inputs, by name."""
+    from gpuhash.signing import envelope, native
+
+    manifest: object = _manifest(objects)
+    statement = envelope.statement_bytes(
+        "model",
+        native.subject_digest(manifest),  # type: ignore[arg-type]
+        native.PREDICATE_TYPE,
+        native.predicate(manifest, None),  # type: ignore[arg-type]
+    )
+
+    def bundle(payload: bytes, **extra: object) -> bytes:
+        body = {
+            "mediaType": envelope.BUNDLE_MEDIA_TYPE,
+            "verificationMaterial": {"publicKey": {"hint": "00"}, "tlogEntries": []},
+            "dsseEnvelope": {
+                "payload": base64.b64encode(payload).decode(),
+                "payloadType": envelope.PAYLOAD_TYPE,
+                "signatures": [{"sig": "AAAA", "keyid": ""}],
+            },
+            **extra,
+        }
+        return json.dumps(body).encode()
+
+    header = {
+        f"t{i}": {"dtype": "U8", "shape": [0], "data_offsets": [0, 0]} for i in range(objects)
+    }
+    head = json.dumps(header, separators=(",", ":")).encode()
+    pad = payload_mib << 20
+    return {
+        f"manifest-json-{objects}": manifest.to_json().encode(),  # type: ignore[attr-defined]
+        f"manifest-pb-{objects}": manifest.to_bytes(),  # type: ignore[attr-defined]
+        f"statement-{objects}": statement,
+        f"bundle-payload-{payload_mib}MiB": bundle(os.urandom(pad * 3 // 4)),
+        f"bundle-pad-zeros-{payload_mib}MiB": bundle(b"{}", pad=[0] * (pad // 2)),
+        f"bundle-pad-string-{payload_mib}MiB": bundle(b"{}", pad="A" * pad),
+        f"safetensors-{objects}": len(head).to_bytes(8, "little") + head,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--objects", type=int, default=1 << 20)
+    parser.add_argument("--payload-mib", type=int, default=200)
+    parser.add_argument("--only", default="")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, data in inputs(args.objects, args.payload_mib).items():
+            if args.only not in name:
+                continue
+            path = os.path.join(tmp, name)
+            with open(path, "wb") as f:
+                f.write(data)
+            del data
+            subprocess.run([sys.executable, "-c", CHILD, name, path], check=True)
+            os.unlink(path)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,173 @@
+"""The one strict JSON loader for everything a signature, a statement, a manifest, an inclusion
+proof or a safetensors header depends on (docs/security.md, "Parser limits").
+
+Two parsers that read the same bytes differently (one keeping the first of two ``payload`` keys,
+the other the last) are a classic signature bypass, so what this loader accepts is exactly
+RFC 8259 JSON, read one way: UTF-8 only (strict decoding, no byte-order mark, never UTF-16 or
+UTF-32 guessed from the bytes), no duplicate keys, no ``NaN`` or ``Infinity``, no number that is
+not finite as a float (``1e400``) and no integer of more than 20 digits (above 2^64), and at
+most ``max_depth`` levels of nesting and ``max_values`` values. The nesting and the number of
+values are counted by ``scan`` on the text before anything is built, so a small input cannot
+make the parser build a large tree.
+
+Every failure is a ``JSONError`` with one line naming ``what`` and the problem, quoting at most
+a short printable excerpt of the input.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["DEFAULT_MAX_DEPTH", "MAX_INT_DIGITS", "JSONError", "Shape", "excerpt", "loads", "scan"]
+
+#: Nesting the formats read here need: a native statement is 7 levels deep (statement,
+#: predicate, manifest, objects, an object, its tensor, its shape), a Sigstore bundle about 6.
+DEFAULT_MAX_DEPTH = 32
+#: Digits of the longest integer accepted (2^64 has 20).
+MAX_INT_DIGITS = 20
+
+# A JSON string (with its escapes), replaced by one character so that what remains is the
+# structure alone.
+_STRING = re.compile(r'"[^"\\]*+(?:\\.[^"\\]*+)*+"', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_INNERMOST = re.compile(r"\[\]|\{\}")
+
+
+class JSONError(ValueError):
+    """JSON refused by ``loads`` or ``scan``: the message is one line naming the input."""
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What ``scan`` counted: objects, arrays, values (an upper bound: every value and every
+    key) and the depth of nesting."""
+
+    objects: int
+    arrays: int
+    values: int
+    depth: int
+
+
+def excerpt(value: object, limit: int = 40) -> str:
+    """``value`` as a short printable ``repr`` (cut to about ``limit`` characters), for
+    messages that must not quote hostile input at length."""
+    text = repr(value)
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
+def _text(data: bytes | str, what: str) -> str:
+    if isinstance(data, str):
+        text = data
+    else:
+        try:
+            text = bytes(data).decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise JSONError(f"{what} is not valid JSON: not UTF-8 (at byte {e.start})") from None
+    if text.startswith("\ufeff"):
+        raise JSONError(f"{what} is not valid JSON: it starts with a byte-order mark")
+    return text
+
+
+def _scan_text(text: str, what: str, max_depth: int, max_values: int | None) -> Shape:
+    skeleton = _STRING.sub("0", text)
+    objects, arrays = skeleton.count("{"), skeleton.count("[")
+    values = skeleton.count(",") + skeleton.count(":") + objects + arrays + 1
+    if max_values is not None and values > max_values:
+        raise JSONError(f"{what}: more than {max_values} JSON values")
+    brackets = _NOT_BRACKET.sub("", skeleton)
+    del skeleton
+    depth = 0
+    while brackets:
+        inner = _INNERMOST.sub("", brackets)
+        if inner == brackets:
+            break  # unbalanced: left to the parser to say where
+        brackets = inner
+        depth += 1
+        if depth > max_depth:
+            raise JSONError(f"{what}: JSON nested more than {max_depth} levels deep")
+    return Shape(objects, arrays, values, depth)
+
+
+def scan(
+    data: bytes | str, what: str, max_depth: int = DEFAULT_MAX_DEPTH, max_values: int | None = None
+) -> Shape:
+    """Count the objects, values and nesting of the JSON text ``data`` without parsing it
+    (strings are skipped, so brackets and commas inside them do not count); raise
+    ``JSONError`` when it is not UTF-8, starts with a byte-order mark, or has more than
+    ``max_values`` values or ``max_depth`` levels."""
+    return _scan_text(_text(data, what), what, max_depth, max_values)
+
+
+def _no_duplicates(what: str) -> Any:
+    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        out = dict(pairs)
+        if len(out) != len(pairs):
+            seen: set[str] = set()
+            for key, _ in pairs:
+                if key in seen:
+                    raise JSONError(f"{what} is not valid JSON: duplicate key {excerpt(key)}")
+                seen.add(key)
+        return out
+
+    return hook
+
+
+def _parse_float(what: str) -> Any:
+    def parse(text: str) -> float:
+        value = float(text)
+        if not math.isfinite(value):
+            raise JSONError(f"{what} is not valid JSON: number {excerpt(text)} is not finite")
+        return value
+
+    return parse
+
+
+def _parse_int(what: str) -> Any:
+    def parse(text: str) -> int:
+        if len(text.lstrip("-")) > MAX_INT_DIGITS:
+            raise JSONError(
+                f"{what} is not valid JSON: an integer of more than {MAX_INT_DIGITS} digits"
+            )
+        return int(text)
+
+    return parse
+
+
+def _no_constant(what: str) -> Any:
+    def parse(name: str) -> Any:
+        raise JSONError(f"{what} is not valid JSON: {name} is not a JSON number")
+
+    return parse
+
+
+def loads(
+    data: bytes | str,
+    what: str,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+    max_values: int | None = None,
+) -> Any:
+    """The value of the JSON text ``data`` (bytes: UTF-8), read strictly (see the module): the
+    text is first ``scan``-ned against ``max_depth`` and ``max_values``. ``what`` names the
+    input in messages ("signature", "the signed statement"). Raises ``JSONError``."""
+    text = _text(data, what)
+    _scan_text(text, what, max_depth, max_values)
+    try:
+        return json.loads(
+            text,
+            object_pairs_hook=_no_duplicates(what),
+            parse_float=_parse_float(what),
+            parse_int=_parse_int(what),
+            parse_constant=_no_constant(what),
+        )
+    except JSONError:
+        raise
+    except json.JSONDecodeError as e:
+        raise JSONError(f"{what} is not valid JSON: {e.msg} at line {e.lineno}") from None
+    except (ValueError, RecursionError):
+        raise JSONError(f"{what} is not valid JSON") from None
