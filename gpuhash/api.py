@@ -175,6 +175,8 @@ def objects_of_files(
             out.extend(split_source(src))
         else:
             out.append(src)
+        if len(out) > ref.MAX_OBJECTS:  # spec section 1.2: tensors count as objects
+            raise InputError(f"more than {ref.MAX_OBJECTS} objects (spec section 1.2)")
     seen: set[str] = set()
     for o in out:
         if o.name in seen:

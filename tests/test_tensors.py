@@ -555,3 +555,21 @@ def test_prove_with_the_lattice_family_is_one_line_not_a_traceback(
     assert err.count("\n") == 1, err
     assert "lthash16-shake256 has no tree, so no inclusion proofs" in err
     assert not (tmp_path / "p.json").exists()
+
+
+def test_tensor_objects_count_against_the_object_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Spec section 1.2's limit on a listing's objects holds for tensor objects of all files
+    together, not only for files or for one file's tensors (the limit lowered to keep it small)."""
+    m = tmp_path / "m"
+    m.mkdir()
+    for name in ("a", "b"):
+        save_file(
+            {"x": np.zeros(2, np.float32), "y": np.ones(2, np.float32)},
+            str(m / f"{name}.safetensors"),
+        )
+    monkeypatch.setattr(ref, "MAX_OBJECTS", 4)
+    assert len(gpuhash.hash_path(m, backend="cpu").objects) == 2
+    with pytest.raises(InputError, match="more than 4 objects"):
+        gpuhash.hash_path(m, backend="cpu", objects="tensors")
