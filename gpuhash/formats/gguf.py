@@ -41,6 +41,11 @@ _MIN_INFO = 8 + 4 + 4 + 8  # name length, n_dims, type, offset
 _MIN_ITEM = {_STRING: 8, _ARRAY: 4 + 8}
 
 
+def _short(name: str) -> str:
+    """A declared name for a message: hostile ones can be megabytes long."""
+    return repr(name) if len(name) <= 80 else f"{name[:80]!r}..."
+
+
 class _Bad(Exception):
     """A rule of section 1.4 that the file breaks (the message says which)."""
 
@@ -139,9 +144,9 @@ def _layout(
     for _ in range(n_kv):
         key = w.text("a key")
         if key in keys:
-            raise _Bad(f"key {key!r} appears twice")
+            raise _Bad(f"key {_short(key)} appears twice")
         keys.add(key)
-        vtype = w.num("I", f"the type of {key!r}")
+        vtype = w.num("I", f"the type of {_short(key)}")
         if key == _ALIGNMENT_KEY:
             if vtype != _UINT32:
                 raise _Bad(f"{_ALIGNMENT_KEY} is not a UINT32")
@@ -152,26 +157,26 @@ def _layout(
                     f"{GGUF_MAX_ALIGNMENT}"
                 )
         else:
-            w.value(vtype, f"the value of {key!r}")
+            w.value(vtype, f"the value of {_short(key)}")
     w.need(n_tensors * _MIN_INFO, f"{n_tensors} tensor infos")
     infos, names = [], set()
     for _ in range(n_tensors):
         name = w.text("a tensor name")
         if name in names:
-            raise _Bad(f"tensor {name!r} appears twice")
+            raise _Bad(f"tensor {_short(name)} appears twice")
         names.add(name)
-        n_dims = w.num("I", f"the dimension count of {name!r}")
+        n_dims = w.num("I", f"the dimension count of {_short(name)}")
         if n_dims > GGUF_MAX_DIMS:
-            raise _Bad(f"tensor {name!r} has {n_dims} dimensions (at most {GGUF_MAX_DIMS})")
-        w.need(8 * n_dims, f"the dimensions of {name!r}")
-        dims = [w.num("Q", f"the dimensions of {name!r}") for _ in range(n_dims)]
-        raw_type = w.num("I", f"the type of {name!r}")
-        offset = w.num("Q", f"the offset of {name!r}")
+            raise _Bad(f"tensor {_short(name)} has {n_dims} dimensions (at most {GGUF_MAX_DIMS})")
+        w.need(8 * n_dims, f"the dimensions of {_short(name)}")
+        dims = [w.num("Q", f"the dimensions of {_short(name)}") for _ in range(n_dims)]
+        raw_type = w.num("I", f"the type of {_short(name)}")
+        offset = w.num("Q", f"the offset of {_short(name)}")
         try:
             ggml_type = gguf.GGMLQuantizationType(raw_type)
             block, type_size = gguf.GGML_QUANT_SIZES[ggml_type]
         except (ValueError, KeyError):
-            raise _Bad(f"tensor {name!r} has unknown GGML type {raw_type}") from None
+            raise _Bad(f"tensor {_short(name)} has unknown GGML type {raw_type}") from None
         infos.append((name, dims, ggml_type.name, block, type_size, offset))
     start = -(-w.pos // alignment) * alignment
     if start > size:
@@ -182,15 +187,17 @@ def _layout(
     tensors = []
     room = size - start
     for name, dims, type_name, block, type_size, offset in infos:
-        elements = 0 if 0 in dims else 1
+        # Dimensions are at least 1 past a zero check, so the byte count only grows with each
+        # factor: stop at the first that no longer fits (the product stays small).
+        elements, nbytes = (0, 0) if 0 in dims else (1, type_size // block)
         for d in dims if elements else ():
             elements *= d
-            if elements > room * block:  # cannot fit: stop before the product grows further
+            nbytes = elements * type_size // block
+            if nbytes > room:
                 break
-        nbytes = elements * type_size // block
         if offset > room or nbytes > room - offset:
             raise _Bad(
-                f"tensor {name!r} ({type_name}, dimensions {dims}, at {offset}) runs past "
+                f"tensor {_short(name)} ({type_name}, dimensions {dims}, at {offset}) runs past "
                 "the end of the file"
             )
         tensors.append((name, start + offset, nbytes, type_name, dims[::-1]))
