@@ -21,7 +21,7 @@ import pytest
 import gpuhash
 from gpuhash import reference as ref
 from gpuhash.errors import InputError
-from gpuhash.formats.gguf import GGUF_MAX_ALIGNMENT
+from gpuhash.formats import gguf as formats_gguf
 
 gguf = pytest.importorskip("gguf")
 
@@ -363,7 +363,7 @@ def test_a_large_header_costs_what_its_bytes_do(tmp_path: Path) -> None:
         (None, False),
         (64, False),
         (1, False),
-        (GGUF_MAX_ALIGNMENT, False),
+        (formats_gguf.GGUF_MAX_ALIGNMENT, False),
         (None, True),
     ],
 )
@@ -462,3 +462,18 @@ def test_appended_zero_bytes_fail_verification(tmp_path: Path, ec_keys: tuple[Pa
         r = _cli(*verify, "--objects", "tensors")
         assert r.returncode == 2, (r.stdout, r.stderr)
         _one_line(r.stderr, "not a valid GGUF file: m.gguf: ", "after the last tensor")
+
+
+def test_the_limits_are_the_specs() -> None:
+    spec = (Path(__file__).resolve().parents[1] / "spec" / "v1" / "spec.md").read_text("utf-8")
+    section = " ".join(spec.split("### 1.4 ")[1].split("## 2. ")[0].split())
+    assert formats_gguf.GGUF_MAX_ALIGNMENT == 1 << 16
+    assert "from 1 to 2^16" in section
+    assert formats_gguf.GGUF_MAX_DIMS == 64
+    assert "at most 64" in section
+    assert formats_gguf.GGUF_MAX_ARRAY_DEPTH == 8
+    assert "nest at most 8 deep" in section
+    assert formats_gguf.GGUF_DEFAULT_ALIGNMENT == 32
+    assert "`A = 32`" in section
+    assert formats_gguf.GGUF_VERSIONS == (2, 3)
+    assert "versions 2 and 3" in section

@@ -17,10 +17,12 @@ from gpuhash.errors import InputError, UsageError
 from gpuhash.sources import Source
 
 __all__ = [
+    "GGUF_DEFAULT_ALIGNMENT",
     "GGUF_MAX_ALIGNMENT",
     "GGUF_MAX_ARRAY_DEPTH",
     "GGUF_MAX_DIMS",
     "GGUF_SUFFIX",
+    "GGUF_VERSIONS",
     "gguf_sources",
 ]
 
