@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import gpuhash
 from gpuhash import reference as ref
@@ -477,3 +479,35 @@ def test_the_limits_are_the_specs() -> None:
     assert "`A = 32`" in section
     assert formats_gguf.GGUF_VERSIONS == (2, 3)
     assert "versions 2 and 3" in section
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(st.tuples(st.integers(0, 400), st.integers(0, 255)), min_size=1, max_size=4))
+def test_a_changed_header_is_refused_or_read_as_the_gguf_package_reads_it(
+    tmp_path: Path, changes: list[tuple[int, int]]
+) -> None:
+    """Bytes of a written file's header changed at random: gpuhash refuses the file, or its
+    objects are exactly what the gguf package's reader makes of it."""
+    path = tmp_path / "m.gguf"
+    if not path.exists():
+        _written(path)
+    data = bytearray(path.read_bytes())
+    for at, byte in changes:
+        data[at % len(data)] = byte
+    bad = _write(tmp_path / "changed.gguf", bytes(data))
+    try:
+        m = gpuhash.list_objects(bad, objects="tensors")
+    except InputError as e:
+        refused = str(e)
+    else:
+        refused = ""
+    if refused:
+        assert refused.startswith("not a valid GGUF file: changed.gguf: "), refused
+        return
+    reader = gguf.GGUFReader(str(bad))
+    assert m[0].size == reader.data_offset
+    assert [(o.name, o.offset, o.size) for o in m[1:]] == [
+        (f"changed.gguf::{t.name}", t.data_offset, t.n_bytes) for t in reader.tensors
+    ]

@@ -31,7 +31,7 @@ GGUF_VERSIONS = (2, 3)  # the versions the gguf package reads
 GGUF_DEFAULT_ALIGNMENT = 32
 GGUF_MAX_ALIGNMENT = 1 << 16  # spec section 1.4: writers use 32; a larger one only wastes padding
 GGUF_MAX_ARRAY_DEPTH = 8  # arrays of arrays (llama.cpp reads none)
-GGUF_MAX_DIMS = 64  # as for safetensors (section 1.3); GGML tensors have at most 4
+GGUF_MAX_DIMS = ref.MAX_DIMENSIONS  # as for safetensors (64); GGML tensors have at most 4
 _ALIGNMENT_KEY = "general.alignment"
 _CHUNK = 1 << 20  # header bytes read at a time
 
@@ -260,9 +260,9 @@ def gguf_sources(src: Source) -> list[Source]:
     ]
     for name, offset, nbytes, dtype, shape in tensors:
         try:
-            ref.check_tensor_name(name, f"{src.name}: tensor {name!r}")
+            ref.check_tensor_name(name, f"tensor {name!r}")
         except ref.SpecError as e:
-            raise InputError(f"not a valid GGUF file: {e}") from None
+            raise InputError(f"not a valid GGUF file: {src.name}: {e}") from None
         out.append(
             dataclasses.replace(
                 src,
