@@ -171,7 +171,6 @@ def test_the_49_byte_file_through_the_cli(tmp_path: Path, ec_keys: tuple[Path, P
             public,
             "--objects",
             "tensors",
-            "--ignore-unsigned-files",
         ),
         (
             "prove",
@@ -188,8 +187,27 @@ def test_the_49_byte_file_through_the_cli(tmp_path: Path, ec_keys: tuple[Path, P
     ]
     for argv in runs:
         r = _cli(*argv)
+        if argv[0] == "verify":
+            # An unsigned file that does not parse is an extra object, a failed verification.
+            assert r.returncode == 1, (argv, r.stdout, r.stderr)
+            assert "extra (not signed): extra.gguf" in r.stdout, r.stdout
+            continue
         assert r.returncode == 2, (argv, r.stdout, r.stderr)
         _one_line(r.stderr, "not a valid GGUF file: extra.gguf: ")
+    # Unsigned files are not read at all when they are ignored: it verifies, at once.
+    r = _cli(
+        "verify",
+        "key",
+        model,
+        "--signature",
+        sig,
+        "--public-key",
+        public,
+        "--objects",
+        "tensors",
+        "--ignore-unsigned-files",
+    )
+    assert r.returncode == 0, (r.stdout, r.stderr)
 
 
 # -- huge counts in every field --------------------------------------------------------------------
@@ -465,8 +483,10 @@ def test_appended_zero_bytes_fail_verification(tmp_path: Path, ec_keys: tuple[Pa
     for extra in (1, 31):
         path.write_bytes(good + b"\0" * extra)
         r = _cli(*verify, "--objects", "tensors")
-        assert r.returncode == 2, (r.stdout, r.stderr)
-        _one_line(r.stderr, "not a valid GGUF file: m.gguf: ", "after the last tensor")
+        # A signed file that no longer parses is a changed object: verification fails.
+        assert r.returncode == 1, (r.stdout, r.stderr)
+        assert "changed: m.gguf (its header no longer parses: " in r.stdout, r.stdout
+        assert "after the last tensor" in r.stdout, r.stdout
 
 
 def test_the_limits_are_the_specs() -> None:

@@ -313,11 +313,15 @@ def test_a_header_with_more_tensors_than_a_listing_may_hold_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Zero-size tensors cost nothing to store: 2^20 of them per file are the most (spec
-    section 1.2), counted before the header is parsed. Shown here with the limit at 10."""
+    section 1.2), counted before the header is parsed. Shown here with the limit at 10: the
+    header object counts too, so a listing of one file holds at most 9 tensors."""
     monkeypatch.setattr(ref, "MAX_OBJECTS", 10)
     tensor = {"dtype": "U8", "shape": [0], "data_offsets": [0, 0]}
-    ok = _safetensors(tmp_path / "ok.safetensors", {f"t{i}": tensor for i in range(10)})
-    assert len(gpuhash.list_objects(ok, objects="tensors")) == 11
+    ok = _safetensors(tmp_path / "ok.safetensors", {f"t{i}": tensor for i in range(9)})
+    assert len(gpuhash.list_objects(ok, objects="tensors")) == 10
+    full = _safetensors(tmp_path / "full.safetensors", {f"t{i}": tensor for i in range(10)})
+    with pytest.raises(InputError, match="more than 10 objects"):
+        gpuhash.list_objects(full, objects="tensors")
     many = _safetensors(tmp_path / "many.safetensors", {f"t{i}": tensor for i in range(11)})
     with pytest.raises(InputError, match="more than 10 tensors"):
         gpuhash.list_objects(many, objects="tensors")
