@@ -115,6 +115,7 @@ class Engine:
         os.pwrite(self._current, data, 0)
         memory = self.measure_memory and _reset_peak()
         before = _status("VmRSS") if memory else 0
+        known = sum(f.count for f in self.failures.values())
         start = time.perf_counter()
         signal.setitimer(signal.ITIMER_REAL, self.deadline)
         try:
@@ -134,9 +135,11 @@ class Engine:
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
         elapsed = time.perf_counter() - start
+        if sum(f.count for f in self.failures.values()) > known:
+            return  # a timeout or an exception: its time and memory say nothing more
         if elapsed > self.deadline:
             self._fail("slow", f"{elapsed:.2f} s", "", data)
-        if memory:
+        elif memory:
             grown = _status("VmHWM") - before
             if grown > min(MAX_PEAK, PEAK_SLACK + 10 * len(data)):
                 self._fail("memory", f"peak resident memory grew {grown // MIB} MiB", "", data)
@@ -160,18 +163,18 @@ def run(
     if hard == resource.RLIM_INFINITY or cap < hard:
         resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
     engine.measure_memory = True
-    started = time.monotonic()
     for _, data in checked_in:
         engine.execute(data)
+    started = time.monotonic()  # the budget is the mutations': replaying the corpus comes first
     rng = random.Random(f"{name}:{seed}")
     end = started + seconds
     while time.monotonic() < end:
         engine.execute(mutate.mutate(rng, name, target.json, seeds))
     elapsed = time.monotonic() - started
     resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
-    crashes.mkdir(parents=True, exist_ok=True)
     failures = []
     for f in engine.failures.values():
+        crashes.mkdir(parents=True, exist_ok=True)
         path = crashes / f"crash-{hashlib.sha256(f.data).hexdigest()[:16]}"
         path.write_bytes(f.data)
         failures.append(

@@ -53,6 +53,7 @@ def campaign(name: str, tmp_path: Path, record_property: Callable[[str, object],
     if not report_path.exists():
         pytest.fail(f"{name}: the engine died (status {done.returncode}): {done.stderr[-3000:]}")
     report = json.loads(report_path.read_text())
+    record_property("fuzz_parser", name)
     record_property("fuzz_executions", report["executions"])
     line = (
         f"fuzz {name}: {report['executions']} executions ({report['accepted']} accepted) in "
