@@ -249,7 +249,7 @@ def gguf_fields(data: bytes) -> list[tuple[int, int]]:
                 at += 8
             fields += [(at, 4), (at + 4, 8)]
             at += 12
-    except (struct.error, KeyError):
+    except (struct.error, KeyError, OverflowError):
         pass
     return [(o, w) for o, w in fields if o + w <= len(data)]
 
@@ -261,7 +261,9 @@ def mutate_gguf(rng: random.Random, data: bytes) -> bytes | None:
     """One or more of the header's integer fields set to interesting values."""
     fields = _GGUF_CACHE.get(data)
     if fields is None:
-        fields = _GGUF_CACHE[data] = gguf_fields(data) if len(_GGUF_CACHE) < 64 else []
+        if len(_GGUF_CACHE) >= 64:
+            _GGUF_CACHE.clear()
+        fields = _GGUF_CACHE[data] = gguf_fields(data)
     if not fields:
         return None
     b = bytearray(data)
@@ -291,7 +293,7 @@ def mutate_protobuf(rng: random.Random, data: bytes) -> bytes | None:
         return data[:i] + junk + data[i:]
     if data not in _PB_CACHE:
         if len(_PB_CACHE) >= 64:
-            return None
+            _PB_CACHE.clear()
         try:
             _PB_CACHE[data] = Manifest.from_bytes(data).to_proto()
         except GpuhashError:
