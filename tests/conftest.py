@@ -1,4 +1,4 @@
-"""Test configuration: Hypothesis profiles.
+"""Test configuration: Hypothesis profiles, and the fuzz campaigns' executions in the summary.
 
 CI (``CI=true``) uses a derandomised profile, so a failure reproduces from its log; elsewhere
 examples are random. ``GPUHASH_HYPOTHESIS_PROFILE`` picks a profile by name.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import settings
@@ -46,3 +47,18 @@ def ec_keys(tmp_path: Path) -> tuple[Path, Path]:
         )
     )
     return private, public
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The executions of each fuzz campaign run (tests/fuzz/test_fuzz.py), one line each."""
+    lines = []
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            props = dict(getattr(report, "user_properties", ()))
+            if getattr(report, "when", None) == "call" and "fuzz_executions" in props:
+                executions = props["fuzz_executions"]
+                lines.append(f"{props['fuzz_parser']}: {executions} executions ({report.outcome})")
+    if lines:
+        terminalreporter.write_sep("-", "fuzz executions per parser")
+        for line in sorted(lines):
+            terminalreporter.write_line(line)
