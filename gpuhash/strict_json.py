@@ -5,8 +5,9 @@ Two parsers that read the same bytes differently (one keeping the first of two `
 the other the last) are a classic signature bypass, so what this loader accepts is exactly
 RFC 8259 JSON, read one way: UTF-8 only (strict decoding, no byte-order mark, never UTF-16 or
 UTF-32 guessed from the bytes), no duplicate keys, no ``NaN`` or ``Infinity``, no number that is
-not finite as a float (``1e400``) and no integer of more than 20 digits (above 2^64), and at
-most ``max_depth`` levels of nesting and ``max_values`` values. The nesting and the number of
+not finite as a float (``1e400``), no integer of more than 20 digits (above 2^64), no string
+with a lone surrogate escape (``"\\ud800"``: not Unicode text, as I-JSON, RFC 7493, says), and
+at most ``max_depth`` levels of nesting and ``max_values`` values. The nesting and the number of
 values are counted by ``scan`` on the text before anything is built, so a small input cannot
 make the parser build a large tree.
 
@@ -35,6 +36,8 @@ MAX_INT_DIGITS = 20
 _STRING = re.compile(r'"[^"\\]*+(?:\\.[^"\\]*+)*+"', re.DOTALL)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 _INNERMOST = re.compile(r"\[\]|\{\}")
+# A surrogate's escape (a pair is two of them): only where one occurs are strings checked.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 class JSONError(ValueError):
@@ -158,7 +161,7 @@ def loads(
     text = _text(data, what)
     _scan_text(text, what, max_depth, max_values)
     try:
-        return json.loads(
+        value = json.loads(
             text,
             object_pairs_hook=_no_duplicates(what),
             parse_float=_parse_float(what),
@@ -171,3 +174,25 @@ def loads(
         raise JSONError(f"{what} is not valid JSON: {e.msg} at line {e.lineno}") from None
     except (ValueError, RecursionError):
         raise JSONError(f"{what} is not valid JSON") from None
+    if _SURROGATE_ESCAPE.search(text):
+        _no_lone_surrogates(value, what)
+    return value
+
+
+def _no_lone_surrogates(value: Any, what: str) -> None:
+    """Refuse a string (key or value) that is not Unicode text: a surrogate without its pair."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            stack.extend(v)
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+        elif isinstance(v, str) and not v.isascii():
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError:
+                raise JSONError(
+                    f"{what} is not valid JSON: a string holds a lone surrogate escape"
+                ) from None

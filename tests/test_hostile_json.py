@@ -16,6 +16,7 @@ from cli_run import one_error_line, run
 
 import gpuhash
 from gpuhash import reference as ref
+from gpuhash import strict_json
 from gpuhash.errors import InputError, UsageError, VerificationError
 from gpuhash.signing import methods
 
@@ -360,3 +361,23 @@ def test_goldens_have_no_duplicate_or_unknown_fields() -> None:
         statement = strict_json.loads(env.payload, "x")
         assert set(statement) == {"_type", "subject", "predicateType", "predicate"}
         assert isinstance(statement["predicate"], dict)
+
+
+@pytest.mark.parametrize(
+    ("text", "ok"),
+    [
+        ('{"a": "\\ud800"}', False),  # a high surrogate alone
+        ('{"a": ["x", "\\udc00y"]}', False),  # a low one alone, in a list
+        ('{"\\ud800": 1}', False),  # in a key
+        ('{"a": "\\ud83d\\ude00"}', True),  # a pair: one character (U+1F600)
+        ('{"a": "\\\\ud800"}', True),  # an escaped backslash, then the letters "ud800"
+    ],
+)
+def test_lone_surrogate_escapes_are_refused(text: str, ok: bool) -> None:
+    """A lone surrogate is not Unicode text (I-JSON): names and strings must encode as UTF-8
+    (one reached the protobuf runtime as a SystemError, found by the fuzz harness)."""
+    if ok:
+        assert strict_json.loads(text.encode(), "x") == json.loads(text)
+    else:
+        with pytest.raises(strict_json.JSONError, match="lone surrogate"):
+            strict_json.loads(text.encode(), "x")
