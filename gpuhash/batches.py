@@ -70,6 +70,11 @@ class Batch:
     check: Callable[[], None] = unchecked
 
 
+#: Private anonymous memory, its pages populated at once where the system can (one call instead
+#: of a page fault per page: measured 0.5 s per GiB instead of 0.9 here).
+_ANONYMOUS = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | getattr(mmap, "MAP_POPULATE", 0)
+
+
 class Buffers:
     """Page-aligned anonymous buffers for the batches read with pread, reused once released:
     a fresh mapping per window costs a page fault per page written (measured here: 0.9 s per
@@ -90,7 +95,7 @@ class Buffers:
             free = self.free.get(size)
             m = free.pop() if free else None
         if m is None:
-            m = mmap.mmap(-1, size)
+            m = mmap.mmap(-1, size, flags=_ANONYMOUS)
         view = memoryview(m)
 
         def release() -> None:
