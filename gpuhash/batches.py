@@ -81,19 +81,23 @@ class Buffers:
     GiB, against 0.11 s for reading into a reused one). A buffer still exported (a view kept by
     a backend, an error's traceback) is never reused; it is left to the garbage collector."""
 
-    #: Free buffers kept per size, at most (the batches in flight are fewer).
+    #: Free buffers kept, at most, whatever their sizes (the batches in flight are fewer): when
+    #: one more is released, the one released longest ago is unmapped.
     KEEP = 4
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.free: dict[int, list[mmap.mmap]] = {}
+        self.free: list[mmap.mmap] = []  # oldest first
         self.closed = False
 
     def take(self, size: int) -> tuple[memoryview, Callable[[], None]]:
         """A buffer of ``size`` (> 0) bytes and its releaser (call it once)."""
+        m = None
         with self.lock:
-            free = self.free.get(size)
-            m = free.pop() if free else None
+            for i in range(len(self.free) - 1, -1, -1):
+                if len(self.free[i]) == size:
+                    m = self.free.pop(i)
+                    break
         if m is None:
             m = mmap.mmap(-1, size, flags=_ANONYMOUS)
         view = memoryview(m)
@@ -105,14 +109,17 @@ class Buffers:
             except BufferError:
                 return  # left for the garbage collector
             except (OSError, SystemError):
-                pass  # no resizing here: not reused
-            else:
-                with self.lock:
-                    kept = self.free.setdefault(size, [])
-                    if not self.closed and len(kept) < self.KEEP:
-                        kept.append(m)
-                        return
-            m.close()
+                m.close()  # no resizing here: not reused
+                return
+            with self.lock:
+                if self.closed:
+                    evicted = [m]
+                else:
+                    self.free.append(m)
+                    evicted = self.free[: -self.KEEP]
+                    del self.free[: -self.KEEP]
+            for old in evicted:
+                old.close()
 
         return view, release
 
@@ -120,8 +127,7 @@ class Buffers:
         """Unmap the free buffers; buffers released later are unmapped then."""
         with self.lock:
             self.closed = True
-            free = [m for kept in self.free.values() for m in kept]
-            self.free.clear()
+            free, self.free = self.free, []
         for m in free:
             m.close()
 

@@ -72,6 +72,29 @@ def test_restore_moves_only_the_ctime(model: Path) -> None:
 # -- the engine, in process ------------------------------------------------------------------
 
 
+def test_read_buffers_are_reused_only_once_nothing_holds_them() -> None:
+    """Windows read with pread go into reused buffers: never one a view still exports."""
+    from gpuhash.batches import Buffers
+
+    buffers = Buffers()
+    view, release = buffers.take(8192)
+    held = np.frombuffer(view, dtype=np.uint8)  # a backend that kept a view
+    release()
+    again, release_again = buffers.take(8192)
+    assert np.shares_memory(held, np.frombuffer(again, dtype=np.uint8)) is False
+    release_again()
+    _, release_reused = buffers.take(8192)  # the second one, released by all: reused
+    assert len(buffers.free) == 0
+    release_reused()
+    for _ in range(2 * Buffers.KEEP):
+        buffers.take(4096)[1]()
+        buffers.take(4096 * 3)[1]()
+    assert len(buffers.free) <= Buffers.KEEP
+    buffers.close()
+    assert buffers.free == []
+    del held
+
+
 @pytest.mark.parametrize("use_mmap", [False, True], ids=["pread", "mmap"])
 @pytest.mark.parametrize("family", ["merkle-sha256", "blake3"])
 @pytest.mark.parametrize("action", ACTIONS)
