@@ -3,8 +3,10 @@
 Every reader (the engine, proofs, verified loading, model_signing resources, the safetensors
 and GGUF header readers) goes through these helpers, so that every file is opened beneath its
 model without following links (``open_beneath``), checked against what was listed
-(``open_checked``), read completely or not at all (``pread_into``) and mapped window by window
-with its offset aligned for ``mmap`` (``map_fd``, ``map_window``).
+(``open_checked``), read completely or not at all (``pread_into``), mapped window by window
+with its offset aligned for ``mmap`` (``map_fd``), and checked again once its bytes were
+consumed (``OpenFile.check``): a file whose size, mtime, ctime, inode or device moved in between
+is an ``InputError`` (spec section 1.2), never a digest of bytes that never existed together.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import mmap
 import os
 import stat
 from collections.abc import Callable
+from types import TracebackType
 from typing import TYPE_CHECKING
 
 from gpuhash.errors import InputError
@@ -53,10 +56,26 @@ def open_source(src: Source) -> int:
     return os.open(src.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK)
 
 
-def open_checked(src: Source) -> int:
-    """A read-only descriptor for a file source that is still the file it was when listed: a
-    regular file of the listed size (and device, inode and mtime, when those were recorded);
-    ``InputError`` otherwise. The caller closes it."""
+#: What ``fstat`` says of an open file that any change to it moves: (size, mtime_ns, ctime_ns,
+#: inode, device). A write moves the ctime even where the writer restores the mtime.
+FileState = tuple[int, int, int, int, int]
+
+
+def file_state(st: os.stat_result) -> FileState:
+    """The ``FileState`` of a stat result."""
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
+
+
+def changed(name: str, doing: str = "hashed") -> InputError:
+    """The error for a file that changed while it was read: ``{name}: file changed while it
+    was being {doing}``."""
+    return InputError(f"{name}: file changed while it was being {doing}")
+
+
+def open_pinned(src: Source) -> tuple[int, FileState]:
+    """A read-only descriptor for a file source that is still the file it was when listed (a
+    regular file of the listed size; device, inode, mtime and ctime too, when those were
+    recorded), and its ``FileState`` now; ``InputError`` otherwise. The caller closes it."""
     try:
         fd = open_source(src)
     except OSError as e:
@@ -70,10 +89,60 @@ def open_checked(src: Source) -> int:
         not stat.S_ISREG(st.st_mode)
         or st.st_size != expected
         or (src.identity is not None and ident != src.identity)
+        or (src.ctime_ns is not None and st.st_ctime_ns != src.ctime_ns)
     ):
         os.close(fd)
-        raise InputError(f"{src.name}: file changed while it was being hashed")
-    return fd
+        raise changed(src.name)
+    return fd, file_state(st)
+
+
+def open_checked(src: Source) -> int:
+    """A read-only descriptor for a file source that is still the file it was when listed
+    (``open_pinned``). The caller closes it."""
+    return open_pinned(src)[0]
+
+
+def check_unchanged(fd: int, before: FileState, name: str, doing: str = "hashed") -> None:
+    """``InputError`` (``changed``) unless the open file ``fd`` is as ``before`` said: its size,
+    mtime, ctime, inode and device unmoved since. Call it once the bytes read are consumed."""
+    try:
+        now = file_state(os.fstat(fd))
+    except OSError as e:
+        raise InputError(f"{name}: cannot read: {e.strerror or e}") from None
+    if now != before:
+        raise changed(name, doing)
+
+
+class OpenFile:
+    """A file source open for reading (``open_pinned``), to be checked (``check``) once the
+    bytes read from it have been consumed, and closed (``close``, idempotent; or use it as a
+    context manager)."""
+
+    def __init__(self, src: Source, doing: str = "hashed") -> None:
+        self.name = src.name
+        self.doing = doing
+        self.fd, self.state = open_pinned(src)
+
+    def check(self) -> None:
+        """``InputError`` if the file changed since it was opened (``check_unchanged``)."""
+        check_unchanged(self.fd, self.state, self.name, self.doing)
+
+    def close(self) -> None:
+        """Close the descriptor (once; later calls do nothing)."""
+        fd, self.fd = self.fd, -1
+        if fd >= 0:
+            os.close(fd)
+
+    def __enter__(self) -> OpenFile:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
 
 def pread_into(fd: int, out: memoryview, at: int, name: str, doing: str = "hashed") -> None:
@@ -84,7 +153,7 @@ def pread_into(fd: int, out: memoryview, at: int, name: str, doing: str = "hashe
     while done < len(out):
         n = os.preadv(fd, [out[done:]], at + done)
         if n == 0:
-            raise InputError(f"{name}: file changed while it was being {doing}")
+            raise changed(name, doing)
         done += n
 
 
@@ -102,16 +171,22 @@ def pread_upto(fd: int, length: int, at: int) -> bytes:
 
 def read_into(src: Source, start: int, out: memoryview, doing: str = "hashed") -> None:
     """Fill ``out`` with bytes ``[start, start + len(out))`` of the object ``src``, from its
-    file opened and checked here; any failure is an ``InputError`` naming the object."""
-    fd = open_checked(src)
+    file opened and checked here, before and after the read (``OpenFile``); any failure is an
+    ``InputError`` naming the object."""
+    with OpenFile(src, doing) as f:
+        read_fd(f.fd, src, start, out, doing)
+        f.check()
+
+
+def read_fd(fd: int, src: Source, start: int, out: memoryview, doing: str = "hashed") -> None:
+    """Fill ``out`` with bytes ``[start, start + len(out))`` of the object ``src`` from its open
+    file ``fd``; any failure is an ``InputError`` naming the object."""
     try:
         pread_into(fd, out, src.offset + start, src.name, doing)
     except InputError:
         raise
     except OSError as e:
         raise InputError(f"{src.name}: cannot read: {e.strerror or e}") from None
-    finally:
-        os.close(fd)
 
 
 def map_fd(
@@ -119,8 +194,15 @@ def map_fd(
 ) -> tuple[mmap.mmap, memoryview]:
     """Map bytes ``[at, at + length)`` of the open file ``fd`` read-only (``length`` > 0): the
     mapping (from ``at`` rounded down to the allocation granularity) and a view of exactly those
-    bytes. ``advice``: a ``madvise`` hint for the mapping, or None. Release both with
-    ``releaser(view, mapping)``."""
+    bytes. ``advice``: a ``madvise`` hint for the mapping, or None (the default,
+    ``MADV_WILLNEED``, starts read-ahead for files not in the page cache yet; no
+    ``MAP_POPULATE``: the hashing threads fault pages in, in parallel, where they read them,
+    measured faster than populating on the reader thread). Release both with
+    ``releaser(view, mapping)``.
+
+    A mapped file that another process truncates kills this process with SIGBUS when a page
+    past the new end is touched (no Python handler can resume from it: the access faults again,
+    forever); map only files nobody else may truncate meanwhile."""
     lead = at % mmap.ALLOCATIONGRANULARITY  # a tensor's bytes need not start on a page
     try:
         m = mmap.mmap(
@@ -129,23 +211,11 @@ def map_fd(
         if advice is not None:
             m.madvise(advice)
     except ValueError:  # the file is now shorter than when it was opened
-        raise InputError(f"{name}: file changed while it was being hashed") from None
+        raise changed(name) from None
     except OSError as e:
         raise InputError(f"{name}: cannot map: {e.strerror}") from None
     view = memoryview(m)
     return m, view[lead:] if lead else view
-
-
-def map_window(src: Source, start: int, length: int) -> tuple[mmap.mmap, memoryview]:
-    """Bytes ``[start, start + length)`` of the object ``src`` mapped from its file, opened and
-    checked here (``map_fd``; no ``MAP_POPULATE``: the hashing threads fault pages in, in
-    parallel, where they read them, measured faster than populating on the reader thread;
-    ``MADV_WILLNEED`` starts read-ahead for files not in the page cache yet)."""
-    fd = open_checked(src)
-    try:
-        return map_fd(fd, src.name, src.offset + start, length)
-    finally:
-        os.close(fd)
 
 
 def no_release() -> None:

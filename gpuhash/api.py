@@ -154,6 +154,7 @@ def list_objects(
                 size=st.st_size,
                 path=full,
                 identity=(st.st_dev, st.st_ino, st.st_mtime_ns),
+                ctime_ns=st.st_ctime_ns,
                 root=root,
                 rel=rel,
                 listed_ns=listed_ns,

@@ -166,7 +166,8 @@ class HashBackend(ABC):
         into device memory, as a device array this backend hashes in place (only called with
         ``capabilities().file_reads``). Return ``None`` to have the engine read the window
         itself; raise ``InputError`` when fewer bytes could be read (the file changed). The
-        engine owns ``fd`` and closes it when this returns."""
+        engine owns ``fd``: it checks the file again through it once the window was hashed
+        (spec section 1.2), then closes it."""
         return None
 
     def object_hasher(self, algorithm: Algorithm, size: int) -> ObjectHasher | None:

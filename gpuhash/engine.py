@@ -66,10 +66,13 @@ def hash_sources(
     ``window_tops``, when given, receives the window size and the top value of every window of
     each object larger than one window (the range values of spec section 11), at no extra cost.
 
-    Files of 1 MiB or more are memory-mapped window by window (no copy). A file truncated by
-    someone else while it is mapped makes the kernel send SIGBUS, which ends the process; where
-    other parties may modify the files being hashed, pass ``use_mmap=False`` to read them with
-    ``pread`` (a copy, somewhat slower), which turns such a change into an ``InputError``."""
+    Every file is checked when opened and again once its bytes were hashed (spec section 1.2):
+    a file whose size, mtime, ctime, inode or device moved in between is an ``InputError``
+    naming it, never a digest. With ``use_mmap``, windows of 1 MiB or more are memory-mapped
+    (no copy); a file truncated by someone else while it is mapped makes the kernel send
+    SIGBUS, which ends the process; where other parties may modify the files being hashed,
+    pass ``use_mmap=False`` to read them with ``pread`` (a copy into reused buffers: more CPU
+    time, docs/benchmarks.md), which turns such a change into an ``InputError`` too."""
     caps = backend.capabilities()
     if algorithm.family not in caps.families:
         raise BackendError(f"backend {backend.name} does not support {algorithm.family}")
@@ -201,6 +204,7 @@ def _feed_native(
             raise BackendError(f"backend {backend.name} has no native {algorithm.family} hasher")
         hashers[obj] = hasher
     hasher.update(batch.buffer)  # type: ignore[attr-defined]
+    batch.check()  # its bytes are hashed: was the file the same all along?
     if start + length >= src.size:
         results[obj] = hasher.digest()  # type: ignore[attr-defined]
         del hashers[obj]
@@ -279,7 +283,10 @@ def _finish_batch(
     except BaseException:
         pending.abandon()  # the call may still be running (an interrupt): wait, then release
         raise
-    pending.batch.release()
+    try:
+        pending.batch.check()  # its bytes are hashed: was the file the same all along?
+    finally:
+        pending.batch.release()
     leaf = algorithm.leaf_size
     counts = pending.counts
     segments = pending.batch.segments

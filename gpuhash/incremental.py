@@ -49,9 +49,12 @@ def rehash(
     """Hash ``path`` again with ``previous``'s algorithm (and object model), reusing the digests
     of every file whose size, modification time, inode and device equal those recorded in
     ``previous``; the result equals a full re-hash whenever files change only in ways that
-    change those (see docs). ``full=True`` re-hashes everything and reports, in ``stale``, the
-    objects whose digest changed although their file's stat did not. The lattice artifact
-    digest is updated in O(changed objects) (spec section 6)."""
+    change those (see docs). The manifest records no ctime (its ``FileStat``: size, mtime_ns,
+    inode, device), so a same-size rewrite whose mtime was put back is reused unnoticed; the
+    files hashed again are checked for changes while hashed as ever (ctime included).
+    ``full=True`` re-hashes everything and reports, in ``stale``, the objects whose digest
+    changed although their file's stat did not. The lattice artifact digest is updated in
+    O(changed objects) (spec section 6)."""
     alg = previous.algorithm
     mode = objects or (
         "files" if all(o.kind == ref.KIND_FILE for o in previous.objects) else "tensors"

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from gpuhash import reference as ref
-from gpuhash._io import open_checked, pread_into
+from gpuhash._io import OpenFile, pread_into
 from gpuhash.errors import UsageError, VerificationError
 
 __all__ = ["DEVICES", "load_safetensors"]
@@ -205,8 +205,9 @@ def load_safetensors(
         # Then each tensor: bytes into a device array, hashed where it lies.
         arrays: dict[str, Any] = {}
         srcs = []
-        fd = open_checked(header)
-        try:
+        # One descriptor for every tensor, checked once they are hashed: tensors read from a
+        # file that changed meanwhile (mixed versions of it) are an error.
+        with OpenFile(file_src, "read") as f:
             for tensor in wanted:
                 src = tensors[f"{base}{tensor}"]
                 expected = signed.get(src.name)
@@ -217,12 +218,11 @@ def load_safetensors(
                         f"{src.name}: {src.size} bytes here, {expected.size} signed"
                     )
                 host = np.empty(src.size, dtype=np.uint8)
-                pread_into(fd, memoryview(host.data), src.offset, src.name, "read")
+                pread_into(f.fd, memoryview(host.data), src.offset, src.name, "read")
                 arrays[tensor] = target.array(host)
                 srcs.append(memory_source(src.name, ref.KIND_TENSOR, arrays[tensor]))
-        finally:
-            os.close(fd)
-        digests = hash_sources(target.backend, alg, srcs)
+            digests = hash_sources(target.backend, alg, srcs)
+            f.check()
         for d in digests:
             if not hmac.compare_digest(d.digest, signed[d.name].digest):
                 raise VerificationError(f"{d.name}: does not match its signed digest")

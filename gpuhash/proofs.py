@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from gpuhash import limits, strict_json
 from gpuhash import reference as ref
-from gpuhash._io import map_window, read_into, releaser
+from gpuhash._io import OpenFile, map_fd, read_fd, read_into, releaser
 from gpuhash.algorithms import Algorithm, resolve_algorithm
 from gpuhash.backend import HashBackend
 from gpuhash.errors import UsageError, VerificationError
@@ -107,9 +107,17 @@ def _find(sources: Sequence[Source], name: str) -> Source:
 
 
 def _read(src: Source, start: int, end: int) -> bytes:
-    """Bytes [start, end) of an object, from its file, and nothing else."""
+    """Bytes [start, end) of an object, from its file (checked before and after the read), and
+    nothing else."""
     out = bytearray(end - start)
     read_into(src, start, memoryview(out), "read")
+    return bytes(out)
+
+
+def _read_at(f: OpenFile, src: Source, start: int, end: int) -> bytes:
+    """Bytes [start, end) of an object, from its open file ``f``, and nothing else."""
+    out = bytearray(end - start)
+    read_fd(f.fd, src, start, memoryview(out), "read")
     return bytes(out)
 
 
@@ -122,7 +130,8 @@ def _prove_reading(
 ) -> list[bytes]:
     """The proof values of leaves [first, first + count) of ``src``, reading its bytes with
     pread: a subtree larger than ``READ_WINDOW`` is split as the tree splits it (section 3) and
-    its halves' values joined with the family's node function."""
+    its halves' values joined with the family's node function. The file is checked once every
+    value is computed: one that changed since it was opened is an ``InputError``."""
     from gpuhash import api
     from gpuhash.digests import subtree_values
 
@@ -134,15 +143,18 @@ def _prove_reading(
         raise UsageError(str(e)) from None
     window_leaves = max(1, READ_WINDOW // L)
 
-    def value(b: HashBackend, lo: int, hi: int) -> bytes:
+    def value(f: OpenFile, b: HashBackend, lo: int, hi: int) -> bytes:
         if hi - lo > window_leaves:
             k = ref.largest_power_of_two_below(hi - lo)
-            return ref.node_value(alg.family, value(b, lo, lo + k), value(b, lo + k, hi), False)
-        data = _read(src, lo * L, min(hi * L, src.size))
+            left, right = value(f, b, lo, lo + k), value(f, b, lo + k, hi)
+            return ref.node_value(alg.family, left, right, False)
+        data = _read_at(f, src, lo * L, min(hi * L, src.size))
         return subtree_values(b, alg, data, src.size, [(lo, hi)], first_byte=lo * L)[0]
 
-    with api.backend_for(backend, alg, min(src.size, READ_WINDOW)) as b:
-        return [value(b, lo, hi) for lo, hi in ranges]
+    with api.backend_for(backend, alg, min(src.size, READ_WINDOW)) as b, OpenFile(src, "read") as f:
+        values = [value(f, b, lo, hi) for lo, hi in ranges]
+        f.check()
+        return values
 
 
 def prove_object(
@@ -189,13 +201,15 @@ def prove_object(
     if not use_mmap:
         nodes = _prove_reading(src, alg, first, count, backend)  # type: ignore[arg-type]
         return Proof(alg, name, src.size, first, count, tuple(nodes))
-    m, window = map_window(src, 0, src.size)
-    try:
-        nodes = api.prove(window, first, count, algorithm=alg, backend=backend)  # type: ignore[arg-type]
-    finally:
-        # If an error's traceback still holds a slice, the mapping is left to the garbage
-        # collector rather than hiding that error behind a BufferError.
-        releaser(window, m)()
+    with OpenFile(src) as f:
+        m, window = map_fd(f.fd, src.name, src.offset, src.size)
+        try:
+            nodes = api.prove(window, first, count, algorithm=alg, backend=backend)  # type: ignore[arg-type]
+        finally:
+            # If an error's traceback still holds a slice, the mapping is left to the garbage
+            # collector rather than hiding that error behind a BufferError.
+            releaser(window, m)()
+        f.check()  # the mapped bytes are hashed: was the file the same all along?
     return Proof(alg, name, src.size, first, count, tuple(nodes))
 
 

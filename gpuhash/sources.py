@@ -39,6 +39,9 @@ class Source:
     device: bool = False
     #: (st_dev, st_ino, st_mtime_ns) seen when the file was listed, to detect changes.
     identity: tuple[int, int, int] | None = None
+    #: st_ctime_ns seen when the file was listed: a write moves it even where the writer puts
+    #: the mtime back. Checked with ``identity``; not part of ``source_stat``.
+    ctime_ns: int | None = None
     #: With ``root``, the file is opened as ``rel`` beneath the directory ``root`` without
     #: following any symbolic link on the way (``open_beneath``); ``path`` is then for messages.
     root: str | None = None

@@ -101,12 +101,13 @@ def test_prove_no_mmap_reads_and_gives_the_same_proof(
     assert no_file_mapping == []
 
 
-def test_prove_without_no_mmap_maps(
+def test_prove_with_mmap_maps(
     model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], no_file_mapping: list[int]
 ) -> None:
-    """The guard itself: without --no-mmap prove maps the file, so the test above can fail."""
+    """The guard itself: with --mmap (before issue 12, the default) prove maps the file, so the
+    test above can fail."""
     argv = ["prove", model, "--object", "big.bin", "--range", "0:1", "-o", tmp_path / "p.json"]
-    code, _, _ = run(capsys, *argv)
+    code, _, _ = run(capsys, *argv, "--mmap")
     assert code == 2
     assert no_file_mapping
 

@@ -137,11 +137,25 @@ def hash_options(parser: argparse.ArgumentParser) -> None:
         help="files: one object per file (default); tensors: each tensor of a .safetensors "
         "file is an object of its own, named FILE::TENSOR, and its header is FILE::__metadata__",
     )
+    mmap_options(parser)
+
+
+def mmap_options(parser: argparse.ArgumentParser) -> None:
+    """``--mmap`` and ``--no-mmap`` (the default), into ``args.no_mmap``."""
+    parser.add_argument(
+        "--mmap",
+        dest="no_mmap",
+        action="store_false",
+        default=True,
+        help="memory-map files instead of reading them (less CPU time); only for files no "
+        "other process truncates while they are hashed: a truncated mapping kills the process",
+    )
     parser.add_argument(
         "--no-mmap",
+        dest="no_mmap",
         action="store_true",
-        help="read files instead of memory-mapping them; use it when other processes may "
-        "truncate the files while they are hashed (a truncated mapping kills the process)",
+        default=True,
+        help="read files with pread (the default): a file truncated meanwhile is an error",
     )
 
 

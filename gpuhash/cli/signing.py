@@ -11,6 +11,7 @@ from gpuhash.cli import resolve
 from gpuhash.cli.options import (
     AddParser,
     hash_options,
+    mmap_options,
     option,
     positional,
     values,
@@ -331,11 +332,7 @@ def add_sign_verify(add_parser: AddParser) -> None:
         if verify:
             positional(p, "path", "MODEL", "a model file or directory")
             verify_hash_options(p)
-            p.add_argument(
-                "--no-mmap",
-                action="store_true",
-                help="read files instead of memory-mapping them (as for hash)",
-            )
+            mmap_options(p)
             p.add_argument(
                 "--range",
                 metavar="PROOF",

@@ -145,12 +145,14 @@ def compare(
     only: list[str],
     what: str = "signature",
     progress: Any = None,
-    use_mmap: bool = True,
+    use_mmap: bool = False,
 ) -> None:
     """Re-hash ``model``'s objects listed in ``manifest`` (those matching ``only``) and record
     in ``result`` the missing, extra (unless ``ignore_unsigned``) and changed ones; with
     ``ranges``, a changed object's differing byte ranges. ``mode``: the manifest's object model
-    (files or tensors); ``what``: signature or manifest, for messages."""
+    (files or tensors); ``what``: signature or manifest, for messages. Files are read with
+    pread unless ``use_mmap`` (a file changed or truncated meanwhile is then an
+    ``InputError``, spec section 1.2; a truncated mapping would end the process)."""
     from gpuhash import api
     from gpuhash.engine import hash_sources
 

@@ -22,7 +22,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from gpuhash import reference as ref
-from gpuhash._io import SEQUENTIAL, map_fd, open_checked, pread_into, releaser
+from gpuhash._io import SEQUENTIAL, OpenFile, map_fd, pread_into, releaser
 from gpuhash.errors import InputError, UsageError, VerificationError
 from gpuhash.signing.result import ChangedObject, VerificationResult, selected
 from gpuhash.sources import Source
@@ -61,36 +61,36 @@ def _read_range(
     h = _hasher(hash_type)
     if end > start:
         buf = memoryview(bytearray(min(WINDOW, end - start)))
-        fd = open_checked(src)
-        try:
-            at = start
-            while at < end:
-                chunk = buf[: min(len(buf), end - at)]
-                pread_into(fd, chunk, at, src.name)
-                h.update(chunk)
-                at += len(chunk)
-                if advance is not None:
-                    advance(len(chunk))
-        except InputError:
-            raise
-        except OSError as e:
-            raise InputError(f"{src.name}: cannot read: {e.strerror or e}") from None
-        finally:
-            os.close(fd)
+        with OpenFile(src) as f:
+            try:
+                at = start
+                while at < end:
+                    chunk = buf[: min(len(buf), end - at)]
+                    pread_into(f.fd, chunk, at, src.name)
+                    h.update(chunk)
+                    at += len(chunk)
+                    if advance is not None:
+                        advance(len(chunk))
+            except InputError:
+                raise
+            except OSError as e:
+                raise InputError(f"{src.name}: cannot read: {e.strerror or e}") from None
+            f.check()  # every byte hashed: was the file the same all along?
     return bytes(h.digest())
 
 
 def _digest_range(
     src: Source, hash_type: str, start: int, end: int, advance: Callable[[int], None] | None = None
 ) -> bytes:
+    """The digest of bytes ``[start, end)`` of ``src``'s file, mapped window by window; the file
+    is checked once they are hashed (``InputError`` if it changed since it was opened)."""
     h = _hasher(hash_type)
     if end > start:
-        fd = open_checked(src)
-        try:
+        with OpenFile(src) as f:
             at = start
             while at < end:
                 length = min(WINDOW, end - at)
-                m, view = map_fd(fd, src.name, at, length, SEQUENTIAL)
+                m, view = map_fd(f.fd, src.name, at, length, SEQUENTIAL)
                 try:
                     h.update(view)
                 finally:
@@ -98,8 +98,7 @@ def _digest_range(
                 if advance is not None:
                     advance(length)
                 at += length
-        finally:
-            os.close(fd)
+            f.check()  # every byte hashed: was the file the same all along?
     return bytes(h.digest())
 
 
