@@ -489,3 +489,25 @@ def test_no_space_names_the_file_being_written(
     assert sorted(p.name for p in full_fs.iterdir()) == expected
     if existing:
         assert dest.read_bytes() == previous
+
+
+@pytest.mark.parametrize(
+    "argv", [["digest", "--backend", "cpu"], ["hash", "--backend", "cpu", "--json"]]
+)
+def test_a_full_standard_output_is_named(tmp_path: Path, argv: list[str]) -> None:
+    """Output to a full device (``> /dev/full``): one line naming standard output, exit 2."""
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full here")
+    (tmp_path / "m.bin").write_bytes(b"model")
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [sys.executable, "-m", "gpuhash", *argv, str(tmp_path / "m.bin")],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == (
+        "gpuhash: error: standard output: cannot write: No space left on device\n"
+    )

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import os
 import signal
 import sys
@@ -63,6 +64,10 @@ def _exit_code(code: object) -> int:
         return code
     sys.stderr.write(f"{code}\n")
     return 1
+
+
+#: Write errors of a full or failing output device.
+_FULL = frozenset((errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO))
 
 
 def _silence_stdout() -> None:
@@ -96,7 +101,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         func: Callable[[argparse.Namespace], int] = args.func
         with log_to_stderr(log_level(args)):
             status = func(args)
-        sys.stdout.flush()
+        try:
+            sys.stdout.flush()
+        except OSError as e:
+            if isinstance(e, BrokenPipeError):
+                raise
+            raise OSError(e.errno, f"cannot write: {e.strerror}", "standard output") from None
         return status
     except KeyboardInterrupt:
         sys.stderr.write(f"{PROG}: interrupted\n")
@@ -118,6 +128,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         error(str(e) or type(e).__name__)
         return EXIT_ERROR
     except OSError as e:
+        if e.filename is None and e.errno in _FULL:
+            # Only standard output is written without a name (files go through write_atomic,
+            # which names them): say so, and drop what is buffered so exiting does not retry.
+            e = OSError(e.errno, f"cannot write: {e.strerror}", "standard output")
+        if e.filename == "standard output":
+            _silence_stdout()
         error(os_error_message(e))
         return EXIT_ERROR
     finally:
