@@ -6,7 +6,6 @@ a hostile header costs time and memory bounded by the file's real size; the GGML
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import struct
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 from gpuhash import reference as ref
 from gpuhash._io import open_checked, pread_upto
 from gpuhash.errors import InputError, UsageError
+from gpuhash.formats.objects import header_object, tensor_object
 from gpuhash.sources import Source
 
 __all__ = [
@@ -248,30 +248,11 @@ def gguf_sources(src: Source) -> list[Source]:
             )
     finally:
         os.close(fd)
-    sep = ref.TENSOR_SEPARATOR
-    out = [
-        dataclasses.replace(
-            src,
-            name=f"{src.name}{sep}{ref.HEADER_OBJECT}",
-            kind=ref.KIND_TENSOR_HEADER,
-            size=start,
-            file_size=src.size,
-        )
-    ]
+    out = [header_object(src, start)]
     for name, offset, nbytes, dtype, shape in tensors:
         try:
             ref.check_tensor_name(name, f"tensor {name!r}")
         except ref.SpecError as e:
             raise InputError(f"not a valid GGUF file: {src.name}: {e}") from None
-        out.append(
-            dataclasses.replace(
-                src,
-                name=f"{src.name}{sep}{name}",
-                kind=ref.KIND_TENSOR,
-                size=nbytes,
-                offset=offset,
-                file_size=src.size,
-                tensor={"dtype": dtype, "shape": shape, "source": src.name, "offset": offset},
-            )
-        )
+        out.append(tensor_object(src, name, nbytes, offset, dtype, shape))
     return out

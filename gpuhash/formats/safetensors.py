@@ -3,13 +3,13 @@ length and JSON) and one object per tensor, laid out by the header the reference
 
 from __future__ import annotations
 
-import dataclasses
 import os
 
 from gpuhash import reference as ref
 from gpuhash import strict_json
 from gpuhash._io import open_checked, pread_upto
 from gpuhash.errors import InputError
+from gpuhash.formats.objects import header_object, tensor_object
 from gpuhash.sources import Source
 
 __all__ = ["check_header", "safetensors_prefix", "tensor_sources"]
@@ -80,29 +80,10 @@ def tensor_sources(src: Source, prefix: bytes | None = None) -> list[Source]:
         raise InputError(
             f"not a valid safetensors file: {src.name}: header: more than {ref.MAX_OBJECTS} tensors"
         )
-    sep = ref.TENSOR_SEPARATOR
-    out = [
-        dataclasses.replace(
-            src,
-            name=f"{src.name}{sep}{ref.HEADER_OBJECT}",
-            kind=ref.KIND_TENSOR_HEADER,
-            size=8 + n,
-            file_size=src.size,
-        )
-    ]
+    out = [header_object(src, 8 + n)]
     for tensor, (dtype, shape, offset) in tensors.items():
         size = ref.SAFETENSORS_DTYPES[dtype]
         for d in shape:
             size *= d
-        out.append(
-            dataclasses.replace(
-                src,
-                name=f"{src.name}{sep}{tensor}",
-                kind=ref.KIND_TENSOR,
-                size=size,
-                offset=offset,
-                file_size=src.size,
-                tensor={"dtype": dtype, "shape": shape, "source": src.name, "offset": offset},
-            )
-        )
+        out.append(tensor_object(src, tensor, size, offset, dtype, shape))
     return out
