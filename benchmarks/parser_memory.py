@@ -27,6 +27,7 @@ kind, path = sys.argv[1], sys.argv[2]
 import gpuhash.manifest, gpuhash.signing.envelope, gpuhash.signing.native, gpuhash.proofs
 from gpuhash.formats import safetensors
 data = open(path, "rb").read()
+size = len(data)
 base = hwm()
 t = time.perf_counter()
 verdict = "accepted"
@@ -39,6 +40,14 @@ try:
         from gpuhash.signing import envelope
         envelope.not_a_bundle(data)
         envelope.parse_bundle(data)
+    elif kind.startswith("signed-statement"):  # what verify parses, but the signature check
+        from gpuhash.signing import envelope, native
+        envelope.not_a_bundle(data)
+        env = envelope.parse_bundle(data)
+        envelope.verification_material(env)
+        payload_type, payload = env.payload_type, env.payload
+        del env, data
+        native.parse(envelope.parse_statement(payload_type, payload))
     elif kind.startswith("statement"):
         from gpuhash.signing import envelope, native
         native.parse(envelope.parse_statement(envelope.PAYLOAD_TYPE, data))
@@ -50,8 +59,8 @@ try:
 except Exception as e:
     verdict = "refused: " + str(e)[:70]
 grow = max(0, hwm() - base)
-print(f"{kind:28} {len(data) / 2**20:8.1f} MiB  peak +{grow / 2**20:7.0f} MiB  "
-      f"{grow / len(data):5.1f}x  {time.perf_counter() - t:6.1f} s  {verdict}")
+print(f"{kind:28} {size / 2**20:8.1f} MiB  peak +{grow / 2**20:7.0f} MiB  "
+      f"{grow / size:5.1f}x  {time.perf_counter() - t:6.1f} s  {verdict}")
 """
 
 
@@ -102,6 +111,7 @@ def inputs(objects: int, payload_mib: int) -> dict[str, bytes]:
         f"manifest-json-{objects}": manifest.to_json().encode(),  # type: ignore[attr-defined]
         f"manifest-pb-{objects}": manifest.to_bytes(),  # type: ignore[attr-defined]
         f"statement-{objects}": statement,
+        f"signed-statement-{objects}": bundle(statement),
         f"bundle-payload-{payload_mib}MiB": bundle(os.urandom(pad * 3 // 4)),
         f"bundle-pad-zeros-{payload_mib}MiB": bundle(b"{}", pad=[0] * (pad // 2)),
         f"bundle-pad-string-{payload_mib}MiB": bundle(b"{}", pad="A" * pad),

@@ -39,11 +39,12 @@ __all__ = [
     "lattice_update",
     "object_from_windows",
     "source_file",
+    "spec_order",
     "subtree_values",
 ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ObjectDigest:
     """One object of a manifest: name, kind, size, digest (and tensor metadata, later)."""
 
@@ -72,33 +73,69 @@ def source_file(o: ObjectDigest) -> str:
     return o.name
 
 
-def artifact_digest(algorithm: Algorithm, objects: Iterable[ObjectDigest]) -> bytes:
-    """ARTIFACT (spec section 6) with fast primitives; equal to ``reference.artifact_digest``."""
-    ident = algorithm.id
+def spec_order(objects: Iterable[ObjectDigest]) -> list[ObjectDigest]:
+    """``objects`` in specification order (by the unsigned bytes of the UTF-8 names, spec
+    section 6), checked: names valid for their kind (section 1.1) and unique. Objects already
+    in order (a loaded manifest, a sorted listing) are checked in one pass, without a sort or a
+    key per object held at once, so that ordering a large manifest costs no more memory than
+    the list itself."""
+    ordered = list(objects)
     try:
-        ordered = ref.sort_entries(o.entry for o in objects)
-        for kind, name, _size, digest in ordered:
-            ref.check_name(name, kind)
-            if len(digest) != algorithm.digest_size:
-                raise ref.SpecError(f"object {name!r} has a digest of {len(digest)} bytes")
+        for o in ordered:
+            ref.check_name(o.name, o.kind)
     except ref.SpecError as e:
         raise InputError(str(e)) from None
+    if not _strictly_increasing(ordered):
+        ordered.sort(key=lambda o: o.name.encode("utf-8"))
+        _strictly_increasing(ordered)
+    return ordered
+
+
+def _strictly_increasing(objects: Sequence[ObjectDigest]) -> bool:
+    """Whether the names of ``objects`` increase strictly; ``InputError`` for a name that
+    appears twice in a row."""
+    previous: bytes | None = None
+    for o in objects:
+        key = o.name.encode("utf-8")
+        if previous is not None and key <= previous:
+            if key == previous:
+                raise InputError(f"object name {o.name!r} appears twice")
+            return False
+        previous = key
+    return True
+
+
+#: Entries hashed into an artifact digest per ``update`` call.
+_ENTRIES_PER_UPDATE = 4096
+
+
+def artifact_digest(algorithm: Algorithm, objects: Iterable[ObjectDigest]) -> bytes:
+    """ARTIFACT (spec section 6) with fast primitives; equal to ``reference.artifact_digest``.
+    The entries are hashed as they are encoded, a few thousand at a time, never all held as
+    bytes at once."""
+    ident = algorithm.id
+    ordered = spec_order(objects)
+    for o in ordered:
+        if len(o.digest) != algorithm.digest_size:
+            raise InputError(f"object {o.name!r} has a digest of {len(o.digest)} bytes")
     if algorithm.family == LTHASH:
         acc = _lanes(_shake(ref.enc_str(ident) + ref.ROLE_LATTICE_BASE))
-        for entry in ordered:
+        for o in ordered:
             acc += _lanes(
-                _shake(ref.enc_str(ident) + ref.entry_bytes(entry) + ref.ROLE_LATTICE_OBJECT)
+                _shake(ref.enc_str(ident) + ref.entry_bytes(o.entry) + ref.ROLE_LATTICE_OBJECT)
             )
         return acc.tobytes()
-    parts = [ref.enc_str(ident), ref.le64(len(ordered))]
-    parts += [ref.entry_bytes(e) for e in ordered]
-    parts.append(ref.ROLE_ARTIFACT)
-    body = b"".join(parts)
     if algorithm.family == BLAKE3:
         import blake3
 
-        return bytes(blake3.blake3(body).digest())
-    return ref.MERKLE_HASHES[algorithm.family](body)
+        h: Any = blake3.blake3()
+    else:
+        h = algorithm.info.hashlib_constructor()
+    h.update(ref.enc_str(ident) + ref.le64(len(ordered)))
+    for at in range(0, len(ordered), _ENTRIES_PER_UPDATE):
+        h.update(b"".join(ref.entry_bytes(o.entry) for o in ordered[at : at + _ENTRIES_PER_UPDATE]))
+    h.update(ref.ROLE_ARTIFACT)
+    return bytes(h.digest())
 
 
 def lattice_update(

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from gpuhash import limits, strict_json
 from gpuhash import reference as ref
 from gpuhash.algorithms import FAMILY_TABLE, Algorithm
-from gpuhash.digests import ObjectDigest, artifact_digest, digests_equal
+from gpuhash.digests import ObjectDigest, artifact_digest, digests_equal, spec_order
 from gpuhash.errors import InputError, UsageError
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ class Manifest:
     @classmethod
     def build(cls, algorithm: Algorithm, objects: Iterable[ObjectDigest]) -> Manifest:
         """Sort the objects as the spec orders them and compute the artifact digest."""
-        ordered = tuple(sorted(objects, key=lambda o: o.name.encode("utf-8")))
+        ordered = tuple(spec_order(objects))
         return cls(algorithm, ordered, artifact_digest(algorithm, ordered))
 
     # -- presentation --------------------------------------------------------------------------
@@ -112,60 +112,8 @@ class Manifest:
 
     @classmethod
     def from_proto(cls, msg: pb.Manifest) -> Manifest:
-        if msg.spec_version != ref.SPEC_VERSION:
-            raise ManifestError(f"manifest has spec version {msg.spec_version}, expected 1")
-        family = _ENUM_FAMILY.get(msg.algorithm.family)
-        if family is None:
-            raise ManifestError(f"manifest has unknown hash family {msg.algorithm.family}")
-        try:
-            algorithm = Algorithm(family, msg.algorithm.leaf_size)
-        except UsageError as e:
-            raise ManifestError(f"manifest algorithm: {e}") from None
-        if msg.algorithm.id != algorithm.id:
-            raise ManifestError(
-                f"manifest algorithm id {msg.algorithm.id!r} disagrees with "
-                f"family {family} and leaf size {msg.algorithm.leaf_size}"
-            )
-        objects = []
-        for entry in msg.objects:
-            try:
-                ref.check_name(entry.name, entry.kind)
-            except ref.SpecError as err:
-                raise ManifestError(f"manifest: {err}") from None
-            if len(entry.digest) != algorithm.digest_size:
-                raise ManifestError(f"manifest: object {entry.name!r} has a malformed digest")
-            tensor: dict[str, object] | None = None
-            if entry.HasField("tensor"):
-                if entry.kind != ref.KIND_TENSOR:
-                    raise ManifestError(
-                        f"manifest: {entry.name!r} has tensor data but is no tensor"
-                    )
-                try:
-                    ref.check_name(entry.tensor.source, ref.KIND_FILE)
-                except ref.SpecError as err:
-                    raise ManifestError(f"manifest: tensor {entry.name!r} source: {err}") from None
-                tensor = {
-                    "dtype": entry.tensor.dtype,
-                    "shape": [int(x) for x in entry.tensor.shape],
-                    "source": entry.tensor.source,
-                    "offset": int(entry.tensor.offset),
-                }
-            stat = None
-            if entry.HasField("stat"):
-                st = entry.stat
-                stat = (int(st.size), int(st.mtime_ns), int(st.inode), int(st.device))
-            objects.append(
-                ObjectDigest(entry.name, entry.kind, entry.size, bytes(entry.digest), tensor, stat)
-            )
-        try:
-            built = cls.build(algorithm, objects)
-        except InputError as err:
-            raise ManifestError(f"manifest: {err}") from None
-        if [o.name for o in built.objects] != [o.name for o in objects]:
-            raise ManifestError("manifest objects are not in specification order")
-        if not digests_equal(built.artifact_digest, bytes(msg.artifact_digest)):
-            raise ManifestError("manifest artifact digest does not match its objects")
-        return built
+        algorithm = _algorithm_of(msg)
+        return _checked(msg, algorithm, [_object_of(entry, algorithm) for entry in msg.objects])
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Manifest:
@@ -173,6 +121,8 @@ class Manifest:
 
         from gpuhash._proto.gpuhash.v1 import manifest_pb2 as pb
 
+        if len(data) > limits.MAX_MANIFEST_BYTES:
+            raise ManifestError(_too_large(len(data)))
         msg = pb.Manifest()
         try:
             msg.ParseFromString(data)
@@ -185,6 +135,8 @@ class Manifest:
         """A manifest from its JSON form (UTF-8 bytes or text), read with the strict loader
         (``strict_json.loads``: no duplicate keys, no non-finite numbers, bounded nesting and
         at most ``limits.MAX_MANIFEST_VALUES`` values, counted before anything is built)."""
+        if len(text) > limits.MAX_MANIFEST_BYTES:
+            raise ManifestError(_too_large(len(text)))
         try:
             value = strict_json.loads(text, "manifest", max_values=limits.MAX_MANIFEST_VALUES)
         except strict_json.JSONError as e:
@@ -193,16 +145,99 @@ class Manifest:
 
     @classmethod
     def from_dict(cls, value: object) -> Manifest:
-        """A manifest from its JSON form already parsed (strictly: see ``from_json``)."""
+        """A manifest from its JSON form already parsed (strictly: see ``from_json``). Each
+        object entry is converted on its own (protobuf's JSON mapping, one ``ObjectEntry`` at a
+        time), so no protobuf message of the whole manifest is built beside the parsed JSON."""
         from google.protobuf import json_format
 
         from gpuhash._proto.gpuhash.v1 import manifest_pb2 as pb
 
-        msg = pb.Manifest()
         if not isinstance(value, dict):
             raise ManifestError("not a gpuhash manifest: not a JSON object")
+        entries = value.get("objects")
+        header = {k: v for k, v in value.items() if k != "objects"}
+        msg = pb.Manifest()
         try:
-            json_format.ParseDict(value, msg)
+            json_format.ParseDict(header, msg)
+            if entries is not None and not isinstance(entries, list):
+                raise ManifestError("not a gpuhash manifest: objects is not a JSON array")
+            algorithm = _algorithm_of(msg)
+            objects = []
+            for i, raw in enumerate(entries or ()):
+                if not isinstance(raw, dict):
+                    raise ManifestError(f"not a gpuhash manifest: object {i} is not a JSON object")
+                entry = pb.ObjectEntry()
+                json_format.ParseDict(raw, entry)
+                objects.append(_object_of(entry, algorithm))
         except json_format.ParseError as e:
             raise ManifestError(f"not a gpuhash manifest: {str(e).splitlines()[0]}") from None
-        return cls.from_proto(msg)
+        return _checked(msg, algorithm, objects)
+
+
+def _too_large(size: int) -> str:
+    return (
+        f"manifest of {limits.describe_size(size)}: larger than "
+        f"{limits.describe_size(limits.MAX_MANIFEST_BYTES)}, the most gpuhash reads for a manifest"
+    )
+
+
+def _algorithm_of(msg: pb.Manifest) -> Algorithm:
+    """The algorithm of a manifest message, checked (spec version, family, leaf size, id)."""
+    if msg.spec_version != ref.SPEC_VERSION:
+        raise ManifestError(f"manifest has spec version {msg.spec_version}, expected 1")
+    family = _ENUM_FAMILY.get(msg.algorithm.family)
+    if family is None:
+        raise ManifestError(f"manifest has unknown hash family {msg.algorithm.family}")
+    try:
+        algorithm = Algorithm(family, msg.algorithm.leaf_size)
+    except UsageError as e:
+        raise ManifestError(f"manifest algorithm: {e}") from None
+    if msg.algorithm.id != algorithm.id:
+        raise ManifestError(
+            f"manifest algorithm id {msg.algorithm.id!r} disagrees with "
+            f"family {family} and leaf size {msg.algorithm.leaf_size}"
+        )
+    return algorithm
+
+
+def _object_of(entry: pb.ObjectEntry, algorithm: Algorithm) -> ObjectDigest:
+    """One object entry of a manifest message, checked (name, digest length, tensor data)."""
+    try:
+        ref.check_name(entry.name, entry.kind)
+    except ref.SpecError as err:
+        raise ManifestError(f"manifest: {err}") from None
+    if len(entry.digest) != algorithm.digest_size:
+        raise ManifestError(f"manifest: object {entry.name!r} has a malformed digest")
+    tensor: dict[str, object] | None = None
+    if entry.HasField("tensor"):
+        if entry.kind != ref.KIND_TENSOR:
+            raise ManifestError(f"manifest: {entry.name!r} has tensor data but is no tensor")
+        try:
+            ref.check_name(entry.tensor.source, ref.KIND_FILE)
+        except ref.SpecError as err:
+            raise ManifestError(f"manifest: tensor {entry.name!r} source: {err}") from None
+        tensor = {
+            "dtype": entry.tensor.dtype,
+            "shape": [int(x) for x in entry.tensor.shape],
+            "source": entry.tensor.source,
+            "offset": int(entry.tensor.offset),
+        }
+    stat = None
+    if entry.HasField("stat"):
+        st = entry.stat
+        stat = (int(st.size), int(st.mtime_ns), int(st.inode), int(st.device))
+    return ObjectDigest(entry.name, entry.kind, entry.size, bytes(entry.digest), tensor, stat)
+
+
+def _checked(msg: pb.Manifest, algorithm: Algorithm, objects: list[ObjectDigest]) -> Manifest:
+    """The manifest of ``objects`` as listed in ``msg``: they must be in specification order
+    and the artifact digest of ``msg`` must be theirs."""
+    try:
+        built = Manifest.build(algorithm, objects)
+    except InputError as err:
+        raise ManifestError(f"manifest: {err}") from None
+    if any(a is not b for a, b in zip(built.objects, objects, strict=True)):
+        raise ManifestError("manifest objects are not in specification order")
+    if not digests_equal(built.artifact_digest, bytes(msg.artifact_digest)):
+        raise ManifestError("manifest artifact digest does not match its objects")
+    return built

@@ -239,6 +239,7 @@ def _verified_statement(signature: str, verifier: Any) -> Any:
     if what is not None:
         raise VerificationError(f"{signature}: is {what}, not a signature (a Sigstore bundle)")
     payload_type, payload = verifier.verify(data)
+    del data  # the bundle's bytes are not needed while the statement is parsed
     return envelope.parse_statement(payload_type, payload)
 
 
