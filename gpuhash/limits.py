@@ -26,14 +26,16 @@ MAX_CERTIFICATE_BYTES = 1 * MIB
 MAX_TRUST_CONFIG_BYTES = 1 * MIB
 #: An inclusion proof: at most 64 subtree values of at most 64 bytes, and one object name.
 MAX_PROOF_BYTES = 1 * MIB
-#: A manifest (JSON or protobuf). A listing has at most 2^20 objects (spec section 1.2); with
-#: 32- or 64-byte digests an object's JSON entry is about 250 bytes plus its name, so this
-#: holds 2^20 objects whose names average several hundred bytes. Lattice digests (2048 bytes,
-#: about 2.7 KiB in JSON) fit for about 300 000 objects.
-MAX_MANIFEST_BYTES = 1 * GIB
-#: A signature (a Sigstore bundle): the manifest in the statement, base64-encoded (4/3) in the
-#: envelope, with room for the statement and the verification material.
-MAX_SIGNATURE_BYTES = 3 * GIB // 2
+#: A manifest (JSON or protobuf). With the limits below, parsing one takes at most about five
+#: times its size in memory (docs/security.md, "Parser limits"), so under 512 MiB. An artifact
+#: has at most 2^18 objects (spec section 1.2); an object's JSON entry is about 150 bytes plus
+#: its name (twice that for a tensor, with its dtype, shape and source) for 32- and 64-byte
+#: digests, so this holds 2^18 file objects with names of about 100 bytes; lattice digests
+#: (2048 bytes, about 2.7 KiB in JSON) fit for about 24 000 objects.
+MAX_MANIFEST_BYTES = 64 * MIB
+#: A signature (a Sigstore bundle): a statement of up to about 70 MiB, base64-encoded (4/3) in
+#: the envelope, with room for the verification material.
+MAX_SIGNATURE_BYTES = 96 * MIB
 
 # Values (as ``strict_json.scan`` counts them: every key, value and container) of the JSON
 # documents gpuhash parses, checked on the text before anything is built: a parsed value costs
@@ -44,10 +46,10 @@ MAX_SIGNATURE_BYTES = 3 * GIB // 2
 #: material's certificates and transparency-log entries); 2^16 is ample and costs at most a few
 #: MiB to parse, so a bundle padded with a large unsigned array is refused before it is built.
 MAX_BUNDLE_VALUES = 1 << 16
-#: A manifest or a signed statement: an object of the most a listing may have (2^20, spec
+#: A manifest or a signed statement: an object of the most an artifact may have (2^18, spec
 #: section 1.2) is about 10 values as a file and about 24 as a tensor of four dimensions, plus
-#: range values; 2^25 admits 2^20 tensors and their ranges.
-MAX_MANIFEST_VALUES = 1 << 25
+#: range values; 2^23 admits 2^18 tensors and their ranges.
+MAX_MANIFEST_VALUES = 1 << 23
 #: An inclusion proof: at most 64 subtree values and a dozen fields.
 MAX_PROOF_VALUES = 1 << 10
 
@@ -59,6 +61,18 @@ def describe_size(n: int) -> str:
             value = n / scale
             return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
     return f"{n} bytes"
+
+
+def check_writable(shown: str, size: int, limit: int, what: str) -> None:
+    """Refuse to write a ``what`` of ``size`` bytes that gpuhash would not read back (more
+    than ``limit``): ``UsageError`` naming ``shown`` (the file) and both sizes, before anything
+    is written or signed."""
+    if size > limit:
+        raise UsageError(
+            f"{shown}: the {what} would be {describe_size(size)}, more than the "
+            f"{describe_size(limit)} gpuhash reads for a {what} (docs/security.md, "
+            f'"Parser limits"): too many objects, or too large digests, for one {what}'
+        )
 
 
 def _too_large(shown: str, limit: int, what: str) -> UsageError:

@@ -83,7 +83,7 @@ DEFAULT_IGNORES = GIT_IGNORES + HF_IGNORES
 HF_REPO_PREFIXES = ("models--", "datasets--", "spaces--")
 
 # An artifact has at most this many objects (section 1.2): a bound against link fan-out.
-MAX_OBJECTS = 1 << 20
+MAX_OBJECTS = 1 << 18
 # A walk enters one directory at most this many times, under as many names (section 1.2): a
 # bound on link fan-out that needs no file to count.
 MAX_DIRECTORY_VISITS = 16

@@ -9,6 +9,7 @@ import re
 import sys
 from typing import TYPE_CHECKING
 
+from gpuhash import limits
 from gpuhash.cli import resolve
 from gpuhash.cli.options import AddParser, hash_options
 from gpuhash.cli.output import EXIT_FAILED, EXIT_OK, PROG, human, printable, table
@@ -106,6 +107,7 @@ def cmd_hash(args: argparse.Namespace) -> int:
             data = manifest.to_json().encode("utf-8")
         else:
             data = manifest.to_bytes()
+        limits.check_writable(args.output, len(data), limits.MAX_MANIFEST_BYTES, "manifest")
         write_atomic(args.output, data)
     if args.json:
         sys.stdout.write(manifest.to_json())

@@ -21,6 +21,8 @@ __all__ = [
     "GGUF_MAX_ALIGNMENT",
     "GGUF_MAX_ARRAY_DEPTH",
     "GGUF_MAX_DIMS",
+    "GGUF_MAX_HEADER_BYTES",
+    "GGUF_MAX_KV",
     "GGUF_SUFFIX",
     "GGUF_VERSIONS",
     "gguf_sources",
@@ -32,6 +34,9 @@ GGUF_DEFAULT_ALIGNMENT = 32
 GGUF_MAX_ALIGNMENT = 1 << 16  # spec section 1.4: writers use 32; a larger one only wastes padding
 GGUF_MAX_ARRAY_DEPTH = 8  # arrays of arrays (llama.cpp reads none)
 GGUF_MAX_DIMS = ref.MAX_DIMENSIONS  # as for safetensors (64); GGML tensors have at most 4
+GGUF_MAX_KV = 1 << 16  # key-value pairs (llama.cpp's files have a few dozen)
+#: The header up to its padding: as large as a safetensors header may be (spec section 1.4).
+GGUF_MAX_HEADER_BYTES = ref.MAX_HEADER_BYTES
 _ALIGNMENT_KEY = "general.alignment"
 _CHUNK = 1 << 20  # header bytes read at a time
 
@@ -61,7 +66,13 @@ class _Walk:
         self._buf, self._start = b"", 0
 
     def need(self, n: int, what: str) -> None:
-        """Refuse ``what`` of ``n`` bytes unless the file holds them from here."""
+        """Refuse ``what`` of ``n`` bytes unless the file holds them from here, within the
+        header's limit (``GGUF_MAX_HEADER_BYTES``)."""
+        if self.pos + n > GGUF_MAX_HEADER_BYTES and n <= self.size - self.pos:
+            raise _Bad(
+                f"{what} ({n} bytes at offset {self.pos}) makes the header larger than "
+                f"{GGUF_MAX_HEADER_BYTES} bytes"
+            )
         if n > self.size - self.pos:
             left = self.size - self.pos
             raise _Bad(
@@ -141,6 +152,10 @@ def _layout(
         raise _Bad(f"version {version} (gguf reads versions 2 and 3)")
     n_tensors = w.num("Q", "the tensor count")
     n_kv = w.num("Q", "the key-value count")
+    if n_tensors > ref.MAX_OBJECTS:
+        raise _Bad(f"{n_tensors} tensors (at most {ref.MAX_OBJECTS}, spec section 1.2)")
+    if n_kv > GGUF_MAX_KV:
+        raise _Bad(f"{n_kv} key-value pairs (at most {GGUF_MAX_KV})")
     w.need(n_kv * _MIN_KV, f"{n_kv} key-value pairs")
     alignment, keys = GGUF_DEFAULT_ALIGNMENT, set()
     for _ in range(n_kv):

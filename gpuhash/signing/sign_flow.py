@@ -128,6 +128,10 @@ def sign(
     payload = envelope.statement_bytes(
         scope.subject_name(model_s), digest, predicate_type, predicate
     )
+    # A signature a verifier would refuse unread is not made (base64: 4 bytes per 3).
+    limits.check_writable(
+        sig_s, 4 * -(-len(payload) // 3) + limits.MIB, limits.MAX_SIGNATURE_BYTES, "signature"
+    )
     write_atomic(sig_s, signer.sign(payload))
     ((key, value),) = digest.items()
     return f"{key}:{value}"
