@@ -257,7 +257,8 @@ def _known(value: dict[str, Any], fields: Sequence[str], what: str) -> None:
 def parse_bundle(data: bytes) -> Envelope:
     """The envelope of a Sigstore bundle (JSON), checked for shape; raises VerificationError."""
     if len(data) > limits.MAX_SIGNATURE_BYTES:
-        size, most = limits.describe_size(len(data)), limits.describe_size(limits.MAX_SIGNATURE_BYTES)
+        most = limits.describe_size(limits.MAX_SIGNATURE_BYTES)
+        size = limits.describe_size(len(data))
         raise VerificationError(f"signature: {size}, larger than the {most} gpuhash reads")
     bundle = _object(parse_json(data, "signature"), "the bundle")
     media = bundle.get("mediaType")
