@@ -22,6 +22,7 @@ from gpuhash._typing import Buffer
 from gpuhash.algorithms import BLAKE3, LTHASH, Algorithm
 from gpuhash.backend import HashBackend, LeafTable
 from gpuhash.errors import BackendError, InputError, UsageError
+from gpuhash.sources import FileStat
 from gpuhash.tree import reduce_groups
 
 if TYPE_CHECKING:
@@ -53,9 +54,9 @@ class ObjectDigest:
     size: int
     digest: bytes
     tensor: dict[str, object] | None = field(default=None, compare=False)
-    #: The file as it was when read: (file size, mtime_ns, inode, device); informative, used by
-    #: incremental re-hashing (``gpuhash.incremental.rehash``).
-    stat: tuple[int, int, int, int] | None = field(default=None, compare=False)
+    #: The file as it was when listed (``FileStat``: file size, mtime_ns, ctime_ns, inode,
+    #: device); informative, used by incremental re-hashing (``gpuhash.incremental.rehash``).
+    stat: FileStat | None = field(default=None, compare=False)
 
     @property
     def entry(self) -> ref.Entry:

@@ -1,5 +1,6 @@
 """Incremental re-hashing (``gpuhash.rehash``): a model hashed again, reusing the digests of the
-files whose size, modification time, inode and device are those a previous manifest recorded."""
+files whose size, modification time, ctime, inode and device are those a previous manifest
+recorded."""
 
 from __future__ import annotations
 
@@ -15,21 +16,28 @@ from gpuhash.engine import ProgressFn, hash_sources
 from gpuhash.errors import InputError
 from gpuhash.formats import split_source, splits
 from gpuhash.manifest import Manifest
-from gpuhash.sources import RACY_MTIME, Source, source_stat
+from gpuhash.sources import RACY_TIME, FileStat, Source, source_stat
 
-__all__ = ["RehashReport", "rehash"]
+__all__ = ["RehashReport", "rehash", "reusable"]
 
 
 @dataclasses.dataclass
 class RehashReport:
     """What ``rehash`` did: object names reused from the previous manifest, re-hashed, gone,
-    and (with ``full``) changed although their file's size, mtime and inode were not."""
+    and (with ``full``) changed although their file's stat was not."""
 
     reused: list[str] = dataclasses.field(default_factory=list)
     hashed: list[str] = dataclasses.field(default_factory=list)
     removed: list[str] = dataclasses.field(default_factory=list)
     stale: list[str] = dataclasses.field(default_factory=list)
     hashed_bytes: int = 0
+
+
+def reusable(stat: FileStat | None) -> bool:
+    """Whether a file listed with ``stat`` may keep a digest recorded with an equal stat (spec
+    section 8): not memory, and neither time racily recent (``RACY_TIME``) nor the ctime unknown
+    (0: a manifest written before ``FileStat`` had one, or a file system that keeps none)."""
+    return stat is not None and stat[1] != RACY_TIME and stat[2] not in (RACY_TIME, 0)
 
 
 def rehash(
@@ -47,12 +55,12 @@ def rehash(
     use_mmap: bool = True,
 ) -> tuple[Manifest, RehashReport]:
     """Hash ``path`` again with ``previous``'s algorithm (and object model), reusing the digests
-    of every file whose size, modification time, inode and device equal those recorded in
-    ``previous``; the result equals a full re-hash whenever files change only in ways that
-    change those (see docs). The manifest records no ctime (its ``FileStat``: size, mtime_ns,
-    inode, device), so a same-size rewrite whose mtime was put back is reused unnoticed; the
-    files hashed again are checked for changes while hashed as ever (ctime included).
-    ``full=True`` re-hashes everything and reports, in ``stale``, the objects whose digest
+    of every file whose size, modification time, ctime, inode and device equal those recorded
+    in ``previous`` (``reusable``); the result equals a full re-hash whenever files change only
+    in ways that change those (see docs). Every write moves the ctime, so a same-size rewrite
+    whose mtime was put back is re-hashed; a manifest without ctimes (written by gpuhash 0.2.0)
+    has all its files re-hashed. The files hashed again are checked for changes while hashed as
+    ever. ``full=True`` re-hashes everything and reports, in ``stale``, the objects whose digest
     changed although their file's stat did not. The lattice artifact digest is updated in
     O(changed objects) (spec section 6)."""
     alg = previous.algorithm
@@ -77,13 +85,7 @@ def rehash(
         split = mode == "tensors" and splits(src.name)
         same_model = bool(old) and all((o.kind != ref.KIND_FILE) == split for o in old)
         stat_now = source_stat(src)
-        if (
-            not full
-            and same_model
-            and stat_now is not None
-            and stat_now[1] != RACY_MTIME
-            and all(o.stat == stat_now for o in old)
-        ):
+        if not full and same_model and reusable(stat_now) and all(o.stat == stat_now for o in old):
             kept.extend(old)
             continue
         todo.extend(split_source(src) if split else [src])

@@ -90,9 +90,15 @@ class Manifest:
             if o.tensor:
                 entry.tensor.CopyFrom(pb.TensorInfo(**o.tensor))  # type: ignore[arg-type]
             if o.stat is not None:
-                size, mtime_ns, inode, device = o.stat
+                size, mtime_ns, ctime_ns, inode, device = o.stat
                 entry.stat.CopyFrom(
-                    pb.FileStat(size=size, mtime_ns=mtime_ns, inode=inode, device=device)
+                    pb.FileStat(
+                        size=size,
+                        mtime_ns=mtime_ns,
+                        ctime_ns=ctime_ns,
+                        inode=inode,
+                        device=device,
+                    )
                 )
         return msg
 
@@ -225,7 +231,8 @@ def _object_of(entry: pb.ObjectEntry, algorithm: Algorithm) -> ObjectDigest:
     stat = None
     if entry.HasField("stat"):
         st = entry.stat
-        stat = (int(st.size), int(st.mtime_ns), int(st.inode), int(st.device))
+        # ctime_ns is absent (0, unknown) in manifests written before FileStat had it.
+        stat = (int(st.size), int(st.mtime_ns), int(st.ctime_ns), int(st.inode), int(st.device))
     return ObjectDigest(entry.name, entry.kind, entry.size, bytes(entry.digest), tensor, stat)
 
 

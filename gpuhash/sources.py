@@ -3,7 +3,7 @@
 A ``Source`` names one object to hash and says where its bytes are; ``memory_source`` builds
 one over a buffer or a device array (``DeviceBytes``: ``__sycl_usm_array_interface__``,
 ``__cuda_array_interface__`` or a CUDA ``__dlpack__``), and ``source_stat`` records a listed
-file's identity for incremental re-hashing.
+file's ``FileStat`` for incremental re-hashing.
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ from typing import Any
 from gpuhash.errors import InputError
 
 __all__ = [
-    "RACY_MTIME",
     "RACY_NS",
+    "RACY_TIME",
     "DeviceBytes",
+    "FileStat",
     "Source",
     "device_bytes",
     "memory_source",
@@ -40,7 +41,7 @@ class Source:
     #: (st_dev, st_ino, st_mtime_ns) seen when the file was listed, to detect changes.
     identity: tuple[int, int, int] | None = None
     #: st_ctime_ns seen when the file was listed: a write moves it even where the writer puts
-    #: the mtime back. Checked with ``identity``; not part of ``source_stat``.
+    #: the mtime back. Checked with ``identity``, and recorded by ``source_stat``.
     ctime_ns: int | None = None
     #: With ``root``, the file is opened as ``rel`` beneath the directory ``root`` without
     #: following any symbolic link on the way (``open_beneath``); ``path`` is then for messages.
@@ -147,19 +148,26 @@ def _dlpack_nbytes(data: Any) -> int:
     return int(numel) * int(data.element_size()) if hasattr(data, "element_size") else 0
 
 
-#: A file whose modification time is this close to when it was listed may change again within
-#: the same timestamp tick (coarse kernel clocks, 2 s on FAT) without its mtime moving.
+#: A file whose modification time (or ctime) is this close to when it was listed may change again
+#: within the same timestamp tick (coarse kernel clocks, 2 s on FAT) without that time moving.
 RACY_NS = 2_000_000_000
-#: The mtime recorded for such a file: it never matches, so the file is always re-hashed.
-RACY_MTIME = -1
+#: The mtime or ctime recorded for such a file: it never matches, so the file is always re-hashed.
+RACY_TIME = -1
+
+#: A listed file as a manifest's ``FileStat`` records it: (file size, mtime_ns, ctime_ns, inode,
+#: device). A ctime of 0 is unknown (a manifest written before ``FileStat`` had one).
+FileStat = tuple[int, int, int, int, int]
 
 
-def source_stat(src: Source) -> tuple[int, int, int, int] | None:
-    """(file size, mtime_ns, inode, device) of a file source as listed, for incremental
-    re-hashing; None for memory. A racily recent mtime is recorded as ``RACY_MTIME``."""
+def source_stat(src: Source) -> FileStat | None:
+    """The ``FileStat`` of a file source as listed, for incremental re-hashing; None for memory.
+    An mtime or ctime within ``RACY_NS`` of the listing is recorded as ``RACY_TIME``."""
     if src.identity is None:
         return None
     dev, ino, mtime_ns = src.identity
+    ctime_ns = 0 if src.ctime_ns is None else src.ctime_ns
     if src.listed_ns is None or mtime_ns > src.listed_ns - RACY_NS:
-        mtime_ns = RACY_MTIME
-    return (src.size if src.file_size is None else src.file_size, mtime_ns, ino, dev)
+        mtime_ns = RACY_TIME
+    if src.listed_ns is None or ctime_ns > src.listed_ns - RACY_NS:
+        ctime_ns = RACY_TIME
+    return (src.size if src.file_size is None else src.file_size, mtime_ns, ctime_ns, ino, dev)

@@ -122,8 +122,8 @@ def test_unchanged_files_hash_as_before(model: Path) -> None:
 
 @pytest.mark.parametrize("action", ["restore", "truncate"])
 def test_incremental_rehash_checks_what_it_hashes(model: Path, action: str) -> None:
-    """``rehash`` reuses digests on equal stats (the manifest records no ctime: spec section 8)
-    and hashes the rest through the engine, checked as ever."""
+    """``rehash`` reuses digests on equal stats (spec section 8) and hashes the rest through the
+    engine, checked as ever."""
     previous = gpuhash.hash_path(model, backend="cpu")
     big = model / "big.bin"
     big.write_bytes(big.read_bytes()[::-1])  # a new version, to be re-hashed

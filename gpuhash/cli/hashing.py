@@ -79,7 +79,7 @@ def _rehash(args: argparse.Namespace) -> Manifest:
     for name in report.stale:
         sys.stderr.write(
             f"{PROG}: warning: {printable(name)} changed although its file's size, "
-            "modification time and inode did not\n"
+            "modification time, ctime and inode did not\n"
         )
     return manifest
 
@@ -249,13 +249,13 @@ def add_hash(add_parser: AddParser) -> None:
         "--incremental",
         metavar="PREVIOUS",
         help="a manifest written by an earlier `gpuhash hash -o`: reuse the digests of files "
-        "whose size, modification time and inode are unchanged, re-hash the rest",
+        "whose size, modification time, ctime and inode are unchanged, re-hash the rest",
     )
     p.add_argument(
         "--full",
         action="store_true",
         help="with --incremental: re-hash everything, and warn about files that changed "
-        "although their size, modification time and inode did not",
+        "although their size, modification time, ctime and inode did not",
     )
     p.add_argument(
         "-o",

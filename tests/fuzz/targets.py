@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -165,10 +166,15 @@ def proof(work: Path) -> Target:
 def incremental(work: Path) -> Target:
     """A previous manifest (JSON or protobuf, read as ``gpuhash hash --incremental`` reads it),
     then the model re-hashed with it. Set-up adds seeds whose stats match the model copy, so
-    mutations reach the reuse of digests as well as the re-hashing."""
+    mutations reach the reuse of digests as well as the re-hashing: made once the copy's ctimes
+    are out of the racy window (spec section 8), since racily recent files are never reused."""
     from gpuhash.cli.resolve import read_manifest
+    from gpuhash.sources import RACY_NS
 
     model = _model(work)
+    newest = max(p.stat().st_ctime_ns for p in model.rglob("*") if p.is_file())
+    while (left := newest + RACY_NS + 10_000_000 - time.time_ns()) > 0:
+        time.sleep(left / 1e9)
     previous = work / "previous.manifest"
 
     def run(data: bytes) -> None:

@@ -24,27 +24,27 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19gpuhash/v1/manifest.proto\x12\ngpuhash.v1\"R\n\tAlgorithm\x12&\n\x06\x66\x61mily\x18\x01 \x01(\x0e\x32\x16.gpuhash.v1.HashFamily\x12\x11\n\tleaf_size\x18\x02 \x01(\x04\x12\n\n\x02id\x18\x03 \x01(\t\"J\n\nTensorInfo\x12\r\n\x05\x64type\x18\x01 \x01(\t\x12\r\n\x05shape\x18\x02 \x03(\x04\x12\x0e\n\x06source\x18\x03 \x01(\t\x12\x0e\n\x06offset\x18\x04 \x01(\x04\"I\n\x08\x46ileStat\x12\x0c\n\x04size\x18\x01 \x01(\x04\x12\x10\n\x08mtime_ns\x18\x02 \x01(\x03\x12\r\n\x05inode\x18\x03 \x01(\x04\x12\x0e\n\x06\x64\x65vice\x18\x04 \x01(\x04\"\xab\x01\n\x0bObjectEntry\x12\x0c\n\x04name\x18\x01 \x01(\t\x12$\n\x04kind\x18\x02 \x01(\x0e\x32\x16.gpuhash.v1.ObjectKind\x12\x0c\n\x04size\x18\x03 \x01(\x04\x12\x0e\n\x06\x64igest\x18\x04 \x01(\x0c\x12&\n\x06tensor\x18\x05 \x01(\x0b\x32\x16.gpuhash.v1.TensorInfo\x12\"\n\x04stat\x18\x06 \x01(\x0b\x32\x14.gpuhash.v1.FileStat\"\x8d\x01\n\x08Manifest\x12\x14\n\x0cspec_version\x18\x01 \x01(\r\x12(\n\talgorithm\x18\x02 \x01(\x0b\x32\x15.gpuhash.v1.Algorithm\x12(\n\x07objects\x18\x03 \x03(\x0b\x32\x17.gpuhash.v1.ObjectEntry\x12\x17\n\x0f\x61rtifact_digest\x18\x04 \x01(\x0c\"\xc8\x01\n\x0eInclusionProof\x12\x14\n\x0cspec_version\x18\x01 \x01(\r\x12(\n\talgorithm\x18\x02 \x01(\x0b\x32\x15.gpuhash.v1.Algorithm\x12\x13\n\x0bobject_name\x18\x03 \x01(\t\x12\x13\n\x0bobject_size\x18\x04 \x01(\x04\x12\x15\n\robject_digest\x18\x05 \x01(\x0c\x12\x12\n\nfirst_leaf\x18\x06 \x01(\x04\x12\x12\n\nleaf_count\x18\x07 \x01(\x04\x12\r\n\x05nodes\x18\x08 \x03(\x0c*\xc3\x01\n\nHashFamily\x12\x1b\n\x17HASH_FAMILY_UNSPECIFIED\x10\x00\x12\x1d\n\x19HASH_FAMILY_MERKLE_SHA256\x10\x01\x12\x1d\n\x19HASH_FAMILY_MERKLE_SHA512\x10\x02\x12\x1f\n\x1bHASH_FAMILY_MERKLE_SHA3_256\x10\x03\x12\x16\n\x12HASH_FAMILY_BLAKE3\x10\x04\x12!\n\x1dHASH_FAMILY_LTHASH16_SHAKE256\x10\x05*v\n\nObjectKind\x12\x1b\n\x17OBJECT_KIND_UNSPECIFIED\x10\x00\x12\x14\n\x10OBJECT_KIND_FILE\x10\x01\x12\x16\n\x12OBJECT_KIND_TENSOR\x10\x02\x12\x1d\n\x19OBJECT_KIND_TENSOR_HEADER\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19gpuhash/v1/manifest.proto\x12\ngpuhash.v1\"R\n\tAlgorithm\x12&\n\x06\x66\x61mily\x18\x01 \x01(\x0e\x32\x16.gpuhash.v1.HashFamily\x12\x11\n\tleaf_size\x18\x02 \x01(\x04\x12\n\n\x02id\x18\x03 \x01(\t\"J\n\nTensorInfo\x12\r\n\x05\x64type\x18\x01 \x01(\t\x12\r\n\x05shape\x18\x02 \x03(\x04\x12\x0e\n\x06source\x18\x03 \x01(\t\x12\x0e\n\x06offset\x18\x04 \x01(\x04\"[\n\x08\x46ileStat\x12\x0c\n\x04size\x18\x01 \x01(\x04\x12\x10\n\x08mtime_ns\x18\x02 \x01(\x03\x12\r\n\x05inode\x18\x03 \x01(\x04\x12\x0e\n\x06\x64\x65vice\x18\x04 \x01(\x04\x12\x10\n\x08\x63time_ns\x18\x05 \x01(\x03\"\xab\x01\n\x0bObjectEntry\x12\x0c\n\x04name\x18\x01 \x01(\t\x12$\n\x04kind\x18\x02 \x01(\x0e\x32\x16.gpuhash.v1.ObjectKind\x12\x0c\n\x04size\x18\x03 \x01(\x04\x12\x0e\n\x06\x64igest\x18\x04 \x01(\x0c\x12&\n\x06tensor\x18\x05 \x01(\x0b\x32\x16.gpuhash.v1.TensorInfo\x12\"\n\x04stat\x18\x06 \x01(\x0b\x32\x14.gpuhash.v1.FileStat\"\x8d\x01\n\x08Manifest\x12\x14\n\x0cspec_version\x18\x01 \x01(\r\x12(\n\talgorithm\x18\x02 \x01(\x0b\x32\x15.gpuhash.v1.Algorithm\x12(\n\x07objects\x18\x03 \x03(\x0b\x32\x17.gpuhash.v1.ObjectEntry\x12\x17\n\x0f\x61rtifact_digest\x18\x04 \x01(\x0c\"\xc8\x01\n\x0eInclusionProof\x12\x14\n\x0cspec_version\x18\x01 \x01(\r\x12(\n\talgorithm\x18\x02 \x01(\x0b\x32\x15.gpuhash.v1.Algorithm\x12\x13\n\x0bobject_name\x18\x03 \x01(\t\x12\x13\n\x0bobject_size\x18\x04 \x01(\x04\x12\x15\n\robject_digest\x18\x05 \x01(\x0c\x12\x12\n\nfirst_leaf\x18\x06 \x01(\x04\x12\x12\n\nleaf_count\x18\x07 \x01(\x04\x12\r\n\x05nodes\x18\x08 \x03(\x0c*\xc3\x01\n\nHashFamily\x12\x1b\n\x17HASH_FAMILY_UNSPECIFIED\x10\x00\x12\x1d\n\x19HASH_FAMILY_MERKLE_SHA256\x10\x01\x12\x1d\n\x19HASH_FAMILY_MERKLE_SHA512\x10\x02\x12\x1f\n\x1bHASH_FAMILY_MERKLE_SHA3_256\x10\x03\x12\x16\n\x12HASH_FAMILY_BLAKE3\x10\x04\x12!\n\x1dHASH_FAMILY_LTHASH16_SHAKE256\x10\x05*v\n\nObjectKind\x12\x1b\n\x17OBJECT_KIND_UNSPECIFIED\x10\x00\x12\x14\n\x10OBJECT_KIND_FILE\x10\x01\x12\x16\n\x12OBJECT_KIND_TENSOR\x10\x02\x12\x1d\n\x19OBJECT_KIND_TENSOR_HEADER\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'gpuhash.v1.manifest_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_HASHFAMILY']._serialized_start=798
-  _globals['_HASHFAMILY']._serialized_end=993
-  _globals['_OBJECTKIND']._serialized_start=995
-  _globals['_OBJECTKIND']._serialized_end=1113
+  _globals['_HASHFAMILY']._serialized_start=816
+  _globals['_HASHFAMILY']._serialized_end=1011
+  _globals['_OBJECTKIND']._serialized_start=1013
+  _globals['_OBJECTKIND']._serialized_end=1131
   _globals['_ALGORITHM']._serialized_start=41
   _globals['_ALGORITHM']._serialized_end=123
   _globals['_TENSORINFO']._serialized_start=125
   _globals['_TENSORINFO']._serialized_end=199
   _globals['_FILESTAT']._serialized_start=201
-  _globals['_FILESTAT']._serialized_end=274
-  _globals['_OBJECTENTRY']._serialized_start=277
-  _globals['_OBJECTENTRY']._serialized_end=448
-  _globals['_MANIFEST']._serialized_start=451
-  _globals['_MANIFEST']._serialized_end=592
-  _globals['_INCLUSIONPROOF']._serialized_start=595
-  _globals['_INCLUSIONPROOF']._serialized_end=795
+  _globals['_FILESTAT']._serialized_end=292
+  _globals['_OBJECTENTRY']._serialized_start=295
+  _globals['_OBJECTENTRY']._serialized_end=466
+  _globals['_MANIFEST']._serialized_start=469
+  _globals['_MANIFEST']._serialized_end=610
+  _globals['_INCLUSIONPROOF']._serialized_start=613
+  _globals['_INCLUSIONPROOF']._serialized_end=813
 # @@protoc_insertion_point(module_scope)

@@ -56,16 +56,18 @@ class TensorInfo(_message.Message):
     def __init__(self, dtype: _Optional[str] = ..., shape: _Optional[_Iterable[int]] = ..., source: _Optional[str] = ..., offset: _Optional[int] = ...) -> None: ...
 
 class FileStat(_message.Message):
-    __slots__ = ("size", "mtime_ns", "inode", "device")
+    __slots__ = ("size", "mtime_ns", "inode", "device", "ctime_ns")
     SIZE_FIELD_NUMBER: _ClassVar[int]
     MTIME_NS_FIELD_NUMBER: _ClassVar[int]
     INODE_FIELD_NUMBER: _ClassVar[int]
     DEVICE_FIELD_NUMBER: _ClassVar[int]
+    CTIME_NS_FIELD_NUMBER: _ClassVar[int]
     size: int
     mtime_ns: int
     inode: int
     device: int
-    def __init__(self, size: _Optional[int] = ..., mtime_ns: _Optional[int] = ..., inode: _Optional[int] = ..., device: _Optional[int] = ...) -> None: ...
+    ctime_ns: int
+    def __init__(self, size: _Optional[int] = ..., mtime_ns: _Optional[int] = ..., inode: _Optional[int] = ..., device: _Optional[int] = ..., ctime_ns: _Optional[int] = ...) -> None: ...
 
 class ObjectEntry(_message.Message):
     __slots__ = ("name", "kind", "size", "digest", "tensor", "stat")
