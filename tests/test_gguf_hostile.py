@@ -349,6 +349,9 @@ RULES = [
     (_gguf_bytes(infos=_info(b"t", (4,)), n_tensors=1) + b"\0" * 20, "runs past the end"),
     (_padded(_gguf_bytes(infos=_info(b"t", (1, 1 << 60), typ=34), n_tensors=1)), "runs past"),
     (_gguf_bytes(_str(b"k" * 100_000) + struct.pack("<IB", 13, 7), n_kv=1), "'kkk"),
+    # Spec revision 1.6: counts above the limits are refused before anything is read for them.
+    (_gguf_bytes(n_tensors=ref.MAX_OBJECTS + 1), "262145 tensors (at most 262144"),
+    (_gguf_bytes(n_kv=formats_gguf.GGUF_MAX_KV + 1), "65537 key-value pairs (at most 65536)"),
 ]
 
 
@@ -359,6 +362,16 @@ def test_header_rules(tmp_path: Path, data: bytes, message: str) -> None:
         gpuhash.list_objects(path, objects="tensors")
     assert message in str(e.value)
     assert len(str(e.value)) < 300
+
+
+def test_a_header_over_100_mb_is_refused_unread(tmp_path: Path) -> None:
+    """A string value that would take the header past 100 000 000 bytes, in a (sparse) file
+    that does hold its bytes: refused by its declared length, the bytes never read."""
+    header = _gguf_bytes(_str(b"k") + struct.pack("<IQ", STRING, 100_000_000), n_kv=1)
+    path = _write(tmp_path / "big.gguf", header)
+    os.truncate(path, 100_001_000)
+    with pytest.raises(InputError, match="makes the header larger than 100000000 bytes"):
+        gpuhash.list_objects(path, objects="tensors")
 
 
 def test_a_large_header_costs_what_its_bytes_do(tmp_path: Path) -> None:
