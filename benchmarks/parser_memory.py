@@ -1,6 +1,7 @@
 """Peak memory of gpuhash's parsers on large inputs (docs/security.md, "Parser limits").
 
-    python benchmarks/parser_memory.py [--objects 1048576] [--payload-mib 200] [--only NAME]
+    python benchmarks/parser_memory.py [--objects 262144] [--payload-mib 64] [--only NAME]
+    python benchmarks/parser_memory.py --at-limits
 
 Each input is generated into a temporary directory, then parsed in a fresh child process: the
 child reads the file, notes its peak resident memory (``VmHWM``, Linux), parses, and prints the
@@ -23,7 +24,8 @@ def hwm():  # the peak resident memory of this process (not inherited across exe
     for line in open("/proc/self/status"):
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) * 1024
-kind, path = sys.argv[1], sys.argv[2]
+name, path = sys.argv[1], sys.argv[2]
+kind = name.removeprefix("limit-")
 import gpuhash.manifest, gpuhash.signing.envelope, gpuhash.signing.native, gpuhash.proofs
 from gpuhash.formats import safetensors
 data = open(path, "rb").read()
@@ -59,12 +61,12 @@ try:
 except Exception as e:
     verdict = "refused: " + str(e)[:70]
 grow = max(0, hwm() - base)
-print(f"{kind:28} {size / 2**20:8.1f} MiB  peak +{grow / 2**20:7.0f} MiB  "
+print(f"{name:28} {size / 2**20:8.1f} MiB  peak +{grow / 2**20:7.0f} MiB  "
       f"{grow / size:5.1f}x  {time.perf_counter() - t:6.1f} s  {verdict}")
 """
 
 
-def _manifest(n: int) -> object:
+def _manifest(n: int, pad: int = 0) -> object:
     from gpuhash import reference as ref
     from gpuhash.algorithms import resolve_algorithm
     from gpuhash.digests import ObjectDigest
@@ -72,9 +74,71 @@ def _manifest(n: int) -> object:
 
     alg = resolve_algorithm("merkle-sha256")
     objects = [
-        ObjectDigest(f"layers/{i:07d}/weights.bin", ref.KIND_FILE, i, bytes(32)) for i in range(n)
+        ObjectDigest(f"layers/{i:07d}/{'w' * pad}weights.bin", ref.KIND_FILE, i, bytes(32))
+        for i in range(n)
     ]
     return Manifest.build(alg, objects)
+
+
+def _filling(n: int, limit: int, encode: object) -> bytes:
+    """The encoding (``encode(manifest)``) of a manifest of ``n`` objects whose names are padded
+    to make it as large as ``limit`` allows."""
+    pad, data = 0, b""
+    while True:
+        data = encode(_manifest(n, pad))  # type: ignore[operator]
+        room = (limit - len(data)) // n
+        if room <= 0:
+            break
+        pad += room
+    while len(data) > limit:  # a length prefix grew a byte: step back
+        pad -= 1
+        data = encode(_manifest(n, pad))  # type: ignore[operator]
+    return data
+
+
+def at_limits() -> dict[str, bytes]:
+    """Inputs as large as the limits admit: 2^18 objects (spec section 1.2) with names padded to
+    fill a manifest of ``MAX_MANIFEST_BYTES``, and a signature of ``MAX_SIGNATURE_BYTES``."""
+    from gpuhash import limits
+    from gpuhash import reference as ref
+    from gpuhash.signing import envelope, native
+
+    n = ref.MAX_OBJECTS
+    most = limits.MAX_MANIFEST_BYTES
+    statement_room = (limits.MAX_SIGNATURE_BYTES - limits.MIB) * 3 // 4
+
+    def signed(manifest: object) -> bytes:
+        return envelope.statement_bytes(
+            "model",
+            native.subject_digest(manifest),  # type: ignore[arg-type]
+            native.PREDICATE_TYPE,
+            native.predicate(manifest, None),  # type: ignore[arg-type]
+        )
+
+    statement = _filling(n, statement_room, signed)
+    return {
+        "limit-manifest-json": _filling(n, most, lambda m: m.to_json().encode()),  # type: ignore[attr-defined]
+        "limit-manifest-pb": _filling(n, most, lambda m: m.to_bytes()),  # type: ignore[attr-defined]
+        "limit-signed-statement": _bundle(statement),
+    }
+
+
+def _bundle(payload: bytes, **extra: object) -> bytes:
+    """A Sigstore bundle shaped like a key bundle around ``payload`` (the signature is not
+    checked: what is measured is the parsing)."""
+    from gpuhash.signing import envelope
+
+    body = {
+        "mediaType": envelope.BUNDLE_MEDIA_TYPE,
+        "verificationMaterial": {"publicKey": {"hint": "00"}, "tlogEntries": []},
+        "dsseEnvelope": {
+            "payload": base64.b64encode(payload).decode(),
+            "payloadType": envelope.PAYLOAD_TYPE,
+            "signatures": [{"sig": "AAAA", "keyid": ""}],
+        },
+        **extra,
+    }
+    return json.dumps(body).encode()
 
 
 def inputs(objects: int, payload_mib: int) -> dict[str, bytes]:
@@ -89,19 +153,7 @@ def inputs(objects: int, payload_mib: int) -> dict[str, bytes]:
         native.predicate(manifest, None),  # type: ignore[arg-type]
     )
 
-    def bundle(payload: bytes, **extra: object) -> bytes:
-        body = {
-            "mediaType": envelope.BUNDLE_MEDIA_TYPE,
-            "verificationMaterial": {"publicKey": {"hint": "00"}, "tlogEntries": []},
-            "dsseEnvelope": {
-                "payload": base64.b64encode(payload).decode(),
-                "payloadType": envelope.PAYLOAD_TYPE,
-                "signatures": [{"sig": "AAAA", "keyid": ""}],
-            },
-            **extra,
-        }
-        return json.dumps(body).encode()
-
+    bundle = _bundle
     header = {
         f"t{i}": {"dtype": "U8", "shape": [0], "data_offsets": [0, 0]} for i in range(objects)
     }
@@ -113,7 +165,7 @@ def inputs(objects: int, payload_mib: int) -> dict[str, bytes]:
         f"statement-{objects}": statement,
         f"signed-statement-{objects}": bundle(statement),
         f"bundle-payload-{payload_mib}MiB": bundle(os.urandom(pad * 3 // 4)),
-        f"bundle-pad-zeros-{payload_mib}MiB": bundle(b"{}", pad=[0] * (pad // 2)),
+        f"bundle-pad-zeros-{payload_mib}MiB": bundle(b"{}", pad=[0] * (pad // 2 - (1 << 20))),
         f"bundle-pad-string-{payload_mib}MiB": bundle(b"{}", pad="A" * pad),
         f"safetensors-{objects}": len(head).to_bytes(8, "little") + head,
     }
@@ -121,12 +173,18 @@ def inputs(objects: int, payload_mib: int) -> dict[str, bytes]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--objects", type=int, default=1 << 20)
-    parser.add_argument("--payload-mib", type=int, default=200)
+    parser.add_argument("--objects", type=int, default=1 << 18)
+    parser.add_argument("--payload-mib", type=int, default=64)
     parser.add_argument("--only", default="")
+    parser.add_argument(
+        "--at-limits",
+        action="store_true",
+        help="inputs as large as the limits admit (2^18 objects, names padded to fill them)",
+    )
     args = parser.parse_args()
+    generated = at_limits() if args.at_limits else inputs(args.objects, args.payload_mib)
     with tempfile.TemporaryDirectory() as tmp:
-        for name, data in inputs(args.objects, args.payload_mib).items():
+        for name, data in generated.items():
             if args.only not in name:
                 continue
             path = os.path.join(tmp, name)
