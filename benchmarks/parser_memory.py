@@ -17,6 +17,8 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
+from typing import Any
 
 CHILD = r"""
 import sys, time
@@ -80,19 +82,19 @@ def _manifest(n: int, pad: int = 0) -> object:
     return Manifest.build(alg, objects)
 
 
-def _filling(n: int, limit: int, encode: object) -> bytes:
+def _filling(n: int, limit: int, encode: Callable[[Any], bytes]) -> bytes:
     """The encoding (``encode(manifest)``) of a manifest of ``n`` objects whose names are padded
     to make it as large as ``limit`` allows."""
     pad, data = 0, b""
     while True:
-        data = encode(_manifest(n, pad))  # type: ignore[operator]
+        data = encode(_manifest(n, pad))
         room = (limit - len(data)) // n
         if room <= 0:
             break
         pad += room
     while len(data) > limit:  # a length prefix grew a byte: step back
         pad -= 1
-        data = encode(_manifest(n, pad))  # type: ignore[operator]
+        data = encode(_manifest(n, pad))
     return data
 
 
@@ -117,8 +119,8 @@ def at_limits() -> dict[str, bytes]:
 
     statement = _filling(n, statement_room, signed)
     return {
-        "limit-manifest-json": _filling(n, most, lambda m: m.to_json().encode()),  # type: ignore[attr-defined]
-        "limit-manifest-pb": _filling(n, most, lambda m: m.to_bytes()),  # type: ignore[attr-defined]
+        "limit-manifest-json": _filling(n, most, lambda m: m.to_json().encode()),
+        "limit-manifest-pb": _filling(n, most, lambda m: m.to_bytes()),
         "limit-signed-statement": _bundle(statement),
     }
 
