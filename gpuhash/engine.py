@@ -59,7 +59,7 @@ def hash_sources(
     sources: Sequence[Source],
     progress: ProgressFn | None = None,
     batch_bytes: int | None = None,
-    use_mmap: bool = True,
+    use_mmap: bool = False,
     window_tops: WindowTops | None = None,
 ) -> list[ObjectDigest]:
     """Object digests of ``sources`` (in the given order) with ``backend``.
@@ -69,12 +69,12 @@ def hash_sources(
 
     Every file is checked when opened and again once its bytes were hashed (spec section 1.2):
     a file whose size, mtime, ctime, inode or device moved in between is an ``InputError``
-    naming it, never a digest. With ``use_mmap``, windows of 1 MiB or more are memory-mapped
-    (no copy); a file truncated by someone else while it is mapped makes the kernel send
-    SIGBUS, which ends the process; where other parties may modify the files being hashed,
-    pass ``use_mmap=False`` to read them with ``pread``, which turns such a change into an
-    ``InputError`` too: windows of 1 MiB or more go to a backend with ``file_spans`` as
-    ``FileSpan``s it reads where it hashes them, otherwise into reused buffers."""
+    naming it, never a digest. Files are read with ``pread`` (the default), so a file truncated
+    meanwhile is an ``InputError`` too; windows of 1 MiB or more go to a backend with
+    ``file_spans`` as ``FileSpan``s it reads where it hashes them (otherwise into reused
+    buffers). With ``use_mmap``, windows of 1 MiB or more are memory-mapped instead (no copy):
+    a file truncated by someone else while it is mapped makes the kernel send SIGBUS, which
+    ends the process, so map only files nobody can truncate while they are hashed."""
     caps = backend.capabilities()
     if algorithm.family not in caps.families:
         raise BackendError(f"backend {backend.name} does not support {algorithm.family}")

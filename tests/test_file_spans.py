@@ -207,11 +207,11 @@ class Cuts(CpuBackend):
 def test_the_engine_reports_a_file_cut_during_its_span_read(
     tmp_path: Path, family: str, native: bool
 ) -> None:
-    """Through ``hash_path``, reading: one window of 12 MiB, cut to 5 MiB
+    """Through ``hash_path`` (reading is the default): one window of 12 MiB, cut to 5 MiB
     while the backend reads it."""
     path = tmp_path / "w.bin"
     path.write_bytes(np.random.default_rng(6).bytes(12 << 20))
     backend = Cuts(path, 5 << 20, native)
     with pytest.raises(InputError, match=CHANGED):
-        gpuhash.hash_path(path, algorithm=family, backend=backend, use_mmap=False)
+        gpuhash.hash_path(path, algorithm=family, backend=backend)
     assert backend.done

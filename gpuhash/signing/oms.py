@@ -112,7 +112,7 @@ def hash_resources(
     hash_type: str,
     shard_size: int | None,
     threads: int | None = None,
-    use_mmap: bool = True,
+    use_mmap: bool = False,
     progress: Callable[[int, int], object] | None = None,
 ) -> list[Resource]:
     """The resources of ``sources`` in model_signing's order. ``progress(done, total)`` is
@@ -310,7 +310,7 @@ def compare(
     result: VerificationResult,
     only: list[str],
     progress: Any = None,
-    use_mmap: bool = True,
+    use_mmap: bool = False,
 ) -> None:
     """Re-hash ``model``'s files (or shards) listed in the verified predicate ``signed`` (those
     matching ``only``) and record in ``result`` the missing, extra (unless
