@@ -23,7 +23,7 @@ import os
 import platform
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import ClassVar
 
 from gpuhash import blake3_cvs
@@ -262,7 +262,10 @@ class CpuBackend(HashBackend):
         """Run ``run(lo, hi)`` over ``0..n`` on the pool. Work is handed out in small pieces
         from a shared counter, so a thread delayed by the GIL does not leave the others idle
         at the end of the call; ``rows`` asks for pieces of about that many rows instead (for
-        vectorised work, where a piece must be large to be efficient)."""
+        vectorised work, where a piece must be large to be efficient). A piece that fails
+        stops the others from starting new ones, and the call returns (or raises the error)
+        only once no thread runs a piece any more: none still reads a file span the caller is
+        about to close."""
         if self.threads == 1 or n < 2 or nbytes < _PARALLEL_MIN_BYTES:
             run(0, n)
             return
@@ -273,14 +276,20 @@ class CpuBackend(HashBackend):
         else:
             piece = max(1, min(16, n // (4 * self.workers)))
         counter = itertools.count(0, piece)  # next() is atomic under the GIL
+        failed = threading.Event()
 
         def worker() -> None:
-            for lo in counter:
-                if lo >= n:
-                    return
-                run(lo, min(lo + piece, n))
+            try:
+                for lo in counter:
+                    if lo >= n or failed.is_set():
+                        return
+                    run(lo, min(lo + piece, n))
+            except BaseException:
+                failed.set()
+                raise
 
         futures = [self._pool.submit(worker) for _ in range(min(self.workers, n))]
+        wait(futures)
         for f in futures:
             f.result()
 
