@@ -197,7 +197,7 @@ def hash_path(
     link_root: str | os.PathLike[str] | None = None,
     ignore_git_paths: bool = True,
     progress: ProgressFn | None = None,
-    use_mmap: bool = True,
+    use_mmap: bool = False,
     objects: str = "files",
 ) -> Manifest:
     """Hash a model file or directory; the manifest holds every object digest and the artifact
@@ -205,8 +205,9 @@ def hash_path(
     own (spec section 1.3). ``algorithm`` is a family (``merkle-sha256``, ``blake3``...) or an
     identifier (``gh1-merkle-sha256-64k``); ``progress(done, total)`` is called as bytes are
     hashed.
-    ``use_mmap=False`` reads files instead of mapping them: use it when others may truncate the
-    files while they are hashed (a truncated mapping ends the process with SIGBUS)."""
+    Files are read with pread (the default: a file changed or truncated by someone else while
+    it is hashed is an ``InputError``); ``use_mmap=True`` maps them instead, only for files
+    nobody can truncate meanwhile (a truncated mapping ends the process with SIGBUS)."""
     alg = algorithm if isinstance(algorithm, Algorithm) else resolve_algorithm(algorithm, leaf_size)
     sources = list_objects(
         path,

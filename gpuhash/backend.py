@@ -11,7 +11,8 @@ a backend cannot get the tree shape wrong. The members:
     What it can do: algorithm families, devices, preferred batch size, a priority for ``auto``.
 ``hash_leaves(algorithm, data, table)``
     Hash many leaves, of one or many objects, in one call. ``data`` is one buffer (host memory,
-    or a device buffer the backend understands); row ``j`` of ``table`` names the leaf
+    or a device buffer the backend understands; a ``FileSpan`` for a backend that declares
+    ``file_spans``, see below); row ``j`` of ``table`` names the leaf
     ``data[offset[j] : offset[j] + length[j]]``, its index within its object, and whether it is
     the only leaf of its object (``root``). The columns are ``array.array`` objects (stdlib,
     buffer protocol: ``numpy.frombuffer(table.offset, dtype=numpy.uint64)`` views one without a
@@ -44,6 +45,17 @@ a backend cannot get the tree shape wrong. The members:
     starts only those that could beat the best one started so far; the default says
     "available, priority unknown" (the backend is started to find out).
 
+File spans: a backend that declares ``Capabilities.file_spans`` may be handed, as the ``data``
+of ``hash_subtrees`` and ``hash_leaves``, a ``FileSpan`` instead of a buffer: a window of an open
+file that it reads itself (``FileSpan.readinto``), in pieces, on the threads that hash them, so
+each piece is copied into a small buffer that stays in the CPU's cache and is hashed at once
+(the engine would otherwise copy the whole window into memory first, on one thread, and the
+hashing threads would read it back from memory). The engine does this only when it reads files
+(``use_mmap=False``, the default), for windows of 1 MiB or more of one file; the table's offsets
+are then relative to the span's first byte. The engine owns the span's descriptor: it checks
+the file through it once the window was hashed (spec section 1.2), then closes it; a backend
+must not keep a span past the call. A backend that does not declare the flag never sees one.
+
 Two optional methods serve the conformance suite (``gpuhash-conformance``), which looks for them
 by name: ``digest_messages(primitive, messages)`` (plain SHA-256, SHA-512 or SHA3-256 digests
 with the device's kernels, checked against NIST CAVP) and, for a backend with
@@ -62,8 +74,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
 # Buffer is part of the contract (the bytes every method takes), so vendors import it from here.
+from gpuhash._io import pread_into
 from gpuhash._typing import Buffer as Buffer
-from gpuhash.errors import BackendError
+from gpuhash.errors import BackendError, InputError
 from gpuhash.tree import reduce_groups
 
 if TYPE_CHECKING:
@@ -97,6 +110,41 @@ class Capabilities:
     #: With ``device_arrays``: ``read_file`` reads windows of files straight into device memory
     #: (GPUDirect Storage, for instance); the engine then neither maps nor copies them.
     file_reads: bool = False
+    #: ``hash_subtrees`` and ``hash_leaves`` accept a ``FileSpan`` as ``data`` (windows of files
+    #: the backend reads itself, piece by piece, where it hashes them; see the module).
+    file_spans: bool = False
+
+
+@dataclass(frozen=True)
+class FileSpan:
+    """Bytes ``[offset, offset + length)`` of the open regular file ``fd``, handed to a backend
+    that declares ``file_spans`` in place of a buffer; ``name`` names the object in errors.
+
+    Read it with ``readinto``, never past ``length`` bytes; the engine owns ``fd`` (it checks
+    the file through it once the span was hashed, then closes it), so do not close it or keep
+    the span after the call returns."""
+
+    fd: int
+    offset: int
+    length: int
+    name: str
+
+    def readinto(self, out: memoryview, at: int = 0) -> None:
+        """Fill ``out`` (a writable byte view) with the span's bytes ``[at, at + len(out))``,
+        however many reads that takes. A file that ends first (it was truncated meanwhile) is
+        an ``InputError`` (``{name}: file changed while it was being hashed``), as is a failed
+        read; bytes past the span are a ``ValueError`` (a bug in the caller, not a changed
+        file)."""
+        if at < 0 or at + len(out) > self.length:
+            raise ValueError(
+                f"{self.name}: bytes [{at}, {at + len(out)}) are outside a span of {self.length}"
+            )
+        try:
+            pread_into(self.fd, out, self.offset + at, self.name)
+        except InputError:
+            raise
+        except OSError as e:
+            raise InputError(f"{self.name}: cannot read: {e.strerror or e}") from None
 
 
 @dataclass(frozen=True)

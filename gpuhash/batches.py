@@ -2,8 +2,9 @@
 one), produced in order on a background thread (``BatchReader``) while the engine hashes.
 
 A batch is a window of a large object (a slice of a host buffer or a device array; from a file,
-a window read into a page-aligned buffer, mapped, or read by the backend into device memory
-itself) or several small objects packed into one page-aligned buffer.
+a window read into a page-aligned buffer, mapped, read by the backend into device memory
+itself, or handed to the backend as a ``FileSpan`` it reads where it hashes) or several small
+objects packed into one page-aligned buffer.
 
 Files are checked for changes (spec section 1.2, ``gpuhash._io.OpenFile``): each is opened as
 listed, and checked again once its bytes were consumed: a window of a file (``Batch.check``)
@@ -12,10 +13,12 @@ after it was hashed, small files packed together right after they were read.
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import queue
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,15 +33,28 @@ from gpuhash._io import (
     releaser,
 )
 from gpuhash._typing import Buffer
-from gpuhash.backend import HashBackend
+from gpuhash.backend import FileSpan, HashBackend
 from gpuhash.errors import BackendError, InputError
 from gpuhash.sources import Source, device_bytes
 
-__all__ = ["MIN_WINDOW", "Batch", "BatchPlan", "BatchReader", "Segment"]
+__all__ = [
+    "MIN_WINDOW",
+    "NATIVE_PIECE",
+    "Batch",
+    "BatchPlan",
+    "BatchReader",
+    "Segment",
+    "SpanPieces",
+]
 
 #: Objects of this many bytes or more get batches of their own, read in place (memory-mapped or
 #: sliced) rather than copied into a packed buffer.
 MIN_WINDOW = 1 << 20
+
+#: Bytes of a ``FileSpan`` fed to a native whole-object hasher at a time (``SpanPieces``):
+#: large enough for a multi-threaded hasher to split, small enough to stay in the last-level
+#: cache between the read and the hash (docs/benchmarks.md, "Reading or mapping").
+NATIVE_PIECE = 4 << 20
 
 #: One batch of a plan: ``(object index, start, length)`` for each of its segments.
 BatchPlan = list[tuple[int, int, int]]
@@ -62,7 +78,8 @@ def unchecked() -> None:
 class Batch:
     """A buffer of segments to hash in one call, and how to release the buffer afterwards."""
 
-    buffer: Buffer
+    #: What ``hash_subtrees`` gets as ``data``: host bytes, a device array, or a ``FileSpan``.
+    buffer: Buffer | FileSpan
     segments: list[Segment]
     release: Callable[[], None]
     #: Called once the buffer's bytes were hashed, before a digest of its objects is reported:
@@ -141,10 +158,14 @@ class BatchReader:
         sources: Sequence[Source],
         plan: list[BatchPlan],
         depth: int,
-        use_mmap: bool = True,
+        use_mmap: bool = False,
         backend: HashBackend | None = None,
+        spans: bool = False,
     ):
         self.use_mmap = use_mmap
+        #: Windows of files of MIN_WINDOW or more (without ``use_mmap``) become ``FileSpan``s
+        #: that the backend (or the engine, feeding a native hasher) reads itself.
+        self.spans = spans and not use_mmap
         #: A backend that reads file windows into its device memory itself.
         self.direct = backend
         self.sources = sources
@@ -233,6 +254,9 @@ class BatchReader:
                 direct = _read_direct(self.direct, f, src, start, length)
                 if direct is not None:
                     return Batch(direct, segments, f.close, f.check)
+            if self.spans and length >= MIN_WINDOW:
+                span = FileSpan(f.fd, src.offset + start, length, src.name)
+                return Batch(span, segments, f.close, f.check)
             if self.use_mmap and length >= MIN_WINDOW:
                 m, view = map_fd(f.fd, src.name, src.offset + start, length)
                 return Batch(view, segments, _closing(releaser(view, m), f), f.check)
@@ -298,3 +322,44 @@ def _read_direct(backend: HashBackend, f: OpenFile, src: Source, start: int, len
             f"backend {backend.name}: read_file returned no device array of {length} bytes"
         )
     return view
+
+
+class SpanPieces:
+    """Reads ``FileSpan``s piece by piece (``NATIVE_PIECE`` bytes) into two buffers reused from
+    span to span, for a native whole-object hasher; with ``pool``, the next piece is read on it
+    while the caller hashes the current one."""
+
+    def __init__(self, pool: ThreadPoolExecutor | None, piece: int = NATIVE_PIECE) -> None:
+        self.pool = pool
+        self.piece = piece
+        self.buffers: list[memoryview] = []
+
+    def pieces(self, span: FileSpan) -> Generator[memoryview, None, None]:
+        """Views of the span's bytes, in order; each is valid until the next one is asked
+        for. A short read (the file was truncated) is an ``InputError`` naming the file."""
+        if not self.buffers:
+            count = 2 if self.pool is not None else 1
+            self.buffers = [memoryview(bytearray(self.piece)) for _ in range(count)]
+
+        def read(i: int, at: int) -> memoryview:
+            view = self.buffers[i][: min(self.piece, span.length - at)]
+            span.readinto(view, at)
+            return view
+
+        if self.pool is None:
+            for at in range(0, span.length, self.piece):
+                yield read(0, at)
+            return
+        ahead: Future[memoryview] = self.pool.submit(read, 0, 0)
+        try:
+            for k, at in enumerate(range(0, span.length, self.piece)):
+                view = ahead.result()
+                if at + self.piece < span.length:
+                    ahead = self.pool.submit(read, (k + 1) % 2, at + self.piece)
+                yield view
+        finally:
+            # Given up early (an error while hashing): no read may still be writing a buffer,
+            # or reading the descriptor the engine is about to close.
+            if not ahead.cancel():
+                with contextlib.suppress(BaseException):
+                    ahead.exception()

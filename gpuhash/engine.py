@@ -25,11 +25,12 @@ from array import array
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from gpuhash import reference as ref
 from gpuhash.algorithms import LTHASH, Algorithm
-from gpuhash.backend import HashBackend, LeafTable
-from gpuhash.batches import MIN_WINDOW, Batch, BatchPlan, BatchReader
+from gpuhash.backend import FileSpan, HashBackend, LeafTable
+from gpuhash.batches import MIN_WINDOW, Batch, BatchPlan, BatchReader, SpanPieces
 from gpuhash.digests import ObjectDigest, WindowTops, finish_object
 from gpuhash.errors import BackendError
 from gpuhash.sources import Source, source_stat
@@ -58,7 +59,7 @@ def hash_sources(
     sources: Sequence[Source],
     progress: ProgressFn | None = None,
     batch_bytes: int | None = None,
-    use_mmap: bool = True,
+    use_mmap: bool = False,
     window_tops: WindowTops | None = None,
 ) -> list[ObjectDigest]:
     """Object digests of ``sources`` (in the given order) with ``backend``.
@@ -68,11 +69,12 @@ def hash_sources(
 
     Every file is checked when opened and again once its bytes were hashed (spec section 1.2):
     a file whose size, mtime, ctime, inode or device moved in between is an ``InputError``
-    naming it, never a digest. With ``use_mmap``, windows of 1 MiB or more are memory-mapped
-    (no copy); a file truncated by someone else while it is mapped makes the kernel send
-    SIGBUS, which ends the process; where other parties may modify the files being hashed,
-    pass ``use_mmap=False`` to read them with ``pread`` (a copy into reused buffers: more CPU
-    time, docs/benchmarks.md), which turns such a change into an ``InputError`` too."""
+    naming it, never a digest. Files are read with ``pread`` (the default), so a file truncated
+    meanwhile is an ``InputError`` too; windows of 1 MiB or more go to a backend with
+    ``file_spans`` as ``FileSpan``s it reads where it hashes them (otherwise into reused
+    buffers). With ``use_mmap``, windows of 1 MiB or more are memory-mapped instead (no copy):
+    a file truncated by someone else while it is mapped makes the kernel send SIGBUS, which
+    ends the process, so map only files nobody can truncate while they are hashed."""
     caps = backend.capabilities()
     if algorithm.family not in caps.families:
         raise BackendError(f"backend {backend.name} does not support {algorithm.family}")
@@ -126,12 +128,17 @@ def hash_sources(
     if progress is not None:
         progress(0, total_bytes)
     direct = backend if caps.device_arrays and caps.file_reads and not native else None
-    reader = BatchReader(sources, plan, depth=1, use_mmap=use_mmap, backend=direct)
+    reader = BatchReader(
+        sources, plan, depth=1, use_mmap=use_mmap, backend=direct, spans=caps.file_spans
+    )
     # Backends that allow it hash the next batches (up to ``in_flight`` of them) on dispatcher
     # threads while this thread finishes the oldest one (Python work that would otherwise
     # leave the device or the cores idle).
     depth = max(1, caps.in_flight) if caps.concurrent else 0
     dispatcher = ThreadPoolExecutor(depth, "gpuhash-dispatch") if depth else None
+    # A native hasher is fed file spans piece by piece, the next piece read on the (otherwise
+    # idle) dispatcher thread while this one is hashed.
+    spans = SpanPieces(dispatcher)
     pending: collections.deque[_Pending] = collections.deque()  # oldest first
 
     def finish_oldest() -> None:
@@ -148,7 +155,9 @@ def hash_sources(
         for b, item in enumerate(reader):
             if native:
                 try:
-                    _feed_native(backend, algorithm, sources, item, plan[b], hashers, results)
+                    _feed_native(
+                        backend, algorithm, sources, item, plan[b], hashers, results, spans
+                    )
                 finally:
                     item.release()
                 done_bytes += sum(length for _, _, length in plan[b])
@@ -194,6 +203,7 @@ def _feed_native(
     batch_plan: BatchPlan,
     hashers: dict[int, object],
     results: dict[int, bytes],
+    spans: SpanPieces,
 ) -> None:
     ((obj, start, length),) = batch_plan
     src = sources[obj]
@@ -203,7 +213,13 @@ def _feed_native(
         if hasher is None:
             raise BackendError(f"backend {backend.name} has no native {algorithm.family} hasher")
         hashers[obj] = hasher
-    hasher.update(batch.buffer)  # type: ignore[attr-defined]
+    if isinstance(batch.buffer, FileSpan):
+        # Closed here, even on an error: no read ahead outlives the descriptor it reads.
+        with contextlib.closing(spans.pieces(batch.buffer)) as pieces:
+            for piece in pieces:
+                hasher.update(piece)  # type: ignore[attr-defined]
+    else:
+        hasher.update(batch.buffer)  # type: ignore[attr-defined]
     batch.check()  # its bytes are hashed: was the file the same all along?
     if start + length >= src.size:
         results[obj] = hasher.digest()  # type: ignore[attr-defined]
@@ -251,14 +267,14 @@ def _start_batch(
         counts.append(n)
     table = LeafTable(offset=offsets, length=lengths, index=indices, root=roots)
     whole = [s.whole for s in batch.segments]
+    # A FileSpan only for a backend that declares file_spans (HashBackend's contract).
+    data: Any = batch.buffer
     if dispatcher is not None:
-        future = dispatcher.submit(
-            backend.hash_subtrees, algorithm, batch.buffer, table, counts, whole
-        )
+        future = dispatcher.submit(backend.hash_subtrees, algorithm, data, table, counts, whole)
     else:
         future = Future()
         try:
-            future.set_result(backend.hash_subtrees(algorithm, batch.buffer, table, counts, whole))
+            future.set_result(backend.hash_subtrees(algorithm, data, table, counts, whole))
         except BaseException:
             batch.release()
             raise

@@ -52,7 +52,7 @@ def rehash(
     objects: str | None = None,
     full: bool = False,
     progress: ProgressFn | None = None,
-    use_mmap: bool = True,
+    use_mmap: bool = False,
 ) -> tuple[Manifest, RehashReport]:
     """Hash ``path`` again with ``previous``'s algorithm (and object model), reusing the digests
     of every file whose size, modification time, ctime, inode and device equal those recorded

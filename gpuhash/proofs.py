@@ -171,12 +171,12 @@ def prove_object(
     allow_symlinks: bool = False,
     link_root: str | os.PathLike[str] | None = None,
     ignore_git_paths: bool = True,
-    use_mmap: bool = True,
+    use_mmap: bool = False,
 ) -> Proof:
     """A proof for bytes ``[start, end)`` of the object ``name`` of a model path (rounded out to
-    whole leaves). The object is memory-mapped, not read into memory; with ``use_mmap=False``
-    it is read with pread, one subtree of at most ``READ_WINDOW`` bytes at a time (a file
-    truncated meanwhile is then an error, never a SIGBUS)."""
+    whole leaves). The object is read with pread, one subtree of at most ``READ_WINDOW`` bytes
+    at a time (a file truncated meanwhile is then an error, never a SIGBUS); with
+    ``use_mmap=True`` it is memory-mapped instead, not read into memory."""
     from gpuhash import api
 
     alg = algorithm if isinstance(algorithm, Algorithm) else resolve_algorithm(algorithm, leaf_size)

@@ -30,7 +30,8 @@ __all__ = ["ACTIONS", "ENV", "ChangesFile", "Watcher", "change"]
 ENV = "GPUHASH_TEST_CHANGE"
 ACTIONS = ("rewrite", "restore", "truncate", "extend")
 #: Windows of 2 MiB, so that a file of a few MiB has several, the last one large enough to be
-#: mapped (with ``use_mmap``; the engine maps windows of 1 MiB or more).
+#: mapped (with ``use_mmap``) or handed over as a ``FileSpan`` (reading: the default); the
+#: engine does either for windows of 1 MiB or more.
 BATCH = 2 << 20
 
 

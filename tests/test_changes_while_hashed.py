@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +107,26 @@ def test_a_change_during_the_last_window_is_an_error(
     backend = ChangesFile(action, str(model / "big.bin"))
     with pytest.raises(InputError, match=CHANGED):
         gpuhash.hash_path(model, algorithm=family, backend=backend, use_mmap=use_mmap)
+    assert backend.watcher.done
+
+
+def test_the_python_api_reads_by_default(model: Path) -> None:
+    """Embedders are safe from SIGBUS without asking: every function that hashes files reads
+    them unless told ``use_mmap=True``, and a file truncated under ``hash_path`` called with
+    its defaults is an error (mapped, it would have ended this process)."""
+    import inspect
+
+    from gpuhash.engine import hash_sources
+    from gpuhash.signing.config import SignConfig
+
+    functions: list[Callable[..., Any]] = [gpuhash.hash_path, rehash, proofs.prove_object]
+    functions += [gpuhash.sign, gpuhash.verify, hash_sources, SignConfig.set_hashing]
+    for f in functions:
+        assert inspect.signature(f).parameters["use_mmap"].default is False, f
+    assert SignConfig().use_mmap is False
+    backend = ChangesFile("truncate", str(model / "big.bin"))
+    with pytest.raises(InputError, match=CHANGED):
+        gpuhash.hash_path(model, backend=backend)
     assert backend.watcher.done
 
 

@@ -231,9 +231,10 @@ def test_reading_instead_of_mapping_gives_the_same_digests(cpu: CpuBackend, tmp_
     (tmp_path / "f").write_bytes(data)
     src = [Source("f", 1, n, path=str(tmp_path / "f"))]
     alg = Algorithm("merkle-sha256", 4096)
-    mapped = hash_sources(cpu, alg, src, batch_bytes=1 << 20)
+    mapped = hash_sources(cpu, alg, src, batch_bytes=1 << 20, use_mmap=True)
     read = hash_sources(cpu, alg, src, batch_bytes=1 << 20, use_mmap=False)
     assert mapped == read
+    assert hash_sources(cpu, alg, src, batch_bytes=1 << 20) == read  # reading: the default
     assert read[0].digest == ref.object_digest("merkle-sha256", data, 4096)
 
 

@@ -234,6 +234,13 @@ class ConformanceSuite:
         objects.check_windows(conformance_backend, family, coverage)
 
     @_families
+    def test_files(self, conformance_backend: HashBackend, family: str, coverage: Coverage) -> None:
+        """Files read (``FileSpan``s for backends with ``file_spans``) and mapped, through the
+        engine: around 1 MiB, in windows, and a tensor at an offset into its file."""
+        _supported(conformance_backend, family)
+        objects.check_files(conformance_backend, family, coverage)
+
+    @_families
     def test_device_arrays(
         self, conformance_backend: HashBackend, family: str, coverage: Coverage
     ) -> None:

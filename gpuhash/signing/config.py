@@ -73,7 +73,7 @@ class SignConfig:
     ignore_paths: tuple[str, ...] = ()
     allow_symlinks: bool = False
     backend: str | HashBackend = "auto"
-    use_mmap: bool = True
+    use_mmap: bool = False
 
     # -- the signer (one; the last chosen wins) ------------------------------------------------
 
@@ -140,13 +140,13 @@ class SignConfig:
         ignore_paths: Iterable[str] = (),
         allow_symlinks: bool = False,
         backend: str | HashBackend = "auto",
-        use_mmap: bool = True,
+        use_mmap: bool = False,
     ) -> Self:
         """The hashing options, all at once (an option left out takes its default). With the
         gpuhash format ``algorithm`` is a family or identifier (``merkle-sha256``, ``blake3``,
         ``gh1-merkle-sha256-64k``...); with ``oms`` it is ``sha256`` or ``blake3``.
         ``objects="tensors"`` signs each safetensors / GGUF tensor as an object of its own.
-        ``use_mmap=False`` reads files instead of mapping them (see ``gpuhash.hash_path``)."""
+        ``use_mmap=True`` maps files instead of reading them (see ``gpuhash.hash_path``)."""
         return dataclasses.replace(
             self,
             algorithm=algorithm,

@@ -59,7 +59,7 @@ def sign(
     shard_size: int | None = None,
     range_size: int | None = None,
     progress: Any = None,
-    use_mmap: bool = True,
+    use_mmap: bool = False,
     objects: str = "files",
 ) -> str:
     """Hash ``model`` and write a signature of it to ``signature`` (atomically). Returns the

@@ -36,7 +36,7 @@ def verify(
     objects: str | None = None,
     range_proof: str | os.PathLike[str] | None = None,
     progress: Any = None,
-    use_mmap: bool = True,
+    use_mmap: bool = False,
 ) -> VerificationResult:
     """Verify ``signature`` (made with ``method``) over ``model``; see the module docstring.
 
@@ -46,8 +46,8 @@ def verify(
     model (``files`` or ``tensors``) the signature must use. ``range_proof``: an inclusion proof
     file (``gpuhash prove``); only the proven bytes of its object are read and checked against
     the signed manifest, nothing else. ``progress(done, total)`` is called as the model's bytes
-    are hashed. ``use_mmap=False`` reads the files with pread instead of mapping them (on every
-    path: gpuhash and model_signing formats, files and tensors).
+    are hashed. Files are read with pread; ``use_mmap=True`` maps them instead (on every path:
+    gpuhash and model_signing formats, files and tensors; see ``gpuhash.hash_path``).
 
     ``gpuhash.VerifyConfig`` is the same call as a reusable, composable configuration (it calls
     this function); this one stays for one-off calls and the command line."""

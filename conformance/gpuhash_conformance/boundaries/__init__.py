@@ -67,6 +67,9 @@ The modules, and what each enumeration is for (the bug it catches):
 ``objects``: ``check_windows``
     objects spanning windows through the engine at small batch sizes (every family,
     lattice included), and an object of more than 1024 windows.
+``objects``: ``check_files``
+    files through the engine, read (handed to backends with ``file_spans`` as ``FileSpan``s)
+    and mapped, around 1 MiB, in windows, a tensor at an offset: span offsets, short pieces.
 ``objects``: ``check_device_arrays``
     objects already in the backend's device memory (``device_array``), whole and in windows.
 """

@@ -1,9 +1,11 @@
 """Objects through the engine (and the primitives): leaves of 2 KiB to 16 MiB, objects that
-span windows, and objects already in the backend's device memory, against digests built from
-hashlib and the blake3 package."""
+span windows, files read and mapped as the commands read them, and objects already in the
+backend's device memory, against digests built from hashlib and the blake3 package."""
 
 from __future__ import annotations
 
+import os
+import tempfile
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -11,8 +13,9 @@ import numpy as np
 from gpuhash import reference as ref
 from gpuhash.algorithms import BLAKE3, LTHASH, Algorithm
 from gpuhash.backend import HashBackend
+from gpuhash.batches import MIN_WINDOW
 from gpuhash.engine import hash_sources
-from gpuhash.sources import memory_source
+from gpuhash.sources import Source, memory_source
 from gpuhash_conformance import oracle
 from gpuhash_conformance.boundaries.calls import (
     Coverage,
@@ -31,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = [
     "LARGE_LEAVES",
     "check_device_arrays",
+    "check_files",
     "check_large_leaves",
     "check_windows",
     "object_digest",
@@ -109,6 +113,49 @@ def check_windows(backend: HashBackend, family: str, cov: Coverage) -> None:
     cov.max_object_bytes = max(cov.max_object_bytes, len(big))
     if g.digest != object_digest(alg, big):
         raise AssertionError("an object of 2051 windows (more than 1024) differs")
+
+
+def check_files(backend: HashBackend, family: str, cov: Coverage) -> None:
+    """Files through the engine as the commands hash them: read (``use_mmap=False``; windows
+    of 1 MiB or more handed over as ``FileSpan``s to a backend with ``file_spans``) and mapped;
+    files just under, at and over 1 MiB, whole and in windows of 1 and 2 MiB (a last window
+    under 1 MiB), and a tensor's bytes starting 12,345 bytes into its file."""
+    alg = Algorithm(family, 4096)
+    sizes = [MIN_WINDOW - 1, MIN_WINDOW, MIN_WINDOW + 3 * 4096 + 17, 3 * MIN_WINDOW + 5]
+    datas = [pattern(0, s, seed=60 + i) for i, s in enumerate(sizes)]
+    at, tensor_size = 12345, MIN_WINDOW + 3000
+    whole_file = pattern(0, at + tensor_size + 999, seed=70)
+    with tempfile.TemporaryDirectory(prefix="gpuhash-conformance-") as tmp:
+        sources = []
+        for i, x in enumerate([*datas, whole_file]):
+            path = os.path.join(tmp, f"f{i}.bin")
+            with open(path, "wb") as f:
+                f.write(x)
+            sources.append(Source(f"f{i}.bin", ref.KIND_FILE, len(x), path=path))
+        tensor = sources.pop()
+        sources.append(
+            Source(
+                "f.bin:t",
+                ref.KIND_TENSOR,
+                tensor_size,
+                path=tensor.path,
+                offset=at,
+                file_size=len(whole_file),
+            )
+        )
+        datas.append(whole_file[at : at + tensor_size])
+        for batch in (None, MIN_WINDOW, 2 * MIN_WINDOW):
+            for use_mmap in (False, True):
+                got = hash_sources(backend, alg, sources, batch_bytes=batch, use_mmap=use_mmap)
+                how = "mapped" if use_mmap else "read"
+                for g, x in zip(got, datas, strict=True):
+                    cov.calls += 1
+                    cov.max_object_bytes = max(cov.max_object_bytes, len(x))
+                    if g.digest != object_digest(alg, x):
+                        raise AssertionError(
+                            f"{g.name} ({len(x)} bytes, {how}, batches of {batch or 'default'} "
+                            "bytes) differs"
+                        )
 
 
 def check_device_arrays(backend: HashBackend, family: str, cov: Coverage) -> None:
