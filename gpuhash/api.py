@@ -230,9 +230,11 @@ def hash_bytes(
     leaf_size: int | None = None,
     backend: str | HashBackend = "auto",
 ) -> bytes:
-    """The object digest of one in-memory object: bytes, bytearray, memoryview or a numpy array
-    (its bytes in C order), or a device array hashed where it lies by a backend of its device
-    (a pyopencl array with ``backend="opencl"``, created in that backend's ``context``)."""
+    """The object digest of one in-memory object: bytes, bytearray, memoryview, a numpy array
+    or a CPU tensor with DLPack (its bytes in C order), or a device array hashed where it lies
+    by a backend of its device (a pyopencl array with ``backend="opencl"``, created in that
+    backend's ``context``; a CuPy array or torch CUDA tensor with ``backend="cuda"``), after
+    the work its producer reports as pending (docs/device-arrays.md)."""
     alg = algorithm if isinstance(algorithm, Algorithm) else resolve_algorithm(algorithm, leaf_size)
     source = memory_source("<bytes>", ref.KIND_FILE, data)
     if not source.device:
@@ -242,34 +244,19 @@ def hash_bytes(
     return obj.digest
 
 
-def _host_tensor(name: str, value: object) -> object:
-    """A CPU tensor of a framework (torch, jax...) as a numpy array through DLPack; anything
-    else unchanged (bytes, numpy arrays, device arrays are read as they are)."""
+def _host_tensor(value: object) -> object:
+    """A numpy array in little-endian byte order (files store tensors little-endian: a
+    big-endian array is hashed as those bytes); anything else unchanged (``memory_source``
+    reads CPU DLPack tensors, buffers and device arrays)."""
     import sys
 
     numpy = sys.modules.get("numpy")
-    if numpy is not None and isinstance(value, numpy.ndarray):
-        # Files store tensors little-endian: a big-endian array is hashed as those bytes.
-        if value.dtype.byteorder == ">" or (
-            value.dtype.byteorder == "=" and sys.byteorder == "big"
-        ):
-            return value.astype(value.dtype.newbyteorder("<"))
+    if not (numpy is not None and isinstance(value, numpy.ndarray)):
         return value
-    dlpack_device = getattr(value, "__dlpack_device__", None)
-    if dlpack_device is None or hasattr(value, "__cuda_array_interface__"):
-        return value
-    kind = int(dlpack_device()[0])
-    if kind != 1:  # kDLCPU; device tensors go to the backend of their device
-        return value
-    import numpy as np
-
-    try:
-        return np.from_dlpack(value)  # type: ignore[arg-type]
-    except (TypeError, BufferError, RuntimeError) as e:
-        # numpy has no bfloat16: view such a tensor as 16-bit integers first (same bytes).
-        raise InputError(
-            f"{name}: cannot read this CPU tensor's bytes through DLPack ({e})"
-        ) from None
+    order = value.dtype.byteorder
+    if order == ">" or (order == "=" and sys.byteorder == "big"):
+        return value.astype(value.dtype.newbyteorder("<"))
+    return value
 
 
 def hash_tensors(
@@ -287,8 +274,7 @@ def hash_tensors(
     with ``opencl``)."""
     alg = algorithm if isinstance(algorithm, Algorithm) else resolve_algorithm(algorithm, leaf_size)
     sources = [
-        memory_source(name, ref.KIND_TENSOR, _host_tensor(name, value))
-        for name, value in tensors.items()
+        memory_source(name, ref.KIND_TENSOR, _host_tensor(value)) for name, value in tensors.items()
     ]
     for src in sources:
         try:

@@ -192,10 +192,12 @@ class KernelBackend(HashBackend):
         """A device buffer over host memory, without a copy (only with shares_host_memory)."""
         raise NotImplementedError
 
-    def _device_view(self, data: object) -> tuple[Any, int] | None:
+    def _device_view(self, q: Any, data: object) -> tuple[Any, int] | None:
         """``(device buffer, byte offset)`` when ``data`` is a device array of this backend
-        (``gpuhash.sources.DeviceBytes`` of its interface, or its own array type); raise
-        ``BackendError`` for a device array this backend cannot read."""
+        (``gpuhash.sources.DeviceBytes`` of its interface, or its own array type), with
+        ``q`` made to wait for the producer's pending work on it (``DeviceBytes.stream``,
+        or the array's own events) before anything enqueued after; raise ``BackendError``
+        for a device array this backend cannot read."""
         return None
 
     #: Exceptions that mean a device error (turned into BackendError naming the device).
@@ -357,7 +359,7 @@ class KernelBackend(HashBackend):
         q = slot.queue
         n = len(table)
         offsets: Any = table.offset
-        on_device = self._device_view(data)
+        on_device = self._device_view(q, data)
         if on_device is not None:
             buf, start = on_device  # a device array (or a slice of one): hashed in place
             if start:

@@ -1,9 +1,9 @@
 """Sources: where an object's bytes come from (a file, a host buffer or a device array).
 
 A ``Source`` names one object to hash and says where its bytes are; ``memory_source`` builds
-one over a buffer or a device array (``DeviceBytes``: ``__sycl_usm_array_interface__``,
-``__cuda_array_interface__`` or a CUDA ``__dlpack__``), and ``source_stat`` records a listed
-file's ``FileStat`` for incremental re-hashing.
+one over a buffer, a host array or a device array (``DeviceBytes``, read through the array's
+protocol by ``gpuhash.arrays``), and ``source_stat`` records a listed file's ``FileStat`` for
+incremental re-hashing.
 """
 
 from __future__ import annotations
@@ -12,8 +12,11 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+from gpuhash.arrays import DeviceBytes, device_bytes, host_array
 from gpuhash.errors import InputError
 
+# DeviceBytes and device_bytes live in gpuhash.arrays; re-exported here, where backends and
+# callers have always found them.
 __all__ = [
     "RACY_NS",
     "RACY_TIME",
@@ -58,17 +61,23 @@ class Source:
 
 
 def memory_source(name: str, kind: int, data: object) -> Source:
-    """A ``Source`` over a bytes-like object or a numpy array (its bytes in C order), or over
-    a device array that a backend hashes where it lies, never copied to the host by the engine:
-    a pyopencl array, or any object with ``__sycl_usm_array_interface__`` (dpctl memory, dpnp
-    arrays), ``__cuda_array_interface__`` (CuPy, Numba) or a CUDA ``__dlpack__`` (torch), C-
-    contiguous, as its bytes in C order."""
+    """A ``Source`` over a bytes-like object, a numpy array or a CPU DLPack tensor (torch,
+    jax: its bytes in C order), or over a device array that a backend hashes where it lies,
+    never copied to the host by the engine: a pyopencl array, or any object with
+    ``__sycl_usm_array_interface__`` (dpctl memory, dpnp arrays), a CUDA ``__dlpack__``
+    (torch, CuPy) or ``__cuda_array_interface__`` (Numba), C-contiguous, as its bytes in C
+    order. ``gpuhash.arrays`` says how each protocol is read, and when an array is refused."""
     device_view = device_bytes(name, data)
     if device_view is not None:
         return Source(
             name=name, kind=kind, size=int(device_view.nbytes), data=device_view, device=True
         )
     numpy = sys.modules.get("numpy")  # an ndarray implies numpy is already imported
+    if numpy is None or not isinstance(data, numpy.ndarray):
+        host = host_array(name, data)
+        if host is not None:
+            data = host
+            numpy = sys.modules["numpy"]
     if numpy is not None and isinstance(data, numpy.ndarray):
         # As flat bytes: memoryview cannot cast arrays with a zero in their shape.
         data = numpy.ascontiguousarray(data).reshape(-1).view(numpy.uint8)
@@ -77,75 +86,6 @@ def memory_source(name: str, kind: int, data: object) -> Source:
     except TypeError:
         raise InputError(f"{name}: object of type {type(data).__name__} is not a buffer") from None
     return Source(name=name, kind=kind, size=view.nbytes, data=view)
-
-
-@dataclass(frozen=True)
-class DeviceBytes:
-    """Bytes ``[start, start + nbytes)`` of a device array ``owner``, which lives on a device
-    of the kind ``interface`` (``"sycl"``, ``"cuda"``). Slicing gives another view; a backend
-    that knows the interface turns it into a device pointer (``gpuhash.device``)."""
-
-    interface: str
-    owner: Any
-    start: int
-    nbytes: int
-
-    def __getitem__(self, item: slice) -> DeviceBytes:
-        lo, hi, step = item.indices(self.nbytes)
-        if step != 1:
-            raise ValueError("device bytes can only be sliced contiguously")
-        return DeviceBytes(self.interface, self.owner, self.start + lo, max(0, hi - lo))
-
-
-def _contiguous_nbytes(name: str, iface: dict[str, Any]) -> int:
-    import numpy as np
-
-    shape = tuple(int(n) for n in iface.get("shape", ()))
-    itemsize = np.dtype(iface["typestr"]).itemsize
-    strides = iface.get("strides")
-    if strides is not None:
-        expected, step = [], itemsize
-        for n in reversed(shape):
-            expected.append(step)
-            step *= n
-        if tuple(strides) != tuple(reversed(expected)) and any(n > 1 for n in shape):
-            raise InputError(f"{name}: a device array must be C-contiguous to be hashed in place")
-    count = 1
-    for n in shape:
-        count *= n
-    return int(count * itemsize)
-
-
-def device_bytes(name: str, data: object) -> Any:
-    """A device array as a 1-D byte view (pyopencl arrays stay pyopencl arrays), else None."""
-    cl_array = sys.modules.get("pyopencl.array")
-    if cl_array is not None and isinstance(data, cl_array.Array):
-        if not data.flags.c_contiguous:
-            raise InputError(f"{name}: a device array must be C-contiguous to be hashed in place")
-        import numpy as np
-
-        return data.reshape(-1).view(np.uint8)
-    sycl = getattr(data, "__sycl_usm_array_interface__", None)
-    if sycl is not None:
-        return DeviceBytes("sycl", data, 0, _contiguous_nbytes(name, sycl))
-    cuda = getattr(data, "__cuda_array_interface__", None)
-    if cuda is not None:
-        return DeviceBytes("cuda", data, 0, _contiguous_nbytes(name, cuda))
-    if hasattr(data, "__dlpack__") and hasattr(data, "__dlpack_device__"):
-        kind, _ = data.__dlpack_device__()
-        if int(kind) in (2, 3, 13):  # kDLCUDA, kDLCUDAHost, kDLCUDAManaged
-            if hasattr(data, "is_contiguous") and not data.is_contiguous():
-                raise InputError(
-                    f"{name}: a device array must be C-contiguous to be hashed in place"
-                )
-            nbytes = int(getattr(data, "nbytes", 0)) or _dlpack_nbytes(data)
-            return DeviceBytes("cuda", data, 0, nbytes)
-    return None
-
-
-def _dlpack_nbytes(data: Any) -> int:
-    numel = data.numel() if hasattr(data, "numel") else 0
-    return int(numel) * int(data.element_size()) if hasattr(data, "element_size") else 0
 
 
 #: A file whose modification time (or ctime) is this close to when it was listed may change again

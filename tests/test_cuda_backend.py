@@ -197,3 +197,142 @@ def test_gpu_cupy_array_hashed_in_place() -> None:
     backend = gpuhash_cuda.CudaBackend()
     digest = gpuhash.hash_bytes(on_device, algorithm="merkle-sha256", backend=backend)
     assert digest == ref.object_digest("merkle-sha256", host[13:], 65536)
+
+
+# -- device arrays on a GPU: ordering, layouts, torch --------------------------------------------
+
+SPIN = r"""
+extern "C" __global__ void gh_spin(long long cycles) {
+    const long long t0 = clock64();
+    while (clock64() - t0 < cycles) { }
+}"""
+N = 64 << 20
+
+
+def _filled_behind_a_long_kernel(x: Any, value: int) -> None:
+    """On CuPy's current stream: a kernel of about half a second, then ``x``'s fill (torch's
+    ``fill_``: its default stream is the legacy default stream, as CuPy's is): the fill lands
+    long after a hash that does not wait for this stream has read ``x``."""
+    import cupy
+    import numpy as np
+
+    spin = cupy.RawKernel(SPIN, "gh_spin")
+    spin((1,), (1,), (np.int64(1000),))  # built and loaded before the timed part
+    cupy.cuda.get_current_stream().synchronize()
+    spin((1,), (1,), (np.int64(800_000_000),))
+    if hasattr(x, "fill_"):
+        x.fill_(value)
+    else:
+        x.fill(value)
+
+
+def _want(value: int, n: int = N) -> bytes:
+    return ref.object_digest("merkle-sha256", bytes([value]) * n, 65536)
+
+
+class _CaiOnly:
+    def __init__(self, iface: dict[str, Any], keep: Any) -> None:
+        self.__cuda_array_interface__ = iface
+        self.keep = keep
+
+
+class _DLPackOnly:
+    """A producer with nothing but DLPack: no nbytes, no numel."""
+
+    def __init__(self, array: Any) -> None:
+        self.array = array
+
+    def __dlpack__(self, **kwargs: Any) -> Any:
+        return self.array.__dlpack__(**kwargs)
+
+    def __dlpack_device__(self) -> Any:
+        return self.array.__dlpack_device__()
+
+
+@needs_gpu
+def test_gpu_waits_for_the_legacy_default_stream() -> None:
+    """CuPy's default stream (the legacy one): the backend's non-blocking streams are not
+    ordered after it by CUDA; the DLPack handshake and the event wait order them."""
+    import cupy
+
+    backend = gpuhash_cuda.CudaBackend()
+    x = cupy.zeros(N, dtype=cupy.uint8)
+    _filled_behind_a_long_kernel(x, 0x5A)
+    assert gpuhash.hash_bytes(x, backend=backend) == _want(0x5A)
+    _filled_behind_a_long_kernel(x, 0x3C)
+    assert gpuhash.hash_bytes(_DLPackOnly(x), backend=backend) == _want(0x3C)
+
+
+@needs_gpu
+def test_gpu_waits_for_the_stream_the_producer_names() -> None:
+    """Work on a non-blocking stream of the caller's: through DLPack (CuPy orders its current
+    stream before the legacy one) and through a CUDA Array Interface naming that stream."""
+    import cupy
+
+    backend = gpuhash_cuda.CudaBackend()
+    x = cupy.zeros(N, dtype=cupy.uint8)
+    stream = cupy.cuda.Stream(non_blocking=True)
+    with stream:
+        _filled_behind_a_long_kernel(x, 0x11)
+        assert gpuhash.hash_bytes(x, backend=backend) == _want(0x11)
+        _filled_behind_a_long_kernel(x, 0x22)
+        iface = dict(x.__cuda_array_interface__)
+        assert iface.get("stream") == stream.ptr
+        assert gpuhash.hash_bytes(_CaiOnly(iface, x), backend=backend) == _want(0x22)
+
+
+@needs_gpu
+def test_gpu_dlpack_only_layouts() -> None:
+    """Size, offset and contiguity from the DLPack tensor itself (issue 13: hashed as 0 bytes
+    before); a non-contiguous view is refused in one line."""
+    import cupy
+    import numpy as np
+
+    backend = gpuhash_cuda.CudaBackend()
+    host = np.random.default_rng(5).integers(0, 256, (1 << 20) + 77, dtype=np.uint8)
+    x = cupy.asarray(host)
+    cupy.cuda.runtime.deviceSynchronize()
+    for view, want in ((x, host), (x[13:], host[13:]), (x[:0], host[:0])):
+        got = gpuhash.hash_bytes(_DLPackOnly(view), backend=backend)
+        assert got == ref.object_digest("merkle-sha256", want.tobytes(), 65536)
+    words = x[: 1 << 20].view(cupy.float32).reshape(512, 512)
+    with pytest.raises(InputError, match="must be C-contiguous") as e:
+        gpuhash.hash_tensors({"w": _DLPackOnly(words[:, ::2])}, backend=backend)
+    assert "\n" not in str(e.value)
+    assert str(e.value).startswith("w: ")
+
+
+@needs_gpu
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch not installed")
+def test_gpu_torch_tensors_hashed_as_their_bytes_or_refused() -> None:
+    import torch
+
+    backend = gpuhash_cuda.CudaBackend()
+    base = torch.randn(1 << 20, device="cuda", generator=torch.Generator("cuda").manual_seed(1))
+    tensors = {
+        "param": torch.nn.Parameter(base.clone()),  # requires grad
+        "bf16": base.bfloat16(),
+        "half_2d": base.half().reshape(1024, 1024),
+        "offset_view": base[4097:],
+        "bool": base > 0,
+    }
+    if hasattr(torch, "float8_e4m3fn"):
+        tensors["fp8"] = base.to(torch.float8_e4m3fn)
+    torch.cuda.synchronize()
+    refused = {}
+    for name, t in tensors.items():
+        host = t.detach().contiguous().reshape(-1).view(torch.uint8).cpu().numpy().tobytes()
+        try:
+            got = gpuhash.hash_tensors({name: t}, backend=backend)[name].digest
+        except InputError as e:  # refused: one line naming the tensor (checked below)
+            refused[name] = str(e)
+            continue
+        assert got == ref.object_digest("merkle-sha256", host, 65536), name
+    assert set(refused) <= {"fp8"}, refused  # float8: only if this torch's DLPack lacks it
+    assert all(m.startswith(f"{n}: ") and "\n" not in m for n, m in refused.items()), refused
+    assert tensors["param"].requires_grad  # read through detach(): autograd untouched
+    with pytest.raises(InputError, match="must be C-contiguous"):
+        gpuhash.hash_tensors({"t": base.reshape(1024, 1024).t()}, backend=backend)
+    x = torch.zeros(N, dtype=torch.uint8, device="cuda")
+    _filled_behind_a_long_kernel(x, 0x77)
+    assert gpuhash.hash_bytes(x, backend=backend) == _want(0x77)

@@ -182,6 +182,32 @@ def test_usm_memory_hashed_in_place(backend: gpuhash_intel.IntelBackend, family:
     assert digest == ref.object_digest(family, host[13:], LEAF)
 
 
+def test_usm_array_waits_for_the_queue_it_was_made_on(backend: gpuhash_intel.IntelBackend) -> None:
+    """A USM array's ``syclobj`` queue may still hold work on it (an asynchronous copy here):
+    the backend's queue waits for a barrier submitted after that work before reading; the
+    host does not wait. Intel's CPU runtime finishes such copies too soon to show the race,
+    so the barrier is observed on the producer's (real) queue."""
+    import dpctl
+    import dpctl.memory
+    import numpy as np
+
+    class Producer(dpctl.SyclQueue):  # type: ignore[misc]
+        barriers = 0
+
+        def submit_barrier(self, dependent_events: Any = None) -> Any:
+            type(self).barriers += 1
+            return super().submit_barrier(dependent_events)
+
+    producer = Producer(backend.context, backend.device, property="in_order")
+    host = np.frombuffer(pattern(3 * LEAF + 5, 9), dtype=np.uint8)
+    memory = dpctl.memory.MemoryUSMDevice(host.nbytes, queue=producer)
+    assert memory.__sycl_usm_array_interface__["syclobj"] is producer
+    producer.memcpy_async(memory, host, host.nbytes)
+    got = gpuhash.hash_bytes(memory, algorithm="blake3", leaf_size=LEAF, backend=backend)
+    assert got == ref.object_digest("blake3", host.tobytes(), LEAF)
+    assert Producer.barriers >= 1
+
+
 def test_device_arrays_of_other_backends_are_refused(backend: gpuhash_intel.IntelBackend) -> None:
     import dpctl.memory
     import gpuhash_opencl

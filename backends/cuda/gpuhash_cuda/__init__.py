@@ -8,7 +8,8 @@ memory; :func:`staged_wrappers` writes one per family of ``gpuhash.algorithms.FA
 Per slot: a CUDA stream, reusable device buffers and a pinned host buffer, so a file window is
 copied into pinned memory and then to the device asynchronously while the other
 slot's kernels run. CuPy arrays, any object with ``__cuda_array_interface__`` and CUDA DLPack
-tensors (torch) are hashed where they lie. With ``kvikio`` installed (``gpuhash-cuda[gds]``)
+tensors (torch) are hashed where they lie, each slot's stream first made to wait for the
+producer's (docs/device-arrays.md). With ``kvikio`` installed (``gpuhash-cuda[gds]``)
 file windows are read straight into device memory (GPUDirect Storage where the system has it,
 kvikio's own bounce buffers where not); ``GPUHASH_CUDA_KVIKIO=0`` turns that off, ``=1``
 makes it required.
@@ -355,25 +356,48 @@ class CudaBackend(KernelBackend):
     def _finish(self, q: Any) -> None:
         q.synchronize()
 
-    def _device_view(self, data: object) -> tuple[Any, int] | None:
+    def _device_view(self, q: Any, data: object) -> tuple[Any, int] | None:
         if not isinstance(data, DeviceBytes):
             return None
-        if data.interface != "cuda":
+        if data.interface != "cuda" or data.pointer is None:
             raise BackendError(
                 f"cuda device {self.label}: a {data.interface.upper()} device array cannot be "
                 "hashed here; use the backend of the device that holds it"
             )
+        if not data.nbytes:
+            return self._alloc(8), 0  # an empty window: nothing is read
         cupy = self._cupy
-        owner = data.owner
-        array = (
-            cupy.asarray(owner)
-            if hasattr(owner, "__cuda_array_interface__")
-            else cupy.from_dlpack(owner)
-        )
-        if array.device.id != self.index:
-            raise BackendError(f"cuda device {self.label}: the array is on cuda:{array.device.id}")
-        flat = array.reshape(-1).view(cupy.uint8)  # no copy: C-contiguous (checked)
-        return flat[data.start : data.start + data.nbytes], 0
+        with self._device:
+            try:
+                # The producer's memory as bytes, kept alive by ``owner`` (the array, or the
+                # DLPack export that owns the tensor); the pointer's device is asked of CUDA.
+                memory = cupy.cuda.UnownedMemory(data.pointer + data.start, data.nbytes, data.owner)
+            except self._device_errors as e:
+                raise BackendError(
+                    f"cuda device {self.label}: not a CUDA device pointer ({e})"
+                ) from None
+            if memory.device_id != self.index:
+                raise BackendError(
+                    f"cuda device {self.label}: the array is on cuda:{memory.device_id}"
+                )
+            self._wait_for_producer(q, data.stream)
+            pointer = cupy.cuda.MemoryPointer(memory, 0)
+            return cupy.ndarray((data.nbytes,), dtype=cupy.uint8, memptr=pointer), 0
+
+    def _wait_for_producer(self, q: Any, stream: int | None) -> None:
+        """Make ``q`` (non-blocking, so not ordered after anything by CUDA itself) wait for the
+        producer's pending work: an event recorded on the producer's stream now, waited for
+        on ``q``, before any kernel reads the array; the host does not wait. ``stream`` 1 is
+        the legacy default stream; 2, the per-thread default stream of the thread that read
+        the interface (not this one), is reached through the legacy default stream too,
+        which waits for every blocking stream; any other value is a ``cudaStream_t``."""
+        if stream is None:
+            return
+        runtime = self._cupy.cuda.runtime
+        handle = 1 if stream in (1, 2) else int(stream)
+        event = self._cupy.cuda.Event(block=False, disable_timing=True)
+        runtime.eventRecord(event.ptr, handle)
+        q.wait_event(event)
 
     def _launch(
         self,

@@ -302,7 +302,7 @@ class IntelBackend(KernelBackend):
     def _wrap_host(self, q: Any, view: memoryview) -> Any:
         return _SystemMemory(view)
 
-    def _device_view(self, data: object) -> tuple[Any, int] | None:
+    def _device_view(self, q: Any, data: object) -> tuple[Any, int] | None:
         if not isinstance(data, DeviceBytes):
             if hasattr(data, "base_data") and hasattr(data, "context"):  # a pyopencl array
                 raise BackendError(
@@ -323,6 +323,11 @@ class IntelBackend(KernelBackend):
             raise BackendError(
                 f"intel device {self.label}: the array lives in another SYCL context"
             )
+        producer = data.stream  # the interface's syclobj: the queue the array was made on
+        if isinstance(producer, self._dpctl.SyclQueue) and producer != q:
+            # Work still queued there on the array runs before q's next commands: a barrier
+            # after it, waited for by one on q (the device orders them; the host does not wait).
+            q.submit_barrier([producer.submit_barrier()])
         return mem, data.start
 
     def _launch(

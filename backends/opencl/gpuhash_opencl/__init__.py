@@ -212,7 +212,7 @@ class OpenCLBackend(KernelBackend):
     def _finish(self, q: Any) -> None:
         q.finish()
 
-    def _device_view(self, data: object) -> tuple[Any, int] | None:
+    def _device_view(self, q: Any, data: object) -> tuple[Any, int] | None:
         if isinstance(data, DeviceBytes):
             raise BackendError(
                 f"opencl device {self.label}: a {data.interface.upper()} device array cannot be "
