@@ -147,6 +147,17 @@ def test_without_cupy_the_backend_is_unavailable_naming_both_extras(
     )
 
 
+def test_a_cupy_newer_than_the_driver_is_named_with_the_extra_to_install() -> None:
+    assert gpuhash_cuda.driver_hint(13000, 12080) == (
+        "; this CuPy is for CUDA 13, the driver supports CUDA 12.8: "
+        'install "gpuhash-cuda[cuda12]" instead, or a newer driver'
+    )
+    assert gpuhash_cuda.driver_hint(13000, 11080).endswith("supports CUDA 11.8")
+    assert gpuhash_cuda.driver_hint(12090, 13000) == ""  # a CUDA 13 driver runs CUDA 12 CuPy
+    assert gpuhash_cuda.driver_hint(13000, 13020) == ""
+    assert gpuhash_cuda.driver_hint(13000, 0) == ""  # no driver: the error says so already
+
+
 _CUPY_NVRTC = """
 import sys
 from gpuhash_cuda import nvrtc

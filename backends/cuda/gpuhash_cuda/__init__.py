@@ -56,6 +56,7 @@ __all__ = [
     "CudaBackend",
     "compile_check",
     "cuda_source",
+    "driver_hint",
     "kernel_names",
     "program_for",
     "staged_shared_bytes",
@@ -91,6 +92,21 @@ def kvikio_module(wanted: bool | None = None) -> Any:
             ) from None
         return None
     return kvikio
+
+
+def driver_hint(cuda_version: int, driver_version: int) -> str:
+    """What to add to a driver error when CuPy's CUDA (``runtimeGetVersion``: 13000 for 13.0)
+    is newer than the driver's (``driverGetVersion``: 12080 for 12.8; 0 for none): the other
+    extra, for the driver's CUDA major version. Empty when that is not the problem."""
+    if not driver_version or driver_version // 1000 >= cuda_version // 1000:
+        return ""
+    major, minor = driver_version // 1000, driver_version % 1000 // 10
+    text = (
+        f"; this CuPy is for CUDA {cuda_version // 1000}, the driver supports CUDA {major}.{minor}"
+    )
+    if major in (12, 13):
+        text += f': install "gpuhash-cuda[cuda{major}]" instead, or a newer driver'
+    return text
 
 
 def _check_driver() -> None:
@@ -176,11 +192,13 @@ class CudaBackend(KernelBackend):
         cupy = _cupy()
         self._cupy = cupy
         runtime = cupy.cuda.runtime
+        cuda_version = int(runtime.runtimeGetVersion())
         try:
             count = runtime.getDeviceCount()
         except runtime.CUDARuntimeError as e:
+            hint = driver_hint(cuda_version, int(runtime.driverGetVersion()))
             raise BackendUnavailable(
-                f"backend 'cuda': no usable CUDA driver or device ({e})"
+                f"backend 'cuda': no usable CUDA driver or device ({e}){hint}"
             ) from None
         if count == 0:
             raise BackendUnavailable("backend 'cuda': no CUDA device found")
@@ -200,7 +218,7 @@ class CudaBackend(KernelBackend):
             cupy.cuda.memory.OutOfMemoryError,
         )
         # cupy-cuda12x with both NVRTC wheels installed would otherwise compile with NVRTC 13.
-        nvrtc.prefer(int(runtime.runtimeGetVersion()) // 1000)
+        nvrtc.prefer(cuda_version // 1000)
         self._programs: ProgramCache[Any] = ProgramCache(self._build_program)
         self._functions: dict[tuple[str, str], Any] = {}
         self._pins: dict[int, Any] = {}
