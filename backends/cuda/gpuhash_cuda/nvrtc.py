@@ -68,11 +68,13 @@ class Nvrtc:
     def __init__(self, path: str) -> None:
         self.path = path
         directory = os.path.dirname(os.path.abspath(path))
-        # NVRTC dlopens libnvrtc-builtins.so.<major>.<minor> beside itself; some wheels' RPATH
-        # does not say where that is: load it first, from the same directory, when it is there.
-        for builtins in sorted(Path(directory).glob("libnvrtc-builtins.so.*")):
-            if ".alt." not in builtins.name:
-                ctypes.CDLL(str(builtins))
+        # NVRTC dlopens libnvrtc-builtins.so.<major>.<minor> beside itself; cuda-pathfinder
+        # preloads it for the NVRTC 13.0 wheel, and so does this, when the directory holds one.
+        builtins = [
+            b for b in Path(directory).glob("libnvrtc-builtins.so.*") if ".alt." not in b.name
+        ]
+        if len(builtins) == 1:
+            ctypes.CDLL(str(builtins[0]))
         lib = ctypes.CDLL(path)
         self._lib = lib
         p, c_int, size_t = ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t
