@@ -1,28 +1,36 @@
 """The ``cuda`` backend (backends/cuda, CuPy + NVRTC).
 
-These machines have no GPU. What runs here: NVRTC compiles every kernel for sm_80 and sm_90
-(``gpuhash selftest cuda --compile-only``), the backend reports itself unavailable with the
-reason, CUDA device arrays are recognised by the engine and refused by the other backends.
+These machines have no GPU. What runs here: NVRTC 12 and NVRTC 13 compile every kernel for
+sm_80 and sm_90 (``gpuhash selftest cuda --compile-only``, through ``gpuhash_cuda.nvrtc``), the
+per-program sources and build cache, CuPy's choice of NVRTC, the backend reports itself
+unavailable with the reason, CUDA device arrays are recognised by the engine and refused by the
+other backends.
 Tests that need a GPU are marked ``cuda_gpu`` and skip with a reason when none is present.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import json
+import re
 import subprocess
 import sys
+import threading
 from typing import Any
 
 import gpuhash_cuda
 import pytest
+from gpuhash_cuda import nvrtc
+from gpuhash_cuda.program import ProgramCache
 
 import gpuhash
 from gpuhash import reference as ref
-from gpuhash.algorithms import FAMILIES, Algorithm
-from gpuhash.device import staged_local_sizes
+from gpuhash.algorithms import FAMILIES, Algorithm, family_info
+from gpuhash.device import DIGEST_PRIMITIVES, staged_local_sizes
 from gpuhash.engine import hash_sources
 from gpuhash.errors import BackendError, BackendUnavailable, InputError
+from gpuhash.kernels import BACKEND_FILES, FAMILY_MACROS, KERNEL_FILES, kernel_name
 from gpuhash.sources import DeviceBytes, memory_source
 
 
@@ -39,9 +47,39 @@ HAVE_GPU = _gpu_count() > 0
 needs_gpu = pytest.mark.skipif(not HAVE_GPU, reason="no CUDA GPU on this machine")
 
 
-def test_every_kernel_compiles_with_nvrtc_for_sm80_and_sm90() -> None:
-    """The CLI's compile-only self-test: cubin for each architecture, and PTX listing every
-    kernel the backend launches (exit status 0 only if all pass)."""
+#: The NVRTC wheels requirements-dev.txt installs side by side, and their CUDA major versions.
+NVRTC_WHEELS = {"nvidia-cuda-nvrtc-cu12": 12, "nvidia-cuda-nvrtc": 13}
+
+
+def _installed_nvrtc() -> dict[int, str]:
+    """CUDA major version -> ``major.minor`` of each NVRTC wheel installed here."""
+    found = {}
+    for name, major in NVRTC_WHEELS.items():
+        try:
+            version = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        found[major] = ".".join(version.split(".")[:2])
+    return found
+
+
+def test_the_development_environment_has_nvrtc_12_and_13() -> None:
+    """requirements-dev.txt installs both NVRTC wheels, so the compile check below compiles with
+    both; each is found where its wheel puts it, and loads as the version its wheel says."""
+    installed = _installed_nvrtc()
+    assert set(installed) == {12, 13}
+    found = {nvrtc.major_of(p): p for p in nvrtc.wheel_libraries()}
+    assert set(found) == {12, 13}
+    for major, path in found.items():
+        assert major is not None
+        assert nvrtc.Nvrtc.load(path).version_text == installed[major]
+
+
+@pytest.mark.slow
+def test_every_kernel_compiles_with_nvrtc_12_and_13_for_sm80_and_sm90() -> None:
+    """The CLI's compile-only self-test: each program (one per hash file, and the plain-digest
+    programs) compiled by every NVRTC installed, for each architecture, to a cubin and to PTX
+    listing every kernel the backend launches from it (exit status 0 only if all pass)."""
     run = subprocess.run(
         [sys.executable, "-m", "gpuhash", "selftest", "cuda", "--compile-only", "--json"],
         capture_output=True,
@@ -51,11 +89,103 @@ def test_every_kernel_compiles_with_nvrtc_for_sm80_and_sm90() -> None:
     assert run.returncode == 0, run.stdout + run.stderr
     report = json.loads(run.stdout)
     assert report["passed"] is True
-    names = {c["name"] for c in report["checks"]}
-    for arch in ("80", "90"):
-        assert f"nvrtc sm_{arch} (cubin)" in names
-        assert f"nvrtc compute_{arch} (ptx)" in names
-    assert all(c["detail"] != "" for c in report["checks"])
+    names = [c["name"] for c in report["checks"]]
+    versions = sorted(_installed_nvrtc().values())
+    assert len(versions) == 2
+    want = [
+        f"nvrtc {v} {arch} {program}"
+        for v in versions
+        for arch in ("sm_80", "sm_90")
+        for program in gpuhash_cuda.PROGRAMS
+    ]
+    assert sorted(names) == sorted(want)
+    for c in report["checks"]:
+        program = c["name"].split()[-1]
+        assert c["family"] == ",".join(gpuhash_cuda.PROGRAMS[program])
+        assert f"PTX: {len(gpuhash_cuda.kernel_names(program))} kernels" in c["detail"]
+
+
+def test_a_compile_error_names_the_nvrtc_version_and_the_line() -> None:
+    for path in nvrtc.libraries():
+        compiler = nvrtc.Nvrtc.load(path)
+        with pytest.raises(nvrtc.NvrtcError) as caught:
+            compiler.compile(
+                'extern "C" __global__ void k(int *x) {\n x[0] = y;\n}', "t.cu", "sm_80"
+            )
+        text = str(caught.value)
+        assert text.startswith(f"NVRTC {compiler.version_text} nvrtcCompileProgram: ")
+        assert 't.cu(2): error: identifier "y" is undefined' in text
+        assert "\n" not in text
+        out = compiler.compile(
+            'extern "C" __global__ void k(int *x) { x[0] = 1; }', "t.cu", "sm_90"
+        )
+        assert out.cubin[:4] == b"\x7fELF"
+        assert ".entry k(" in out.ptx
+        virtual = compiler.compile('extern "C" __global__ void k(int *x) {}', "t.cu", "compute_90")
+        assert (virtual.cubin, ".target sm_90" in virtual.ptx) == (b"", True)
+
+
+def test_without_nvrtc_the_compile_check_names_both_extras() -> None:
+    with pytest.raises(BackendUnavailable) as caught:
+        gpuhash_cuda.compile_check(libraries=[])
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith("backend 'cuda': no NVRTC library found; install one with: ")
+    assert '"gpuhash-cuda[cuda12]"' in message
+    assert '"gpuhash-cuda[cuda13]"' in message
+
+
+def test_without_cupy_the_backend_is_unavailable_naming_both_extras(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "cupy", None)  # what Python does for a missing module
+    probe = gpuhash_cuda.CudaBackend.probe()
+    assert not probe.available
+    assert probe.reason == f"needs CuPy; install it with: {gpuhash_cuda.INSTALL}"
+    assert gpuhash_cuda.INSTALL == (
+        'python -m pip install "gpuhash-cuda[cuda12]" ("gpuhash-cuda[cuda13]" for a CUDA 13 driver)'
+    )
+
+
+def test_a_cupy_newer_than_the_driver_is_named_with_the_extra_to_install() -> None:
+    assert gpuhash_cuda.driver_hint(13000, 12080) == (
+        "; this CuPy is for CUDA 13, the driver supports CUDA 12.8: "
+        'install "gpuhash-cuda[cuda12]" instead, or a newer driver'
+    )
+    assert gpuhash_cuda.driver_hint(13000, 11080).endswith("supports CUDA 11.8")
+    assert gpuhash_cuda.driver_hint(12090, 13000) == ""  # a CUDA 13 driver runs CUDA 12 CuPy
+    assert gpuhash_cuda.driver_hint(13000, 13020) == ""
+    assert gpuhash_cuda.driver_hint(13000, 0) == ""  # no driver: the error says so already
+
+
+_CUPY_NVRTC = """
+import sys
+from gpuhash_cuda import nvrtc
+if sys.argv[1] == "prefer":
+    print(nvrtc.prefer(12) is not None)
+from cupy_backends.cuda.libs import nvrtc as cupy_nvrtc
+print(".".join(map(str, cupy_nvrtc.getVersion())))
+"""
+
+
+def test_cupy_12_compiles_with_nvrtc_12_when_nvrtc_13_is_installed_too() -> None:
+    """CuPy 14 takes the first NVRTC cuda-pathfinder finds, and that is NVRTC 13 when both
+    wheels are installed: cupy-cuda12x would then compile what a CUDA 12 driver cannot load.
+    The backend loads the NVRTC of CuPy's own CUDA version first (nvrtc.prefer), which CuPy
+    then takes."""
+    import cupy
+
+    assert cupy.cuda.runtime.runtimeGetVersion() // 1000 == 12  # cupy-cuda12x (requirements-dev)
+    installed = _installed_nvrtc()
+
+    def cupy_nvrtc(mode: str) -> list[str]:
+        run = subprocess.run(
+            [sys.executable, "-c", _CUPY_NVRTC, mode], capture_output=True, text=True, check=True
+        )
+        return run.stdout.split()
+
+    assert cupy_nvrtc("plain") == [installed[13]]
+    assert cupy_nvrtc("prefer") == ["True", installed[12]]
 
 
 def test_compile_only_is_refused_for_backends_without_it() -> None:
@@ -74,6 +204,106 @@ def test_kernel_names_cover_every_family() -> None:
     for family in FAMILIES:
         f = family.replace("-", "_")
         assert {f"leaves_{f}", f"leaves_staged_{f}", f"nodes_{f}", f"tree_{f}"} <= set(names)
+
+
+def _launches() -> list[tuple[str, str]]:
+    """Every (family, kernel) pair gpuhash.device launches."""
+    pairs = []
+    for family in FAMILIES:
+        pairs += [(family, kernel_name(k, family)) for k in ("leaves", "leaves_staged")]
+        pairs += [(family, kernel_name(k, family)) for k in ("nodes", "tree")]
+        pairs.append((family, "gather_values"))
+    pairs += [(family, f"digest_{p}") for p, (family, _) in DIGEST_PRIMITIVES.items()]
+    return pairs
+
+
+def test_every_launch_finds_its_kernel_in_one_program_of_its_family() -> None:
+    """One program per hash file (the two Keccak families share one) and one per plain digest:
+    every kernel launched for a family is in the program program_for names, which holds that
+    family, and the programs together hold every kernel (once each, but gather_values)."""
+    programs = gpuhash_cuda.PROGRAMS
+    assert list(programs) == [
+        "sha256", "sha512", "keccak", "blake3", "sha256-digests", "sha512-digests",
+        "keccak-digests",
+    ]  # fmt: skip
+    assert programs["keccak"] == ("merkle-sha3-256", "lthash16-shake256")
+    for family, kernel in _launches():
+        program = gpuhash_cuda.program_for(family, kernel)
+        assert family in programs[program]
+        assert kernel in gpuhash_cuda.kernel_names(program)
+    every = [k for p in programs for k in gpuhash_cuda.kernel_names(p)]
+    assert sorted(set(every)) == sorted(gpuhash_cuda.kernel_names())
+    assert len(every) - len(set(every)) == 3  # gather_values, in each of the 4 hashing programs
+    # With no program: one unit of every kernel file and family (what the GPU check measures).
+    whole = gpuhash_cuda.cuda_source()
+    assert re.findall(r'^#line 1 "([\w.]+)"$', whole, re.M)[: len(KERNEL_FILES)] == [*KERNEL_FILES]
+    assert len(re.findall(r"^#define GH_WITH_\w+ 1$", whole, re.M)) == len(
+        set(FAMILY_MACROS.values())
+    )
+
+
+@pytest.mark.parametrize("program", list(gpuhash_cuda.PROGRAMS))
+def test_a_program_s_source_holds_its_families_only(program: str) -> None:
+    """The translation unit of one program defines only its families' guard macro and writes
+    only their staged wrappers; a digest program has no leaf or node kernels (and so no
+    epilogue) at all."""
+    text = gpuhash_cuda.cuda_source(program)
+    families = gpuhash_cuda.PROGRAMS[program]
+    macros = {FAMILY_MACROS[f] for f in families}
+    assert re.findall(r"^#define (GH_WITH_\w+) 1$", text, re.M) == sorted(macros)
+    staged = re.findall(r"^GH_CUDA_STAGED\w*\((\w+),", text, re.M)
+    files = re.findall(r'^#line 1 "([\w.]+)"$', text, re.M)
+    if program.endswith("-digests"):
+        assert staged == []
+        assert files == ["common.cl", family_info(families[0]).kernel_file, "digests.cl"]
+    else:
+        assert staged == [f.replace("-", "_") for f in families]
+        own = family_info(families[0]).kernel_file
+        shared = [
+            n for n in BACKEND_FILES if n not in {family_info(f).kernel_file for f in FAMILIES}
+        ]
+        assert files == [shared[0], own, *shared[1:], "epilogue.cuh", "staged_wrappers"]
+        assert shared == ["common.cl", "leaves.cl", "nodes.cl"]
+    with pytest.raises(ValueError, match="no CUDA program 'md5'; programs: sha256, sha512"):
+        gpuhash_cuda.cuda_source("md5")
+
+
+def test_programs_are_built_once_each_and_side_by_side() -> None:
+    """The backend's build cache: a thread building one program does not hold up a thread that
+    wants another (SHA-256 never waits for Keccak), threads that want the same program wait for
+    its one build, and a build that fails is tried again next time."""
+    keccak_started = threading.Event()
+    release_keccak = threading.Event()
+    builds: list[str] = []
+    failures = [1]
+
+    def build(name: str) -> str:
+        builds.append(name)
+        if name == "keccak":
+            keccak_started.set()
+            assert release_keccak.wait(10)
+        if name == "blake3" and failures:
+            failures.pop()
+            raise RuntimeError("NVRTC failed")
+        return f"module {name}"
+
+    cache = ProgramCache(build)
+    got: dict[str, str] = {}
+    keccak = [threading.Thread(target=lambda: got.update(k=cache.get("keccak"))) for _ in range(3)]
+    for t in keccak:
+        t.start()
+    assert keccak_started.wait(10)
+    assert cache.get("sha256") == "module sha256"  # while keccak is still building
+    assert cache.built() == ["sha256"]
+    release_keccak.set()
+    for t in keccak:
+        t.join(10)
+    assert got == {"k": "module keccak"}
+    with pytest.raises(RuntimeError, match="NVRTC failed"):
+        cache.get("blake3")
+    assert cache.get("blake3") == "module blake3"
+    assert sorted(builds) == ["blake3", "blake3", "keccak", "sha256"]
+    assert cache.built() == ["sha256", "keccak", "blake3"]
 
 
 @pytest.mark.parametrize("family", FAMILIES)

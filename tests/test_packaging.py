@@ -121,21 +121,48 @@ def test_a_backend_extra_brings_what_the_backend_runs_on(vendor: str) -> None:
 
 
 def test_each_cuda_extra_brings_one_cupy_and_the_nvrtc_of_its_major_version() -> None:
+    """`gpuhash-cuda[cuda12]` and `gpuhash-cuda[cuda13]`: the backend takes no CuPy (two CuPy
+    wheels in one environment clash: both are the module `cupy`), the extra the user picks takes
+    one, with the NVRTC of the same major version. The core's extras of those names list the
+    same packages (they cannot name gpuhash-cuda while it is on no index)."""
     extras = _core_extras()
-    backend = [Requirement(r) for r in _pyproject("backends/cuda")["project"]["dependencies"]]
-    # Two CuPy wheels in one environment clash (both are the module `cupy`): the backend takes
-    # none, the extra the user picks takes one.
-    assert not [r for r in backend if r.name.startswith("cupy")]
+    cuda = _pyproject("backends/cuda")["project"]
+    backend = [Requirement(r) for r in cuda["dependencies"]]
+    assert not [r for r in backend if r.name.startswith(("cupy", "nvidia"))]
+    own = {
+        name: [Requirement(r) for r in reqs] for name, reqs in cuda["optional-dependencies"].items()
+    }
     for extra, major in (("cuda12", 12), ("cuda13", 13)):
-        cupy = [r.name for r in extras[extra] if r.name.startswith("cupy")]
+        assert sorted(map(str, own[extra])) == sorted(map(str, extras[extra]))
+        cupy = [r.name for r in own[extra] if r.name.startswith("cupy")]
         assert cupy == [f"cupy-cuda{major}x"]
-        nvrtc = [r for r in extras[extra] if r.name.startswith("nvidia-cuda-nvrtc")]
+        nvrtc = [r for r in own[extra] if r.name.startswith("nvidia-cuda-nvrtc")]
         assert len(nvrtc) == 1
         (only,) = nvrtc
-        if only.name != f"nvidia-cuda-nvrtc-cu{major}":  # a name without the major version
+        # NVRTC 13 is `nvidia-cuda-nvrtc` 13.x; `nvidia-cuda-nvrtc-cu13` is an empty stub.
+        assert only.name == {12: "nvidia-cuda-nvrtc-cu12", 13: "nvidia-cuda-nvrtc"}[major]
+        if only.name == "nvidia-cuda-nvrtc":  # a name without the major version
             assert only.specifier.contains(f"{major}.5.0")
             assert not only.specifier.contains(f"{major - 1}.9.0")
             assert not only.specifier.contains(f"{major + 1}.0.0")
+
+
+def test_the_development_environment_pins_nvrtc_12_and_13() -> None:
+    """Both NVRTC wheels install side by side (the CuPy wheels would not): requirements-dev.txt
+    pins each, within its extra, so the compile check compiles every kernel with both."""
+    dev = (ROOT / "requirements-dev.txt").read_text(encoding="utf-8")
+    pins = {
+        canonicalize_name(r.name): r
+        for r in (Requirement(x) for x in dev.splitlines() if x.startswith("nvidia-cuda-nvrtc"))
+    }
+    assert set(pins) == {"nvidia-cuda-nvrtc-cu12", "nvidia-cuda-nvrtc"}
+    extras = _core_extras()
+    for extra in ("cuda12", "cuda13"):
+        (wanted,) = [r for r in extras[extra] if r.name.startswith("nvidia-cuda-nvrtc")]
+        (pin,) = pins[canonicalize_name(wanted.name)].specifier
+        assert pin.operator == "=="
+        assert wanted.specifier.contains(pin.version)
+        assert importlib.metadata.version(wanted.name) == pin.version
 
 
 @pytest.mark.parametrize("extra", sorted(EXTRAS - {"cuda13"}))
@@ -157,7 +184,6 @@ def test_the_development_environment_has_each_extra(extra: str) -> None:
 
 
 _IN_CHECKOUT = re.compile(r'python -m pip install "\.\[(\w+)\]" \./([\w/]+), in a gpuhash checkout')
-_INSTALLED = re.compile(r'"gpuhash\[(\w+)\]"')
 
 
 @pytest.mark.parametrize("vendor", ["opencl", "intel", "cuda"])
@@ -190,22 +216,24 @@ def test_the_conformance_command_comes_from_the_suite_s_distribution() -> None:
 
 
 @pytest.mark.parametrize(
-    ("module", "extras"),
+    ("module", "distribution", "extras"),
     [
-        (gpuhash_opencl, ["opencl"]),
-        (gpuhash_intel, ["intel"]),
-        (gpuhash_cuda, ["cuda12", "cuda13"]),
+        (gpuhash_opencl, "gpuhash", ["opencl"]),
+        (gpuhash_intel, "gpuhash", ["intel"]),
+        (gpuhash_cuda, "gpuhash-cuda", ["cuda12", "cuda13"]),
     ],
     ids=["opencl", "intel", "cuda"],
 )
-def test_an_installed_backend_missing_its_runtime_names_the_core_extra(
-    module: ModuleType, extras: list[str]
+def test_an_installed_backend_missing_its_runtime_names_an_extra(
+    module: ModuleType, distribution: str, extras: list[str]
 ) -> None:
-    """The backend is installed, so gpuhash is: pip reads the extra from it, anywhere."""
+    """The backend is installed (and so is gpuhash): pip reads the extra from the installed
+    distribution, anywhere. The cuda backend names its own extras, one per CUDA major version."""
     hint = getattr(module, "INSTALL", "")
-    assert hint.startswith('python -m pip install "gpuhash[')
-    assert _INSTALLED.findall(hint) == extras
-    assert set(extras) <= set(_core_extras())
+    assert hint.startswith(f'python -m pip install "{distribution}[')
+    assert re.findall(rf'"{re.escape(distribution)}\[(\w+)\]"', hint) == extras
+    directory = "." if distribution == "gpuhash" else DISTRIBUTIONS[distribution]
+    assert set(extras) <= set(_pyproject(directory)["project"]["optional-dependencies"])
 
 
 _PIP_LINE = re.compile(r"pip install ([^`#\n]+)")

@@ -4,7 +4,11 @@ A thin adapter over ``gpuhash.device.KernelBackend``. The kernels are the OpenCL
 ``gpuhash/kernels``, compiled by NVRTC (CuPy's ``RawModule``) between a small CUDA prelude
 (``prelude.cuh``: the target macros of ``common.cl``) and an epilogue (``epilogue.cuh``: the
 staged leaf kernels' wrapper macros, which carve their work-group buffers out of dynamic shared
-memory; :func:`staged_wrappers` writes one per family of ``gpuhash.algorithms.FAMILY_TABLE``).
+memory). They are built as one program per hash file on first use (``gpuhash_cuda.program``),
+so hashing SHA-256 never waits for Keccak, and CuPy's kernel cache keeps each program.
+Whichever CuPy is installed is used (``cupy-cuda12x`` or ``cupy-cuda13x``: the extras
+``gpuhash-cuda[cuda12]`` and ``gpuhash-cuda[cuda13]``), with the NVRTC of its own CUDA major
+version where both NVRTC wheels are installed (``gpuhash_cuda.nvrtc.prefer``).
 Per slot: a CUDA stream, reusable device buffers and a pinned host buffer, so a file window is
 copied into pinned memory and then to the device asynchronously while the other
 slot's kernels run. CuPy arrays, any object with ``__cuda_array_interface__`` and CUDA DLPack
@@ -15,7 +19,8 @@ kvikio's own bounce buffers where not); ``GPUHASH_CUDA_KVIKIO=0`` turns that off
 makes it required.
 
 No GPU was available where this was written: :func:`compile_check` (``gpuhash selftest cuda
---compile-only``) compiles every kernel with NVRTC for sm_80 and sm_90 without a device, and
+--compile-only``, ``gpuhash_cuda.checks``) compiles every program with every NVRTC installed
+(12 and 13 in the development environment) for sm_80 and sm_90 without a device or CuPy, and
 that is all of this module that has run. See docs/backends.md.
 """
 
@@ -25,126 +30,46 @@ import importlib.util
 import os
 import sys
 import threading
-import time
-from importlib import resources
 from typing import Any, ClassVar
 
-from gpuhash.algorithms import FAMILIES, FAMILY_TABLE, PLAIN_DIGESTS
+from gpuhash.algorithms import FAMILIES
 from gpuhash.backend import Buffer, Capabilities, Probe
 from gpuhash.builds import run_build
 from gpuhash.device import U32, U64, KernelBackend, Local, Slot, requested_layout
 from gpuhash.errors import BackendError, BackendUnavailable, UsageError
-from gpuhash.kernels import source
 from gpuhash.sources import DeviceBytes
+from gpuhash_cuda import nvrtc
+from gpuhash_cuda.checks import ARCHITECTURES, INSTALL, OPTIONS, compile_check
+from gpuhash_cuda.program import (
+    PROGRAMS,
+    ProgramCache,
+    cuda_source,
+    kernel_names,
+    program_for,
+    staged_shared_bytes,
+    staged_wrappers,
+)
 
 __all__ = [
     "ARCHITECTURES",
+    "INSTALL",
+    "PROGRAMS",
     "CudaBackend",
     "compile_check",
     "cuda_source",
+    "driver_hint",
     "kernel_names",
+    "program_for",
+    "staged_shared_bytes",
     "staged_wrappers",
 ]
 
 DEVICE_ENV = "GPUHASH_CUDA_DEVICE"
 LAYOUT_ENV = "GPUHASH_CUDA_LAYOUT"
 KVIKIO_ENV = "GPUHASH_CUDA_KVIKIO"
-#: CuPy and NVRTC for the driver's CUDA major version: the core's extras.
-INSTALL = 'python -m pip install "gpuhash[cuda12]" ("gpuhash[cuda13]" for a CUDA 13 driver)'
 INSTALL_GDS = 'python -m pip install "gpuhash-cuda[gds]"'
-#: The architectures CI compiles for (A100, H100).
-ARCHITECTURES = ("sm_80", "sm_90")
 #: Threads per block when the caller gives no work-group size.
 BLOCK = 256
-_OPTIONS = ("-std=c++14",)
-
-
-def staged_wrappers() -> str:
-    """The staged leaf kernels' CUDA wrappers (epilogue.cuh's macros), one per family of the
-    family table, each under its guard macro."""
-    lines = []
-    for f in FAMILY_TABLE:
-        macro = "GH_CUDA_STAGED_LEAF_SIZE" if f.uses_leaf_size else "GH_CUDA_STAGED"
-        stype = {4: "uint", 8: "ulong"}[f.stage_word_bytes]
-        fam = f.name.replace("-", "_")
-        lines += [
-            f"#ifdef {f.kernel_macro}",
-            f"{macro}({fam}, {stype}, {f.stage_words}ull)",
-            "#endif",
-        ]
-    return "\n".join(lines) + "\n"
-
-
-def cuda_source() -> str:
-    """The CUDA translation unit: prelude, the shared kernels, epilogue, staged wrappers."""
-    package = resources.files(__name__)
-    prelude = package.joinpath("prelude.cuh").read_text(encoding="utf-8")
-    epilogue = package.joinpath("epilogue.cuh").read_text(encoding="utf-8")
-    wrappers = staged_wrappers()
-    return (
-        f'{prelude}\n{source()}\n#line 1 "epilogue.cuh"\n{epilogue}\n'
-        f'#line 1 "staged_wrappers"\n{wrappers}'
-    )
-
-
-def kernel_names() -> list[str]:
-    """Every kernel the backend launches."""
-    names = ["gather_values", *(f"digest_{p}" for p in PLAIN_DIGESTS)]
-    for family in FAMILIES:
-        f = family.replace("-", "_")
-        names += [f"leaves_{f}", f"leaves_staged_{f}", f"nodes_{f}", f"tree_{f}"]
-    return names
-
-
-def staged_shared_bytes(local_sizes: list[int]) -> int:
-    """Dynamic shared memory for a staged kernel: its four buffers, each start rounded up to
-    8 bytes (the carving in epilogue.cuh)."""
-    at = 0
-    for size in local_sizes:
-        at = (at + 7) & ~7
-        at += size
-    return at
-
-
-def compile_check(architectures: tuple[str, ...] = ARCHITECTURES) -> list[Any]:
-    """Compile every kernel with NVRTC for each architecture, without a GPU; one selftest
-    ``Check`` per architecture and step. Needs CuPy and NVRTC (``gpuhash[cuda12]`` or
-    ``gpuhash[cuda13]``)."""
-    from gpuhash.selftest import Check
-
-    try:
-        from cupy_backends.cuda.libs import nvrtc
-    except ImportError as e:
-        raise BackendUnavailable(
-            f"backend 'cuda' needs CuPy ({e}); install it with: {INSTALL}"
-        ) from None
-    code = cuda_source()
-    checks: list[Check] = []
-    for arch in architectures:
-        for target, what in ((arch, "cubin"), (arch.replace("sm_", "compute_"), "ptx")):
-            start = time.perf_counter()
-            try:
-                prog = nvrtc.createProgram(code, "gpuhash.cu", [], [])
-                nvrtc.compileProgram(prog, [f"--gpu-architecture={target}", *_OPTIONS])
-                log = nvrtc.getProgramLog(prog).strip()
-                if what == "cubin":
-                    size = len(nvrtc.getCUBIN(prog))
-                    passed, detail = size > 0, f"{size} bytes" + (f"; log: {log}" if log else "")
-                else:
-                    ptx = nvrtc.getPTX(prog)
-                    text = ptx.decode() if isinstance(ptx, bytes) else str(ptx)
-                    missing = [k for k in kernel_names() if f".entry {k}(" not in text]
-                    passed = not missing
-                    detail = (
-                        f"missing kernels: {', '.join(missing)}"
-                        if missing
-                        else (f"{len(kernel_names())} kernels")
-                    )
-            except Exception as e:  # NVRTC errors carry the compiler log
-                passed, detail = False, " ".join(str(e).split())[:400]
-            name = f"nvrtc {target} ({what})"
-            checks.append(Check(name, "all", passed, detail, time.perf_counter() - start))
-    return checks
 
 
 def kvikio_module(wanted: bool | None = None) -> Any:
@@ -168,6 +93,21 @@ def kvikio_module(wanted: bool | None = None) -> Any:
             ) from None
         return None
     return kvikio
+
+
+def driver_hint(cuda_version: int, driver_version: int) -> str:
+    """What to add to a driver error when CuPy's CUDA (``runtimeGetVersion``: 13000 for 13.0)
+    is newer than the driver's (``driverGetVersion``: 12080 for 12.8; 0 for none): the other
+    extra, for the driver's CUDA major version. Empty when that is not the problem."""
+    if not driver_version or driver_version // 1000 >= cuda_version // 1000:
+        return ""
+    major, minor = driver_version // 1000, driver_version % 1000 // 10
+    text = (
+        f"; this CuPy is for CUDA {cuda_version // 1000}, the driver supports CUDA {major}.{minor}"
+    )
+    if major in (12, 13):
+        text += f': install "gpuhash-cuda[cuda{major}]" instead, or a newer driver'
+    return text
 
 
 def _check_driver() -> None:
@@ -253,11 +193,13 @@ class CudaBackend(KernelBackend):
         cupy = _cupy()
         self._cupy = cupy
         runtime = cupy.cuda.runtime
+        cuda_version = int(runtime.runtimeGetVersion())
         try:
             count = runtime.getDeviceCount()
         except runtime.CUDARuntimeError as e:
+            hint = driver_hint(cuda_version, int(runtime.driverGetVersion()))
             raise BackendUnavailable(
-                f"backend 'cuda': no usable CUDA driver or device ({e})"
+                f"backend 'cuda': no usable CUDA driver or device ({e}){hint}"
             ) from None
         if count == 0:
             raise BackendUnavailable("backend 'cuda': no CUDA device found")
@@ -276,7 +218,10 @@ class CudaBackend(KernelBackend):
             cupy.cuda.driver.CUDADriverError,
             cupy.cuda.memory.OutOfMemoryError,
         )
-        self._module: Any = None
+        # cupy-cuda12x with both NVRTC wheels installed would otherwise compile with NVRTC 13.
+        nvrtc.prefer(cuda_version // 1000)
+        self._programs: ProgramCache[Any] = ProgramCache(self._build_program)
+        self._functions: dict[tuple[str, str], Any] = {}
         self._pins: dict[int, Any] = {}
         self._lock = threading.Lock()
         with self._device:
@@ -422,30 +367,43 @@ class CudaBackend(KernelBackend):
                 converted.append(np.uint64(a))
             elif not isinstance(a, Local):  # local buffers become dynamic shared memory
                 converted.append(a)
-        kernel = self._function(name)
+        kernel = self._function(name, program_for(family, name))
         with self._device:
             kernel((grid,), (block,), tuple(converted), stream=q, shared_mem=shared)
         slot.keep.extend(converted)
 
-    def _function(self, name: str) -> Any:
+    def _function(self, name: str, program: str | None = None) -> Any:
+        """Kernel ``name`` of ``program`` (default: the first program holding it), its program
+        built on first use; other programs' builds neither wait for it nor block it."""
+        if program is None:
+            program = next((p for p in PROGRAMS if name in kernel_names(p)), None)
+            if program is None:
+                raise BackendError(f"cuda device {self.label}: no kernel {name!r}")
         with self._lock:
-            if self._module is None:
-                cupy = self._cupy
-                try:
-                    self._module = run_build(
-                        f"building cuda kernels for {self.label}", self._build_module
-                    )
-                except cupy.cuda.compiler.CompileException as e:
-                    detail = " ".join(str(e).split())[:300]
-                    raise BackendError(
-                        f"cuda device {self.label}: the kernels failed to build: {detail}"
-                    ) from None
-            return self._module.get_function(name)
+            function = self._functions.get((program, name))
+        if function is None:
+            function = self._programs.get(program).get_function(name)
+            with self._lock:
+                self._functions[(program, name)] = function
+        return function
 
-    def _build_module(self) -> Any:
+    def _build_program(self, program: str) -> Any:
+        cupy = self._cupy
+        try:
+            return run_build(
+                f"building cuda kernels ({program}) for {self.label}",
+                lambda: self._compile(program),
+            )
+        except cupy.cuda.compiler.CompileException as e:
+            detail = " ".join(str(e).split())[:300]
+            raise BackendError(
+                f"cuda device {self.label}: the {program} kernels failed to build: {detail}"
+            ) from None
+
+    def _compile(self, program: str) -> Any:
         # On the build thread: the device is made current there too.
         with self._device:
-            module = self._cupy.RawModule(code=cuda_source(), options=_OPTIONS)
+            module = self._cupy.RawModule(code=cuda_source(program), options=OPTIONS)
             module.compile()
         return module
 

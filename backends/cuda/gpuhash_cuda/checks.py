@@ -1,0 +1,77 @@
+"""``gpuhash selftest cuda --compile-only``: every program compiled by every NVRTC installed.
+
+No GPU and no CuPy are needed: each NVRTC of the environment (``gpuhash_cuda.nvrtc``: the
+``nvidia-cuda-nvrtc-cu12`` and ``nvidia-cuda-nvrtc`` 13.x wheels, a CUDA toolkit) compiles each
+program of ``gpuhash_cuda.program.PROGRAMS`` for each architecture, with the options the
+backend builds with. One compilation gives both the cubin (checked to be non-empty) and the
+PTX, which must list every kernel the backend launches from that program. The compilations run
+on threads (``ctypes`` releases the GIL), as many at once as there are CPUs.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from gpuhash.errors import BackendUnavailable
+from gpuhash_cuda import nvrtc
+from gpuhash_cuda.program import PROGRAMS, cuda_source, kernel_names
+
+__all__ = ["ARCHITECTURES", "INSTALL", "OPTIONS", "compile_check"]
+
+#: The architectures CI compiles for (A100, H100).
+ARCHITECTURES = ("sm_80", "sm_90")
+#: NVRTC options of every build (the backend's and the checks').
+OPTIONS = ("-std=c++14",)
+#: CuPy and NVRTC for the driver's CUDA major version: the backend's extras.
+INSTALL = (
+    'python -m pip install "gpuhash-cuda[cuda12]" ("gpuhash-cuda[cuda13]" for a CUDA 13 driver)'
+)
+
+
+def compile_check(
+    architectures: tuple[str, ...] = ARCHITECTURES, libraries: list[str] | None = None
+) -> list[Any]:
+    """Compile every program with each NVRTC library (default: every one found) for each
+    architecture, without a GPU; one selftest ``Check`` per library, architecture and program,
+    named ``nvrtc <version> <arch> <program>``."""
+    from gpuhash.selftest import Check
+
+    paths = nvrtc.libraries() if libraries is None else libraries
+    if not paths:
+        raise BackendUnavailable(
+            f"backend 'cuda': no NVRTC library found; install one with: {INSTALL}"
+        )
+    compilers = [nvrtc.Nvrtc.load(p) for p in paths]
+    sources = {name: cuda_source(name) for name in PROGRAMS}
+    shown = [(c, arch, name) for c in compilers for arch in architectures for name in PROGRAMS]
+    # The hashing programs first (the digest programs are short), so the last compilations to
+    # start are short ones.
+    jobs = sorted(shown, key=lambda job: (job[2].endswith("-digests"), job[2] != "sha512"))
+
+    def run(job: tuple[nvrtc.Nvrtc, str, str]) -> Check:
+        compiler, arch, name = job
+        start = time.perf_counter()
+        families = ",".join(PROGRAMS[name])
+        try:
+            out = compiler.compile(sources[name], f"gpuhash-{name}.cu", arch, OPTIONS)
+            missing = [k for k in kernel_names(name) if f".entry {k}(" not in out.ptx]
+            passed = bool(out.cubin) and not missing
+            detail = f"cubin {len(out.cubin)} bytes, PTX: " + (
+                f"missing kernels: {', '.join(missing)}"
+                if missing
+                else f"{len(kernel_names(name))} kernels"
+            )
+            if out.log:
+                detail += f"; log: {' '.join(out.log.split())[:300]}"
+        except nvrtc.NvrtcError as e:
+            passed, detail = False, " ".join(str(e).split())[:400]
+        check_name = f"nvrtc {compiler.version_text} {arch} {name}"
+        return Check(check_name, families, passed, detail, time.perf_counter() - start)
+
+    workers = max(1, min(len(jobs), os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gpuhash-nvrtc") as pool:
+        done = dict(zip(jobs, pool.map(run, jobs), strict=True))
+    return [done[job] for job in shown]
