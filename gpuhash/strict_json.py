@@ -34,8 +34,12 @@ MAX_INT_DIGITS = 20
 # A JSON string (with its escapes), replaced by one character so that what remains is the
 # structure alone.
 _STRING = re.compile(r'"[^"\\]*+(?:\\.[^"\\]*+)*+"', re.DOTALL)
+#: Strings replaced at a time: ``re.sub`` keeps every piece of what it builds until it joins them
+#: (some 50 bytes each), so the structure is built a chunk of text at a time, each chunk ending
+#: just after a string (where replacing the whole text would also be outside a string).
+CHUNK_STRINGS = 4096
+_STRINGS_AHEAD = re.compile(f'(?>[^"]*+{_STRING.pattern}){{1,{CHUNK_STRINGS}}}', re.DOTALL)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
-_INNERMOST = re.compile(r"\[\]|\{\}")
 # A surrogate's escape (a pair is two of them): only where one occurs are strings checked.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
@@ -78,16 +82,30 @@ def _text(data: bytes | str, what: str) -> str:
 
 
 def _scan_text(text: str, what: str, max_depth: int, max_values: int | None) -> Shape:
-    skeleton = _STRING.sub("0", text)
-    objects, arrays = skeleton.count("{"), skeleton.count("[")
-    values = skeleton.count(",") + skeleton.count(":") + objects + arrays + 1
+    objects = arrays = separators = 0
+    parts = []  # the brackets alone, chunk by chunk
+    at = 0
+    # Fewer strings than a chunk holds (the quotes say so): the whole text at once.
+    one = text.count('"') <= 2 * CHUNK_STRINGS
+    while at < len(text):
+        ahead = None if one else _STRINGS_AHEAD.match(text, at)
+        end = ahead.end() if ahead else len(text)
+        skeleton = _STRING.sub("0", text if at == 0 and end == len(text) else text[at:end])
+        objects += skeleton.count("{")
+        arrays += skeleton.count("[")
+        separators += skeleton.count(",") + skeleton.count(":")
+        parts.append(_NOT_BRACKET.sub("", skeleton))
+        at = end
+    values = separators + objects + arrays + 1
     if max_values is not None and values > max_values:
         raise JSONError(f"{what}: more than {max_values} JSON values")
-    brackets = _NOT_BRACKET.sub("", skeleton)
-    del skeleton
+    brackets = "".join(parts)
+    del parts
     depth = 0
     while brackets:
-        inner = _INNERMOST.sub("", brackets)
+        # One level: every innermost pair ("[]" or "{}") dropped at once, a marker holding the
+        # place of the first kind so that no pair forms across it before the next level.
+        inner = brackets.replace("[]", "\0").replace("{}", "").replace("\0", "")
         if inner == brackets:
             break  # unbalanced: left to the parser to say where
         brackets = inner
