@@ -43,7 +43,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ObjectDigest:
     """One object of a manifest: name, kind, size, digest (and tensor metadata, later)."""
 
