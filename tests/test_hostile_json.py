@@ -9,6 +9,7 @@ import hashlib
 import json
 import re
 import struct
+import time
 import tracemalloc
 from pathlib import Path
 from typing import Any
@@ -121,10 +122,12 @@ def shape_of(text: str) -> tuple[int, int, int, int]:
     return shape.objects, shape.arrays, shape.values, shape.depth
 
 
-@given(st.text(st.sampled_from('[]{}"\\,:a \n'), max_size=300))
-def test_scan_counts_as_one_pass_over_the_text(text: str) -> None:
-    """Balanced or not, JSON or not."""
-    assert shape_of(text) == one_pass_shape(text)
+@given(st.text(st.sampled_from('[]{}"\\,:a \n'), max_size=300), st.sampled_from([1, 2, 5, 64]))
+def test_scan_counts_as_one_pass_over_the_text(text: str, window: int) -> None:
+    """Balanced or not, JSON or not, read in windows of any size."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(strict_json, "WINDOW", window)
+        assert shape_of(text) == one_pass_shape(text)
 
 
 @pytest.mark.parametrize(
@@ -135,10 +138,25 @@ def test_scan_counts_as_one_pass_over_the_text(text: str) -> None:
         json.dumps([{"k[": f'v{{,:"]\\{i}', "n": [i, [i]]} for i in range(3 * 4096 + 7)]),
         json.dumps({f"{i}": "[" * (i % 3) for i in range(9000)}) + ' "unterminated [ {',
         '"' * 9001 + "[{" * 5 + "]}" * 4,
+        # A string longer than a window, text without strings longer than one, a string that
+        # never ends (its escaped quotes open no string).
+        json.dumps({"a": "[{" * strict_json.WINDOW, "b": [[0]] * strict_json.WINDOW, "c": "}"}),
+        '[{"a": "' + '\\"[' * 1000 + ", {}]",
     ],
 )
 def test_scan_counts_in_chunks_as_in_one_pass(text: str) -> None:
     assert shape_of(text) == one_pass_shape(text)
+
+
+def test_scan_of_a_string_that_never_ends_takes_no_time() -> None:
+    """Trying each of its escaped quotes as the start of a string, to the end of the text, took
+    time quadratic in its length (37 s for 160 kB; this one, minutes)."""
+    text = '{"a": "' + '\\"' * 200_000
+    start = time.perf_counter()
+    assert strict_json.scan(text, "x").objects == 1
+    with pytest.raises(strict_json.JSONError, match="not valid JSON"):
+        strict_json.loads(text, "x")
+    assert time.perf_counter() - start < 5
 
 
 def test_scan_builds_little_beside_the_text() -> None:
