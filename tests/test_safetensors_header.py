@@ -247,5 +247,8 @@ def test_parsing_a_header_of_zero_size_tensors_takes_under_ten_times_its_size(
         "source": NAME,
         "offset": len(head) + 8,
     }
-    assert objects[1].tensor["shape"] is not objects[2].tensor["shape"]  # lists are not shared
+    first, second = objects[1].tensor, objects[2].tensor
+    assert first
+    assert second
+    assert first["shape"] is not second["shape"]  # equal shapes, not one list
     assert peak < 10 * len(head), f"{peak / len(head):.1f} times the header"
