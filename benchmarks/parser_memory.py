@@ -5,17 +5,26 @@
 Each input is generated into a temporary directory, then parsed in a fresh child process: the
 child reads the file, notes its peak resident memory (``VmHWM``, Linux), parses, and prints the
 growth of the peak, the input's size and their ratio, and whether the parser accepted it.
+
+The safetensors headers list zero-size tensors, the most objects a header's bytes can ask for:
+``safetensors-N`` (N tensors, short names), ``safetensors-names-LB-N`` (the longest header,
+``reference.MAX_HEADER_BYTES``, of N tensors with names of L bytes), ``safetensors-dims-64-N``
+(N tensors of 64 dimensions, the most a tensor may have) and ``safetensors-metadata-N`` (the
+longest header of one ``__metadata__`` of N short strings).
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import functools
 import json
 import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable, Iterable
+from typing import Any
 
 CHILD = r"""
 import sys, time
@@ -68,17 +77,22 @@ def _manifest(n: int) -> object:
     return Manifest.build(alg, objects)
 
 
-def inputs(objects: int, payload_mib: int) -> dict[str, bytes]:
-    """The generated inputs, by name."""
+def inputs(objects: int, payload_mib: int) -> dict[str, Callable[[], bytes]]:
+    """The inputs, by name, each generated when called."""
+    from gpuhash.reference import MAX_HEADER_BYTES
     from gpuhash.signing import envelope, native
 
-    manifest: object = _manifest(objects)
-    statement = envelope.statement_bytes(
-        "model",
-        native.subject_digest(manifest),  # type: ignore[arg-type]
-        native.PREDICATE_TYPE,
-        native.predicate(manifest, None),  # type: ignore[arg-type]
-    )
+    @functools.cache
+    def manifest() -> Any:
+        return _manifest(objects)
+
+    def statement() -> bytes:
+        return envelope.statement_bytes(
+            "model",
+            native.subject_digest(manifest()),
+            native.PREDICATE_TYPE,
+            native.predicate(manifest(), None),
+        )
 
     def bundle(payload: bytes, **extra: object) -> bytes:
         body = {
@@ -93,19 +107,39 @@ def inputs(objects: int, payload_mib: int) -> dict[str, bytes]:
         }
         return json.dumps(body).encode()
 
-    header = {
-        f"t{i}": {"dtype": "U8", "shape": [0], "data_offsets": [0, 0]} for i in range(objects)
-    }
-    head = json.dumps(header, separators=(",", ":")).encode()
+    def safetensors(
+        names: Iterable[str], shape: list[int], metadata: dict[str, str] | None = None
+    ) -> bytes:
+        header: dict[str, object] = {"__metadata__": metadata} if metadata else {}
+        for name in names:  # zero-size tensors: the most objects per byte of header
+            header[name] = {"dtype": "U8", "shape": shape, "data_offsets": [0, 0]}
+        head = json.dumps(header, separators=(",", ":")).encode()
+        return len(head).to_bytes(8, "little") + head
+
+    # The longest header (MAX_HEADER_BYTES) of as many tensors, their names as long as fits:
+    # each tensor takes its name and 51 bytes ("":{"dtype":...,"data_offsets":[0,0]},).
+    long = max(8, (MAX_HEADER_BYTES - 2) // objects - 51)
+    # The longest header of one __metadata__ of short strings: 14 bytes per pair ("k0000000":"",).
+    pairs = (MAX_HEADER_BYTES - 20) // 14
+    # As many tensors of the most dimensions (64) as fit: about 310 bytes each.
+    dims = [0] + [999] * 63
+    deep = min(objects, MAX_HEADER_BYTES // 320)
     pad = payload_mib << 20
     return {
-        f"manifest-json-{objects}": manifest.to_json().encode(),  # type: ignore[attr-defined]
-        f"manifest-pb-{objects}": manifest.to_bytes(),  # type: ignore[attr-defined]
+        f"manifest-json-{objects}": lambda: manifest().to_json().encode(),
+        f"manifest-pb-{objects}": lambda: manifest().to_bytes(),
         f"statement-{objects}": statement,
-        f"bundle-payload-{payload_mib}MiB": bundle(os.urandom(pad * 3 // 4)),
-        f"bundle-pad-zeros-{payload_mib}MiB": bundle(b"{}", pad=[0] * (pad // 2)),
-        f"bundle-pad-string-{payload_mib}MiB": bundle(b"{}", pad="A" * pad),
-        f"safetensors-{objects}": len(head).to_bytes(8, "little") + head,
+        f"bundle-payload-{payload_mib}MiB": lambda: bundle(os.urandom(pad * 3 // 4)),
+        f"bundle-pad-zeros-{payload_mib}MiB": lambda: bundle(b"{}", pad=[0] * (pad // 2)),
+        f"bundle-pad-string-{payload_mib}MiB": lambda: bundle(b"{}", pad="A" * pad),
+        f"safetensors-{objects}": lambda: safetensors((f"t{i}" for i in range(objects)), [0]),
+        f"safetensors-names-{long}B-{objects}": lambda: safetensors(
+            (f"t{i:0{long - 1}d}" for i in range(objects)), [0]
+        ),
+        f"safetensors-dims-64-{deep}": lambda: safetensors((f"t{i}" for i in range(deep)), dims),
+        f"safetensors-metadata-{pairs}": lambda: safetensors(
+            (), [0], {f"k{i:07d}": "" for i in range(pairs)}
+        ),
     }
 
 
@@ -116,13 +150,12 @@ def main() -> None:
     parser.add_argument("--only", default="")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        for name, data in inputs(args.objects, args.payload_mib).items():
+        for name, make in inputs(args.objects, args.payload_mib).items():
             if args.only not in name:
                 continue
             path = os.path.join(tmp, name)
             with open(path, "wb") as f:
-                f.write(data)
-            del data
+                f.write(make())
             subprocess.run([sys.executable, "-c", CHILD, name, path], check=True)
             os.unlink(path)
 
