@@ -6,18 +6,25 @@
 Each input is generated into a temporary directory, then parsed in a fresh child process: the
 child reads the file, notes its peak resident memory (``VmHWM``, Linux), parses, and prints the
 growth of the peak, the input's size and their ratio, and whether the parser accepted it.
+
+The safetensors headers list zero-size tensors, the most objects a header's bytes can ask for:
+``safetensors-N`` (N tensors, short names), ``safetensors-names-LB-N`` (the longest header,
+``reference.MAX_HEADER_BYTES``, of N tensors with names of L bytes), ``safetensors-dims-64-N``
+(N tensors of 64 dimensions, the most a tensor may have) and ``safetensors-metadata-N`` (the
+longest header of one ``__metadata__`` of N short strings).
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import functools
 import json
 import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 CHILD = r"""
@@ -58,7 +65,7 @@ try:
     elif kind.startswith("safetensors"):
         from gpuhash.sources import Source
         from gpuhash import reference as ref
-        src = Source(name="m.safetensors", path=path, size=len(data), kind=ref.KIND_FILE)
+        src = Source(name="m.safetensors", path=path, size=size, kind=ref.KIND_FILE)
         safetensors.tensor_sources(src)
 except Exception as e:
     verdict = "refused: " + str(e)[:70]
@@ -98,31 +105,15 @@ def _filling(n: int, limit: int, encode: Callable[[Any], bytes]) -> bytes:
     return data
 
 
-def at_limits() -> dict[str, bytes]:
-    """Inputs as large as the limits admit: 2^18 objects (spec section 1.2) with names padded to
-    fill a manifest of ``MAX_MANIFEST_BYTES``, and a signature of ``MAX_SIGNATURE_BYTES``."""
-    from gpuhash import limits
-    from gpuhash import reference as ref
+def _statement(manifest: Any) -> bytes:
     from gpuhash.signing import envelope, native
 
-    n = ref.MAX_OBJECTS
-    most = limits.MAX_MANIFEST_BYTES
-    statement_room = (limits.MAX_SIGNATURE_BYTES - limits.MIB) * 3 // 4
-
-    def signed(manifest: object) -> bytes:
-        return envelope.statement_bytes(
-            "model",
-            native.subject_digest(manifest),  # type: ignore[arg-type]
-            native.PREDICATE_TYPE,
-            native.predicate(manifest, None),  # type: ignore[arg-type]
-        )
-
-    statement = _filling(n, statement_room, signed)
-    return {
-        "limit-manifest-json": _filling(n, most, lambda m: m.to_json().encode()),
-        "limit-manifest-pb": _filling(n, most, lambda m: m.to_bytes()),
-        "limit-signed-statement": _bundle(statement),
-    }
+    return envelope.statement_bytes(
+        "model",
+        native.subject_digest(manifest),
+        native.PREDICATE_TYPE,
+        native.predicate(manifest, None),
+    )
 
 
 def _bundle(payload: bytes, **extra: object) -> bytes:
@@ -143,33 +134,72 @@ def _bundle(payload: bytes, **extra: object) -> bytes:
     return json.dumps(body).encode()
 
 
-def inputs(objects: int, payload_mib: int) -> dict[str, bytes]:
-    """The generated inputs, by name."""
-    from gpuhash.signing import envelope, native
+def at_limits() -> dict[str, Callable[[], bytes]]:
+    """Inputs as large as the limits admit: 2^18 objects (spec section 1.2) with names padded to
+    fill a manifest of ``MAX_MANIFEST_BYTES``, and a signature of ``MAX_SIGNATURE_BYTES``."""
+    from gpuhash import limits
+    from gpuhash import reference as ref
 
-    manifest: object = _manifest(objects)
-    statement = envelope.statement_bytes(
-        "model",
-        native.subject_digest(manifest),  # type: ignore[arg-type]
-        native.PREDICATE_TYPE,
-        native.predicate(manifest, None),  # type: ignore[arg-type]
-    )
+    n = ref.MAX_OBJECTS
+    most = limits.MAX_MANIFEST_BYTES
+    statement_room = (limits.MAX_SIGNATURE_BYTES - limits.MIB) * 3 // 4
+    return {
+        "limit-manifest-json": lambda: _filling(n, most, lambda m: m.to_json().encode()),
+        "limit-manifest-pb": lambda: _filling(n, most, lambda m: m.to_bytes()),
+        "limit-signed-statement": lambda: _bundle(_filling(n, statement_room, _statement)),
+    }
+
+
+def inputs(objects: int, payload_mib: int) -> dict[str, Callable[[], bytes]]:
+    """The inputs, by name, each generated when called."""
+    from gpuhash.reference import MAX_HEADER_BYTES
+
+    @functools.cache
+    def manifest() -> Any:
+        return _manifest(objects)
+
+    def statement() -> bytes:
+        return _statement(manifest())
 
     bundle = _bundle
-    header = {
-        f"t{i}": {"dtype": "U8", "shape": [0], "data_offsets": [0, 0]} for i in range(objects)
-    }
-    head = json.dumps(header, separators=(",", ":")).encode()
+
+    def safetensors(
+        names: Iterable[str], shape: list[int], metadata: dict[str, str] | None = None
+    ) -> bytes:
+        header: dict[str, object] = {"__metadata__": metadata} if metadata else {}
+        for name in names:  # zero-size tensors: the most objects per byte of header
+            header[name] = {"dtype": "U8", "shape": shape, "data_offsets": [0, 0]}
+        head = json.dumps(header, separators=(",", ":")).encode()
+        return len(head).to_bytes(8, "little") + head
+
+    # The longest header (MAX_HEADER_BYTES) of as many tensors, their names as long as fits:
+    # each tensor takes its name and 51 bytes ("":{"dtype":...,"data_offsets":[0,0]},).
+    long = max(8, (MAX_HEADER_BYTES - 2) // objects - 51)
+    # The longest header of one __metadata__ of short strings: 14 bytes per pair ("k0000000":"",).
+    pairs = (MAX_HEADER_BYTES - 20) // 14
+    # As many tensors of the most dimensions (64) as fit: about 310 bytes each.
+    dims = [0] + [999] * 63
+    deep = min(objects, MAX_HEADER_BYTES // 320)
     pad = payload_mib << 20
+    MIB = 1 << 20  # noqa: N806
     return {
-        f"manifest-json-{objects}": manifest.to_json().encode(),  # type: ignore[attr-defined]
-        f"manifest-pb-{objects}": manifest.to_bytes(),  # type: ignore[attr-defined]
+        f"manifest-json-{objects}": lambda: manifest().to_json().encode(),
+        f"manifest-pb-{objects}": lambda: manifest().to_bytes(),
         f"statement-{objects}": statement,
-        f"signed-statement-{objects}": bundle(statement),
-        f"bundle-payload-{payload_mib}MiB": bundle(os.urandom(pad * 3 // 4)),
-        f"bundle-pad-zeros-{payload_mib}MiB": bundle(b"{}", pad=[0] * (pad // 2 - (1 << 20))),
-        f"bundle-pad-string-{payload_mib}MiB": bundle(b"{}", pad="A" * pad),
-        f"safetensors-{objects}": len(head).to_bytes(8, "little") + head,
+        f"signed-statement-{objects}": lambda: bundle(statement()),
+        f"bundle-payload-{payload_mib}MiB": lambda: bundle(os.urandom(pad * 3 // 4)),
+        f"bundle-pad-zeros-{payload_mib}MiB": lambda: bundle(
+            b"{}", pad=[0] * (pad // 2 - (1 << 20))
+        ),
+        f"bundle-pad-string-{payload_mib}MiB": lambda: bundle(b"{}", pad="A" * pad),
+        f"safetensors-{objects}": lambda: safetensors((f"t{i}" for i in range(objects)), [0]),
+        f"safetensors-names-{long}B-{objects}": lambda: safetensors(
+            (f"t{i:0{long - 1}d}" for i in range(objects)), [0]
+        ),
+        f"safetensors-dims-64-{deep}": lambda: safetensors((f"t{i}" for i in range(deep)), dims),
+        f"safetensors-metadata-{pairs}": lambda: safetensors(
+            (), [0], {f"k{i:07d}": "" for i in range(pairs)}
+        ),
     }
 
 
@@ -186,13 +216,12 @@ def main() -> None:
     args = parser.parse_args()
     generated = at_limits() if args.at_limits else inputs(args.objects, args.payload_mib)
     with tempfile.TemporaryDirectory() as tmp:
-        for name, data in generated.items():
+        for name, make in generated.items():
             if args.only not in name:
                 continue
             path = os.path.join(tmp, name)
             with open(path, "wb") as f:
-                f.write(data)
-            del data
+                f.write(make())
             subprocess.run([sys.executable, "-c", CHILD, name, path], check=True)
             os.unlink(path)
 

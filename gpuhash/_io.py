@@ -160,7 +160,10 @@ def pread_into(fd: int, out: memoryview, at: int, name: str, doing: str = "hashe
 def pread_upto(fd: int, length: int, at: int) -> bytes:
     """Up to ``length`` bytes of ``fd`` from offset ``at``: fewer only where the file ends
     (a header whose recorded length runs past the end is then rejected by its parser)."""
-    out = bytearray()
+    first = os.pread(fd, length, at)
+    if len(first) == length or not first:
+        return first  # all of it at once (no copy), or the file ends here
+    out = bytearray(first)
     while len(out) < length:
         chunk = os.pread(fd, length - len(out), at + len(out))
         if not chunk:

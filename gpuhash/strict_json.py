@@ -34,8 +34,14 @@ MAX_INT_DIGITS = 20
 # A JSON string (with its escapes), replaced by one character so that what remains is the
 # structure alone.
 _STRING = re.compile(r'"[^"\\]*+(?:\\.[^"\\]*+)*+"', re.DOTALL)
+#: Strings and characters of text scanned at a time: ``re.sub`` keeps every piece of what it
+#: builds until it joins them (some 50 bytes each), so strings are replaced a window at a time,
+#: each window ending just after a string (where replacing them all would be outside one too).
+WINDOW_STRINGS = 4096
+WINDOW = 1 << 18
+# Text up to the end of a string, as many strings as a window holds (its end: ``endpos``).
+_UP_TO_STRINGS = re.compile(f'(?>[^"]*+{_STRING.pattern}){{1,{WINDOW_STRINGS}}}+', re.DOTALL)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
-_INNERMOST = re.compile(r"\[\]|\{\}")
 # A surrogate's escape (a pair is two of them): only where one occurs are strings checked.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
@@ -78,16 +84,44 @@ def _text(data: bytes | str, what: str) -> str:
 
 
 def _scan_text(text: str, what: str, max_depth: int, max_values: int | None) -> Shape:
-    skeleton = _STRING.sub("0", text)
-    objects, arrays = skeleton.count("{"), skeleton.count("[")
-    values = skeleton.count(",") + skeleton.count(":") + objects + arrays + 1
-    if max_values is not None and values > max_values:
-        raise JSONError(f"{what}: more than {max_values} JSON values")
-    brackets = _NOT_BRACKET.sub("", skeleton)
-    del skeleton
+    objects = arrays = values = 0
+    parts: list[str] = []  # the brackets alone, window by window
+    at, end, free = 0, len(text), False  # free: no string from ``at`` on
+    while at < end:
+        window = min(end, at + WINDOW)
+        strings = None if free else _UP_TO_STRINGS.match(text, at, window)
+        if strings:
+            upto = strings.end()
+            piece = _STRING.sub("0", text[at:upto])
+        else:  # no whole string in this window: the text up to the next quote as it is
+            upto = window if free else text.find('"', at, window)
+            if upto == at:  # a string as long as a window, or one that never ends
+                string = _STRING.match(text, at)
+                if string:
+                    at = string.end()  # one value, no structure
+                    continue
+                # Every later quote is escaped within the one that never ends: no string
+                # follows (replacing strings there would be trying each quote to the end).
+                free, upto = True, window
+            elif upto < 0:
+                upto = window
+            piece = text[at:upto]
+        opened, listed = piece.count("{"), piece.count("[")
+        objects += opened
+        arrays += listed
+        values += piece.count(",") + piece.count(":") + opened + listed
+        if max_values is not None and values + 1 > max_values:
+            raise JSONError(f"{what}: more than {max_values} JSON values")
+        parts.append(_NOT_BRACKET.sub("", piece))
+        at = upto
+    values += 1
+    brackets = "".join(parts)
+    del parts
     depth = 0
     while brackets:
-        inner = _INNERMOST.sub("", brackets)
+        # One level: every innermost pair ("[]" or "{}") dropped at once, a marker holding the
+        # place of the first kind so that no pair forms across it before the next level.
+        inner = brackets.replace("[]", "\0").replace("{}", "").replace("\0", "")
         if inner == brackets:
             break  # unbalanced: left to the parser to say where
         brackets = inner
