@@ -181,13 +181,13 @@ def inputs(objects: int, payload_mib: int) -> dict[str, Callable[[], bytes]]:
     dims = [0] + [999] * 63
     deep = min(objects, MAX_HEADER_BYTES // 320)
     pad = payload_mib << 20
-    MIB = 1 << 20  # noqa: N806
     return {
         f"manifest-json-{objects}": lambda: manifest().to_json().encode(),
         f"manifest-pb-{objects}": lambda: manifest().to_bytes(),
         f"statement-{objects}": statement,
         f"signed-statement-{objects}": lambda: bundle(statement()),
         f"bundle-payload-{payload_mib}MiB": lambda: bundle(os.urandom(pad * 3 // 4)),
+        # Under the size limit, so that the values limit is what refuses it.
         f"bundle-pad-zeros-{payload_mib}MiB": lambda: bundle(
             b"{}", pad=[0] * (pad // 2 - (1 << 20))
         ),
