@@ -172,6 +172,19 @@ def inputs(objects: int, payload_mib: int) -> dict[str, Callable[[], bytes]]:
         head = json.dumps(header, separators=(",", ":")).encode()
         return len(head).to_bytes(8, "little") + head
 
+    def distinct(n: int) -> bytes:
+        per = max(1, min(38, (MAX_HEADER_BYTES // n - 60) // 8))
+        header = {
+            f"t{i}": {
+                "dtype": "U8",
+                "shape": [0, *range(1_000_000 + i * per, 1_000_000 + (i + 1) * per)],
+                "data_offsets": [0, 0],
+            }
+            for i in range(n)
+        }
+        head = json.dumps(header, separators=(",", ":")).encode()[: MAX_HEADER_BYTES + 1]
+        return len(head).to_bytes(8, "little") + head
+
     # The longest header (MAX_HEADER_BYTES) of as many tensors, their names as long as fits:
     # each tensor takes its name and 51 bytes ("":{"dtype":...,"data_offsets":[0,0]},).
     long = max(8, (MAX_HEADER_BYTES - 2) // objects - 51)
@@ -197,6 +210,10 @@ def inputs(objects: int, payload_mib: int) -> dict[str, Callable[[], bytes]]:
             (f"t{i:0{long - 1}d}" for i in range(objects)), [0]
         ),
         f"safetensors-dims-64-{deep}": lambda: safetensors((f"t{i}" for i in range(deep)), dims),
+        # Zero-size tensors of many large dimensions, distinct across the header (not shared).
+        f"safetensors-distinct-dims-{objects}": lambda: distinct(objects),
+        # As many of them as the limit on dimensions in all (2^21) admits: 39 per tensor.
+        "safetensors-distinct-dims-2^21": lambda: distinct((1 << 21) // 39),
         f"safetensors-metadata-{pairs}": lambda: safetensors(
             (), [0], {f"k{i:07d}": "" for i in range(pairs)}
         ),

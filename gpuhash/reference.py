@@ -922,6 +922,9 @@ SAFETENSORS_DTYPES = {
 TensorInfo = tuple[str, list[int], int]  # (dtype, shape, offset of the bytes in the file)
 #: At most this many dimensions per tensor (a bound on the work a header can ask for).
 MAX_DIMENSIONS = 64
+#: At most this many ``__metadata__`` entries, and dimensions in all of a header's tensors.
+MAX_METADATA_ENTRIES = 1 << 16
+MAX_HEADER_DIMENSIONS = 1 << 21
 
 
 def check_tensor_name(tensor: str, where: str) -> None:
@@ -941,6 +944,14 @@ def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
             raise SpecError(f"duplicate key {key!r}")
         out[key] = value
     return out
+
+
+def check_header_counts(name: str, entries: int, dimensions: int) -> None:
+    """A header's ``__metadata__`` entries and its tensors' dimensions in all, within limits."""
+    if entries > MAX_METADATA_ENTRIES:
+        raise SpecError(f"{name}: __metadata__ has more than {MAX_METADATA_ENTRIES} entries")
+    if dimensions > MAX_HEADER_DIMENSIONS:
+        raise SpecError(f"{name}: its tensors have more than {MAX_HEADER_DIMENSIONS} dimensions")
 
 
 def safetensors_layout(name: str, size: int, prefix: bytes) -> tuple[int, dict[str, TensorInfo]]:
@@ -966,12 +977,14 @@ def safetensors_layout(name: str, size: int, prefix: bytes) -> tuple[int, dict[s
     data_len = size - 8 - n
     tensors: dict[str, TensorInfo] = {}
     spans: list[tuple[int, int, str]] = []
+    entries = 0
     for key, value in header.items():
         if key == HEADER_OBJECT:
             if not isinstance(value, dict) or not all(
                 isinstance(k, str) and isinstance(v, str) for k, v in value.items()
             ):
                 raise SpecError(f"{name}: __metadata__ must map strings to strings")
+            entries = len(value)
             continue
         where = f"{name}: tensor {key!r}"
         check_tensor_name(key, where)
@@ -999,6 +1012,7 @@ def safetensors_layout(name: str, size: int, prefix: bytes) -> tuple[int, dict[s
             raise SpecError(f"{where}: {dtype} x {shape} is not {offsets[1] - offsets[0]} bytes")
         tensors[key] = (dtype, list(shape), 8 + n + offsets[0])
         spans.append((offsets[0], offsets[1], key))
+    check_header_counts(name, entries, sum(len(t[1]) for t in tensors.values()))
     at = 0
     for begin, end, key in sorted(spans):
         if begin != at:

@@ -59,6 +59,9 @@ class Shape:
     arrays: int
     values: int
     depth: int
+    #: The keys (``:``) and the separators (``,``) among the values.
+    keys: int = 0
+    commas: int = 0
 
 
 def excerpt(value: object, limit: int = 40) -> str:
@@ -84,7 +87,7 @@ def _text(data: bytes | str, what: str) -> str:
 
 
 def _scan_text(text: str, what: str, max_depth: int, max_values: int | None) -> Shape:
-    objects = arrays = values = 0
+    objects = arrays = values = keys = commas = 0
     parts: list[str] = []  # the brackets alone, window by window
     at, end, free = 0, len(text), False  # free: no string from ``at`` on
     while at < end:
@@ -107,9 +110,12 @@ def _scan_text(text: str, what: str, max_depth: int, max_values: int | None) -> 
                 upto = window
             piece = text[at:upto]
         opened, listed = piece.count("{"), piece.count("[")
+        colons, separators = piece.count(":"), piece.count(",")
         objects += opened
         arrays += listed
-        values += piece.count(",") + piece.count(":") + opened + listed
+        keys += colons
+        commas += separators
+        values += separators + colons + opened + listed
         if max_values is not None and values + 1 > max_values:
             raise JSONError(f"{what}: more than {max_values} JSON values")
         parts.append(_NOT_BRACKET.sub("", piece))
@@ -128,7 +134,7 @@ def _scan_text(text: str, what: str, max_depth: int, max_values: int | None) -> 
         depth += 1
         if depth > max_depth:
             raise JSONError(f"{what}: JSON nested more than {max_depth} levels deep")
-    return Shape(objects, arrays, values, depth)
+    return Shape(objects, arrays, values, depth, keys, commas)
 
 
 def scan(

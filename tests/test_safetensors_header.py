@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from gpuhash import reference as ref
+from gpuhash.errors import InputError
 from gpuhash.formats import safetensors, safetensors_header
 from gpuhash.sources import Source
 
@@ -252,3 +253,55 @@ def test_parsing_a_header_of_zero_size_tensors_takes_under_ten_times_its_size(
     assert second
     assert first["shape"] is not second["shape"]  # equal shapes, not one list
     assert peak < 10 * len(head), f"{peak / len(head):.1f} times the header"
+
+
+def _prefix(header: dict[str, Any]) -> bytes:
+    head = json.dumps(header, separators=(",", ":")).encode()
+    return struct.pack("<Q", len(head)) + head
+
+
+def _both_refuse(prefix: bytes, message: str) -> None:
+    """The reference and the lean layout refuse ``prefix`` with the same ``message``."""
+    for layout in (ref.safetensors_layout, safetensors_header.safetensors_layout):
+        with pytest.raises(ref.SpecError, match=re.escape(message)):
+            layout(NAME, len(prefix), prefix)
+
+
+def _objects(tmp_path: Path, prefix: bytes) -> list[Source]:
+    path = tmp_path / NAME
+    path.write_bytes(prefix)
+    return safetensors.tensor_sources(
+        Source(name=NAME, kind=ref.KIND_FILE, size=len(prefix), path=str(path))
+    )
+
+
+def test_metadata_entries_are_limited(tmp_path: Path) -> None:
+    """Spec section 1.3 (revision 1.6): at most 2^16 __metadata__ entries; far more are refused
+    before the header is parsed (a header of millions of them took 1.4 GiB)."""
+    most = ref.MAX_METADATA_ENTRIES
+    ok = _prefix({"__metadata__": {f"k{i}": "" for i in range(most)}})
+    assert ref.safetensors_layout(NAME, len(ok), ok)[1] == {}
+    assert safetensors_header.safetensors_layout(NAME, len(ok), ok)[1] == []
+    assert len(_objects(tmp_path, ok)) == 1  # the header object alone
+    over = _prefix({"__metadata__": {f"k{i}": "" for i in range(most + 1)}})
+    _both_refuse(over, f"__metadata__ has more than {most} entries")
+    with pytest.raises(InputError, match=f"__metadata__ has more than {most} entries"):
+        _objects(tmp_path, over)
+    far = _prefix({"__metadata__": {f"k{i}": "" for i in range(most + 100)}})
+    with pytest.raises(InputError, match=f"header: more than {most} __metadata__ entries"):
+        _objects(tmp_path, far)  # refused by its counts, unparsed
+
+
+def test_dimensions_in_all_are_limited(tmp_path: Path) -> None:
+    """At most 2^21 dimensions in all a header's tensors (zero-size tensors can carry any other
+    dimensions: 2^18 of them with 39 large distinct ones took 860 MiB to parse)."""
+    most = ref.MAX_HEADER_DIMENSIONS
+    shape = [0] + [7] * 63  # 64 dimensions, the most one tensor may have
+    zero = {"dtype": "U8", "shape": shape, "data_offsets": [0, 0]}
+    fits = most // 64
+    ok = _prefix({f"t{i}": zero for i in range(fits)})
+    assert len(ref.safetensors_layout(NAME, len(ok), ok)[1]) == fits
+    over = _prefix({f"t{i}": zero for i in range(fits + 1)})
+    _both_refuse(over, f"its tensors have more than {most} dimensions")
+    with pytest.raises(InputError, match=f"its tensors have more than {most} dimensions"):
+        _objects(tmp_path, over)

@@ -58,6 +58,16 @@ def check_header(name: str, text: str) -> None:
         raise InputError(f"{what}: more than {ref.MAX_OBJECTS} tensors")
     if shape.arrays > 2 * shape.objects:
         raise InputError(f"{what}: more lists than its tensors' shapes and data offsets")
+    # A valid header has at most 4 keys and 4 commas an object (the header's member, a tensor's
+    # three fields), plus one key and one comma a metadata entry and a comma a dimension: so
+    # the limits on those (spec section 1.3) bound what parsing builds before it is checked.
+    if shape.keys > 4 * shape.objects + ref.MAX_METADATA_ENTRIES:
+        raise InputError(f"{what}: more than {ref.MAX_METADATA_ENTRIES} __metadata__ entries")
+    if shape.commas > 4 * shape.objects + ref.MAX_METADATA_ENTRIES + ref.MAX_HEADER_DIMENSIONS:
+        raise InputError(
+            f"{what}: more than {ref.MAX_HEADER_DIMENSIONS} dimensions or "
+            f"{ref.MAX_METADATA_ENTRIES} __metadata__ entries"
+        )
 
 
 def tensor_sources(src: Source, prefix: bytes | None = None) -> list[Source]:

@@ -43,11 +43,12 @@ class _Object:
     holding it is parsed (only the header's own pairs are read afterwards); ``strings``: every
     value is a string (valid as ``__metadata__``)."""
 
-    __slots__ = ("pairs", "strings")
+    __slots__ = ("count", "pairs", "strings")
 
-    def __init__(self, pairs: list[tuple[str, Any]] | None, strings: bool) -> None:
-        self.pairs = pairs
+    def __init__(self, pairs: list[tuple[str, Any]], strings: bool) -> None:
+        self.pairs: list[tuple[str, Any]] | None = pairs
         self.strings = strings
+        self.count = len(pairs)
 
 
 def _tensor(pairs: list[tuple[str, Any]], data_len: int, ints: dict[int, int]) -> Tensor | None:
@@ -230,8 +231,11 @@ def text_layout(name: str, data_len: int, text: str) -> list[tuple[str, Tensor]]
         ref.check_tensor_name(key, where)
         if type(value) is not tuple:
             raise _member_error(name, text, index, data_len)
+    entries = 0
     if metadata is not None:
+        entries = tensors[metadata][1].count
         del tensors[metadata]
+    ref.check_header_counts(name, entries, sum(len(t[1]) for _, t in tensors))
     _check_tiling(name, tensors, data_len)
     return tensors  # each value now a Tensor
 
