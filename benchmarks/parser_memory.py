@@ -62,6 +62,12 @@ try:
     elif kind.startswith("statement"):
         from gpuhash.signing import envelope, native
         native.parse(envelope.parse_statement(envelope.PAYLOAD_TYPE, data))
+    elif kind.startswith("gguf"):
+        from gpuhash.sources import Source
+        from gpuhash import reference as ref
+        from gpuhash.formats import gguf
+        src = Source(name="m.gguf", path=path, size=size, kind=ref.KIND_FILE)
+        gguf.gguf_sources(src)
     elif kind.startswith("safetensors"):
         from gpuhash.sources import Source
         from gpuhash import reference as ref
@@ -185,6 +191,21 @@ def inputs(objects: int, payload_mib: int) -> dict[str, Callable[[], bytes]]:
         head = json.dumps(header, separators=(",", ":")).encode()[: MAX_HEADER_BYTES + 1]
         return len(head).to_bytes(8, "little") + head
 
+    def gguf_file(n: int) -> bytes:
+        """A GGUF file of ``n`` one-element F32 tensors (the most tensors per byte of file:
+        an info of 32 bytes and 32 bytes of data each, at the default alignment)."""
+        import struct
+
+        infos = b"".join(
+            struct.pack("<Q", len(f"t{i}"))
+            + f"t{i}".encode()
+            + struct.pack("<IQIQ", 1, 1, 0, 32 * i)
+            for i in range(n)
+        )
+        head = b"GGUF" + struct.pack("<IQQ", 3, n, 0) + infos
+        head += bytes(-len(head) % 32)
+        return head + (b"\0" * 4 + bytes(28)) * n
+
     # The longest header (MAX_HEADER_BYTES) of as many tensors, their names as long as fits:
     # each tensor takes its name and 51 bytes ("":{"dtype":...,"data_offsets":[0,0]},).
     long = max(8, (MAX_HEADER_BYTES - 2) // objects - 51)
@@ -212,6 +233,7 @@ def inputs(objects: int, payload_mib: int) -> dict[str, Callable[[], bytes]]:
         f"safetensors-dims-64-{deep}": lambda: safetensors((f"t{i}" for i in range(deep)), dims),
         # Zero-size tensors of many large dimensions, distinct across the header (not shared).
         f"safetensors-distinct-dims-{objects}": lambda: distinct(objects),
+        f"gguf-{objects}": lambda: gguf_file(objects),
         # As many of them as the limit on dimensions in all (2^21) admits: 39 per tensor.
         "safetensors-distinct-dims-2^21": lambda: distinct((1 << 21) // 39),
         f"safetensors-metadata-{pairs}": lambda: safetensors(
