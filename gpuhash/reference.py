@@ -946,6 +946,17 @@ def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
     return out
 
 
+def is_text(value: object) -> bool:
+    """A string of Unicode text: JSON escapes can spell a lone surrogate, which is not."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def check_header_counts(name: str, entries: int, dimensions: int) -> None:
     """A header's ``__metadata__`` entries and its tensors' dimensions in all, within limits."""
     if entries > MAX_METADATA_ENTRIES:
@@ -981,7 +992,7 @@ def safetensors_layout(name: str, size: int, prefix: bytes) -> tuple[int, dict[s
     for key, value in header.items():
         if key == HEADER_OBJECT:
             if not isinstance(value, dict) or not all(
-                isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+                is_text(k) and is_text(v) for k, v in value.items()
             ):
                 raise SpecError(f"{name}: __metadata__ must map strings to strings")
             entries = len(value)

@@ -305,3 +305,16 @@ def test_dimensions_in_all_are_limited(tmp_path: Path) -> None:
     _both_refuse(over, f"its tensors have more than {most} dimensions")
     with pytest.raises(InputError, match=f"its tensors have more than {most} dimensions"):
         _objects(tmp_path, over)
+
+
+@pytest.mark.parametrize("metadata", ['{"k": "\\ud800"}', '{"\\udfff": "v"}', '{"k": "a\\ud83d"}'])
+def test_metadata_strings_are_unicode_text(metadata: str) -> None:
+    """A lone surrogate escape is valid JSON grammar but not text (other readers refuse it):
+    refused by the reference and the lean layout alike; a pair is one character, accepted."""
+    header = '{"__metadata__": ' + metadata + "}"
+    prefix = struct.pack("<Q", len(header)) + header.encode()
+    _both_refuse(prefix, "__metadata__ must map strings to strings")
+    pair = b'{"__metadata__": {"k": "\\ud83d\\ude00"}}'
+    ok = struct.pack("<Q", len(pair)) + pair
+    assert safetensors_header.safetensors_layout(NAME, len(ok), ok) == (len(pair), [])
+    assert ref.safetensors_layout(NAME, len(ok), ok) == (len(pair), {})

@@ -129,9 +129,11 @@ def _hook(data_len: int) -> Any:
         if len(pairs) > 1:
             _no_duplicate_keys(pairs)
         strings = True
-        for _, value in pairs:
+        for key, value in pairs:
             kind = type(value)
-            if kind is not str:
+            if kind is str:
+                strings = strings and ref.is_text(value) and ref.is_text(key)
+            else:
                 strings = False
                 if kind is _Object:
                     value.pairs = None
