@@ -43,7 +43,9 @@ def manifests(draw: st.DrawFn) -> Manifest:
             continue
         header = f"{f}::{ref.HEADER_OBJECT}"
         objects.append(ObjectDigest(header, ref.KIND_TENSOR_HEADER, draw(U64), draw(digest)))
-        for t in draw(st.lists(NAME, max_size=3, unique=True)):
+        # No tensor is named as the header object (it would be the same object twice).
+        tensors = NAME.filter(lambda t: t != ref.HEADER_OBJECT)
+        for t in draw(st.lists(tensors, max_size=3, unique=True)):
             tensor: dict[str, Any] = {
                 "dtype": draw(st.sampled_from(["F32", "BF16", "Q8_0"])),
                 "shape": draw(st.lists(st.integers(0, 1 << 40), max_size=4)),
