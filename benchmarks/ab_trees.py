@@ -99,6 +99,7 @@ def main() -> None:
                     out = subprocess.run(
                         [sys.executable, "-c", HASH_CODE, *argv, str(args.repeat)],
                         env=tree_env(tree),
+                        cwd=work,  # not this checkout: ``-c`` puts the directory first
                         capture_output=True,
                         text=True,
                         check=True,
@@ -108,7 +109,9 @@ def main() -> None:
         for _ in range(args.startups):
             for name, tree in trees.items():
                 t = time.perf_counter()
-                subprocess.run(command, env=tree_env(tree), capture_output=True, check=True)
+                subprocess.run(
+                    command, env=tree_env(tree), cwd=work, capture_output=True, check=True
+                )
                 starts[name].append(time.perf_counter() - t)
     load_after = os.getloadavg()
     how = f"{args.backend}{' ' + args.device if args.device else ''}"
