@@ -4,12 +4,14 @@ device's properties alone.
 The leaf kernels hash one leaf per work-item, so a launch over a window of ``W`` bytes has
 ``W / L`` work-items. A device is full when every compute unit (an NVIDIA SM, an AMD CU) holds
 as many work-groups as it can run at once; with the default leaf (64 KiB) an H200 (132 SMs)
-needs about 2^17 leaves, an 8 GiB window, where the old fixed 256 MiB window (4096 leaves, 16
-blocks of 256) kept 16 SMs busy (docs/backends.md, "Filling the device"). :func:`plan` turns a
-:class:`DeviceLimits` into a :class:`Plan`; :func:`check_local_size` refuses a work-group size
-the device cannot launch, when the backend is made rather than at the first launch. Both are
-pure functions, tested with an H200's properties and those of Intel's CPU runtime; each
-backend says how it reads the properties of its API (``device_limits`` in the backends).
+takes 2^16 leaves in one wave of its heaviest kernels, a 4 GiB window (two in flight), where the
+old fixed 256 MiB window (4096 leaves, 16 blocks of 256) kept 16 SMs busy (docs/backends.md,
+"Filling the device"). :func:`plan` turns a :class:`DeviceLimits` into a :class:`Plan`;
+:func:`check_local_size` refuses a work-group size the device cannot launch when the backend is
+made, not at its first launch. Both are pure functions, tested with an H200's properties and
+those of Intel's CPU runtime. Each backend reads the properties from its API: CUDA's through
+:func:`cuda_limits`; OpenCL's and SYCL's compute units, largest work-group, local and global
+memory in the ``opencl`` and ``intel`` adapters.
 """
 
 from __future__ import annotations
@@ -38,11 +40,12 @@ __all__ = [
 
 #: Work-items per group on a GPU when none is given (a multiple of every warp and wavefront).
 DEFAULT_GROUP = 256
-#: Registers per work-item assumed when sizing windows: NVRTC 12.9 gives the kernels 24-96 for
-#: sm_90 (SHA-256 and BLAKE3 48, SHA-512 and the Keccak leaves 85-96), so a 64K-register SM
-#: holds 4 blocks of 256 at this figure; a window of that many blocks per SM runs in one wave
-#: for the lighter kernels and in two full waves for the heavier ones.
-ASSUMED_REGISTERS = 64
+#: Registers per work-item assumed when sizing windows: the most any kernel takes (NVRTC 12.9
+#: and 13.5 for sm_90 give 24-96: SHA-256 and BLAKE3 48, SHA3-256 80-85, SHA-512 and the
+#: lattice leaves 95-96), so a 64K-register SM holds 2 blocks of 256 of every kernel, and a
+#: window of that many blocks per SM runs in one wave whatever the family; the lighter kernels
+#: (5 blocks per SM) are filled by the second slot's window running beside it.
+ASSUMED_REGISTERS = 96
 #: The most registers per work-item any kernel may need: a work-group size is refused when the
 #: device's registers per group do not give each work-item this many (96 measured, see above).
 MAX_KERNEL_REGISTERS = 128

@@ -10,7 +10,7 @@ OpenCL ``ALLOC_HOST_PTR`` buffer, SYCL host USM): each chunk is filled by :class
 (``copy_threads()`` threads, each ``pread``ing or copying its own piece, the GIL released by
 ``os.preadv`` and numpy's copy), then its device copy is enqueued without waiting, and a chunk
 is refilled only once its previous copy is done. The pinned memory stays a few chunks per
-slot, whatever the window (8 GiB on an H200), and the host-side copy runs on as many cores as
+slot, whatever the window (4 GiB on an H200), and the host-side copy runs on as many cores as
 are given to it: one thread copies about 5-10 GB/s out of the page cache, less than a PCIe 5
 link takes. A device that shares host memory gets a file span read by the same threads into a
 reusable host buffer that the kernels then read in place (:meth:`ParallelFill.fill`).

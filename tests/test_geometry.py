@@ -57,35 +57,38 @@ def _blocks(batch: int, group: int, leaf: int = DEFAULT_LEAF_SIZE) -> int:
 
 
 def test_an_h200_is_filled_by_one_window() -> None:
-    """132 SMs, 4 blocks of 256 each at 64 registers a thread: 2^17 leaves of 64 KiB, an
-    8 GiB window, 512 blocks, every SM holding 3 or 4 at once, all in one wave; the old
+    """132 SMs, 2 blocks of 256 each at 96 registers a thread (the heaviest kernels): 2^16
+    leaves of 64 KiB, a 4 GiB window, 256 blocks, every SM holding 1 or 2 at once, all in one
+    wave for every kernel, and twice that with the second slot's window beside it; the old
     256 MiB window had 16 blocks, 16 busy SMs."""
     p = plan(H200)
-    assert (p.group, p.groups_per_unit, p.slots) == (256, 4, 2)
-    assert p.wave == 132 * 4 * 256
-    assert p.batch_bytes == 8 * GiB
+    assert (p.group, p.groups_per_unit, p.slots) == (256, 2, 2)
+    assert p.wave == 132 * 2 * 256
+    assert p.batch_bytes == 4 * GiB
     blocks = _blocks(p.batch_bytes, 256)
-    assert blocks == 512
-    assert 3 * 132 <= blocks <= p.groups_per_unit * 132  # every SM busy, no second wave
+    assert blocks == 256
+    assert 132 < blocks <= p.groups_per_unit * 132  # every SM busy, no second wave
+    assert p.slots * blocks > 3 * 132  # the lighter kernels (5 blocks per SM) with both slots
     assert _blocks(256 << 20, 256) == 16
-    # A window past 4 GiB: leaf offsets inside one launch pass 2^32 (the kernels take ulong).
-    assert p.batch_bytes > 1 << 32
+    # The last leaf ends at 2^32: offsets stay below it in a window, and a slice of a device
+    # array adds its own start (the kernels take 64-bit offsets, tested past 2^32).
+    assert p.batch_bytes == 1 << 32
 
 
 def test_the_h200_window_holds_for_other_block_sizes_and_leaves() -> None:
-    for group in (32, 64, 128, 512):
+    for group, resident in ((32, 21), (64, 10), (128, 5), (512, 1)):
         p = plan(H200, group)
         assert p.group == group
-        assert p.groups_per_unit * group == 1024  # registers: 65536 / 64 per thread
-        assert p.batch_bytes == 8 * GiB
+        assert p.groups_per_unit == resident  # registers: 65536 / (96 per work-item * group)
+        assert p.batch_bytes == 4 * GiB
     # Other leaf sizes keep the same window in bytes: more, or fewer, leaves per launch.
-    assert window_bytes(Algorithm("blake3", MIN_LEAF_SIZE), 8 * GiB) // MIN_LEAF_SIZE == 1 << 23
-    assert window_bytes(Algorithm("blake3", MAX_LEAF_SIZE), 8 * GiB) // MAX_LEAF_SIZE == 512
+    assert window_bytes(Algorithm("blake3", MIN_LEAF_SIZE), 4 * GiB) // MIN_LEAF_SIZE == 1 << 22
+    assert window_bytes(Algorithm("blake3", MAX_LEAF_SIZE), 4 * GiB) // MAX_LEAF_SIZE == 256
 
 
 @pytest.mark.parametrize(
     ("free", "batch"),
-    [(140 * GiB, 8 * GiB), (20 * GiB, 4 * GiB), (9 * GiB, 2 * GiB), (1 * GiB, 128 << 20)],
+    [(140 * GiB, 4 * GiB), (12 * GiB, 2 * GiB), (9 * GiB, 2 * GiB), (1 * GiB, 128 << 20)],
 )
 def test_free_memory_bounds_the_window(free: int, batch: int) -> None:
     """Each slot's data buffer (host data is copied into it) and values stay within half the
