@@ -230,9 +230,9 @@ class KernelBackend(HashBackend):
         default_group: int | None = None,
     ) -> None:
         """Check ``local_size`` against ``limits`` (``UsageError`` for a size some kernel
-        could not be launched with), plan the geometry, make the slots. ``default_group``
-        replaces the planned group on GPUs when no ``local_size`` is given (the leaf kernels'
-        group on OpenCL and SYCL GPUs, which leave the other launches to the runtime)."""
+        could not be launched with), plan the geometry, make the slots. ``default_group`` is
+        the planned group when no ``local_size`` is given (CUDA: 256, every launch; OpenCL
+        and SYCL: 64, the staged leaf kernels, the runtime choosing for the others)."""
         if layout not in (None, *LAYOUTS):
             raise UsageError(f"layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
         self.layout = layout or ("staged" if is_gpu else "direct")
