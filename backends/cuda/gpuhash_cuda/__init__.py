@@ -428,12 +428,13 @@ class CudaBackend(KernelBackend):
             elif not isinstance(a, Local):  # local buffers become dynamic shared memory
                 converted.append(a)
         kernel = self._function(name)
-        if (name, block, shared) not in self._fitted:  # before the kernel's first such launch
-            self._kernel_fits(name, block, int(kernel.max_threads_per_block))
-            if shared > self._shared_default and kernel.max_dynamic_shared_size_bytes < shared:
-                kernel.max_dynamic_shared_size_bytes = shared  # the opt-in above 48 KiB
-            self._fitted.add((name, block, shared))
-        with self._device:
+        with self._device:  # the kernel's attributes are those of its module on this device
+            if (name, block, shared) not in self._fitted:  # before its first such launch
+                self._kernel_fits(name, block, int(kernel.max_threads_per_block))
+                if shared > self._shared_default:  # the opt-in above 48 KiB, never lowered
+                    if kernel.max_dynamic_shared_size_bytes < shared:
+                        kernel.max_dynamic_shared_size_bytes = shared
+                self._fitted.add((name, block, shared))
             kernel((grid,), (block,), tuple(converted), stream=q, shared_mem=shared)
         slot.keep.extend(converted)
 
