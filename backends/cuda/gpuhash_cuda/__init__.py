@@ -431,9 +431,9 @@ class CudaBackend(KernelBackend):
         with self._device:  # the kernel's attributes are those of its module on this device
             if (name, block, shared) not in self._fitted:  # before its first such launch
                 self._kernel_fits(name, block, int(kernel.max_threads_per_block))
-                if shared > self._shared_default:  # the opt-in above 48 KiB, never lowered
-                    if kernel.max_dynamic_shared_size_bytes < shared:
-                        kernel.max_dynamic_shared_size_bytes = shared
+                opt_in = shared > self._shared_default  # above 48 KiB; never lowered
+                if opt_in and kernel.max_dynamic_shared_size_bytes < shared:
+                    kernel.max_dynamic_shared_size_bytes = shared
                 self._fitted.add((name, block, shared))
             kernel((grid,), (block,), tuple(converted), stream=q, shared_mem=shared)
         slot.keep.extend(converted)
