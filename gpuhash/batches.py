@@ -38,6 +38,7 @@ from gpuhash.errors import BackendError, InputError
 from gpuhash.sources import Source, device_bytes
 
 __all__ = [
+    "MAX_PACKED",
     "MIN_WINDOW",
     "NATIVE_PIECE",
     "Batch",
@@ -50,6 +51,11 @@ __all__ = [
 #: Objects of this many bytes or more get batches of their own, read in place (memory-mapped or
 #: sliced) rather than copied into a packed buffer.
 MIN_WINDOW = 1 << 20
+
+#: Small objects packed into one buffer take at most this many bytes (or the batch, if less):
+#: a GPU's batch can be many GiB (gpuhash.geometry), and packed batches live in host memory,
+#: two in flight and one read ahead.
+MAX_PACKED = 1 << 30
 
 #: Bytes of a ``FileSpan`` fed to a native whole-object hasher at a time (``SpanPieces``):
 #: large enough for a multi-threaded hasher to split, small enough to stay in the last-level

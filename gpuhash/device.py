@@ -7,12 +7,16 @@ is here, the same for every vendor:
 
 * ``hash_subtrees`` (the engine's call per batch) as one pass on one in-order queue with no
   round trip to the host: the data (used in place where the device shares host memory, else
-  copied into a reusable device buffer), the leaf kernel, one ``tree_<family>`` launch per tree
-  level (``gpuhash.tree.schedule``; the tables are kept on the device per slot, since every full
-  window has the same ones), a gather of the subtree tops, and one read of those tops;
-* two *slots* (a queue with its reusable buffers), so the engine keeps two batches in flight
+  copied into a reusable device buffer through page-locked chunks filled by several threads,
+  ``gpuhash.hostcopy``; a ``FileSpan`` is read by those threads), the leaf kernel, one
+  ``tree_<family>`` launch per tree level (``gpuhash.tree.schedule``; the tables are kept on
+  the device per slot, since every full window has the same ones), a gather of the subtree
+  tops, and one read of those tops;
+* the geometry (``gpuhash.geometry``): windows sized so that one launch fills every compute
+  unit, the work-group size checked against the device when the backend is made, and *slots*
+  (a queue with its reusable buffers each), so the engine keeps that many batches in flight
   (``in_flight``): one batch's transfer overlaps the other's kernels, and device memory stays
-  bounded by two batches;
+  bounded by the slots' batches;
 * the leaf-kernel layouts (``direct``: one work-item walks its leaf; ``staged``: cooperative
   loads through local memory for GPUs) and their local-memory sizes;
 * ``hash_leaves`` and ``hash_nodes`` for callers of the plain contract (proofs, self-tests);
@@ -27,6 +31,7 @@ bytes), which each adapter converts to its API's form.
 from __future__ import annotations
 
 import contextlib
+import mmap
 import os
 import queue
 import sys
@@ -37,15 +42,18 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from gpuhash._typing import Buffer
-from gpuhash.algorithms import PLAIN_DIGESTS, Algorithm, family_info
-from gpuhash.backend import HashBackend, LeafTable
+from gpuhash.algorithms import PLAIN_DIGESTS, Algorithm
+from gpuhash.backend import Capabilities, FileSpan, HashBackend, LeafTable
 from gpuhash.errors import BackendError, UsageError
+from gpuhash.geometry import DeviceLimits, Plan, check_local_size, plan, staged_local_sizes
+from gpuhash.hostcopy import ParallelFill, Staging, stage_in
 from gpuhash.kernels import kernel_name
 from gpuhash.tree import TreeSchedule, schedule
 
 __all__ = [
     "GPU_NODE_PATTERNS",
     "LAYOUTS",
+    "STAGED_GROUP",
     "U32",
     "U64",
     "KernelBackend",
@@ -108,14 +116,6 @@ class Local:
     nbytes: int
 
 
-def staged_local_sizes(family: str, group: int) -> list[int]:
-    """Bytes of the four local buffers of ``leaves_staged_<family>`` (stage, goff, gfull, gmax)
-    for a work-group of ``group`` work-items (see gpuhash/kernels/leaves.cl)."""
-    info = family_info(family)
-    word, words = info.stage_word_bytes, info.stage_words
-    return [group * (words + 1) * word, group * 8, group * 4, 4]
-
-
 @dataclass
 class Slot:
     """One in-order queue with its reusable device buffers (grown on demand) and the device
@@ -129,6 +129,8 @@ class Slot:
     #: Objects the current batch's commands use (USM allocations, events): kept alive until
     #: the batch is read back or waited for.
     keep: list[Any] = field(default_factory=list)
+    #: Host buffers for host data (``gpuhash.hostcopy``), set by ``KernelBackend``.
+    staging: Staging | None = None
 
 
 class KernelBackend(HashBackend):
@@ -137,12 +139,15 @@ class KernelBackend(HashBackend):
     #: Slots: batches that can be on the device at once.
     SLOTS: ClassVar[int] = 2
 
-    #: Set by the adapter's ``__init__`` (then call :meth:`_init_slots`).
+    #: Set by the adapter's ``__init__`` (then call :meth:`_init_common`).
     label: str
     layout: str
     local_size: int | None
     #: The device works on host memory directly: host data is wrapped, not copied.
     shares_host_memory: bool
+    #: Set by :meth:`_init_common`: the device's limits and the geometry planned from them.
+    limits: DeviceLimits
+    geometry: Plan
 
     # -- device operations: what an adapter implements -------------------------------------
 
@@ -160,9 +165,20 @@ class KernelBackend(HashBackend):
         enqueued on ``q`` afterwards."""
 
     @abstractmethod
-    def _copy_in(self, q: Any, dst: Any, view: memoryview) -> None:
-        """Enqueue a copy of host ``view`` into ``dst``; may return before it is done (the
-        caller keeps ``view`` alive until its batch's result is read)."""
+    def _copy_in_at(self, q: Any, dst: Any, offset: int, view: memoryview) -> Any:
+        """Enqueue a copy of host ``view`` (a staging chunk of :meth:`_pinned_host`) into
+        ``dst`` at byte ``offset``, without waiting for it; return something :meth:`_wait`
+        waits on until the copy is done and ``view`` may be written again."""
+
+    @abstractmethod
+    def _wait(self, event: Any) -> None:
+        """Wait for a copy that :meth:`_copy_in_at` enqueued."""
+
+    def _pinned_host(self, nbytes: int) -> tuple[Any, memoryview]:
+        """``nbytes`` of page-locked host memory the device copies from fastest: (its owner,
+        a writable byte view). The default is ordinary page-aligned memory."""
+        m = mmap.mmap(-1, nbytes)
+        return m, memoryview(m)
 
     @abstractmethod
     def _copy_out(self, q: Any, src: Any, nbytes: int) -> bytes:
@@ -205,19 +221,48 @@ class KernelBackend(HashBackend):
 
     # -- set-up ----------------------------------------------------------------------------
 
-    def _init_common(self, layout: str | None, local_size: int | None, is_gpu: bool) -> None:
-        if local_size is not None and local_size < 1:
-            raise UsageError(f"local_size must be at least 1, not {local_size}")
+    def _init_common(
+        self,
+        layout: str | None,
+        local_size: int | None,
+        is_gpu: bool,
+        limits: DeviceLimits,
+        default_group: int | None = None,
+    ) -> None:
+        """Check ``local_size`` against ``limits`` (``UsageError`` for a size some kernel
+        could not be launched with), plan the geometry, make the slots. ``default_group`` is
+        the planned group when no ``local_size`` is given (CUDA: 256, every launch; OpenCL
+        and SYCL: 64, the staged leaf kernels, the runtime choosing for the others)."""
         if layout not in (None, *LAYOUTS):
             raise UsageError(f"layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
-        self.local_size = local_size
         self.layout = layout or ("staged" if is_gpu else "direct")
+        check_local_size(limits, local_size, self.layout, self.label)
+        self.local_size = local_size
+        self.limits = limits
+        self.geometry = plan(limits, local_size or default_group, self.SLOTS)
+        self._fill = ParallelFill()
         self._slots: queue.Queue[Slot] = queue.Queue()
-        for _ in range(self.SLOTS):
-            self._slots.put(Slot(self._new_queue()))
+        for _ in range(self.geometry.slots):
+            self._slots.put(Slot(self._new_queue(), staging=Staging(self._pinned_host)))
         self._node_queue = self._new_queue()
         self._node_slot = Slot(self._node_queue)
         self._node_lock = threading.Lock()
+
+    def _capabilities(self, families: frozenset[str], priority: int, **extra: Any) -> Capabilities:
+        """The capabilities every kernel backend shares: the planned window and slots, device
+        arrays, concurrent batches, and file spans (read by several threads into the staging
+        chunks, or into a host buffer used in place)."""
+        return Capabilities(
+            families=families,
+            devices=(self.label,),
+            batch_bytes=self.geometry.batch_bytes,
+            priority=priority,
+            device_arrays=True,
+            concurrent=True,
+            in_flight=self.geometry.slots,
+            file_spans=True,
+            **extra,
+        )
 
     # -- the contract ----------------------------------------------------------------------
 
@@ -318,8 +363,20 @@ class KernelBackend(HashBackend):
             slot.plans.clear()
             slot.buffers.clear()
             slot.cache.clear()
+            if slot.staging is not None:
+                slot.staging.clear()
+        self._fill.close()
 
     # -- helpers ---------------------------------------------------------------------------
+
+    def _kernel_fits(self, name: str, group: int | None, most: int) -> None:
+        """``UsageError`` when kernel ``name`` cannot run in groups of ``group`` work-items;
+        ``most`` is its own limit on this device (registers, local memory), known once built."""
+        if group is not None and most and group > most:
+            raise UsageError(
+                f"local_size {group} is larger than kernel {name} can run with on "
+                f"{self.label} ({most} work-items at most)"
+            )
 
     @contextlib.contextmanager
     def _errors(self) -> Iterator[None]:
@@ -367,14 +424,7 @@ class KernelBackend(HashBackend):
 
                 offsets = np.frombuffer(table.offset, dtype=np.uint64) + np.uint64(start)
         else:
-            view = memoryview(data).cast("B")
-            if not view.nbytes:
-                buf = self._buffer(slot, "empty", 8)  # an all-empty batch: nothing is read
-            elif self.shares_host_memory:
-                buf = self._wrap_host(q, view)
-            else:
-                buf = self._buffer(slot, "data", view.nbytes)
-                self._copy_in(q, buf, view)
+            buf = self._host_data(slot, data)
         if n:
             columns = [self._to_device(q, c) for c in (offsets, table.length, table.index)]
             columns.append(self._to_device(q, table.root))
@@ -382,7 +432,7 @@ class KernelBackend(HashBackend):
             columns = [self._buffer(slot, "empty", 8)] * 4
         extra = [U64(algorithm.leaf_size)] if algorithm.info.uses_leaf_size else []
         if self.layout == "staged":
-            group = self.local_size or STAGED_GROUP
+            group = self.local_size or self.geometry.group or STAGED_GROUP
             local = [Local(b) for b in staged_local_sizes(algorithm.family, group)]
             args = [buf, *columns, values, U32(n), *local, *extra]
             name = kernel_name("leaves_staged", algorithm.family)
@@ -399,6 +449,34 @@ class KernelBackend(HashBackend):
                 args,
             )
         slot.keep.extend([buf, *columns])
+
+    def _host_data(self, slot: Slot, data: Buffer | FileSpan) -> Any:
+        """A device buffer holding host ``data`` (a buffer, or a file span to read): the
+        memory itself where the device works on host memory (a span read into the slot's
+        reusable host buffer first), else a copy through the slot's staging chunks."""
+        q = slot.queue
+        src: memoryview | FileSpan
+        if isinstance(data, FileSpan):
+            nbytes, src = data.length, data
+        else:
+            src = memoryview(data).cast("B")
+            nbytes = src.nbytes
+        if not nbytes:
+            return self._buffer(slot, "empty", 8)  # an all-empty batch: nothing is read
+        staging = slot.staging or Staging(self._pinned_host)
+        if self.shares_host_memory:
+            if isinstance(src, FileSpan):
+                host = staging.host(nbytes)
+                self._fill.fill(host, src)
+                return self._wrap_host(q, host)
+            return self._wrap_host(q, src)
+        buf = self._buffer(slot, "data", nbytes)
+
+        def copy(at: int, chunk: memoryview) -> Any:
+            return self._copy_in_at(q, buf, at, chunk)
+
+        stage_in(src, nbytes, staging.ring(), self._fill, copy, self._wait)
+        return buf
 
     def _plan_buffers(self, slot: Slot, plan: TreeSchedule) -> tuple[Any, Any, Any]:
         """The schedule's tables on the device, kept per slot for the last few schedules."""

@@ -30,7 +30,7 @@ from typing import Any
 from gpuhash import reference as ref
 from gpuhash.algorithms import LTHASH, Algorithm
 from gpuhash.backend import FileSpan, HashBackend, LeafTable
-from gpuhash.batches import MIN_WINDOW, Batch, BatchPlan, BatchReader, SpanPieces
+from gpuhash.batches import MAX_PACKED, MIN_WINDOW, Batch, BatchPlan, BatchReader, SpanPieces
 from gpuhash.digests import ObjectDigest, WindowTops, finish_object
 from gpuhash.errors import BackendError
 from gpuhash.sources import Source, source_stat
@@ -111,7 +111,7 @@ def hash_sources(
             if src.size == 0:
                 plan.append([(i, 0, 0)])
             continue
-        if current and current_bytes + src.size > batch:
+        if current and current_bytes + src.size > min(batch, MAX_PACKED):
             plan.append(current)
             current, current_bytes = [], 0
         current.append((i, 0, src.size))

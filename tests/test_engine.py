@@ -8,6 +8,7 @@ level in batches. Any disagreement is a tree-shape, root-flag, window or packing
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ from hypothesis import strategies as st
 
 from gpuhash import reference as ref
 from gpuhash.algorithms import FAMILIES, Algorithm
-from gpuhash.backend import HashBackend
+from gpuhash.backend import Buffer, HashBackend, LeafTable
 from gpuhash.backends.cpu import CpuBackend
 from gpuhash.backends.reference import ReferenceBackend
 from gpuhash.digests import artifact_digest
@@ -288,3 +289,31 @@ def test_large_objects_finished_together_equal_reference(
     finally:
         engine._FINISH_AT_ONCE, engine._ObjectState.GROUP = saved
     assert [o.digest for o in got] == expected(family, datas)
+
+
+def test_packed_batches_stay_small_when_the_batch_is_large(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A GPU's batch can be many GiB; small objects packed together (in host memory, a few
+    batches at once) stay within MAX_PACKED all the same, and hash to the same digests."""
+    import gpuhash.engine as engine
+
+    monkeypatch.setattr(engine, "MAX_PACKED", 8 * LEAF)
+    sizes_seen: list[int] = []
+
+    class Recording(CpuBackend):
+        def hash_subtrees(
+            self,
+            algorithm: Algorithm,
+            data: Buffer,
+            table: LeafTable,
+            counts: Sequence[int],
+            whole: Sequence[bool],
+        ) -> bytes:
+            sizes_seen.append(len(memoryview(data)))
+            return super().hash_subtrees(algorithm, data, table, counts, whole)
+
+    datas = [pattern(3 * LEAF + i, i) for i in range(10)]
+    srcs = [memory_source(f"o{i}", ref.KIND_FILE, d) for i, d in enumerate(datas)]
+    got = hash_sources(Recording(), Algorithm("merkle-sha256", LEAF), srcs, batch_bytes=1 << 30)
+    assert [o.digest for o in got] == expected("merkle-sha256", datas)
+    assert max(sizes_seen) <= 8 * LEAF
+    assert len(sizes_seen) == 5  # two objects of 3 KiB and a bit per packed batch

@@ -558,3 +558,72 @@ def test_staged_leaves_padding_boundaries(dev: Device, family: str) -> None:
     """Every length around the block boundaries, in groups whose block counts differ."""
     table = padding_table(13)
     assert dev.leaves(family, table, 32, staged=True) == expected_leaves(family, table)
+
+
+# ---------------------------------------------------------------------------------------------
+# The lattice node kernel: two 16-bit lanes per 32-bit word (SWAR), aligned and not
+# ---------------------------------------------------------------------------------------------
+
+
+def _lattice_pairs() -> tuple[bytes, bytes]:
+    """Pairs whose lanes hit every carry case of the two-lanes-per-word addition: a low lane
+    carrying out (0xffff + 1, 0x8000 + 0x8000), a carry into the top bit (0x7fff + 1), both
+    lanes of a word at once, and random lanes."""
+    edge = [
+        (0xFFFF, 0x0001),
+        (0x8000, 0x8000),
+        (0x7FFF, 0x0001),
+        (0xFFFF, 0xFFFF),
+        (0x0000, 0x0000),
+        (0x7FFF, 0x7FFF),
+        (0x8001, 0x7FFF),
+        (0x0001, 0xFFFF),
+    ]
+    rng = random.Random("lattice-swar")
+    pairs = []
+    for p in range(4):
+        lanes = [edge[(k + p) % len(edge)] for k in range(512)]
+        lanes += [(rng.randrange(1 << 16), rng.randrange(1 << 16)) for _ in range(512)]
+        left = np.array([a for a, _ in lanes], dtype="<u2").tobytes()
+        right = np.array([b for _, b in lanes], dtype="<u2").tobytes()
+        pairs.append(left + right)
+    return b"".join(pairs), bytes(4)
+
+
+def test_lattice_nodes_carry_lanes_apart(dev: Device) -> None:
+    """Lane-wise sums modulo 2^16 equal the reference's, carries never crossing lanes."""
+    children, roots = _lattice_pairs()
+    got = dev.nodes(ref.LTHASH, children, roots, None)
+    assert got == _expected_nodes(ref.LTHASH, children, roots)
+
+
+_MISALIGNED_NODE = """
+__kernel void misaligned_lattice_node(__global const uchar *p, __global uchar *out,
+                                      const uint skew) {
+    if (get_global_id(0) == 0) {
+        node_lthash16_shake256(p + skew, 0u, out + skew);
+    }
+}
+"""
+
+
+@pytest.mark.parametrize("skew", [1, 2, 3])
+def test_lattice_node_byte_path_for_misaligned_values(dev: Device, skew: int) -> None:
+    """Values that are not word-aligned take the byte path, with the same sums."""
+    children, _ = _lattice_pairs()
+    pair = children[:4096]
+    context = dev.context
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", cl.CompilerWarning)
+        text = source(families=[ref.LTHASH]) + _MISALIGNED_NODE
+        program = cl.Program(context, text).build()
+    data = dev.buffer(bytes(skew) + pair)
+    host = np.full(skew + 2048 + CANARY_BYTES, CANARY, dtype=np.uint8)
+    flags = cl.mem_flags.READ_WRITE | cl.mem_flags.COPY_HOST_PTR
+    out = cl.Buffer(context, flags, hostbuf=host)
+    program.misaligned_lattice_node(dev.queue, (1,), None, data, out, np.uint32(skew))
+    cl.enqueue_copy(dev.queue, host, out)
+    dev.queue.finish()
+    assert bytes(host[skew : skew + 2048]) == _expected_nodes(ref.LTHASH, pair, b"\0")
+    assert bytes(host[:skew]) == bytes([CANARY]) * skew
+    assert bytes(host[skew + 2048 :]) == bytes([CANARY]) * CANARY_BYTES

@@ -14,6 +14,9 @@
  *   GH_LID, GH_LSIZE, GH_BARRIER, GH_LOCAL, GH_LOCAL_MAX
  *                  work-group index and size, a local-memory barrier, the local address space
  *                  and an atomic maximum on a local uint (staged leaf kernels only)
+ *   GH_UNROLL      a full-unroll hint for the loops whose counter indexes a private array (the
+ *                  Keccak state): a loop left rolled indexes it at run time, and GPU compilers
+ *                  then keep the whole array in (slow, thread-private) local memory
  *   GH_BSWAP32/64  byte swaps; GH_NATIVE_LE and GH_WORD_BE32/64, GH_WORD_LE32/64 (byte order of
  *                  native word loads); GH_ALIGNED(p, a) (pointer alignment test)
  *
@@ -55,6 +58,10 @@
 
 #ifndef GH_GID
 #define GH_GID() ((ulong)get_global_id(0))
+#endif
+
+#ifndef GH_UNROLL
+#define GH_UNROLL _Pragma("unroll")
 #endif
 
 /* Work-group primitives, used only by the staged leaf kernels (leaves.cl). */

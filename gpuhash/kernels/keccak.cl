@@ -158,6 +158,7 @@ GH_FN void keccak_blocks(ulong a[25], __global const uchar *data, const ulong fu
     if (GH_ALIGNED(data, 8u)) {
         __global const ulong *p = (__global const ulong *)data;
         for (ulong blk = 0; blk < full; ++blk, p += KECCAK_RATE_LANES) {
+            GH_UNROLL
             for (uint i = 0; i < KECCAK_RATE_LANES; ++i) {
                 a[i] ^= GH_WORD_LE64(p[i]);
             }
@@ -166,6 +167,7 @@ GH_FN void keccak_blocks(ulong a[25], __global const uchar *data, const ulong fu
     } else {
         for (ulong blk = 0; blk < full; ++blk) {
             __global const uchar *p = data + blk * KECCAK_RATE;
+            GH_UNROLL
             for (uint i = 0; i < KECCAK_RATE_LANES; ++i) {
                 a[i] ^= gh_load_le64(p + 8u * i);
             }
@@ -185,6 +187,7 @@ GH_FN void keccak_final(ulong a[25], __global const uchar *data, const ulong len
     const uint nblocks = tail / KECCAK_RATE + 1u;    /* 1 or 2 */
     const uint last = nblocks * KECCAK_RATE - 1u;    /* position of the final 0x80 */
     for (uint b = 0; b < nblocks; ++b) {
+        GH_UNROLL /* a[i]: see GH_UNROLL (left rolled, this loop put the state in local memory) */
         for (uint i = 0; i < KECCAK_RATE_LANES; ++i) {
             ulong lane = 0;
             for (uint k = 0; k < 8u; ++k) {
@@ -209,6 +212,7 @@ GH_FN void keccak_final(ulong a[25], __global const uchar *data, const ulong len
 }
 
 GH_FN void keccak_zero(ulong a[25]) {
+    GH_UNROLL
     for (uint i = 0; i < 25u; ++i) {
         a[i] = 0;
     }
@@ -229,22 +233,33 @@ GH_FN void sha3_256_out(const ulong a[25], __global uchar *out) {
     }
 }
 
-/* Squeeze outlen bytes from a finished SHAKE state (permuting between rate blocks). */
+/* Squeeze outlen bytes from a finished SHAKE state (permuting between rate blocks). The lane
+ * loop has a constant trip count and the tail is masked inside it, so every index into a is a
+ * constant once unrolled and the state stays in registers (with a data-dependent exit, NVRTC
+ * kept all 25 lanes in local memory: a 200-byte stack frame). Whole lanes are stored as one
+ * native word where out is 8-byte aligned (the lattice's 2048-byte outputs always are). */
 GH_FN void shake_squeeze(ulong a[25], __global uchar *out, const ulong outlen) {
-    ulong done = 0;
-    while (done < outlen) {
+    const int aligned = GH_ALIGNED(out, 8u);
+    for (ulong done = 0; done < outlen; done += KECCAK_RATE) {
         if (done != 0) {
             keccak_f1600(a);
         }
-        for (uint i = 0; i < KECCAK_RATE_LANES && done < outlen; ++i) {
-            if (outlen - done >= 8u) {
-                gh_store_le64(out + done, a[i]);
-                done += 8u;
-            } else {
-                const ulong lane = a[i];
-                for (uint k = 0; done < outlen; ++k) {
-                    out[done] = (uchar)(lane >> (8u * k));
-                    ++done;
+        const ulong left = outlen - done;
+        __global uchar *p = out + done;
+        GH_UNROLL
+        for (uint i = 0; i < KECCAK_RATE_LANES; ++i) {
+            const ulong at = 8ul * i;
+            if (at + 8ul <= left) {
+                if (aligned) {
+                    *(__global ulong *)(p + at) = GH_WORD_LE64(a[i]);
+                } else {
+                    gh_store_le64(p + at, a[i]);
+                }
+            } else if (at < left) {
+                for (uint k = 0; k < 8u; ++k) {
+                    if (at + k < left) {
+                        p[at + k] = (uchar)(a[i] >> (8u * k));
+                    }
                 }
             }
         }

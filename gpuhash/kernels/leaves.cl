@@ -286,6 +286,7 @@ GH_FN void gh_staged_keccak_blocks(ulong a[25], GH_LOCAL ulong *stage, GH_LOCAL 
         gh_stage64(stage, goff, gfull, data, blk, KECCAK_RATE_LANES, lid, g);
         GH_BARRIER();
         if (blk < full) {
+            GH_UNROLL
             for (uint i = 0; i < KECCAK_RATE_LANES; ++i) {
                 a[i] ^= stage[lid * (KECCAK_RATE_LANES + 1u) + i];
             }

@@ -63,18 +63,35 @@ GH_FN void node_blake3(__global const uchar *p, const uint root, __global uchar 
 }
 #endif
 
-/* A lattice pair is 1024 additions; lattice trees are shallow sums, never the bottleneck. */
+/* A lattice pair is 1024 lane additions modulo 2^16, done two lanes at a time in 32-bit words
+ * (SWAR): GH_ADD16X2 adds the low 15 bits of each 16-bit lane, which cannot carry into the next
+ * lane, and sets each lane's top bit to the xor of the two top bits and that lane's carry into
+ * it, so the sum of each lane wraps modulo 2^16 on its own. Lanes are little-endian uint16
+ * (spec section 5), so a word read natively is turned into the little-endian value of its
+ * bytes (GH_WORD_LE32) and back: lane 2k is its low half, lane 2k + 1 its high half. Values
+ * and pairs start at multiples of D = 2048 in aligned buffers; misaligned ones take the byte
+ * path (a target prelude may define GH_ADD16X2, e.g. as a SIMD intrinsic). */
+#ifndef GH_ADD16X2
+#define GH_ADD16X2(a, b) \
+    ((((a) & 0x7fff7fffu) + ((b) & 0x7fff7fffu)) ^ (((a) ^ (b)) & 0x80008000u))
+#endif
+
 #ifdef GH_WITH_KECCAK
 GH_FN void node_lthash16_shake256(__global const uchar *p, const uint root,
                                   __global uchar *out) {
-    __global const uchar *l = p;
-    __global const uchar *r = p + 2048ul;
-    for (uint k = 0; k < 2048u; k += 2u) {
-        const uint a = (uint)l[k] | ((uint)l[k + 1u] << 8);
-        const uint b = (uint)r[k] | ((uint)r[k + 1u] << 8);
-        const uint s = (a + b) & 0xffffu;
-        out[k] = (uchar)s;
-        out[k + 1u] = (uchar)(s >> 8);
+    if (GH_ALIGNED(p, 4u) && GH_ALIGNED(out, 4u)) {
+        __global const uint *l = (__global const uint *)p;
+        __global const uint *r = l + 512;
+        __global uint *o = (__global uint *)out;
+        for (uint k = 0; k < 512u; ++k) {
+            const uint s = GH_ADD16X2(GH_WORD_LE32(l[k]), GH_WORD_LE32(r[k]));
+            o[k] = GH_WORD_LE32(s);
+        }
+        return;
+    }
+    for (uint k = 0; k < 2048u; k += 4u) {
+        const uint s = GH_ADD16X2(gh_load_le32(p + k), gh_load_le32(p + 2048u + k));
+        gh_store_le32(out + k, s);
     }
 }
 #endif

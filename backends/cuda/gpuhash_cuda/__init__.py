@@ -9,14 +9,15 @@ so hashing SHA-256 never waits for Keccak, and CuPy's kernel cache keeps each pr
 Whichever CuPy is installed is used (``cupy-cuda12x`` or ``cupy-cuda13x``: the extras
 ``gpuhash-cuda[cuda12]`` and ``gpuhash-cuda[cuda13]``), with the NVRTC of its own CUDA major
 version where both NVRTC wheels are installed (``gpuhash_cuda.nvrtc.prefer``).
-Per slot: a CUDA stream, reusable device buffers and a pinned host buffer, so a file window is
-copied into pinned memory and then to the device asynchronously while the other
-slot's kernels run. CuPy arrays, any object with ``__cuda_array_interface__`` and CUDA DLPack
-tensors (torch) are hashed where they lie, each slot's stream first made to wait for the
-producer's (docs/device-arrays.md). With ``kvikio`` installed (``gpuhash-cuda[gds]``)
-file windows are read straight into device memory (GPUDirect Storage where the system has it,
-kvikio's own bounce buffers where not); ``GPUHASH_CUDA_KVIKIO=0`` turns that off, ``=1``
-makes it required.
+Per slot: a CUDA stream, reusable device buffers and a ring of pinned host chunks, which
+several threads fill (a file window ``pread`` straight into them, ``gpuhash.hostcopy``) while
+the device copies the previous chunk and the other slot's kernels run. Windows, slots and block
+size come from the device's properties and free memory (``gpuhash.geometry``). CuPy arrays,
+any object with ``__cuda_array_interface__`` and CUDA DLPack tensors (torch) are hashed where
+they lie, each slot's stream first made to wait for the producer's (docs/device-arrays.md).
+With ``kvikio`` installed (``gpuhash-cuda[gds]``) file windows are read straight into device
+memory (GPUDirect Storage where the system has it, kvikio's own bounce buffers where not);
+``GPUHASH_CUDA_KVIKIO=0`` turns that off, ``=1`` makes it required.
 
 No GPU was available where this was written: :func:`compile_check` (``gpuhash selftest cuda
 --compile-only``, ``gpuhash_cuda.checks``) compiles every program with every NVRTC installed
@@ -37,6 +38,7 @@ from gpuhash.backend import Buffer, Capabilities, Probe
 from gpuhash.builds import run_build
 from gpuhash.device import U32, U64, KernelBackend, Local, Slot, requested_layout
 from gpuhash.errors import BackendError, BackendUnavailable, UsageError
+from gpuhash.geometry import cuda_limits
 from gpuhash.sources import DeviceBytes
 from gpuhash_cuda import nvrtc
 from gpuhash_cuda.checks import ARCHITECTURES, INSTALL, OPTIONS, compile_check
@@ -211,7 +213,7 @@ class CudaBackend(KernelBackend):
         props = runtime.getDeviceProperties(self.index)
         name = props["name"].decode() if isinstance(props["name"], bytes) else str(props["name"])
         self.label = f"cuda:{self.index} {name}"
-        self._memory_bytes = int(props["totalGlobalMem"])
+        self._shared_default = int(props["sharedMemPerBlock"])  # above it, kernels opt in
         self.shares_host_memory = False
         self._device_errors = (
             runtime.CUDARuntimeError,
@@ -222,23 +224,16 @@ class CudaBackend(KernelBackend):
         nvrtc.prefer(cuda_version // 1000)
         self._programs: ProgramCache[Any] = ProgramCache(self._build_program)
         self._functions: dict[tuple[str, str], Any] = {}
-        self._pins: dict[int, Any] = {}
+        self._fitted: set[tuple[str, int, int]] = set()
         self._lock = threading.Lock()
         with self._device:
-            self._init_common(layout, local_size or BLOCK, is_gpu=True)
+            free, total = runtime.memGetInfo()
+            limits = cuda_limits(props, free, total)
+            self._init_common(layout, local_size, True, limits, default_group=BLOCK)
         self.queue = self._node_queue
 
     def capabilities(self) -> Capabilities:
-        return Capabilities(
-            families=frozenset(FAMILIES),
-            devices=(self.label,),
-            batch_bytes=min(256 << 20, max(16 << 20, self._memory_bytes // 8)),
-            priority=20,
-            device_arrays=True,
-            file_reads=self._kvikio is not None,
-            concurrent=True,
-            in_flight=self.SLOTS,
-        )
+        return self._capabilities(frozenset(FAMILIES), 20, file_reads=self._kvikio is not None)
 
     def read_file(self, fd: int, offset: int, length: int) -> Any:
         """A window of a file read into a new device array by kvikio (GPUDirect Storage). The
@@ -284,14 +279,24 @@ class CudaBackend(KernelBackend):
             buf[: host.nbytes].set(host, stream=q)
         return buf
 
-    def _copy_in(self, q: Any, dst: Any, view: memoryview) -> None:
-        # Through the slot's pinned buffer, so the device copy is asynchronous (and overlaps
-        # the other slot's kernels); the slot is not reused before this batch is read back.
+    def _pinned_host(self, nbytes: int) -> tuple[Any, memoryview]:
         import numpy as np
 
-        slot_pinned = self._pinned(q, view.nbytes)
-        slot_pinned[: view.nbytes] = np.frombuffer(view, dtype=np.uint8)
-        dst[: view.nbytes].set(slot_pinned[: view.nbytes], stream=q)
+        memory = self._cupy.cuda.alloc_pinned_memory(nbytes)
+        view = np.frombuffer(memory, dtype=np.uint8, count=nbytes)
+        return memory, memoryview(view.data).cast("B")
+
+    def _copy_in_at(self, q: Any, dst: Any, offset: int, view: memoryview) -> Any:
+        import numpy as np
+
+        # From pinned memory: asynchronous, ordered before the slot's kernels on q.
+        dst[offset : offset + view.nbytes].set(np.frombuffer(view, dtype=np.uint8), stream=q)
+        event = self._cupy.cuda.Event(disable_timing=True)
+        event.record(q)
+        return event
+
+    def _wait(self, event: Any) -> None:
+        event.synchronize()
 
     def _copy_out(self, q: Any, src: Any, nbytes: int) -> bytes:
         if not nbytes:
@@ -368,7 +373,13 @@ class CudaBackend(KernelBackend):
             elif not isinstance(a, Local):  # local buffers become dynamic shared memory
                 converted.append(a)
         kernel = self._function(name, program_for(family, name))
-        with self._device:
+        with self._device:  # the kernel's attributes are those of its module on this device
+            if (name, block, shared) not in self._fitted:  # before its first such launch
+                self._kernel_fits(name, block, int(kernel.max_threads_per_block))
+                opt_in = shared > self._shared_default  # above 48 KiB; never lowered
+                if opt_in and kernel.max_dynamic_shared_size_bytes < shared:
+                    kernel.max_dynamic_shared_size_bytes = shared
+                self._fitted.add((name, block, shared))
             kernel((grid,), (block,), tuple(converted), stream=q, shared_mem=shared)
         slot.keep.extend(converted)
 
@@ -406,14 +417,3 @@ class CudaBackend(KernelBackend):
             module = self._cupy.RawModule(code=cuda_source(program), options=OPTIONS)
             module.compile()
         return module
-
-    def _pinned(self, q: Any, nbytes: int) -> Any:
-        """The pinned host buffer of the slot whose stream is ``q`` (grown on demand)."""
-        import numpy as np
-
-        with self._lock:
-            held = self._pins.get(id(q))
-            if held is None or held.nbytes < nbytes:
-                memory = self._cupy.cuda.alloc_pinned_memory(nbytes)
-                held = self._pins[id(q)] = np.frombuffer(memory, dtype=np.uint8, count=nbytes)
-            return held

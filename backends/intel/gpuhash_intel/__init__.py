@@ -34,6 +34,7 @@ from gpuhash.algorithms import FAMILIES
 from gpuhash.backend import Buffer, Capabilities, Probe
 from gpuhash.builds import run_build
 from gpuhash.device import (
+    STAGED_GROUP,
     U32,
     U64,
     KernelBackend,
@@ -43,6 +44,7 @@ from gpuhash.device import (
     requested_layout,
 )
 from gpuhash.errors import BackendError, BackendUnavailable, UsageError
+from gpuhash.geometry import DeviceLimits, global_size
 from gpuhash.kernels import BACKEND_FILES, KERNEL_FILES, make_intel_runtime_visible, source
 from gpuhash.sources import DeviceBytes
 
@@ -235,28 +237,32 @@ class IntelBackend(KernelBackend):
         )
         self._programs: dict[str, Any] = {}
         self._kernels: dict[tuple[str, str], Any] = {}
+        self._fits: set[tuple[str, int | None]] = set()
         self._lock = threading.Lock()
+        mem = int(self.device.global_mem_size)
+        limits = DeviceLimits(
+            units=int(self.device.max_compute_units),
+            max_group=int(self.device.max_work_group_size),
+            local_bytes=int(self.device.local_mem_size),
+            memory=mem,
+            free_memory=mem,
+            is_gpu=self._is_gpu,
+            shares_host_memory=self.shares_host_memory,
+        )
         try:
             self.context = dpctl.SyclContext(self.device)
-            self._init_common(layout, local_size, self._is_gpu)
+            self._init_common(layout, local_size, self._is_gpu, limits, STAGED_GROUP)
+        except UsageError:
+            raise
         except Exception as e:  # queue or context creation
             raise BackendUnavailable(f"intel device {self.label}: {e}") from None
         #: A queue for callers that create their own arrays (dpctl.tensor) for this backend.
         self.queue = self._node_queue
 
     def capabilities(self) -> Capabilities:
-        mem = int(self.device.global_mem_size)
-        return Capabilities(
-            families=frozenset(FAMILIES),
-            devices=(self.label,),
-            batch_bytes=min(256 << 20, max(16 << 20, mem // 8)) if self._is_gpu else 64 << 20,
-            # Same ranking as opencl: a GPU beats the host; Intel's CPU runtime stays below
-            # the cpu backend (10) under auto.
-            priority=20 if self._is_gpu else 5,
-            device_arrays=True,
-            concurrent=True,
-            in_flight=self.SLOTS,
-        )
+        # Same ranking as opencl: a GPU beats the host; Intel's CPU runtime stays below the
+        # cpu backend (10) under auto.
+        return self._capabilities(frozenset(FAMILIES), 20 if self._is_gpu else 5)
 
     def close(self) -> None:
         super().close()
@@ -287,8 +293,16 @@ class IntelBackend(KernelBackend):
             q.memcpy(mem, view, view.nbytes)
         return mem
 
-    def _copy_in(self, q: Any, dst: Any, view: memoryview) -> None:
-        q.memcpy_async(dst, view, view.nbytes)
+    def _pinned_host(self, nbytes: int) -> tuple[Any, memoryview]:
+        memory = self._memory.MemoryUSMHost(nbytes, queue=self._node_queue)
+        return memory, memoryview(memory).cast("B")
+
+    def _copy_in_at(self, q: Any, dst: Any, offset: int, view: memoryview) -> Any:
+        target = self._memory.as_usm_memory(_UsmBytes(dst, view.nbytes, offset))
+        return q.memcpy_async(target, view, view.nbytes)
+
+    def _wait(self, event: Any) -> None:
+        event.wait()
 
     def _copy_out(self, q: Any, src: Any, nbytes: int) -> bytes:
         result = bytearray(nbytes)
@@ -341,14 +355,17 @@ class IntelBackend(KernelBackend):
         args: list[Any],
     ) -> None:
         kernel = self._kernel(family, name)
+        if (name, local) not in self._fits:  # the kernel's own limit, before its first launch
+            self._kernel_fits(name, local, int(kernel.work_group_size))
+            self._fits.add((name, local))
         if any(isinstance(a, _SystemMemory) for a in args):
             self._submit_system(q, slot, kernel, size, local, args)
             return
         converted = [self._arg(a) for a in args]
         if local is None:
-            event = q.submit_async(kernel, converted, [max(1, size)])
+            event = q.submit_async(kernel, converted, [global_size(size, None)])
         else:
-            event = q.submit_async(kernel, converted, [max(1, -(-size // local)) * local], [local])
+            event = q.submit_async(kernel, converted, [global_size(size, local)], [local])
         # USM arguments must outlive the kernel: the slot keeps them until its batch is read.
         slot.keep.extend(converted)
         slot.keep.append(event)
@@ -391,10 +408,10 @@ class IntelBackend(KernelBackend):
         capi = _dpctl_capi(self._dpctl)
         kref, qref = kernel.addressof_ref(), q.addressof_ref()
         if local is None:
-            rng = (ctypes.c_size_t * 3)(max(1, size), 1, 1)
+            rng = (ctypes.c_size_t * 3)(global_size(size, None), 1, 1)
             event = capi.DPCTLQueue_SubmitRange(kref, qref, values, types, n, rng, 1, None, 0)
         else:
-            rng = (ctypes.c_size_t * 3)(max(1, -(-size // local)) * local, 1, 1)
+            rng = (ctypes.c_size_t * 3)(global_size(size, local), 1, 1)
             lrng = (ctypes.c_size_t * 3)(local, 1, 1)
             event = capi.DPCTLQueue_SubmitNDRange(
                 kref, qref, values, types, n, rng, lrng, 1, None, 0

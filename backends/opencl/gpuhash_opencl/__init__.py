@@ -4,7 +4,9 @@ A thin adapter: the batching, the on-device tree, the slots and the layouts are
 ``gpuhash.device.KernelBackend``'s; this module chooses the device, builds the kernels of
 ``gpuhash/kernels`` with pyopencl, and supplies buffers, copies and launches. Host memory is used
 in place (``USE_HOST_PTR``) where the device shares it (CPU runtimes, integrated GPUs), and
-pyopencl arrays are hashed where they lie.
+pyopencl arrays are hashed where they lie. The window size, slots and work-group sizes come from
+the device's properties (``gpuhash.geometry``: compute units, largest work-group, local memory,
+global memory; OpenCL has no query for resident work-items, so a default is assumed).
 
 Errors: a kernel that fails to build, a device that runs out of memory or disappears gives a
 ``BackendError`` naming the device and the cause; there is never a silent fallback.
@@ -22,6 +24,7 @@ from gpuhash.algorithms import FAMILIES
 from gpuhash.backend import Buffer, Capabilities, Probe
 from gpuhash.builds import run_build
 from gpuhash.device import (
+    STAGED_GROUP,
     U32,
     U64,
     KernelBackend,
@@ -31,6 +34,7 @@ from gpuhash.device import (
     requested_layout,
 )
 from gpuhash.errors import BackendError, BackendUnavailable, UsageError
+from gpuhash.geometry import DeviceLimits, global_size
 from gpuhash.kernels import make_intel_runtime_visible, source
 from gpuhash.sources import DeviceBytes
 
@@ -147,28 +151,29 @@ class OpenCLBackend(KernelBackend):
         self._is_gpu = bool(self.device.type & cl.device_type.GPU)
         self._program: Any = None
         self._lock = threading.Lock()
+        mem = int(self.device.global_mem_size)
+        limits = DeviceLimits(
+            units=int(self.device.max_compute_units),
+            max_group=int(self.device.max_work_group_size),
+            local_bytes=int(self.device.local_mem_size),
+            memory=mem,
+            free_memory=mem,
+            is_gpu=self._is_gpu,
+            shares_host_memory=self.shares_host_memory,
+        )
         try:
             self.context = cl.Context([self.device])
-            self._init_common(layout, local_size, self._is_gpu)
+            self._init_common(layout, local_size, self._is_gpu, limits, STAGED_GROUP)
         except cl.Error as e:
             raise BackendUnavailable(f"opencl device {self.label}: {e}") from None
         #: A queue for callers that enqueue their own work (e.g. pyopencl arrays).
         self.queue = self._node_queue
 
     def capabilities(self) -> Capabilities:
-        mem = int(self.device.global_mem_size)
-        return Capabilities(
-            families=frozenset(FAMILIES),
-            devices=(self.label,),
-            batch_bytes=min(256 << 20, max(16 << 20, mem // 8)) if self._is_gpu else 64 << 20,
-            # A GPU beats the host; a CPU runtime competes with the cpu backend (priority 10)
-            # only when it is Intel's, which vectorises with AVX-512.
-            priority=20 if self._is_gpu else (5 if self.label.startswith("Intel") else 1),
-            device_arrays=True,
-            # Batch k+1 uploads and hashes while batch k runs or is finished by the engine.
-            concurrent=True,
-            in_flight=self.SLOTS,
-        )
+        # A GPU beats the host; a CPU runtime competes with the cpu backend (priority 10)
+        # only when it is Intel's, which vectorises with AVX-512.
+        priority = 20 if self._is_gpu else (5 if self.label.startswith("Intel") else 1)
+        return self._capabilities(frozenset(FAMILIES), priority)
 
     def close(self) -> None:
         super().close()
@@ -200,8 +205,22 @@ class OpenCLBackend(KernelBackend):
         mf = self._cl.mem_flags
         return self._cl.Buffer(self.context, mf.READ_ONLY | mf.USE_HOST_PTR, hostbuf=view)
 
-    def _copy_in(self, q: Any, dst: Any, view: memoryview) -> None:
-        self._cl.enqueue_copy(q, dst, view, is_blocking=False)
+    def _pinned_host(self, nbytes: int) -> tuple[Any, memoryview]:
+        # ALLOC_HOST_PTR, mapped once: the runtime's page-locked memory where it has any.
+        cl = self._cl
+        import numpy as np
+
+        buf = cl.Buffer(self.context, cl.mem_flags.READ_WRITE | cl.mem_flags.ALLOC_HOST_PTR, nbytes)
+        mapped, _ = cl.enqueue_map_buffer(
+            self._node_queue, buf, cl.map_flags.WRITE, 0, (nbytes,), np.uint8
+        )
+        return (buf, mapped), memoryview(mapped).cast("B")
+
+    def _copy_in_at(self, q: Any, dst: Any, offset: int, view: memoryview) -> Any:
+        return self._cl.enqueue_copy(q, dst, view, dst_offset=offset, is_blocking=False)
+
+    def _wait(self, event: Any) -> None:
+        event.wait()
 
     def _copy_out(self, q: Any, src: Any, nbytes: int) -> bytes:
         result = bytearray(nbytes)
@@ -247,12 +266,12 @@ class OpenCLBackend(KernelBackend):
         # slot (and the node queue) keeps its own.
         kernel = slot.cache.get(name)
         if kernel is None:
-            kernel = slot.cache[name] = self._cl.Kernel(self._built(), name)
+            kernel = self._cl.Kernel(self._built(), name)
+            info = self._cl.kernel_work_group_info.WORK_GROUP_SIZE
+            self._kernel_fits(name, local, int(kernel.get_work_group_info(info, self.device)))
+            slot.cache[name] = kernel
         converted = [_arg(self._cl, a) for a in args]
-        if local is None:
-            kernel(q, (max(1, size),), None, *converted)
-        else:
-            kernel(q, (max(1, -(-size // local)) * local,), (local,), *converted)
+        kernel(q, (global_size(size, local),), None if local is None else (local,), *converted)
 
     def _built(self) -> Any:
         with self._lock:
