@@ -33,10 +33,12 @@ from gpuhash.backend import FileSpan, HashBackend, LeafTable
 from gpuhash.batches import MAX_PACKED, MIN_WINDOW, Batch, BatchPlan, BatchReader, SpanPieces
 from gpuhash.digests import ObjectDigest, WindowTops, finish_object
 from gpuhash.errors import BackendError
-from gpuhash.sources import Source, source_stat
+from gpuhash.sources import Source, memory_source, source_stat
 from gpuhash.tree import reduce_groups
 
-__all__ = ["ProgressFn", "hash_sources", "window_bytes"]
+# memory_source lives in gpuhash.sources; it is named here too because callers written against
+# 0.1.0 (the prepared GPU check among them) build their sources from the engine.
+__all__ = ["ProgressFn", "hash_sources", "memory_source", "window_bytes"]
 
 #: ``progress(bytes_done, bytes_total)``, called after each batch.
 ProgressFn = Callable[[int, int], None]
