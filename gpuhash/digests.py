@@ -39,6 +39,7 @@ __all__ = [
     "finish_object",
     "lattice_update",
     "object_from_windows",
+    "ordered_artifact_digest",
     "source_file",
     "spec_order",
     "subtree_values",
@@ -114,8 +115,13 @@ def artifact_digest(algorithm: Algorithm, objects: Iterable[ObjectDigest]) -> by
     """ARTIFACT (spec section 6) with fast primitives; equal to ``reference.artifact_digest``.
     The entries are hashed as they are encoded, a few thousand at a time, never all held as
     bytes at once."""
+    return ordered_artifact_digest(algorithm, spec_order(objects))
+
+
+def ordered_artifact_digest(algorithm: Algorithm, ordered: Sequence[ObjectDigest]) -> bytes:
+    """``artifact_digest`` of objects already in specification order and checked
+    (``spec_order``'s result), without ordering and checking their names again."""
     ident = algorithm.id
-    ordered = spec_order(objects)
     for o in ordered:
         if len(o.digest) != algorithm.digest_size:
             raise InputError(f"object {o.name!r} has a digest of {len(o.digest)} bytes")

@@ -33,6 +33,7 @@ __all__ = [
     "check_local_size",
     "cuda_limits",
     "global_size",
+    "opencl_limits",
     "plan",
     "staged_bytes",
     "staged_local_sizes",
@@ -215,6 +216,22 @@ def check_local_size(
             f"{device}; the kernels may need {MAX_KERNEL_REGISTERS} (at most "
             f"{regs // MAX_KERNEL_REGISTERS} work-items per group)"
         )
+
+
+def opencl_limits(device: Any, is_gpu: bool, shares_host_memory: bool) -> DeviceLimits:
+    """The limits of an OpenCL device (a ``pyopencl.Device``) or a SYCL device (a
+    ``dpctl.SyclDevice``), which name them alike: compute units, the largest work-group, local
+    memory and global memory (neither reports free memory: all of it is taken as free)."""
+    memory = int(device.global_mem_size)
+    return DeviceLimits(
+        units=int(device.max_compute_units),
+        max_group=int(device.max_work_group_size),
+        local_bytes=int(device.local_mem_size),
+        memory=memory,
+        free_memory=memory,
+        is_gpu=is_gpu,
+        shares_host_memory=shares_host_memory,
+    )
 
 
 def cuda_limits(props: Mapping[str, Any], free: int, total: int) -> DeviceLimits:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from gpuhash import limits, strict_json
 from gpuhash import reference as ref
 from gpuhash.algorithms import FAMILY_TABLE, Algorithm
-from gpuhash.digests import ObjectDigest, artifact_digest, digests_equal, spec_order
+from gpuhash.digests import ObjectDigest, digests_equal, ordered_artifact_digest, spec_order
 from gpuhash.errors import InputError, UsageError
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ class Manifest:
     def build(cls, algorithm: Algorithm, objects: Iterable[ObjectDigest]) -> Manifest:
         """Sort the objects as the spec orders them and compute the artifact digest."""
         ordered = tuple(spec_order(objects))
-        return cls(algorithm, ordered, artifact_digest(algorithm, ordered))
+        return cls(algorithm, ordered, ordered_artifact_digest(algorithm, ordered))
 
     # -- presentation --------------------------------------------------------------------------
 

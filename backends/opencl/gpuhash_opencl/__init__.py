@@ -34,7 +34,7 @@ from gpuhash.device import (
     requested_layout,
 )
 from gpuhash.errors import BackendError, BackendUnavailable, UsageError
-from gpuhash.geometry import DeviceLimits, global_size
+from gpuhash.geometry import global_size, opencl_limits
 from gpuhash.kernels import make_intel_runtime_visible, source
 from gpuhash.sources import DeviceBytes
 
@@ -151,16 +151,7 @@ class OpenCLBackend(KernelBackend):
         self._is_gpu = bool(self.device.type & cl.device_type.GPU)
         self._program: Any = None
         self._lock = threading.Lock()
-        mem = int(self.device.global_mem_size)
-        limits = DeviceLimits(
-            units=int(self.device.max_compute_units),
-            max_group=int(self.device.max_work_group_size),
-            local_bytes=int(self.device.local_mem_size),
-            memory=mem,
-            free_memory=mem,
-            is_gpu=self._is_gpu,
-            shares_host_memory=self.shares_host_memory,
-        )
+        limits = opencl_limits(self.device, self._is_gpu, self.shares_host_memory)
         try:
             self.context = cl.Context([self.device])
             self._init_common(layout, local_size, self._is_gpu, limits, STAGED_GROUP)
