@@ -253,6 +253,41 @@ def test_certificate_round_trip_and_chain_checks(pki: PKI, model: Path, tmp_path
         gpuhash.verify(model, sig, method="key", public_key=pki.pub)
 
 
+@pytest.mark.parametrize("method", ["key", "certificate"])
+def test_signed_bundles_are_what_sigstore_models_writes(
+    pki: PKI, model: Path, tmp_path: Path, method: str
+) -> None:
+    """Signers write bundles without sigstore_models (its import is a tenth of a signing
+    command); what they write must be the JSON those models write for the same bundle, byte for
+    byte, and hold what the method signs with."""
+    from sigstore_models.bundle.v1 import Bundle
+
+    sig = tmp_path / "model.sig"
+    options: dict[str, Any] = {"method": method, "private_key": pki.key, "backend": "cpu"}
+    if method == "certificate":
+        options |= {"signing_certificate": pki.leaf, "certificate_chain": [pki.chain]}
+    gpuhash.sign(model, sig, **options)
+    written = sig.read_bytes()
+    parsed = Bundle.model_validate_json(written)
+    assert (json.dumps(parsed.to_dict(), indent=2) + "\n").encode() == written
+    material = json.loads(written)["verificationMaterial"]
+    if method == "key":
+        assert material == {
+            "publicKey": {"hint": envelope.public_key_hint(pki.pub.read_bytes())},
+            "tlogEntries": [],
+        }
+    else:
+        ders = [
+            base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode()
+            for path in (pki.leaf, pki.chain)
+            for c in x509.load_pem_x509_certificates(path.read_bytes())
+        ]
+        assert material == {
+            "x509CertificateChain": {"certificates": [{"rawBytes": d} for d in ders]},
+            "tlogEntries": [],
+        }
+
+
 def _bundle_with_chain(pki: PKI, leaf: Path, payload: bytes) -> bytes:
     """A bundle signed by the test key with ``leaf`` as its certificate (bypassing the
     signer's own usage check, as an attacker would)."""

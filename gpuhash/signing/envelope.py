@@ -1,10 +1,11 @@
 """The signature container: an in-toto Statement v1 in a DSSE envelope in a Sigstore bundle
 (v0.3, JSON). Building and strict parsing; no cryptography here (``methods`` signs and checks).
 
-Bundles of the key and certificate methods are built and read with ``sigstore_models`` (the
-models sigstore-python and model_signing use), so the bundle's own rules hold both ways: exactly
-one of ``publicKey``, ``x509CertificateChain`` or ``certificate`` as verification material,
-exactly one of a DSSE envelope or a message signature.
+Bundles of the key and certificate methods are read with ``sigstore_models`` (the models
+sigstore-python and model_signing use), so the bundle's own rules hold: exactly one of
+``publicKey``, ``x509CertificateChain`` or ``certificate`` as verification material, exactly one
+of a DSSE envelope or a message signature. They are written as the JSON those models write,
+byte for byte, without importing them (:func:`bundle_json`).
 
 A bundle is parsed before its signature is checked only as far as needed to find the signature
 and the verification material; the statement is parsed only from a payload whose signature has
@@ -16,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import importlib.util
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -58,7 +60,7 @@ def statement_bytes(
 
 def bundle_models() -> Any:
     """``sigstore_models``' bundle module (the sign extra); without it, one UsageError line
-    with the install hint. Signers and verifiers call it first, before any hashing."""
+    with the install hint. Verifiers call it first, before any hashing."""
     try:
         import pydantic  # noqa: F401
         from sigstore_models.bundle import v1
@@ -67,53 +69,50 @@ def bundle_models() -> Any:
     return v1
 
 
-def key_material(public_pem: bytes) -> VerificationMaterial:
-    """The verification material of a key signature: the ``publicKey`` hint of the signing key
-    (as model_signing writes it), no transparency-log entries."""
-    v1 = bundle_models()
-    from sigstore_models.common.v1 import PublicKeyIdentifier
-
-    return v1.VerificationMaterial(  # type: ignore[no-any-return]
-        public_key=PublicKeyIdentifier(hint=public_key_hint(public_pem)), tlog_entries=[]
-    )
-
-
-def certificate_material(ders: Sequence[bytes]) -> VerificationMaterial:
-    """The verification material of a certificate signature: the chain of DER certificates,
-    signing certificate first, no transparency-log entries."""
-    v1 = bundle_models()
-    from sigstore_models.common.v1 import X509Certificate, X509CertificateChain
-
-    # sigstore_models takes bytes fields base64-encoded (it decodes what it is given).
-    chain = X509CertificateChain(
-        certificates=[X509Certificate(raw_bytes=base64.b64encode(d)) for d in ders]
-    )
-    return v1.VerificationMaterial(  # type: ignore[no-any-return]
-        x509_certificate_chain=chain, tlog_entries=[]
-    )
+def require_sign_extra() -> None:
+    """What signers call first, before any hashing: the sign extra is installed, else one
+    UsageError line with the install hint (as :func:`bundle_models`), without importing its
+    models, which a signer does not need (:func:`bundle_json`)."""
+    for name in ("pydantic", "sigstore_models"):
+        if importlib.util.find_spec(name) is None:
+            raise UsageError(
+                f"signing needs sigstore-models (no module named {name!r}); install: {INSTALL}"
+            )
 
 
-def bundle_json(
-    payload: bytes, signature: bytes, material: VerificationMaterial | Mapping[str, Any]
-) -> bytes:
-    """A Sigstore bundle v0.3 holding a DSSE envelope with one signature, as indented JSON.
-    ``material``: a ``VerificationMaterial`` (``key_material``, ``certificate_material``), or
-    its JSON form without ``tlogEntries``, checked by the model as well."""
-    v1 = bundle_models()
-    from sigstore_models.intoto import Envelope as DsseEnvelope
-    from sigstore_models.intoto import Signature
+def key_material(public_pem: bytes) -> dict[str, Any]:
+    """The verification material of a key signature, in the bundle's JSON form: the
+    ``publicKey`` hint of the signing key (as model_signing writes it)."""
+    return {"publicKey": {"hint": public_key_hint(public_pem)}}
 
-    if isinstance(material, Mapping):
-        material = _validated(v1.VerificationMaterial, {**material, "tlogEntries": []})
-    dsse = DsseEnvelope(
-        payload=base64.b64encode(payload),
-        payload_type=PAYLOAD_TYPE,
-        signatures=[Signature(sig=base64.b64encode(signature), keyid="")],
-    )
-    bundle = v1.Bundle(
-        media_type=BUNDLE_MEDIA_TYPE, verification_material=material, dsse_envelope=dsse
-    )
-    return (json.dumps(bundle.to_dict(), indent=2) + "\n").encode("utf-8")
+
+def certificate_material(ders: Sequence[bytes]) -> dict[str, Any]:
+    """The verification material of a certificate signature, in the bundle's JSON form: the
+    chain of DER certificates, signing certificate first."""
+    certificates = [{"rawBytes": base64.b64encode(d).decode("ascii")} for d in ders]
+    return {"x509CertificateChain": {"certificates": certificates}}
+
+
+def bundle_json(payload: bytes, signature: bytes, material: Mapping[str, Any]) -> bytes:
+    """A Sigstore bundle v0.3 holding a DSSE envelope with one signature, as indented JSON:
+    byte for byte what ``sigstore_models`` writes for the same bundle (tests/test_signing.py
+    checks it), written without it, since a signer would otherwise import pydantic's models
+    (about 0.1 s of a signing command) only to serialise four fields. ``material``: one of
+    ``publicKey``, ``x509CertificateChain`` or ``certificate`` in JSON form (``key_material``,
+    ``certificate_material``); no transparency-log entries."""
+    held = [k for k in _MATERIALS if k in material]
+    if len(held) != 1 or len(material) != 1:
+        raise ValueError(f"verification material must be one of {', '.join(_MATERIALS)}")
+    bundle = {
+        "mediaType": BUNDLE_MEDIA_TYPE,
+        "verificationMaterial": {**material, "tlogEntries": []},
+        "dsseEnvelope": {
+            "payload": base64.b64encode(payload).decode("ascii"),
+            "payloadType": PAYLOAD_TYPE,
+            "signatures": [{"sig": base64.b64encode(signature).decode("ascii"), "keyid": ""}],
+        },
+    }
+    return (json.dumps(bundle, indent=2) + "\n").encode("utf-8")
 
 
 _MATERIALS = ("publicKey", "x509CertificateChain", "certificate")

@@ -178,7 +178,7 @@ class KeySigner:
     def __init__(
         self, private_key: str | os.PathLike[str], password: str | bytes | None = None
     ) -> None:
-        envelope.bundle_models()
+        envelope.require_sign_extra()
         self._key = load_private_key(private_key, password)
 
     def sign(self, payload: bytes) -> bytes:
@@ -323,7 +323,7 @@ class CertificateSigner:
         certificate_chain: Sequence[str | os.PathLike[str]] = (),
         password: str | bytes | None = None,
     ) -> None:
-        envelope.bundle_models()
+        envelope.require_sign_extra()
         self._key = load_private_key(private_key, password)
         certs = load_certificates([signing_certificate], "signing certificate")
         if len(certs) != 1:
