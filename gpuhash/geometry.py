@@ -28,6 +28,7 @@ __all__ = [
     "DEFAULT_GROUP",
     "HOST_BATCH",
     "MAX_KERNEL_REGISTERS",
+    "MIN_KERNEL_REGISTERS",
     "DeviceLimits",
     "Plan",
     "check_local_size",
@@ -35,6 +36,7 @@ __all__ = [
     "global_size",
     "opencl_limits",
     "plan",
+    "register_cap",
     "staged_bytes",
     "staged_local_sizes",
 ]
@@ -47,9 +49,14 @@ DEFAULT_GROUP = 256
 #: window of that many blocks per SM runs in one wave whatever the family; the lighter kernels
 #: (5 blocks per SM) are filled by the second slot's window running beside it.
 ASSUMED_REGISTERS = 96
-#: The most registers per work-item any kernel may need: a work-group size is refused when the
-#: device's registers per group do not give each work-item this many (96 measured, see above).
+#: The most registers per work-item any kernel may need (96 measured, see above): a work-group
+#: size whose share of the device's registers per group is smaller has its kernels built to fit
+#: that share (:func:`register_cap`), down to ``MIN_KERNEL_REGISTERS``, below which it is
+#: refused.
 MAX_KERNEL_REGISTERS = 128
+MIN_KERNEL_REGISTERS = 32
+#: Registers are given to a warp in units of 256, 8 a work-item.
+REGISTER_UNIT = 8
 #: Work-items resident per unit where the API does not say (OpenCL and SYCL have no query;
 #: NVIDIA and AMD units hold 1024-2560, so this errs towards smaller windows).
 UNKNOWN_THREADS_PER_UNIT = 1024
@@ -159,7 +166,8 @@ def _resident_groups(limits: DeviceLimits, group: int) -> int:
     if limits.groups_per_unit:
         bounds.append(limits.groups_per_unit)
     if limits.registers_per_unit:
-        bounds.append(limits.registers_per_unit // (group * ASSUMED_REGISTERS))
+        each = min(ASSUMED_REGISTERS, register_cap(limits, group) or ASSUMED_REGISTERS)
+        bounds.append(limits.registers_per_unit // (group * each))
     if limits.local_bytes_per_unit:
         per_group = staged_bytes(group) + limits.reserved_local_per_group
         bounds.append(limits.local_bytes_per_unit // per_group)
@@ -193,7 +201,8 @@ def check_local_size(
     be launched with: more work-items than the device's largest group, more local memory than a
     group may have for the staged leaf kernels (layout ``staged``; CUDA: its opt-in maximum,
     which the backend raises the kernels' limit to), or fewer registers per work-item than the
-    kernels may need (``MAX_KERNEL_REGISTERS``)."""
+    kernels can be built within (``MIN_KERNEL_REGISTERS``; between it and
+    ``MAX_KERNEL_REGISTERS`` the backend caps its kernels' registers, :func:`register_cap`)."""
     if local_size is None:
         return
     if local_size < 1:
@@ -209,13 +218,26 @@ def check_local_size(
             f"local_size {local_size} needs {need} bytes of local memory per work-group for the "
             f"staged leaf kernels; {device} has {limits.local_bytes}"
         )
-    regs = limits.registers_per_group
-    if regs and local_size * MAX_KERNEL_REGISTERS > regs:
+    cap = register_cap(limits, local_size)
+    if cap is not None and cap < MIN_KERNEL_REGISTERS:
+        regs = limits.registers_per_group
         raise UsageError(
             f"local_size {local_size} leaves {regs // local_size} registers per work-item on "
-            f"{device}; the kernels may need {MAX_KERNEL_REGISTERS} (at most "
-            f"{regs // MAX_KERNEL_REGISTERS} work-items per group)"
+            f"{device}; the kernels need at least {MIN_KERNEL_REGISTERS} (at most "
+            f"{regs // MIN_KERNEL_REGISTERS} work-items per group)"
         )
+
+
+def register_cap(limits: DeviceLimits, local_size: int | None) -> int | None:
+    """The registers per work-item the kernels must be built within (CUDA: NVRTC's
+    ``--maxrregcount``) for a group of ``local_size`` to launch: ``None`` where the device's
+    registers per group give every work-item ``MAX_KERNEL_REGISTERS`` (or the API does not say),
+    else its share, in whole allocation units (an H200's 64K registers: 64 for 1024
+    work-items; the heaviest kernels then keep some values in local memory)."""
+    regs = limits.registers_per_group
+    if local_size is None or not regs or local_size * MAX_KERNEL_REGISTERS <= regs:
+        return None
+    return regs // local_size // REGISTER_UNIT * REGISTER_UNIT
 
 
 def opencl_limits(device: Any, is_gpu: bool, shares_host_memory: bool) -> DeviceLimits:

@@ -5,6 +5,8 @@ refused when the backend is made."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from gpuhash.algorithms import DEFAULT_LEAF_SIZE, FAMILIES, MAX_LEAF_SIZE, MIN_LEAF_SIZE, Algorithm
@@ -17,6 +19,7 @@ from gpuhash.geometry import (
     cuda_limits,
     global_size,
     plan,
+    register_cap,
     staged_bytes,
     staged_local_sizes,
 )
@@ -159,14 +162,30 @@ def test_staged_local_memory_is_what_the_kernels_carve() -> None:
 
 
 def test_local_sizes_an_h200_launches_are_accepted() -> None:
-    for size in (None, 1, 32, 100, 256, 512):
+    for size in (None, 1, 32, 100, 256, 512, 1000, 1024):
         check_local_size(H200, size, "staged", "cuda:0")
+
+
+def test_large_groups_have_their_registers_capped() -> None:
+    """Up to 512 work-items every kernel has the 128 registers it may need; 1024 share an
+    H200's 64K registers per block, 64 each, which the kernels are then built within; fewer
+    than 32 a work-item is refused."""
+    for size in (None, 1, 256, 512):
+        assert register_cap(H200, size) is None
+    assert register_cap(H200, 1024) == 64
+    assert register_cap(H200, 1000) == 64  # 65 in whole units of 8
+    assert register_cap(H200, 600) == 104
+    assert register_cap(INTEL_CPU, 8192) is None  # OpenCL does not say: nothing to cap
+    assert plan(H200, 1024).groups_per_unit == 1  # 2048 threads per SM, 64 registers each
+    small = replace(H200, registers_per_group=16 << 10)
+    check_local_size(small, 512, "staged", "gpu")
+    with pytest.raises(UsageError, match=r"leaves 16 registers per work-item on gpu; .* 512 "):
+        check_local_size(small, 1024, "staged", "gpu")
 
 
 @pytest.mark.parametrize(
     ("size", "layout", "message"),
     [
-        (1024, "direct", r"leaves 64 registers per work-item on cuda:0 NVIDIA H200; .* 512 "),
         (2048, "staged", r"larger than the largest work-group of cuda:0 NVIDIA H200 \(1024\)"),
         (0, "direct", r"local_size must be at least 1, not 0"),
     ],

@@ -38,10 +38,10 @@ from gpuhash.backend import Buffer, Capabilities, Probe
 from gpuhash.builds import run_build
 from gpuhash.device import U32, U64, KernelBackend, Local, Slot, requested_layout
 from gpuhash.errors import BackendError, BackendUnavailable, UsageError
-from gpuhash.geometry import cuda_limits
+from gpuhash.geometry import cuda_limits, register_cap
 from gpuhash.sources import DeviceBytes
 from gpuhash_cuda import nvrtc
-from gpuhash_cuda.checks import ARCHITECTURES, INSTALL, OPTIONS, compile_check
+from gpuhash_cuda.checks import ARCHITECTURES, INSTALL, build_options, compile_check
 from gpuhash_cuda.program import (
     PROGRAMS,
     ProgramCache,
@@ -230,6 +230,8 @@ class CudaBackend(KernelBackend):
             free, total = runtime.memGetInfo()
             limits = cuda_limits(props, free, total)
             self._init_common(layout, local_size, True, limits, default_group=BLOCK)
+        # Blocks of 1024 threads have 64 registers each on an H200: the kernels are built so.
+        self._options = build_options(register_cap(limits, local_size))
         self.queue = self._node_queue
 
     def capabilities(self) -> Capabilities:
@@ -414,6 +416,6 @@ class CudaBackend(KernelBackend):
     def _compile(self, program: str) -> Any:
         # On the build thread: the device is made current there too.
         with self._device:
-            module = self._cupy.RawModule(code=cuda_source(program), options=OPTIONS)
+            module = self._cupy.RawModule(code=cuda_source(program), options=self._options)
             module.compile()
         return module

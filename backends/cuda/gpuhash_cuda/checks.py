@@ -19,12 +19,23 @@ from gpuhash.errors import BackendUnavailable
 from gpuhash_cuda import nvrtc
 from gpuhash_cuda.program import PROGRAMS, cuda_source, kernel_names
 
-__all__ = ["ARCHITECTURES", "INSTALL", "OPTIONS", "compile_check"]
+__all__ = ["ARCHITECTURES", "INSTALL", "OPTIONS", "build_options", "compile_check"]
 
 #: The architectures CI compiles for (A100, H100).
 ARCHITECTURES = ("sm_80", "sm_90")
 #: NVRTC options of every build (the backend's and the checks').
 OPTIONS = ("-std=c++14",)
+
+
+def build_options(register_cap: int | None = None) -> tuple[str, ...]:
+    """The NVRTC options of the backend's builds: :data:`OPTIONS`, and the registers each
+    thread may use where blocks are too large for the kernels' own counts
+    (``gpuhash.geometry.register_cap``: 64 for blocks of 1024 threads)."""
+    if register_cap is None:
+        return OPTIONS
+    return (*OPTIONS, f"--maxrregcount={register_cap}")
+
+
 #: CuPy and NVRTC for the driver's CUDA major version: the backend's extras.
 INSTALL = (
     'python -m pip install "gpuhash-cuda[cuda12]" ("gpuhash-cuda[cuda13]" for a CUDA 13 driver)'
