@@ -405,8 +405,11 @@ class CudaBackend(KernelBackend):
                 f"building cuda kernels ({program}) for {self.label}",
                 lambda: self._compile(program),
             )
-        except cupy.cuda.compiler.CompileException as e:
-            detail = " ".join(str(e).split())[:300]
+        # CompileException: the compiler's log. RuntimeError: CuPy's other build failures
+        # (no CUDA headers, no NVRTC, an NVRTC call, loading the module: NVRTCError,
+        # DynamicLibNotFoundError and CUDADriverError are RuntimeErrors).
+        except (cupy.cuda.compiler.CompileException, RuntimeError) as e:
+            detail = " ".join(str(e).split())[:300] or type(e).__name__
             raise BackendError(
                 f"cuda device {self.label}: the {program} kernels failed to build: {detail}"
             ) from None
