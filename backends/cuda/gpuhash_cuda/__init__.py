@@ -291,8 +291,9 @@ class CudaBackend(KernelBackend):
 
         # From pinned memory: asynchronous, ordered before the slot's kernels on q.
         dst[offset : offset + view.nbytes].set(np.frombuffer(view, dtype=np.uint8), stream=q)
-        event = self._cupy.cuda.Event(disable_timing=True)
-        event.record(q)
+        with self._device:  # an event of q's device (a new one is made on the current device)
+            event = self._cupy.cuda.Event(disable_timing=True)
+            event.record(q)
         return event
 
     def _wait(self, event: Any) -> None:
@@ -372,8 +373,8 @@ class CudaBackend(KernelBackend):
                 converted.append(np.uint64(a))
             elif not isinstance(a, Local):  # local buffers become dynamic shared memory
                 converted.append(a)
-        kernel = self._function(name, program_for(family, name))
-        with self._device:  # the kernel's attributes are those of its module on this device
+        with self._device:  # the kernel's module and attributes are those of this device
+            kernel = self._function(name, program_for(family, name))
             if (name, block, shared) not in self._fitted:  # before its first such launch
                 self._kernel_fits(name, block, int(kernel.max_threads_per_block))
                 opt_in = shared > self._shared_default  # above 48 KiB; never lowered
