@@ -227,7 +227,12 @@ class CudaBackend(KernelBackend):
         self._fitted: set[tuple[str, int, int]] = set()
         self._lock = threading.Lock()
         with self._device:
-            free, total = runtime.memGetInfo()
+            try:  # the first call that needs the device's context, which CUDA makes now
+                free, total = runtime.memGetInfo()
+            except self._device_errors as e:  # busy (exclusive mode), lost, out of memory
+                raise BackendUnavailable(
+                    f"backend 'cuda': {self.label} cannot be used ({' '.join(str(e).split())})"
+                ) from None
             limits = cuda_limits(props, free, total)
             self._init_common(layout, local_size, True, limits, default_group=BLOCK)
         self.queue = self._node_queue
