@@ -199,6 +199,14 @@ def _element_size(name: str, layout: dlpack.DLPackLayout) -> int:
     return bits // 8
 
 
+def _dlpack_stream(device_type: int) -> int | None:
+    """The stream handed to a producer's ``__dlpack__`` for a tensor on ``device_type``: the
+    legacy default stream for CUDA device and managed memory (the handshake); none for pinned
+    host memory (CUDA host), which has no stream: torch reports a pinned CPU tensor as CUDA
+    host and refuses any stream for it ("stream should be None on cpu")."""
+    return None if device_type == dlpack.CUDA_HOST else dlpack.LEGACY_STREAM
+
+
 def _from_dlpack(name: str, export: dlpack.DLPackExport) -> DeviceBytes:
     layout = export.layout
     if layout.device_type not in dlpack.CUDA_DEVICES:
@@ -211,9 +219,8 @@ def _from_dlpack(name: str, export: dlpack.DLPackExport) -> DeviceBytes:
     nbytes = _count(layout.shape) * itemsize
     if nbytes and not layout.pointer:
         raise InputError(f"{name}: the DLPack tensor has no data pointer")
-    return DeviceBytes(
-        "cuda", export, 0, nbytes, pointer=layout.pointer, stream=dlpack.LEGACY_STREAM
-    )
+    stream = _dlpack_stream(layout.device_type)
+    return DeviceBytes("cuda", export, 0, nbytes, pointer=layout.pointer, stream=stream)
 
 
 def device_bytes(name: str, data: object) -> Any:
@@ -238,7 +245,7 @@ def device_bytes(name: str, data: object) -> Any:
         try:
             # The handshake: the producer orders its pending work before the legacy default
             # stream, which the backend's stream then waits for.
-            export = dlpack.export(data, dlpack.LEGACY_STREAM)
+            export = dlpack.export(data, _dlpack_stream(device[0]))
         except dlpack.DLPackError as e:
             reasons.append(str(e))
         else:

@@ -188,6 +188,27 @@ def test_a_dlpack_only_tensor_has_the_size_of_its_layout() -> None:
     assert (src.device, src.size) == (True, 16)
 
 
+class _PinnedLikeTorch(Producer):
+    """torch's pinned CPU tensor: ``__dlpack_device__`` says CUDA host (3), and ``__dlpack__``
+    refuses a stream for a CPU tensor, as torch's does."""
+
+    def __dlpack__(self, *, stream: Any = None, max_version: Any = None) -> Any:
+        if stream is not None and stream != -1:
+            self.streams.append(stream)
+            raise AssertionError("stream should be None on cpu.")
+        return super().__dlpack__(stream=stream, max_version=max_version)
+
+
+def test_a_pinned_host_tensor_is_exported_without_a_stream() -> None:
+    """Pinned host memory has no stream: it is asked for none (torch refuses one), and its
+    bytes are hashed with nothing to wait for."""
+    producer = _PinnedLikeTorch(BASE, (8,), device=(3, 0))
+    view = device_bytes("pinned", producer)
+    assert isinstance(view, DeviceBytes)
+    assert (view.interface, view.nbytes, view.stream) == ("cuda", 8, None)
+    assert producer.streams == [None]
+
+
 @pytest.mark.parametrize(
     ("layout", "nbytes"),
     [

@@ -329,6 +329,28 @@ def test_without_a_gpu_the_backend_is_unavailable_with_the_reason() -> None:
     assert "no usable CUDA driver or device" in info.reason
 
 
+@pytest.mark.skipif(HAVE_GPU, reason="a CUDA GPU is present")
+def test_a_build_that_cupy_fails_with_a_runtime_error_is_one_backend_error() -> None:
+    """CuPy reports most build failures as RuntimeError, not CompileException: no CUDA headers
+    (``assemble_cupy_compiler_options``), no NVRTC (``DynamicLibNotFoundError``), an NVRTC
+    call (``NVRTCError``), a CUDA error loading the module. Here the real one is CuPy's CUDA
+    error without a driver, raised on the build thread: it arrives as one BackendError line
+    naming the device and the program, not as CuPy's exception. (The backend is only as far
+    built as the build needs: a real one cannot be made without a GPU.)"""
+    import cupy
+
+    backend = object.__new__(gpuhash_cuda.CudaBackend)
+    backend._cupy = cupy
+    backend.label = "cuda:0 (no GPU)"
+    backend._device = cupy.cuda.Device(0)
+    with pytest.raises(BackendError) as e:
+        backend._build_program("sha256")
+    message = str(e.value)
+    assert message.startswith("cuda device cuda:0 (no GPU): the sha256 kernels failed to build: ")
+    assert "cudaError" in message
+    assert "\n" not in message
+
+
 def test_kvikio_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     """GPUDirect Storage reads: used when kvikio is installed, required with
     GPUHASH_CUDA_KVIKIO=1 (a clear error with the install command when it is missing), never

@@ -227,7 +227,12 @@ class CudaBackend(KernelBackend):
         self._fitted: set[tuple[str, int, int]] = set()
         self._lock = threading.Lock()
         with self._device:
-            free, total = runtime.memGetInfo()
+            try:  # the first call that needs the device's context, which CUDA makes now
+                free, total = runtime.memGetInfo()
+            except self._device_errors as e:  # busy (exclusive mode), lost, out of memory
+                raise BackendUnavailable(
+                    f"backend 'cuda': {self.label} cannot be used ({' '.join(str(e).split())})"
+                ) from None
             limits = cuda_limits(props, free, total)
             self._init_common(layout, local_size, True, limits, default_group=BLOCK)
         # Blocks of 1024 threads have 64 registers each on an H200: the kernels are built so.
@@ -293,8 +298,9 @@ class CudaBackend(KernelBackend):
 
         # From pinned memory: asynchronous, ordered before the slot's kernels on q.
         dst[offset : offset + view.nbytes].set(np.frombuffer(view, dtype=np.uint8), stream=q)
-        event = self._cupy.cuda.Event(disable_timing=True)
-        event.record(q)
+        with self._device:  # an event of q's device (a new one is made on the current device)
+            event = self._cupy.cuda.Event(disable_timing=True)
+            event.record(q)
         return event
 
     def _wait(self, event: Any) -> None:
@@ -374,8 +380,8 @@ class CudaBackend(KernelBackend):
                 converted.append(np.uint64(a))
             elif not isinstance(a, Local):  # local buffers become dynamic shared memory
                 converted.append(a)
-        kernel = self._function(name, program_for(family, name))
-        with self._device:  # the kernel's attributes are those of its module on this device
+        with self._device:  # the kernel's module and attributes are those of this device
+            kernel = self._function(name, program_for(family, name))
             if (name, block, shared) not in self._fitted:  # before its first such launch
                 self._kernel_fits(name, block, int(kernel.max_threads_per_block))
                 opt_in = shared > self._shared_default  # above 48 KiB; never lowered
@@ -407,8 +413,11 @@ class CudaBackend(KernelBackend):
                 f"building cuda kernels ({program}) for {self.label}",
                 lambda: self._compile(program),
             )
-        except cupy.cuda.compiler.CompileException as e:
-            detail = " ".join(str(e).split())[:300]
+        # CompileException: the compiler's log. RuntimeError: CuPy's other build failures
+        # (no CUDA headers, no NVRTC, an NVRTC call, loading the module: NVRTCError,
+        # DynamicLibNotFoundError and CUDADriverError are RuntimeErrors).
+        except (cupy.cuda.compiler.CompileException, RuntimeError) as e:
+            detail = " ".join(str(e).split())[:300] or type(e).__name__
             raise BackendError(
                 f"cuda device {self.label}: the {program} kernels failed to build: {detail}"
             ) from None
