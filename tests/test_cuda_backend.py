@@ -22,6 +22,8 @@ from typing import Any
 import gpuhash_cuda
 import pytest
 from gpuhash_cuda import nvrtc
+from gpuhash_cuda.checks import OPTIONS, build_options
+from gpuhash_cuda.cubin import CubinError, kernel_resources
 from gpuhash_cuda.program import ProgramCache
 
 import gpuhash
@@ -30,6 +32,7 @@ from gpuhash.algorithms import FAMILIES, Algorithm, family_info
 from gpuhash.device import DIGEST_PRIMITIVES, staged_local_sizes
 from gpuhash.engine import hash_sources
 from gpuhash.errors import BackendError, BackendUnavailable, InputError
+from gpuhash.geometry import ASSUMED_REGISTERS, MAX_KERNEL_REGISTERS, DeviceLimits, register_cap
 from gpuhash.kernels import BACKEND_FILES, FAMILY_MACROS, KERNEL_FILES, kernel_name
 from gpuhash.sources import DeviceBytes, memory_source
 
@@ -103,6 +106,54 @@ def test_every_kernel_compiles_with_nvrtc_12_and_13_for_sm80_and_sm90() -> None:
         program = c["name"].split()[-1]
         assert c["family"] == ",".join(gpuhash_cuda.PROGRAMS[program])
         assert f"PTX: {len(gpuhash_cuda.kernel_names(program))} kernels" in c["detail"]
+        # The geometry sizes windows for hashing kernels of at most ASSUMED_REGISTERS a
+        # thread; every kernel (the plain digests too) has at most MAX_KERNEL_REGISTERS.
+        found = re.search(r"registers up to (\d+) ", c["detail"])
+        assert found is not None, c["detail"]
+        bound = MAX_KERNEL_REGISTERS if program.endswith("-digests") else ASSUMED_REGISTERS
+        assert int(found[1]) <= bound, c["detail"]
+
+
+def test_blocks_of_1024_threads_get_kernels_built_within_their_register_share() -> None:
+    """An H200 block of 1024 threads leaves 64 registers a thread (SHA-512's kernels take 96):
+    the backend's options for that size make NVRTC build every kernel within them."""
+    h200 = DeviceLimits(132, 1024, 227 << 10, 141 << 30, 140 << 30, True, registers_per_group=65536)
+    cap = register_cap(h200, 1024)
+    assert cap == 64
+    compiler = nvrtc.Nvrtc.load(nvrtc.libraries()[0])
+    source = gpuhash_cuda.cuda_source("sha512")
+    out = compiler.compile(source, "t.cu", "sm_90", build_options(cap))
+    used = kernel_resources(out.cubin)
+    assert sorted(used) == sorted(gpuhash_cuda.kernel_names("sha512"))
+    assert max(r.registers for r in used.values()) == cap
+    assert build_options(register_cap(h200, 512)) == OPTIONS
+
+
+def test_cubin_resources_are_read_or_refused_in_one_error() -> None:
+    """Registers and frames of a small kernel (an array indexed at run time lives in its
+    frame); every truncation of the cubin and a few corruptions are a CubinError, never another
+    exception."""
+    compiler = nvrtc.Nvrtc.load(nvrtc.libraries()[0])
+    code = (
+        'extern "C" __global__ void k(unsigned *x, int n) {\n'
+        "  unsigned a[16];\n  for (int j = 0; j < 16; j++) a[j] = x[j];\n"
+        "  for (int j = 0; j < n; j++) a[x[j] & 15] += a[(x[j] >> 4) & 15];\n"
+        "  x[0] = a[n & 15];\n}"
+    )
+    cubin = compiler.compile(code, "t.cu", "sm_90").cubin
+    used = kernel_resources(cubin)
+    assert list(used) == ["k"]
+    assert used["k"].registers > 0
+    assert used["k"].frame_bytes == 64  # a[16], indexed by the data
+    for cut in range(0, len(cubin), 97):
+        try:
+            got = kernel_resources(cubin[:cut])
+        except CubinError:
+            continue
+        assert got == {} or got == used
+    for bad in (b"", b"\x7fELF", cubin[:4] + b"\x01" + cubin[5:], b"\0" * 64):
+        with pytest.raises(CubinError):
+            kernel_resources(bad)
 
 
 def test_a_compile_error_names_the_nvrtc_version_and_the_line() -> None:

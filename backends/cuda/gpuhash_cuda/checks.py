@@ -3,8 +3,10 @@
 No GPU and no CuPy are needed: each NVRTC of the environment (``gpuhash_cuda.nvrtc``: the
 ``nvidia-cuda-nvrtc-cu12`` and ``nvidia-cuda-nvrtc`` 13.x wheels, a CUDA toolkit) compiles each
 program of ``gpuhash_cuda.program.PROGRAMS`` for each architecture, with the options the
-backend builds with. One compilation gives both the cubin (checked to be non-empty) and the
-PTX, which must list every kernel the backend launches from that program. The compilations run
+backend builds with. One compilation gives both the cubin and the PTX, which must list every
+kernel the backend launches from that program; the cubin must record each kernel's registers
+(``gpuhash_cuda.cubin``), at most ``gpuhash.geometry.MAX_KERNEL_REGISTERS`` a thread, what the
+backend's block sizes are checked against. The compilations run
 on threads (``ctypes`` releases the GIL), as many at once as there are CPUs.
 """
 
@@ -16,7 +18,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from gpuhash.errors import BackendUnavailable
+from gpuhash.geometry import MAX_KERNEL_REGISTERS
 from gpuhash_cuda import nvrtc
+from gpuhash_cuda.cubin import CubinError, kernel_resources
 from gpuhash_cuda.program import PROGRAMS, cuda_source, kernel_names
 
 __all__ = ["ARCHITECTURES", "INSTALL", "OPTIONS", "build_options", "compile_check"]
@@ -69,15 +73,24 @@ def compile_check(
         try:
             out = compiler.compile(sources[name], f"gpuhash-{name}.cu", arch, OPTIONS)
             missing = [k for k in kernel_names(name) if f".entry {k}(" not in out.ptx]
-            passed = bool(out.cubin) and not missing
+            used = kernel_resources(out.cubin)
+            heavy = max(used, key=lambda k: used[k].registers, default=None)
+            over = [k for k, r in used.items() if r.registers > MAX_KERNEL_REGISTERS]
+            passed = bool(out.cubin) and not missing and bool(used) and not over
             detail = f"cubin {len(out.cubin)} bytes, PTX: " + (
                 f"missing kernels: {', '.join(missing)}"
                 if missing
                 else f"{len(kernel_names(name))} kernels"
             )
+            if heavy is not None:
+                frame = max(r.frame_bytes for r in used.values())
+                detail += f", registers up to {used[heavy].registers} ({heavy}), frames up to "
+                detail += f"{frame} B"
+            if over:
+                detail += f"; over {MAX_KERNEL_REGISTERS} registers: {', '.join(sorted(over))}"
             if out.log:
                 detail += f"; log: {' '.join(out.log.split())[:300]}"
-        except nvrtc.NvrtcError as e:
+        except (nvrtc.NvrtcError, CubinError) as e:
             passed, detail = False, " ".join(str(e).split())[:400]
         check_name = f"nvrtc {compiler.version_text} {arch} {name}"
         return Check(check_name, families, passed, detail, time.perf_counter() - start)
