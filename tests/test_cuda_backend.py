@@ -421,7 +421,9 @@ def test_kvikio_setting(monkeypatch: pytest.MonkeyPatch) -> None:
         gpuhash_cuda.kvikio_module()
     if not have_kvikio:
         monkeypatch.setenv("GPUHASH_CUDA_KVIKIO", "1")
-        with pytest.raises(BackendUnavailable, match=r'pip install "gpuhash-cuda\[gds\]"$'):
+        with pytest.raises(
+            BackendUnavailable, match=r'pip install "gpuhash-cuda\[gds12\]" .*\[gds13\].*CUDA 13'
+        ):
             gpuhash_cuda.kvikio_module()
         with pytest.raises(BackendUnavailable, match="need kvikio"):
             gpuhash_cuda.kvikio_module(True)
@@ -479,7 +481,8 @@ def test_gpu_objects_equal_reference(layout: str) -> None:
 
 @needs_gpu
 @pytest.mark.skipif(
-    importlib.util.find_spec("kvikio") is None, reason="kvikio (gpuhash-cuda[gds]) not installed"
+    importlib.util.find_spec("kvikio") is None,
+    reason="kvikio (gpuhash-cuda[gds12] or [gds13]) not installed",
 )
 def test_gpu_files_read_by_kvikio(tmp_path: Any) -> None:
     (tmp_path / "w.bin").write_bytes(bytes((i * 7 + 5) % 251 for i in range((5 << 20) + 3)))

@@ -15,9 +15,9 @@ the device copies the previous chunk and the other slot's kernels run. Windows, 
 size come from the device's properties and free memory (``gpuhash.geometry``). CuPy arrays,
 any object with ``__cuda_array_interface__`` and CUDA DLPack tensors (torch) are hashed where
 they lie, each slot's stream first made to wait for the producer's (docs/device-arrays.md).
-With ``kvikio`` installed (``gpuhash-cuda[gds]``) file windows are read straight into device
-memory (GPUDirect Storage where the system has it, kvikio's own bounce buffers where not);
-``GPUHASH_CUDA_KVIKIO=0`` turns that off, ``=1`` makes it required.
+With ``kvikio`` installed (``gpuhash-cuda[gds12]``, ``[gds13]``) file windows are read straight
+into device memory (GPUDirect Storage where the system has it, kvikio's own bounce buffers
+where not); ``GPUHASH_CUDA_KVIKIO=0`` turns that off, ``=1`` makes it required.
 
 No GPU was available where this was written: :func:`compile_check` (``gpuhash selftest cuda
 --compile-only``, ``gpuhash_cuda.checks``) compiles every program with every NVRTC installed
@@ -69,7 +69,9 @@ __all__ = [
 DEVICE_ENV = "GPUHASH_CUDA_DEVICE"
 LAYOUT_ENV = "GPUHASH_CUDA_LAYOUT"
 KVIKIO_ENV = "GPUHASH_CUDA_KVIKIO"
-INSTALL_GDS = 'python -m pip install "gpuhash-cuda[gds]"'
+INSTALL_GDS = (
+    'python -m pip install "gpuhash-cuda[gds12]" ("gpuhash-cuda[gds13]" for a CUDA 13 driver)'
+)
 #: Threads per block when the caller gives no work-group size.
 BLOCK = 256
 
@@ -298,8 +300,11 @@ class CudaBackend(KernelBackend):
 
         # From pinned memory: asynchronous, ordered before the slot's kernels on q.
         dst[offset : offset + view.nbytes].set(np.frombuffer(view, dtype=np.uint8), stream=q)
-        with self._device:  # an event of q's device (a new one is made on the current device)
-            event = self._cupy.cuda.Event(disable_timing=True)
+        # An event of q's device (a new one is made on the current device), waited for by
+        # blocking, not spinning: the threads that wait would otherwise each keep a core busy
+        # that the threads reading the file need.
+        with self._device:
+            event = self._cupy.cuda.Event(block=True, disable_timing=True)
             event.record(q)
         return event
 
@@ -334,6 +339,11 @@ class CudaBackend(KernelBackend):
                 raise BackendError(
                     f"cuda device {self.label}: not a CUDA device pointer ({e})"
                 ) from None
+            if memory.device_id < 0:  # cudaInvalidDeviceId: memory CUDA does not know
+                raise BackendError(
+                    f"cuda device {self.label}: the array's pointer is not CUDA memory (neither "
+                    "device, managed nor page-locked host memory)"
+                )
             if memory.device_id != self.index:
                 raise BackendError(
                     f"cuda device {self.label}: the array is on cuda:{memory.device_id}"
