@@ -9,7 +9,8 @@ The rules (docs/device-arrays.md):
   and a backend makes its own queue wait for it before any kernel reads the array. A CUDA
   DLPack tensor is exported with ``stream=1`` (the handshake: the producer orders its work
   before the legacy default stream); the CUDA Array Interface's ``stream`` (version 3) names
-  the stream to wait for, ``None`` or no entry meaning nothing is pending; a SYCL array's
+  the stream to wait for, ``None`` or no entry meaning nothing is pending (an older version,
+  which cannot say: the legacy default stream); a SYCL array's
   ``syclobj`` queue is waited for; a pyopencl array's events are waited for.
 - **Layout.** Shape, strides, element size and byte offset come from the protocol itself
   (never from ``nbytes`` or ``numel``). A device array must be C-contiguous: it is refused,
@@ -165,6 +166,18 @@ def cuda_stream(name: str, value: object) -> int | None:
     return value
 
 
+def _cai_stream(name: str, iface: dict[str, Any]) -> int | None:
+    """What a CUDA Array Interface's producer has pending work on: its ``stream`` (version 3;
+    no entry or ``None``: nothing), or for an interface older than the entry (version 2:
+    torch's, read when its DLPack export fails, as for a tensor on another device than torch's
+    current one) the legacy default stream, where torch and CuPy write unless told otherwise;
+    waiting for it on the device costs the host nothing."""
+    version = iface.get("version")
+    if isinstance(version, int) and not isinstance(version, bool) and version >= 3:
+        return cuda_stream(name, iface.get("stream"))
+    return dlpack.LEGACY_STREAM
+
+
 def _interface(name: str, what: str, iface: object) -> tuple[int, int]:
     """``(data pointer, nbytes)`` of a CUDA or SYCL USM array interface dictionary, checked:
     C-contiguous, no mask."""
@@ -253,8 +266,7 @@ def device_bytes(name: str, data: object) -> Any:
     cuda, failed = _protocol(data, "__cuda_array_interface__")
     if cuda is not None:
         pointer, nbytes = _interface(name, "__cuda_array_interface__", cuda)
-        stream = cuda_stream(name, cuda.get("stream"))
-        return DeviceBytes("cuda", data, 0, nbytes, pointer=pointer, stream=stream)
+        return DeviceBytes("cuda", data, 0, nbytes, pointer=pointer, stream=_cai_stream(name, cuda))
     if failed is not None:
         reasons.append(failed)
     if reasons:

@@ -81,8 +81,13 @@ def test_cai_streams_are_kept_for_the_backend(stream: int | None, expected: int 
     assert (view.interface, view.pointer, view.nbytes, view.stream) == ("cuda", BASE, 40, expected)
     window = view[8:30]
     assert (window.pointer, window.start, window.nbytes, window.stream) == (BASE, 8, 22, expected)
-    # No stream entry (version 2, torch) is no synchronization, as for None.
+    # Version 3 without a stream entry is no synchronization, as for None; version 2 (torch)
+    # could not name one: the legacy default stream, where torch and CuPy write by default.
     assert device_bytes("w", CudaArray((4,))).stream is None
+    assert device_bytes("w", CudaArray((4,), version=2)).stream == 1
+    old = CudaArray((4,))
+    del old.__cuda_array_interface__["version"]
+    assert device_bytes("w", old).stream == 1
 
 
 @pytest.mark.parametrize(
