@@ -55,8 +55,9 @@ ASSUMED_REGISTERS = 96
 #: refused.
 MAX_KERNEL_REGISTERS = 128
 MIN_KERNEL_REGISTERS = 32
-#: Registers are given to a warp in units of 256, 8 a work-item.
+#: Registers are given to whole warps of 32 work-items, in units of 256: 8 a work-item.
 REGISTER_UNIT = 8
+WARP = 32
 #: Work-items resident per unit where the API does not say (OpenCL and SYCL have no query;
 #: NVIDIA and AMD units hold 1024-2560, so this errs towards smaller windows).
 UNKNOWN_THREADS_PER_UNIT = 1024
@@ -222,7 +223,7 @@ def check_local_size(
     if cap is not None and cap < MIN_KERNEL_REGISTERS:
         regs = limits.registers_per_group
         raise UsageError(
-            f"local_size {local_size} leaves {regs // local_size} registers per work-item on "
+            f"local_size {local_size} leaves {cap} registers per work-item on "
             f"{device}; the kernels need at least {MIN_KERNEL_REGISTERS} (at most "
             f"{regs // MIN_KERNEL_REGISTERS} work-items per group)"
         )
@@ -235,9 +236,12 @@ def register_cap(limits: DeviceLimits, local_size: int | None) -> int | None:
     else its share, in whole allocation units (an H200's 64K registers: 64 for 1024
     work-items; the heaviest kernels then keep some values in local memory)."""
     regs = limits.registers_per_group
-    if local_size is None or not regs or local_size * MAX_KERNEL_REGISTERS <= regs:
+    if local_size is None or not regs:
         return None
-    return regs // local_size // REGISTER_UNIT * REGISTER_UNIT
+    threads = -(-local_size // WARP) * WARP  # a group takes whole warps' registers
+    if threads * MAX_KERNEL_REGISTERS <= regs:
+        return None
+    return regs // threads // REGISTER_UNIT * REGISTER_UNIT
 
 
 def opencl_limits(device: Any, is_gpu: bool, shares_host_memory: bool) -> DeviceLimits:

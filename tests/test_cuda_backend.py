@@ -394,6 +394,7 @@ def test_a_build_that_cupy_fails_with_a_runtime_error_is_one_backend_error() -> 
     backend._cupy = cupy
     backend.label = "cuda:0 (no GPU)"
     backend._device = cupy.cuda.Device(0)
+    backend._options = OPTIONS
     with pytest.raises(BackendError) as e:
         backend._build_program("sha256")
     message = str(e.value)

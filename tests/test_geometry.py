@@ -176,7 +176,11 @@ def test_large_groups_have_their_registers_capped() -> None:
     assert register_cap(H200, 1000) == 64  # 65 in whole units of 8
     assert register_cap(H200, 600) == 104
     assert register_cap(INTEL_CPU, 8192) is None  # OpenCL does not say: nothing to cap
-    assert plan(H200, 1024).groups_per_unit == 1  # 2048 threads per SM, 64 registers each
+    assert register_cap(H200, 900) == 64  # 29 whole warps: 928 work-items' registers
+    for size in range(1, 1025):  # registers go to whole warps: every size's cap fits its block
+        cap = register_cap(H200, size)
+        assert cap is None or cap * -(-size // 32) * 32 <= H200.registers_per_group, size
+    assert plan(H200, 1024).groups_per_unit == 1  # 64K registers per SM / (1024 x 64): one
     small = replace(H200, registers_per_group=16 << 10)
     check_local_size(small, 512, "staged", "gpu")
     with pytest.raises(UsageError, match=r"leaves 16 registers per work-item on gpu; .* 512 "):

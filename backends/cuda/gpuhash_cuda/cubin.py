@@ -7,8 +7,9 @@ format ``EIFMT_SVAL`` the field is the size of a value that follows (for the att
 here: the kernel's symbol index and a 32-bit count), for the others it is the value. The
 attributes read are ``EIATTR_REGCOUNT`` (registers a thread) and ``EIATTR_FRAME_SIZE`` (the
 bytes of local memory a thread's frame takes: spilled registers, arrays indexed at run time).
-The compile check (``gpuhash_cuda.checks``) reports them, and refuses a kernel that needs more
-registers than a block of the largest accepted size leaves it (``gpuhash.geometry``).
+The compile check (``gpuhash_cuda.checks``) reports them, and refuses a kernel above
+``gpuhash.geometry.MAX_KERNEL_REGISTERS`` (what a block of 512 leaves it; larger blocks get
+builds capped to their share).
 """
 
 from __future__ import annotations
