@@ -147,6 +147,17 @@ def test_each_cuda_extra_brings_one_cupy_and_the_nvrtc_of_its_major_version() ->
             assert not only.specifier.contains(f"{major + 1}.0.0")
 
 
+@pytest.mark.parametrize("directory", ["backends/opencl", "backends/intel", "backends/cuda"])
+def test_a_backend_s_readme_names_each_of_its_extras(directory: str) -> None:
+    """An extra nobody is told about (gds12, gds13 once) is one nobody installs."""
+    readme = (ROOT / directory / "README.md").read_text(encoding="utf-8")
+    project = _pyproject(directory)["project"]
+    extras = project.get("optional-dependencies", {})
+    assert extras
+    for extra in extras:
+        assert f"{project['name']}[{extra}]" in readme, extra
+
+
 def test_the_development_environment_pins_nvrtc_12_and_13() -> None:
     """Both NVRTC wheels install side by side (the CuPy wheels would not): requirements-dev.txt
     pins each, within its extra, so the compile check compiles every kernel with both."""
