@@ -253,17 +253,24 @@ def test_certificate_round_trip_and_chain_checks(pki: PKI, model: Path, tmp_path
         gpuhash.verify(model, sig, method="key", public_key=pki.pub)
 
 
+@pytest.mark.parametrize("fmt", ["gpuhash", "oms"])
 @pytest.mark.parametrize("method", ["key", "certificate"])
 def test_signed_bundles_are_what_sigstore_models_writes(
-    pki: PKI, model: Path, tmp_path: Path, method: str
+    pki: PKI, model: Path, tmp_path: Path, method: str, fmt: str
 ) -> None:
     """Signers write bundles without sigstore_models (its import is a tenth of a signing
-    command); what they write must be the JSON those models write for the same bundle, byte for
-    byte, and hold what the method signs with."""
+    command); what they write, in either payload format, must be the JSON those models write
+    for the same bundle, byte for byte (the same fields, in the same order), and hold what the
+    method signs with."""
     from sigstore_models.bundle.v1 import Bundle
 
     sig = tmp_path / "model.sig"
-    options: dict[str, Any] = {"method": method, "private_key": pki.key, "backend": "cpu"}
+    options: dict[str, Any] = {
+        "method": method,
+        "private_key": pki.key,
+        "backend": "cpu",
+        "format": fmt,
+    }
     if method == "certificate":
         options |= {"signing_certificate": pki.leaf, "certificate_chain": [pki.chain]}
     gpuhash.sign(model, sig, **options)

@@ -100,12 +100,8 @@ def test_gpuhash_bundles_parse_with_sigstore_models_and_model_signing_verifies_t
         signing_certificate=cert,
         format=fmt,
     )
-    for sig in (key_sig, cert_sig):
-        text = sig.read_bytes()
-        parsed = Bundle.from_json(text)
-        assert parsed.dsse_envelope is not None
-        # The models write the same bundle back: the same fields, in the same order.
-        assert json.dumps(parsed.to_dict(), indent=2).encode() + b"\n" == text
+    for sig in (key_sig, cert_sig):  # (byte for byte what the models write: test_signing.py)
+        assert Bundle.from_json(sig.read_bytes()).dsse_envelope is not None
     material = Bundle.from_json(key_sig.read_bytes()).verification_material
     assert material.public_key is not None
     assert material.x509_certificate_chain is None
