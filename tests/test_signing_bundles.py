@@ -5,6 +5,7 @@ names the verifying key, computed as model_signing computes it."""
 
 from __future__ import annotations
 
+import base64
 import datetime
 import hashlib
 import importlib
@@ -21,6 +22,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sigstore_models.bundle.v1 import Bundle
 
 import gpuhash
@@ -119,6 +122,76 @@ def test_gpuhash_bundles_parse_with_sigstore_models_and_model_signing_verifies_t
         ms.verifying.Config().use_certificate_verifier(certificate_chain=[cert]).verify(
             model, cert_sig
         )
+
+
+_B64 = st.binary(max_size=40).map(lambda b: base64.b64encode(b).decode())
+#: Near the three shapes of verification material: right and wrong field names, types and
+#: base64 (padding, the URL alphabet, whitespace), empty and missing parts.
+_TEXT = st.one_of(_B64, st.text(max_size=12), st.sampled_from(["AA", "AAB=", "-_8=", "AA AA"]))
+_VALUE = st.one_of(_TEXT, st.integers(), st.none(), st.lists(_TEXT, max_size=2))
+_CERTIFICATE = st.one_of(
+    st.fixed_dictionaries({"rawBytes": _TEXT}),
+    st.dictionaries(st.sampled_from(["rawBytes", "raw_bytes", "x"]), _VALUE, max_size=2),
+    _VALUE,
+)
+_MATERIAL = st.one_of(
+    st.fixed_dictionaries({"publicKey": st.fixed_dictionaries({"hint": _TEXT})}),
+    st.fixed_dictionaries(
+        {"publicKey": st.dictionaries(st.sampled_from(["hint", "rawBytes"]), _VALUE, max_size=2)}
+    ),
+    st.fixed_dictionaries({"certificate": _CERTIFICATE}),
+    st.fixed_dictionaries(
+        {
+            "x509CertificateChain": st.one_of(
+                st.fixed_dictionaries({"certificates": st.lists(_CERTIFICATE, max_size=3)}),
+                st.dictionaries(st.sampled_from(["certificates", "x"]), _VALUE, max_size=2),
+            )
+        }
+    ),
+    st.dictionaries(
+        st.sampled_from(["publicKey", "certificate", "tlogEntries", "x"]),
+        st.fixed_dictionaries({"hint": _TEXT}),
+        max_size=3,
+    ),
+)
+
+
+def _written_back(text: bytes) -> bytes | None:
+    """The bundle ``sigstore_models`` writes for ``text``, or None if it refuses it."""
+    try:
+        parsed = Bundle.model_validate_json(text)
+    except ValueError:  # pydantic's ValidationError
+        return None
+    return (json.dumps(parsed.to_dict(), indent=2) + "\n").encode()
+
+
+@settings(max_examples=400, deadline=None)
+@given(material=_MATERIAL)
+def test_bundle_json_writes_only_what_sigstore_models_writes_back(material: dict[str, Any]) -> None:
+    """Signers build bundles without the models: any material ``bundle_json`` accepts gives a
+    bundle the models read and write back byte for byte; any other is one ValueError naming
+    the material, and the models would refuse it, rewrite it, or find no certificate in it."""
+    try:
+        written, refused = envelope.bundle_json(b"{}", b"signature", material), ""
+    except ValueError as e:
+        written, refused = b"", str(e)
+    if not refused:
+        assert _written_back(written) == written
+        return
+    assert refused.startswith("verification material ")
+    assert "\n" not in refused
+    dsse = {"payload": "e30=", "payloadType": envelope.PAYLOAD_TYPE, "signatures": []}
+    bundle = {
+        "mediaType": envelope.BUNDLE_MEDIA_TYPE,
+        "verificationMaterial": {**material, "tlogEntries": material.get("tlogEntries", [])},
+        "dsseEnvelope": dsse,
+    }
+    text = json.dumps(bundle, indent=2).encode() + b"\n"
+    if _written_back(text) == text:  # the models take it as it is: it holds no certificate
+        ((kind, body),) = material.items()
+        assert kind != "publicKey"
+        held = body.get("certificates", [body])
+        assert not held or not all(c["rawBytes"] for c in held)
 
 
 def test_the_hint_is_computed_as_model_signing_computes_it() -> None:

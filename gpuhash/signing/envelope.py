@@ -99,10 +99,10 @@ def bundle_json(payload: bytes, signature: bytes, material: Mapping[str, Any]) -
     checks it), written without it, since a signer would otherwise import pydantic's models
     (about 0.1 s of a signing command) only to serialise four fields. ``material``: one of
     ``publicKey``, ``x509CertificateChain`` or ``certificate`` in JSON form (``key_material``,
-    ``certificate_material``); no transparency-log entries."""
-    held = [k for k in _MATERIALS if k in material]
-    if len(held) != 1 or len(material) != 1:
-        raise ValueError(f"verification material must be one of {', '.join(_MATERIALS)}")
+    ``certificate_material``); no transparency-log entries. A material of another shape (a
+    field the models do not have, a missing or mistyped one, base64 they would write back
+    differently, no certificate) is a ValueError naming what is wrong, never a bundle."""
+    _check_material(material)
     bundle = {
         "mediaType": BUNDLE_MEDIA_TYPE,
         "verificationMaterial": {**material, "tlogEntries": []},
@@ -116,6 +116,46 @@ def bundle_json(payload: bytes, signature: bytes, material: Mapping[str, Any]) -
 
 
 _MATERIALS = ("publicKey", "x509CertificateChain", "certificate")
+
+
+def _check_material(material: Mapping[str, Any]) -> None:
+    """``material`` has exactly the shape of :data:`_MATERIALS`' JSON forms in Sigstore's
+    bundle v0.3 (what ``sigstore_models`` reads and writes back unchanged), else a ValueError."""
+    if len(material) != 1 or next(iter(material)) not in _MATERIALS:
+        raise ValueError(f"verification material must be one of {', '.join(_MATERIALS)}")
+    ((kind, body),) = material.items()
+
+    def fields(value: object, where: str, names: tuple[str, ...]) -> Mapping[str, Any]:
+        if not isinstance(value, Mapping) or set(value) != set(names):
+            raise ValueError(f"verification material {where}: must hold exactly {', '.join(names)}")
+        return value
+
+    def der(value: object, where: str) -> None:
+        raw = fields(value, where, ("rawBytes",))["rawBytes"]
+        try:
+            canonical = (
+                isinstance(raw, str)
+                and base64.b64encode(base64.b64decode(raw, validate=True)).decode("ascii") == raw
+            )
+        except (binascii.Error, ValueError):
+            canonical = False
+        if not canonical or not raw:
+            raise ValueError(f"verification material {where}.rawBytes: not a certificate in base64")
+
+    if kind == "publicKey":
+        if not isinstance(fields(body, kind, ("hint",))["hint"], str):
+            raise ValueError("verification material publicKey.hint: not a string")
+    elif kind == "certificate":
+        der(body, kind)
+    else:
+        certificates = fields(body, kind, ("certificates",))["certificates"]
+        if not isinstance(certificates, list) or not certificates:
+            raise ValueError(
+                f"verification material {kind}.certificates: not a list of certificates"
+            )
+        for i, certificate in enumerate(certificates):
+            der(certificate, f"{kind}.certificates[{i}]")
+
 
 #: pydantic's error types in our own words: its messages may quote the (unverified) input.
 _PROBLEMS = {
