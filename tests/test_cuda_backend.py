@@ -22,7 +22,7 @@ from typing import Any
 import gpuhash_cuda
 import pytest
 from gpuhash_cuda import nvrtc
-from gpuhash_cuda.checks import OPTIONS, build_options
+from gpuhash_cuda.checks import OPTIONS, assess, build_options
 from gpuhash_cuda.cubin import CubinError, kernel_resources
 from gpuhash_cuda.program import ProgramCache
 
@@ -127,6 +127,28 @@ def test_blocks_of_1024_threads_get_kernels_built_within_their_register_share() 
     assert sorted(used) == sorted(gpuhash_cuda.kernel_names("sha512"))
     assert max(r.registers for r in used.values()) == cap
     assert build_options(register_cap(h200, 512)) == OPTIONS
+
+
+def test_the_compile_check_fails_a_build_whose_cubin_lacks_a_launched_kernel() -> None:
+    """The geometry sizes blocks from each launched kernel's register count: a cubin without
+    one (here another program's cubin under this program's PTX) fails the check naming the
+    kernels, as does a build without a cubin; the real build passes."""
+    compiler = nvrtc.Nvrtc.load(nvrtc.libraries()[0])
+    digests = "sha256-digests"
+    real = compiler.compile(gpuhash_cuda.cuda_source("sha256"), "t.cu", "sm_90", OPTIONS)
+    other = compiler.compile(gpuhash_cuda.cuda_source(digests), "t.cu", "sm_90", OPTIONS)
+    passed, detail = assess("sha256", real)
+    assert passed, detail
+    launched = gpuhash_cuda.kernel_names("sha256")
+    assert not set(launched) & set(kernel_resources(other.cubin))
+    passed, detail = assess("sha256", nvrtc.Compiled(real.target, other.cubin, real.ptx, ""))
+    assert not passed
+    assert detail.endswith(f"; no register count in the cubin: {', '.join(launched)}")
+    passed, detail = assess("sha256", nvrtc.Compiled(real.target, b"", real.ptx, ""))
+    assert not passed
+    assert "no register count in the cubin" in detail
+    passed, detail = assess(digests, other)
+    assert passed, detail
 
 
 def test_cubin_resources_are_read_or_refused_in_one_error() -> None:

@@ -4,10 +4,10 @@ No GPU and no CuPy are needed: each NVRTC of the environment (``gpuhash_cuda.nvr
 ``nvidia-cuda-nvrtc-cu12`` and ``nvidia-cuda-nvrtc`` 13.x wheels, a CUDA toolkit) compiles each
 program of ``gpuhash_cuda.program.PROGRAMS`` for each architecture, with the options the
 backend builds with. One compilation gives both the cubin and the PTX, which must list every
-kernel the backend launches from that program; the cubin must record each kernel's registers
-(``gpuhash_cuda.cubin``), at most ``gpuhash.geometry.MAX_KERNEL_REGISTERS`` a thread, what the
-backend's block sizes are checked against. The compilations run
-on threads (``ctypes`` releases the GIL), as many at once as there are CPUs.
+kernel the backend launches from that program; the cubin must record the registers of each of
+those kernels (``gpuhash_cuda.cubin``), at most ``gpuhash.geometry.MAX_KERNEL_REGISTERS`` a
+thread, what the backend's block sizes are checked against (:func:`assess`). The compilations
+run on threads (``ctypes`` releases the GIL), as many at once as there are CPUs.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from gpuhash_cuda import nvrtc
 from gpuhash_cuda.cubin import CubinError, kernel_resources
 from gpuhash_cuda.program import PROGRAMS, cuda_source, kernel_names
 
-__all__ = ["ARCHITECTURES", "INSTALL", "OPTIONS", "build_options", "compile_check"]
+__all__ = ["ARCHITECTURES", "INSTALL", "OPTIONS", "assess", "build_options", "compile_check"]
 
 #: The architectures CI compiles for (A100, H100).
 ARCHITECTURES = ("sm_80", "sm_90")
@@ -44,6 +44,34 @@ def build_options(register_cap: int | None = None) -> tuple[str, ...]:
 INSTALL = (
     'python -m pip install "gpuhash-cuda[cuda12]" ("gpuhash-cuda[cuda13]" for a CUDA 13 driver)'
 )
+
+
+def assess(program: str, out: nvrtc.Compiled) -> tuple[bool, str]:
+    """Whether ``out``, NVRTC's build of ``program``, is one the backend can launch, and the
+    detail a selftest check shows: a cubin, every kernel the backend launches from the program
+    in its PTX and with a register count in its cubin (the geometry sizes blocks from it), and no
+    kernel over :data:`MAX_KERNEL_REGISTERS`. Raises :class:`CubinError` for a cubin that cannot
+    be read."""
+    wanted = kernel_names(program)
+    missing = [k for k in wanted if f".entry {k}(" not in out.ptx]
+    used = kernel_resources(out.cubin) if out.cubin else {}
+    uncounted = [k for k in wanted if k not in used]
+    over = [k for k, r in used.items() if r.registers > MAX_KERNEL_REGISTERS]
+    passed = bool(out.cubin) and not missing and not uncounted and not over
+    detail = f"cubin {len(out.cubin)} bytes, PTX: " + (
+        f"missing kernels: {', '.join(missing)}" if missing else f"{len(wanted)} kernels"
+    )
+    heavy = max(used, key=lambda k: used[k].registers, default=None)
+    if heavy is not None:
+        frame = max(r.frame_bytes for r in used.values())
+        detail += f", registers up to {used[heavy].registers} ({heavy}), frames up to {frame} B"
+    if uncounted:
+        detail += f"; no register count in the cubin: {', '.join(uncounted)}"
+    if over:
+        detail += f"; over {MAX_KERNEL_REGISTERS} registers: {', '.join(sorted(over))}"
+    if out.log:
+        detail += f"; log: {' '.join(out.log.split())[:300]}"
+    return passed, detail
 
 
 def compile_check(
@@ -72,24 +100,7 @@ def compile_check(
         families = ",".join(PROGRAMS[name])
         try:
             out = compiler.compile(sources[name], f"gpuhash-{name}.cu", arch, OPTIONS)
-            missing = [k for k in kernel_names(name) if f".entry {k}(" not in out.ptx]
-            used = kernel_resources(out.cubin)
-            heavy = max(used, key=lambda k: used[k].registers, default=None)
-            over = [k for k, r in used.items() if r.registers > MAX_KERNEL_REGISTERS]
-            passed = bool(out.cubin) and not missing and bool(used) and not over
-            detail = f"cubin {len(out.cubin)} bytes, PTX: " + (
-                f"missing kernels: {', '.join(missing)}"
-                if missing
-                else f"{len(kernel_names(name))} kernels"
-            )
-            if heavy is not None:
-                frame = max(r.frame_bytes for r in used.values())
-                detail += f", registers up to {used[heavy].registers} ({heavy}), frames up to "
-                detail += f"{frame} B"
-            if over:
-                detail += f"; over {MAX_KERNEL_REGISTERS} registers: {', '.join(sorted(over))}"
-            if out.log:
-                detail += f"; log: {' '.join(out.log.split())[:300]}"
+            passed, detail = assess(name, out)
         except (nvrtc.NvrtcError, CubinError) as e:
             passed, detail = False, " ".join(str(e).split())[:400]
         check_name = f"nvrtc {compiler.version_text} {arch} {name}"
