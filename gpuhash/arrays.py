@@ -212,14 +212,6 @@ def _element_size(name: str, layout: dlpack.DLPackLayout) -> int:
     return bits // 8
 
 
-def _dlpack_stream(device_type: int) -> int | None:
-    """The stream handed to a producer's ``__dlpack__`` for a tensor on ``device_type``: the
-    legacy default stream for CUDA device and managed memory (the handshake); none for pinned
-    host memory (CUDA host), which has no stream: torch reports a pinned CPU tensor as CUDA
-    host and refuses any stream for it ("stream should be None on cpu")."""
-    return None if device_type == dlpack.CUDA_HOST else dlpack.LEGACY_STREAM
-
-
 def _from_dlpack(name: str, export: dlpack.DLPackExport) -> DeviceBytes:
     layout = export.layout
     if layout.device_type not in dlpack.CUDA_DEVICES:
@@ -232,8 +224,9 @@ def _from_dlpack(name: str, export: dlpack.DLPackExport) -> DeviceBytes:
     nbytes = _count(layout.shape) * itemsize
     if nbytes and not layout.pointer:
         raise InputError(f"{name}: the DLPack tensor has no data pointer")
-    stream = _dlpack_stream(layout.device_type)
-    return DeviceBytes("cuda", export, 0, nbytes, pointer=layout.pointer, stream=stream)
+    return DeviceBytes(
+        "cuda", export, 0, nbytes, pointer=layout.pointer, stream=dlpack.LEGACY_STREAM
+    )
 
 
 def device_bytes(name: str, data: object) -> Any:
@@ -258,7 +251,7 @@ def device_bytes(name: str, data: object) -> Any:
         try:
             # The handshake: the producer orders its pending work before the legacy default
             # stream, which the backend's stream then waits for.
-            export = dlpack.export(data, _dlpack_stream(device[0]))
+            export = dlpack.export(data, dlpack.LEGACY_STREAM)
         except dlpack.DLPackError as e:
             reasons.append(str(e))
         else:
@@ -271,7 +264,7 @@ def device_bytes(name: str, data: object) -> Any:
         reasons.append(failed)
     if reasons:
         raise InputError(f"{name}: cannot read this CUDA array ({'; '.join(reasons)})")
-    if device is not None and device[0] != dlpack.CPU:
+    if device is not None and device[0] not in dlpack.HOST_MEMORY:
         where = dlpack.DEVICE_NAMES.get(device[0], f"device type {device[0]}")
         raise InputError(f"{name}: no backend hashes a DLPack tensor on {where} in place")
     return None
@@ -295,12 +288,13 @@ class _HostMemory:
 
 
 def host_array(name: str, data: object) -> Any:
-    """A CPU DLPack tensor (torch, jax...) as a numpy array over its memory, else None:
-    ``numpy.from_dlpack`` where numpy knows the dtype, else the tensor read as whole-byte
-    elements of its size (bfloat16, float8). Raises ``InputError`` when the export fails."""
+    """A DLPack tensor in host memory (torch, jax...; pinned memory too) as a numpy array over
+    its memory, else None: ``numpy.from_dlpack`` where numpy knows the dtype, else the tensor
+    read as whole-byte elements of its size (bfloat16, float8). Raises ``InputError`` when the
+    export fails."""
     data = detached(data)
     device = dlpack_device(data)
-    if device is None or device[0] != dlpack.CPU:
+    if device is None or device[0] not in dlpack.HOST_MEMORY:
         return None
     import numpy as np
 
@@ -312,8 +306,12 @@ def host_array(name: str, data: object) -> Any:
         export = dlpack.export(data)
     except dlpack.DLPackError as e:
         raise InputError(f"{name}: cannot read this CPU tensor's bytes ({e})") from None
-    if export.layout.device_type != dlpack.CPU:
-        raise InputError(f"{name}: __dlpack_device__ says CPU but the tensor is not")
+    if export.layout.device_type not in dlpack.HOST_MEMORY:
+        where = dlpack.DEVICE_NAMES.get(device[0], f"device type {device[0]}")
+        raise InputError(
+            f"{name}: __dlpack_device__ says {where} but the tensor is on "
+            f"{export.layout.device_name}"
+        )
     itemsize = _element_size(name, export.layout)
     if not _count(export.layout.shape):
         return np.zeros(0, np.uint8)

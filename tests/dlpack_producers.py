@@ -18,7 +18,7 @@ from typing import Any
 
 #: DLPack type codes (DLDataTypeCode) used by the tests.
 UINT, BFLOAT, FLOAT4_E2M1FN, FLOAT8_E4M3FN = 1, 4, 17, 10
-CPU, CUDA, ROCM = 1, 2, 10
+CPU, CUDA, CUDA_HOST, ROCM = 1, 2, 3, 10
 
 
 class Device(ctypes.Structure):
@@ -107,8 +107,11 @@ class Producer:
         version: tuple[int, int] | None = (1, 0),
         keep: Any = None,
         refuse: BaseException | None = None,
+        capsule_device: tuple[int, int] | None = None,
     ) -> None:
         self.pointer, self.shape, self.strides, self.device = pointer, shape, strides, device
+        #: The device the capsule names, where it differs from ``__dlpack_device__``'s.
+        self.capsule_device = device if capsule_device is None else capsule_device
         self.code, self.bits, self.lanes, self.byte_offset = code, bits, lanes, byte_offset
         self.version, self.keep, self.refuse = version, keep, refuse
         self.streams: list[Any] = []  # the stream argument of every __dlpack__ call
@@ -127,7 +130,7 @@ class Producer:
         strides = None if self.strides is None else (ctypes.c_int64 * max(1, ndim))(*self.strides)
         tensor = Tensor(
             data=self.pointer,
-            device=Device(*self.device),
+            device=Device(*self.capsule_device),
             ndim=ndim,
             dtype=DataType(self.code, self.bits, self.lanes),
             shape=ctypes.cast(shape, ctypes.POINTER(ctypes.c_int64)),

@@ -14,6 +14,8 @@ import pytest
 from dlpack_producers import (
     BFLOAT,
     CPU,
+    CUDA,
+    CUDA_HOST,
     FLOAT4_E2M1FN,
     FLOAT8_E4M3FN,
     ROCM,
@@ -194,8 +196,9 @@ def test_a_dlpack_only_tensor_has_the_size_of_its_layout() -> None:
 
 
 class _PinnedLikeTorch(Producer):
-    """torch's pinned CPU tensor: ``__dlpack_device__`` says CUDA host (3), and ``__dlpack__``
-    refuses a stream for a CPU tensor, as torch's does."""
+    """torch's pinned CPU tensor: ``__dlpack_device__`` says CUDA host (3), its capsule says
+    CPU (torch's DLConvertor has no pinned case), and ``__dlpack__`` refuses a stream for a CPU
+    tensor, as torch's does."""
 
     def __dlpack__(self, *, stream: Any = None, max_version: Any = None) -> Any:
         if stream is not None and stream != -1:
@@ -204,14 +207,42 @@ class _PinnedLikeTorch(Producer):
         return super().__dlpack__(stream=stream, max_version=max_version)
 
 
-def test_a_pinned_host_tensor_is_exported_without_a_stream() -> None:
-    """Pinned host memory has no stream: it is asked for none (torch refuses one), and its
-    bytes are hashed with nothing to wait for."""
-    producer = _PinnedLikeTorch(BASE, (8,), device=(3, 0))
-    view = device_bytes("pinned", producer)
-    assert isinstance(view, DeviceBytes)
-    assert (view.interface, view.nbytes, view.stream) == ("cuda", 8, None)
-    assert producer.streams == [None]
+@pytest.mark.parametrize("capsule_device", [(CPU, 0), (CUDA_HOST, 0)], ids=["torch", "host"])
+@pytest.mark.parametrize("backend", ["cpu", "reference"])
+def test_pinned_host_tensors_are_hashed_as_host_memory(
+    capsule_device: tuple[int, int], backend: str
+) -> None:
+    """Pinned host memory is host memory on every backend, whichever device its capsule names
+    (torch's says CPU, another producer's may say CUDA host): its bytes are read by the host,
+    exported with no stream (torch refuses one), never handed to a backend as a device array."""
+    host = np.arange(3 * 4096, dtype=np.uint16).reshape(3, 4096)
+    producer = _PinnedLikeTorch(
+        host.ctypes.data,
+        host.shape,
+        device=(CUDA_HOST, 0),
+        capsule_device=capsule_device,
+        code=BFLOAT,
+        bits=16,
+        keep=host,
+    )
+    assert device_bytes("pinned", producer) is None
+    assert producer.streams == []
+    src = memory_source("pinned", 1, producer)
+    assert (src.device, src.size) == (False, host.nbytes)
+    want = ref.object_digest("merkle-sha256", host.tobytes(), 4096)
+    assert gpuhash.hash_bytes(producer, leaf_size=4096, backend=backend) == want
+    assert set(producer.streams) <= {None, -1}
+
+
+def test_a_capsule_on_another_device_than_dlpack_device_says_is_refused() -> None:
+    """A producer that says host memory but exports a device pointer is refused, not read."""
+    producer = Producer(
+        BASE, (8,), device=(CUDA_HOST, 0), capsule_device=(CUDA, 0), code=BFLOAT, bits=16
+    )
+    with pytest.raises(
+        InputError, match=r"^w: __dlpack_device__ says CUDA host but the tensor is on CUDA$"
+    ):
+        memory_source("w", 1, producer)
 
 
 @pytest.mark.parametrize(
