@@ -261,6 +261,35 @@ def test_cupy_12_compiles_with_nvrtc_12_when_nvrtc_13_is_installed_too() -> None
     assert cupy_nvrtc("prefer") == ["True", installed[12]]
 
 
+_PREFER_LOADS = """
+import sys
+from pathlib import Path
+from gpuhash_cuda import nvrtc
+path = nvrtc.prefer(int(sys.argv[1]))
+maps = Path("/proc/self/maps").read_text()
+print(path is not None, sorted({Path(line.split()[-1]).name for line in maps.splitlines()
+                               if "libnvrtc" in line}))
+"""
+
+
+@pytest.mark.parametrize("major", [12, 13])
+def test_the_preferred_nvrtc_is_loaded_with_its_builtins(major: int) -> None:
+    """prefer() loads NVRTC before CuPy does, so cuda-pathfinder, which preloads the builtins
+    the NVRTC 13.0 wheel cannot find by itself, finds NVRTC loaded and preloads nothing: prefer
+    loads the builtins beside the library itself, as the compile check's binding does."""
+    run = subprocess.run(
+        [sys.executable, "-c", _PREFER_LOADS, str(major)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    version = _installed_nvrtc()[major]
+    assert run.stdout.split(" ", 1) == [
+        "True",
+        f"['libnvrtc-builtins.so.{version}', 'libnvrtc.so.{major}']\n",
+    ]
+
+
 def test_compile_only_is_refused_for_backends_without_it() -> None:
     run = subprocess.run(
         [sys.executable, "-m", "gpuhash", "selftest", "cpu", "--compile-only"],

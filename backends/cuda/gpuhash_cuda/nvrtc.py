@@ -67,15 +67,7 @@ class Nvrtc:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        directory = os.path.dirname(os.path.abspath(path))
-        # NVRTC dlopens libnvrtc-builtins.so.<major>.<minor> beside itself; cuda-pathfinder
-        # preloads it for the NVRTC 13.0 wheel, and so does this, when the directory holds one.
-        builtins = [
-            b for b in Path(directory).glob("libnvrtc-builtins.so.*") if ".alt." not in b.name
-        ]
-        if len(builtins) == 1:
-            ctypes.CDLL(str(builtins[0]))
-        lib = ctypes.CDLL(path)
+        lib = load_library(path)
         self._lib = lib
         p, c_int, size_t = ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t
         char_pp = ctypes.POINTER(ctypes.c_char_p)
@@ -213,6 +205,19 @@ def loaded() -> list[str]:
     return found
 
 
+def load_library(path: str) -> ctypes.CDLL:
+    """Load the NVRTC library ``path``, its builtins first. NVRTC dlopens
+    ``libnvrtc-builtins.so.<major>.<minor>`` when it compiles, and the NVRTC 13.0 wheel's
+    library has no RUNPATH to find it beside itself: cuda-pathfinder preloads it, but only
+    when pathfinder itself loads NVRTC, never when it finds NVRTC loaded already. Raises
+    ``OSError`` if the library does not load."""
+    directory = Path(os.path.abspath(path)).parent
+    builtins = [b for b in directory.glob("libnvrtc-builtins.so.*") if ".alt." not in b.name]
+    if len(builtins) == 1:
+        ctypes.CDLL(str(builtins[0]))
+    return ctypes.CDLL(path)
+
+
 def prefer(major: int) -> str | None:
     """Load the NVRTC of CUDA ``major`` from this environment's wheels, unless an NVRTC is
     loaded already; return its path, or ``None`` if it loaded none.
@@ -228,7 +233,7 @@ def prefer(major: int) -> str | None:
     for path in wheel_libraries():
         if major_of(path) == major:
             try:
-                ctypes.CDLL(path)
+                load_library(path)
             except OSError:
                 continue
             return path
