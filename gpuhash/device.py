@@ -310,14 +310,20 @@ class KernelBackend(HashBackend):
             return b""
         with self._errors(), self._node_lock:
             q = self._node_queue
-            kids = self._to_device(q, children)
-            flags = self._to_device(q, roots)
-            out = self._buffer(self._node_slot, "nodes", m * d)
-            args = [kids, flags, out, U32(m)]
-            name = kernel_name("nodes", algorithm.family)
-            self._launch(q, self._node_slot, algorithm.family, name, m, self.local_size, args)
             try:
+                kids = self._to_device(q, children)
+                flags = self._to_device(q, roots)
+                out = self._buffer(self._node_slot, "nodes", m * d)
+                args = [kids, flags, out, U32(m)]
+                name = kernel_name("nodes", algorithm.family)
+                self._launch(q, self._node_slot, algorithm.family, name, m, self.local_size, args)
                 return self._copy_out(q, out, m * d)
+            except BaseException:
+                # As in _slot: copies into kids and flags may still run; their memory goes
+                # back to the pool (and to another thread) only once the queue is done.
+                with contextlib.suppress(Exception):
+                    self._finish(q)
+                raise
             finally:
                 self._node_slot.keep.clear()
 

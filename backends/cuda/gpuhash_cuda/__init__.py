@@ -291,7 +291,8 @@ class CudaBackend(KernelBackend):
     def _pinned_host(self, nbytes: int) -> tuple[Any, memoryview]:
         import numpy as np
 
-        memory = self._cupy.cuda.alloc_pinned_memory(nbytes)
+        with self._device:  # on a staging thread: not device 0's context, but this device's
+            memory = self._cupy.cuda.alloc_pinned_memory(nbytes)
         view = np.frombuffer(memory, dtype=np.uint8, count=nbytes)
         return memory, memoryview(view.data).cast("B")
 
