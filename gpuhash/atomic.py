@@ -9,6 +9,7 @@ import re
 import secrets
 import stat
 import time
+from collections.abc import Callable
 
 from gpuhash.errors import GpuhashError, UsageError
 
@@ -134,11 +135,42 @@ def _fsync_directory(directory: str) -> None:
         os.close(fd)
 
 
-def check_destination(path: str | os.PathLike[str]) -> None:
-    """Fail now, before any work, when ``write_atomic(path, ...)`` could not succeed: ``path`` is
-    a directory, its directory is missing or not a directory, or no file can be created there
-    (probed by creating and removing a temporary file, which also holds for root and read-only
-    file systems). Raises ``UsageError`` naming ``path`` as the caller wrote it."""
+#: What ``lstat`` shows at a destination that is not a regular file, for messages.
+_KINDS = (
+    (stat.S_ISLNK, "a symbolic link"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISFIFO, "a named pipe"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _not_regular(target: str) -> str | None:
+    """What stands at ``target`` when it is neither absent, a regular file nor a directory (an
+    error of its own), else None. Renaming over it would replace a link, a device or a pipe
+    with a regular file."""
+    try:
+        mode = os.lstat(target).st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
+
+
+def check_destination(
+    path: str | os.PathLike[str],
+    replaceable: Callable[[str], bool] | None = None,
+    what: str = "",
+) -> None:
+    """Fail now, before any work, when ``write_atomic(path, ...)`` could not succeed or should
+    not: ``path`` is a directory, its directory is missing or not a directory, no file can be
+    created there (probed by creating and removing a temporary file, which also holds for root
+    and read-only file systems), or something other than a regular file stands there (a
+    link, a device, a pipe: never replaced). With ``replaceable``, an existing non-empty file
+    is replaced only if ``replaceable(path)`` says it is a ``what`` (what the command writes:
+    a manifest, a proof, a signature), so an output named after a model's file or any other
+    file never overwrites it. Raises ``UsageError`` naming ``path`` as the caller wrote it."""
     shown = os.fspath(path)
     target = os.path.abspath(shown)
     directory, base = os.path.split(target)
@@ -146,6 +178,12 @@ def check_destination(path: str | os.PathLike[str]) -> None:
         raise UsageError(f"{shown}: is a directory")
     if not os.path.isdir(directory):
         raise UsageError(f"{shown}: directory {directory} does not exist")
+    kind = _not_regular(target)
+    if kind is not None:
+        raise UsageError(f"{shown}: exists and is {kind}; not replacing it")
+    has_bytes = os.path.exists(target) and os.path.getsize(target) > 0
+    if replaceable is not None and has_bytes and not replaceable(target):
+        raise UsageError(f"{shown}: exists and is not a {what}; not overwriting it")
     try:
         fd, tmp = _open_temp(directory, base, 0o600)
     except OSError as e:
@@ -169,7 +207,8 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o666
     The bytes go to a temporary file in the same directory, which is flushed to disk (``fsync``)
     and then renamed over ``path`` (``os.replace``). On any failure, an interrupt included, the
     temporary file is removed and ``path`` is left as it was. A new file gets ``mode`` less the
-    umask; an existing file keeps its permission bits. Raises ``OSError``.
+    umask; an existing file keeps its permission bits. Raises ``OSError``, and ``UsageError``
+    when a link, a device or a pipe stands at ``path`` (never replaced).
 
     A process killed outright (SIGKILL, a power cut) between creating and renaming its
     temporary file leaves it behind: the next write of ``path`` removes it
@@ -180,6 +219,9 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o666
     directory, base = os.path.split(target)
     if not base:
         raise IsADirectoryError(f"{os.fspath(path)}: not a file name")
+    kind = _not_regular(target)
+    if kind is not None:
+        raise UsageError(f"{os.fspath(path)}: exists and is {kind}; not replacing it")
     clean_leftovers(target)
     try:
         fd, tmp = _open_temp(directory, base, mode)

@@ -9,6 +9,7 @@ and a file over its limit is refused with one line naming it and the limit (docs
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 
@@ -84,13 +85,22 @@ def _too_large(shown: str, limit: int, what: str) -> UsageError:
 def read_limited(path: str | os.PathLike[str], limit: int, what: str) -> bytes:
     """The bytes of the file ``path`` (a ``what``: "public key", "manifest"...), reading at most
     ``limit + 1`` bytes (a regular file over the limit is refused unread). Raises
-    ``UsageError`` naming the file when it cannot be read or holds more than ``limit`` bytes."""
+    ``UsageError`` naming the file when it cannot be read or holds more than ``limit`` bytes.
+
+    Opening never waits: a named pipe is opened without blocking (opening one for reading
+    otherwise waits for a writer, forever if none comes) and then read as a pipe, so a pipe
+    with a writer (``--public-key <(...)``) gives what is written and one without gives EOF
+    at once, read as an empty file."""
     shown = os.fspath(path)
     try:
-        with open(path, "rb") as f:
-            st = os.fstat(f.fileno())
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+        with open(fd, "rb", closefd=True) as f:
+            st = os.fstat(fd)
+            if stat.S_ISDIR(st.st_mode):
+                raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
             if stat.S_ISREG(st.st_mode) and st.st_size > limit:
                 raise _too_large(shown, limit, what)
+            os.set_blocking(fd, True)
             data = f.read(limit + 1)
     except UsageError:
         raise

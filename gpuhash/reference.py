@@ -733,6 +733,35 @@ def hf_repository(root: str) -> str | None:
     return None
 
 
+def _hub_hint(path: str) -> str:
+    """For a message about ``path``: how to name a revision when ``path`` is a Hugging Face
+    cache repository folder ``R`` (or ``R/snapshots``) rather than one snapshot of it, whose
+    links to ``R/blobs`` are followed (section 1.2); else nothing. Hashing ``R`` itself would
+    list every blob, ref and revision."""
+    root = os.path.realpath(os.path.abspath(path))
+    repo = os.path.dirname(root) if os.path.basename(root) == "snapshots" else root
+    name = os.path.basename(repo)
+    if not any(name.startswith(p) and len(name) > len(p) for p in HF_REPO_PREFIXES):
+        return ""
+    if not (
+        os.path.isdir(os.path.join(repo, "blobs"))
+        and os.path.isdir(os.path.join(repo, "snapshots"))
+    ):
+        return ""
+    revision = "REV"
+    try:
+        with open(os.path.join(repo, "refs", "main"), "rb") as f:
+            ref = f.read(64).strip().decode("ascii")
+        if _is_hex40(ref):
+            revision = ref
+    except (OSError, UnicodeDecodeError):
+        pass
+    shown = (
+        os.path.join(path, revision) if repo != root else os.path.join(path, "snapshots", revision)
+    )
+    return f" ({name} is a Hugging Face cache repository: hash one revision, {shown})"
+
+
 def _within(target: str, directory: str) -> bool:
     return target == directory or target.startswith(directory.rstrip(os.sep) + os.sep)
 
@@ -819,7 +848,7 @@ def list_model(
                 if in_blobs and os.path.isfile(target):
                     pass  # a Hugging Face snapshot's link to one of its blobs: followed
                 elif not follow:
-                    raise SpecError(f"{rel}: symbolic links are not allowed")
+                    raise SpecError(f"{rel}: symbolic links are not allowed{_hub_hint(path)}")
                 elif not (_within(target, root) or (declared and _within(target, declared))):
                     where = "the model directory" if declared is None else "the link root"
                     raise SpecError(f"{rel}: symbolic link points outside {where}")

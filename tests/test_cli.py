@@ -321,7 +321,7 @@ def test_hash_output_replaces_existing(
     model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "m.json"
-    path.write_text("old\n", encoding="utf-8")
+    assert run(capsys, "hash", model, "-o", path)[0] == 0  # an earlier manifest, 64 KiB leaves
     path.chmod(0o640)
     code, _, _ = run(capsys, "hash", model, "-l", LEAF, "-o", path)
     assert code == 0
@@ -572,12 +572,13 @@ def test_output_kept_when_hashing_fails(
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     path = out_dir / "manifest.json"
-    path.write_text("previous manifest\n", encoding="utf-8")
+    assert run(capsys, "hash", model, "-o", path)[0] == 0
+    previous = path.read_bytes()
     (model / "link.bin").symlink_to("weights.bin")
     code, _, err = run(capsys, "hash", model, "-o", path)
     assert code == 2
     assert_one_error_line(err, "link.bin")
-    assert path.read_text(encoding="utf-8") == "previous manifest\n"
+    assert path.read_bytes() == previous
     assert leftovers(out_dir) == ["manifest.json"]
 
 
@@ -590,7 +591,8 @@ def test_output_kept_when_writing_fails(
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     path = out_dir / "manifest.pb"
-    path.write_bytes(b"previous")
+    assert run(capsys, "hash", model, "-o", path)[0] == 0
+    previous = path.read_bytes()
 
     def fail(src: str, dst: str) -> None:
         raise OSError(28, "No space left on device", dst)
@@ -600,7 +602,7 @@ def test_output_kept_when_writing_fails(
     assert code == 2
     assert out == ""
     assert_one_error_line(err, "manifest.pb", "No space left on device")
-    assert path.read_bytes() == b"previous"
+    assert path.read_bytes() == previous
     assert leftovers(out_dir) == ["manifest.pb"]
 
 

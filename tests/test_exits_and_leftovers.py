@@ -469,9 +469,16 @@ def test_no_space_names_the_file_being_written(
     dest = full_fs / "out.json"
     previous = b"previous"
     if existing:
-        if command == "sign":  # sign replaces a signature only
-            _sign(capsys, model, full_fs.parent / "previous.sig", ec_keys[0])
-            previous = (full_fs.parent / "previous.sig").read_bytes()
+        # Each command replaces only what it writes: a signature, a manifest, a proof.
+        earlier = full_fs.parent / "previous.out"
+        if command == "sign":
+            _sign(capsys, model, earlier, ec_keys[0])
+        elif command == "hash":
+            assert run(capsys, "hash", model, "-o", earlier)[0] == 0
+        else:
+            argv = ["prove", model, "--object", "config.json", "--range", "0:2", "-o", earlier]
+            assert run(capsys, *argv)[0] == 0
+        previous = earlier.read_bytes()
         (full_fs / "filler").unlink()
         dest.write_bytes(previous)
         _fill(full_fs / "filler")

@@ -745,7 +745,7 @@ def test_hash_leaves_out_its_output_named_through_a_linked_folder(
     (model / "w").write_bytes(b"w")
     (tmp_path / "real").mkdir()
     (model / "sub").symlink_to("../real", target_is_directory=True)
-    (tmp_path / "real" / "manifest.json").write_text("OLD")
+    (tmp_path / "real" / "manifest.json").write_text("")  # there before the first run
     out = model / "sub" / "manifest.json"
     lines = []
     for _ in range(2):

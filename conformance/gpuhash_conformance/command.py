@@ -8,9 +8,9 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from gpuhash.atomic import check_destination
 from gpuhash.cli.output import EXIT_ERROR, EXIT_FAILED, EXIT_OK
 from gpuhash.cli.plugins import not_installed
-from gpuhash.cli.resolve import check_output_path
 from gpuhash.errors import UsageError
 
 if TYPE_CHECKING:
@@ -74,7 +74,7 @@ class ConformanceCommand:
         if args.max_examples < 1:
             raise UsageError(f"--max-examples must be at least 1, not {args.max_examples}")
         if args.report is not None:
-            check_output_path(args.report)
+            check_destination(args.report, is_report, "conformance report")
         if args.check_timeout is not None and args.check_timeout < 0:
             raise UsageError(f"--check-timeout must be 0 (none) or more, not {args.check_timeout}")
         status = runner.run(
@@ -90,6 +90,23 @@ class ConformanceCommand:
             ),
         )
         return {0: EXIT_OK, 1: EXIT_FAILED}.get(status, EXIT_ERROR)
+
+
+def is_report(path: str) -> bool:
+    """Whether ``path`` holds a report of this suite (a JSON object naming the suite's
+    version), which ``--report`` may replace; no other file is overwritten."""
+    import json
+
+    try:
+        with open(path, "rb") as f:
+            data = json.loads(f.read(REPORT_PEEK))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and "suite_version" in data
+
+
+#: Reports are read back whole to tell them; larger files are not reports.
+REPORT_PEEK = 256 << 20
 
 
 #: The entry point ``conformance`` of ``gpuhash.commands``.

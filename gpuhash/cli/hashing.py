@@ -94,7 +94,7 @@ def cmd_digest(args: argparse.Namespace) -> int:
 def cmd_hash(args: argparse.Namespace) -> int:
     """``gpuhash hash``: the table (or the manifest as JSON), and the manifest to ``-o``."""
     if args.output is not None:
-        resolve.check_output_path(args.output)
+        resolve.check_output_path(args.output, "manifest")
     if args.full and args.incremental is None:
         raise UsageError("--full needs --incremental PREVIOUS")
     # The manifest written (and the previous one read) are never objects of the model itself.
@@ -128,7 +128,7 @@ def cmd_prove(args: argparse.Namespace) -> int:
         or not re.fullmatch(r"[0-9]{1,20}", end_text)
     ):
         raise UsageError(f"--range {args.range!r}: expected START:END in bytes, e.g. 0:1048576")
-    resolve.check_output_path(args.output)
+    resolve.check_output_path(args.output, "inclusion proof")
     backend = resolve.chosen_backend(args, None)
     try:
         proof = prove_object(

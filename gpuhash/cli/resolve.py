@@ -27,11 +27,39 @@ def algorithm(args: argparse.Namespace) -> Algorithm:
     return resolve_algorithm(args.algorithm, leaf_size)
 
 
-def check_output_path(output: str) -> None:
-    """Fail before hashing, not after, when ``-o`` cannot be written at all."""
+def check_output_path(output: str, what: str) -> None:
+    """Fail before hashing, not after, when ``-o`` cannot be written, or names an existing file
+    that is not a ``what`` (``"manifest"``, ``"inclusion proof"``) and so is no earlier output of
+    the command (a model's file, say): that file is never overwritten."""
     from gpuhash.atomic import check_destination
 
-    check_destination(output)
+    check_destination(output, _READERS[what], what)
+
+
+def _is_manifest(path: str) -> bool:
+    from gpuhash.errors import GpuhashError
+
+    try:
+        read_manifest(path, "manifest")
+    except GpuhashError:
+        return False
+    return True
+
+
+def _is_proof(path: str) -> bool:
+    from gpuhash import limits
+    from gpuhash.errors import GpuhashError
+    from gpuhash.proofs import Proof
+
+    try:
+        Proof.from_json(limits.read_limited(path, limits.MAX_PROOF_BYTES, "inclusion proof"))
+    except (GpuhashError, ValueError):
+        return False
+    return True
+
+
+#: Whether an existing file is one the command's ``-o`` may replace, per kind of output.
+_READERS = {"manifest": _is_manifest, "inclusion proof": _is_proof}
 
 
 def _unknown_backend(name: str) -> UsageError:
@@ -76,6 +104,8 @@ def read_manifest(path: str, what: str) -> Manifest:
     from gpuhash.manifest import Manifest, ManifestError
 
     data = limits.read_limited(path, limits.MAX_MANIFEST_BYTES, what)
+    if not data:
+        raise ManifestError(f"{path}: the {what} is empty")
     try:
         if data.lstrip()[:1] == b"{":
             return Manifest.from_json(data)

@@ -13,23 +13,25 @@ from gpuhash.errors import UsageError, VerificationError
 from gpuhash.signing import dispatch, scope
 
 
+def _is_signature(path: str) -> bool:
+    from gpuhash.signing import envelope
+
+    try:
+        head = limits.read_limited(path, limits.MAX_SIGNATURE_BYTES, "signature")
+        media = envelope.parse_json(head, "it").get("mediaType")
+    except (UsageError, VerificationError, AttributeError):
+        return False
+    return media in envelope.BUNDLE_MEDIA_TYPES
+
+
 def _check_signature_target(model: str, signature: str) -> None:
     """Refuse a signature path that is the model, or an existing file that is not a signature:
     never write the signature over the model, or over any file that is not a signature."""
     from gpuhash.atomic import check_destination
-    from gpuhash.signing import envelope
 
     if os.path.exists(model) and os.path.realpath(signature) == os.path.realpath(model):
         raise UsageError(f"{signature}: is the model itself")
-    check_destination(signature)
-    if os.path.lexists(signature):
-        try:
-            head = limits.read_limited(signature, limits.MAX_SIGNATURE_BYTES, "signature")
-            media = envelope.parse_json(head, "it").get("mediaType")
-        except (UsageError, VerificationError, AttributeError):
-            media = None
-        if media not in envelope.BUNDLE_MEDIA_TYPES:
-            raise UsageError(f"{signature}: exists and is not a signature; not overwriting it")
+    check_destination(signature, _is_signature, "signature")
 
 
 def sign(
