@@ -207,3 +207,13 @@ def test_a_hugging_face_cache_repository_is_named_with_the_revision_to_hash(
         f"({repo.name} is a Hugging Face cache repository: hash one revision, {snapshot})",
     )
     assert run(capsys, "digest", snapshot)[0] == 0
+
+
+def test_a_conformance_report_never_overwrites_another_file(
+    model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = model / "weights.bin"
+    code, _, err = run(capsys, "conformance", "cpu", "--report", target)
+    assert code == 2
+    one_error_line(err, f"{target}: exists and is not a conformance report; not overwriting it")
+    assert target.read_bytes() == WEIGHTS
