@@ -49,6 +49,7 @@ _LAZY = {
     "BackendUnavailable": "gpuhash.errors",
     "BackendError": "gpuhash.errors",
     "VerificationError": "gpuhash.errors",
+    "SigningError": "gpuhash.errors",
     "sign": "gpuhash.signing",
     "SignConfig": "gpuhash.signing.config",
     "VerifyConfig": "gpuhash.signing.config",
@@ -76,6 +77,7 @@ if TYPE_CHECKING:
     from gpuhash.errors import BackendUnavailable as BackendUnavailable
     from gpuhash.errors import GpuhashError as GpuhashError
     from gpuhash.errors import InputError as InputError
+    from gpuhash.errors import SigningError as SigningError
     from gpuhash.errors import UsageError as UsageError
     from gpuhash.errors import VerificationError as VerificationError
     from gpuhash.hasher import Hasher as Hasher

@@ -217,3 +217,24 @@ def test_a_conformance_report_never_overwrites_another_file(
     assert code == 2
     one_error_line(err, f"{target}: exists and is not a conformance report; not overwriting it")
     assert target.read_bytes() == WEIGHTS
+
+
+def test_one_object_is_counted_in_the_singular(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    one = tmp_path / "one.bin"
+    one.write_bytes(b"x")
+    manifest = tmp_path / "one.json"
+    assert run(capsys, "hash", one, "-o", manifest)[0] == 0
+    code, out, _ = run(capsys, "check", manifest, one)
+    assert code == 0
+    assert out.startswith(f"checked {one}: 1 object, ")
+
+
+def test_signing_error_is_public_like_every_other_error() -> None:
+    import gpuhash
+    from gpuhash.errors import GpuhashError, SigningError
+
+    assert gpuhash.SigningError is SigningError
+    assert issubclass(gpuhash.SigningError, GpuhashError)
+    assert "SigningError" in gpuhash.__all__

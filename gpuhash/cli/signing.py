@@ -25,6 +25,10 @@ from gpuhash.errors import UsageError
 PASSWORD_ENV = "GPUHASH_KEY_PASSWORD"  # noqa: S105 - a variable name, not a password
 
 
+def _objects(count: int) -> str:
+    return f"{count} object" if count == 1 else f"{count} objects"
+
+
 def _key_password(args: argparse.Namespace) -> str | None:
     """The password of an encrypted ``--private-key``: ``--password``, else $GPUHASH_KEY_PASSWORD,
     else asked for at the terminal; none for a key that is not encrypted."""
@@ -143,7 +147,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         )
         return EXIT_OK
     sys.stdout.write(
-        f"verified {printable(args.path)}: {result.objects} objects, {result.algorithm} "
+        f"verified {printable(args.path)}: {_objects(result.objects)}, {result.algorithm} "
         f"({result.format} format), signed by {printable(result.signer)}\n"
     )
     return EXIT_OK
@@ -187,7 +191,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         if not isinstance(backend, str):
             backend.close()
     sys.stdout.write(
-        f"checked {printable(model)}: {result.objects} objects, {result.algorithm}, "
+        f"checked {printable(model)}: {_objects(result.objects)}, {result.algorithm}, "
         f"against the manifest {printable(args.manifest)} (unsigned)\n"
     )
     return EXIT_OK
