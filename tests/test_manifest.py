@@ -168,3 +168,60 @@ def test_tensor_metadata_on_a_file_is_refused(model: Path) -> None:
 def test_json_that_is_not_utf8_is_refused() -> None:
     with pytest.raises(ManifestError, match="UTF-8"):
         Manifest.from_json(b"\xff\xfe{}")
+
+
+# -- counts the protobuf parser would allocate for before any check ---------------------------
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
+        n >>= 7
+        if not n:
+            return bytes(out)
+
+
+def _record(tag: int, body: bytes) -> bytes:
+    return bytes([tag]) + _varint(len(body)) + body
+
+
+def _entry_with_dims(dims: int, packed: bool = True, records: int = 1) -> bytes:
+    """An ObjectEntry whose tensor (ObjectEntry.tensor, field 5) has ``dims`` one-byte
+    dimensions (TensorInfo.shape, field 2), packed or not, split over ``records`` tensor
+    records (which the parser merges)."""
+    per = dims // records
+    shape = _record(0x12, b"\x01" * per) if packed else b"\x10\x01" * per
+    return _record(0x1A, b"".join(_record(0x2A, shape) for _ in range(records)))
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        # 2^18 + 1 empty entries (the hostile file: 33 million of them took 2.9 GB).
+        (b"\x08\x01" + b"\x1a\x00" * (ref.MAX_OBJECTS + 1), "more than 262144 objects"),
+        (b"\x08\x01" + b"\x1a\x00" * ((32 << 20) - 1), "more than 262144 objects"),
+        (b"\x08\x01" + _entry_with_dims(ref.MAX_DIMENSIONS + 1), "more than 64 dimensions"),
+        (b"\x08\x01" + _entry_with_dims(60 << 20), "more than 64 dimensions"),
+        (b"\x08\x01" + _entry_with_dims(65, packed=False), "more than 64 dimensions"),
+        (b"\x08\x01" + _entry_with_dims(66, records=2), "more than 64 dimensions"),
+        (b"\x08\x01\x1a\xff", "varint runs past its end"),
+        (b"\x08\x01\x1b", "wire type 3"),
+    ],
+    ids=["objects", "33M-objects", "dims", "60M-dims", "unpacked", "merged", "cut", "group"],
+)
+def test_protobuf_counts_are_refused_before_parsing(data: bytes, message: str) -> None:
+    with pytest.raises(ManifestError, match=message):
+        Manifest.from_bytes(data)
+
+
+def test_the_count_check_lets_a_manifest_at_the_limits_through(model: Path) -> None:
+    """2^18 objects, and a tensor of 64 dimensions, are what the spec allows: they parse on."""
+    msg = pb.Manifest(spec_version=1)
+    for k in range(ref.MAX_OBJECTS):
+        msg.objects.add().size = k
+    entry = msg.objects[0]
+    entry.tensor.shape.extend([1] * ref.MAX_DIMENSIONS)
+    with pytest.raises(ManifestError) as caught:
+        Manifest.from_bytes(msg.SerializeToString())
+    assert "more than" not in str(caught.value)
