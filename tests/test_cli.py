@@ -6,6 +6,7 @@ import io
 import json
 import os
 import random
+import re
 import shutil
 import stat
 import subprocess
@@ -386,6 +387,29 @@ def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]
     assert out == ""
     assert "usage:" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["digest"],
+        ["frobnicate"],
+        ["verify", "key"],
+        ["digest", ".", "--log-level", "loud"],
+        ["prove", ".", "--range", "-5:10"],
+        ["digest", "a", "b"],
+    ],
+)
+def test_usage_errors_are_one_line_naming_the_help(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """argparse printed the whole usage (4-14 lines) before its error: now the error alone, on
+    one line, naming the help to read, as every other error is one line."""
+    code, out, err = run(capsys, *argv)
+    assert (code, out) == (2, "")
+    assert err.count("\n") == 1, err
+    assert re.fullmatch(r"gpuhash( [a-z]+)* \(usage: gpuhash( [a-z]+)* --help\): error: .+\n", err)
 
 
 def test_help(capsys: pytest.CaptureFixture[str]) -> None:

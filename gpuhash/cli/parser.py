@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from typing import NoReturn
 
 from gpuhash import __version__
 from gpuhash.cli import hashing, plugins, signing
@@ -15,10 +16,19 @@ from gpuhash.cli.output import PROG
 BUILT_IN = frozenset(("digest", "hash", "sign", "verify", "check", "prove", "selftest", "backends"))
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, its usage errors one line (the convention of every other error):
+    argparse prints the whole usage, 4-14 lines, before the error."""
+
+    def error(self, message: str) -> NoReturn:
+        text = " ".join(message.split())
+        self.exit(2, f"{self.prog} (usage: {self.prog} --help): error: {text}\n")
+
+
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The parser of ``gpuhash``. Without ``argv``, with every command; with it, the commands
     of other distributions are read (and imported) only where parsing ``argv`` may need them."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG,
         description="Bit-exact hashing of machine-learning models on accelerators and CPUs.",
     )
