@@ -201,7 +201,7 @@ def _algorithm_of(msg: pb.Manifest) -> Algorithm:
         raise ManifestError(f"manifest algorithm: {e}") from None
     if msg.algorithm.id != algorithm.id:
         raise ManifestError(
-            f"manifest algorithm id {msg.algorithm.id!r} disagrees with "
+            f"manifest algorithm id {strict_json.excerpt(msg.algorithm.id)} disagrees with "
             f"family {family} and leaf size {msg.algorithm.leaf_size}"
         )
     return algorithm

@@ -492,24 +492,38 @@ def tree_levels(family: str, data: bytes, leaf_size: int) -> list[list[bytes]]:
 Entry = tuple[int, str, int, bytes]  # (kind, name, size, object digest)
 
 
+#: The most characters of a value quoted in a message (``shown``).
+SHOWN_CHARS = 200
+
+
+def shown(value: object) -> str:
+    """``repr(value)`` for a message, its middle cut out past ``SHOWN_CHARS`` characters: names
+    and keys come from the files read, and a hostile one may be megabytes long."""
+    text = repr(value)
+    if len(text) <= SHOWN_CHARS:
+        return text
+    half = SHOWN_CHARS // 2
+    return f"{text[:half]}...{text[-half:]}"
+
+
 def check_name(name: str, kind: int) -> None:
     """Section 1.1."""
     if not name:
         raise SpecError("an object name is empty")
     if "\x00" in name:
-        raise SpecError(f"object name {name!r} contains NUL")
+        raise SpecError(f"object name {shown(name)} contains NUL")
     try:
         name.encode("utf-8")
     except UnicodeEncodeError:
-        raise SpecError(f"object name {name!r} is not valid Unicode") from None
+        raise SpecError(f"object name {shown(name)} is not valid Unicode") from None
     if kind not in KINDS:
-        raise SpecError(f"object {name!r} has unknown kind {kind}")
+        raise SpecError(f"object {shown(name)} has unknown kind {kind}")
     if kind == KIND_FILE:
         if name.startswith("/"):
-            raise SpecError(f"file name {name!r} is absolute")
+            raise SpecError(f"file name {shown(name)} is absolute")
         for part in name.split("/"):
             if part in ("", ".", ".."):
-                raise SpecError(f"file name {name!r} has an empty, '.' or '..' component")
+                raise SpecError(f"file name {shown(name)} has an empty, '.' or '..' component")
 
 
 def sort_entries(entries: Iterable[Entry]) -> list[Entry]:
@@ -517,7 +531,7 @@ def sort_entries(entries: Iterable[Entry]) -> list[Entry]:
     ordered = sorted(entries, key=lambda e: e[1].encode("utf-8"))
     for a, b in itertools.pairwise(ordered):
         if a[1] == b[1]:
-            raise SpecError(f"object name {a[1]!r} appears twice")
+            raise SpecError(f"object name {shown(a[1])} appears twice")
     return ordered
 
 
@@ -533,7 +547,7 @@ def artifact_digest(algorithm: str, entries: Iterable[Entry]) -> bytes:
     for kind, name, _size, digest in ordered:
         check_name(name, kind)
         if len(digest) != DIGEST_SIZES[family]:
-            raise SpecError(f"object {name!r} has a digest of {len(digest)} bytes")
+            raise SpecError(f"object {shown(name)} has a digest of {len(digest)} bytes")
     if family == LTHASH:
         acc = lattice_expand(enc_str(algorithm) + ROLE_LATTICE_BASE)
         for entry in ordered:
@@ -970,7 +984,7 @@ def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
     out: dict[str, object] = {}
     for key, value in pairs:
         if key in out:
-            raise SpecError(f"duplicate key {key!r}")
+            raise SpecError(f"duplicate key {shown(key)}")
         out[key] = value
     return out
 
@@ -1026,13 +1040,13 @@ def safetensors_layout(name: str, size: int, prefix: bytes) -> tuple[int, dict[s
                 raise SpecError(f"{name}: __metadata__ must map strings to strings")
             entries = len(value)
             continue
-        where = f"{name}: tensor {key!r}"
+        where = f"{name}: tensor {shown(key)}"
         check_tensor_name(key, where)
         if not isinstance(value, dict) or set(value) != {"dtype", "shape", "data_offsets"}:
             raise SpecError(f"{where}: needs exactly dtype, shape and data_offsets")
         dtype, shape, offsets = value["dtype"], value["shape"], value["data_offsets"]
         if not isinstance(dtype, str) or dtype not in SAFETENSORS_DTYPES:
-            raise SpecError(f"{where}: unknown dtype {dtype!r}")
+            raise SpecError(f"{where}: unknown dtype {shown(dtype)}")
         if (
             not isinstance(shape, list)
             or len(shape) > MAX_DIMENSIONS
@@ -1057,7 +1071,7 @@ def safetensors_layout(name: str, size: int, prefix: bytes) -> tuple[int, dict[s
     for begin, end, key in sorted(spans):
         if begin != at:
             what = "overlaps the previous tensor" if begin < at else f"leaves a gap at {at}"
-            raise SpecError(f"{name}: tensor {key!r} {what}")
+            raise SpecError(f"{name}: tensor {shown(key)} {what}")
         at = end
     if at != data_len:
         raise SpecError(f"{name}: {data_len - at} bytes after the last tensor")

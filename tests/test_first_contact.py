@@ -771,3 +771,42 @@ def test_a_file_swapped_for_a_fifo_is_opened_without_blocking(tmp_path: Path) ->
         [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=60
     )
     assert (done.returncode, done.stdout) == (0, "True\n"), done.stderr
+
+
+# -- hostile strings are quoted short ---------------------------------------------------------
+
+
+def test_hostile_strings_are_quoted_short(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A megabyte dtype, tensor name or bundle media type was quoted whole in its error line
+    (95 MB lines were seen): each is cut to an excerpt, by the message and by the CLI."""
+    import json as json_
+    import struct
+
+    long = "x" * 1_000_000
+    header = json_.dumps({"t": {"dtype": long, "shape": [1], "data_offsets": [0, 1]}}).encode()
+    st = tmp_path / "m.safetensors"
+    st.write_bytes(struct.pack("<Q", len(header)) + header + b"\0")
+    code, _, err = run(capsys, "digest", st, "--objects", "tensors")
+    assert code == 2
+    one_error_line(err, "unknown dtype 'xxx")
+    assert len(err) < 1000
+    sig = tmp_path / "m.sig"
+    sig.write_text(json_.dumps({"mediaType": long}))
+    code, _, err = run(capsys, "verify", "key", st, "--signature", sig, "--public-key", sig)
+    assert code in (1, 2)
+    assert err.count("\n") == 1
+    assert len(err) < 1000
+
+
+def test_an_error_line_is_cut_to_a_readable_length(capsys: pytest.CaptureFixture[str]) -> None:
+    from gpuhash.cli import progress
+
+    progress.error("head " + "y" * 100_000 + " tail")
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert len(err) < progress.MAX_ERROR_CHARS + 100
+    assert err.startswith("gpuhash: error: head yyy")
+    assert err.endswith("yyy tail\n")
+    assert "characters ...]" in err

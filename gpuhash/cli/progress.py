@@ -228,10 +228,18 @@ def end_progress(progress: Progress | None) -> None:
             _handler.progress = None
 
 
+#: The longest error line written (characters, before the prefix); a longer one loses its middle.
+MAX_ERROR_CHARS = 8192
+
+
 def error(message: str) -> None:
     """``gpuhash: error: <message>``, one line on stderr, after clearing the progress line."""
     message = message or "unknown error"
     if _handler is not None and _handler.progress is not None:
         _handler.progress.close()
-    sys.stderr.write(f"{PROG}: error: {printable(message)}\n")
+    text = printable(message)
+    if len(text) > MAX_ERROR_CHARS:  # whatever a message quotes, the line stays readable
+        cut = len(text) - MAX_ERROR_CHARS
+        text = f"{text[: MAX_ERROR_CHARS - 1024]} [... {cut} characters ...] {text[-1024:]}"
+    sys.stderr.write(f"{PROG}: error: {text}\n")
     sys.stderr.flush()

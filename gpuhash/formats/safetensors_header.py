@@ -104,7 +104,7 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> None:
         for key, _ in pairs:
             if key in twice:
                 if key in seen:
-                    raise ref.SpecError(f"duplicate key {key!r}")
+                    raise ref.SpecError(f"duplicate key {ref.shown(key)}")
                 seen.add(key)
 
 
@@ -164,7 +164,7 @@ def _tensor_error(where: str, value: Any, data_len: int) -> ref.SpecError:
         return ref.SpecError(f"{where}: needs exactly dtype, shape and data_offsets")
     dtype, shape, offsets = value["dtype"], value["shape"], value["data_offsets"]
     if not isinstance(dtype, str) or dtype not in ref.SAFETENSORS_DTYPES:
-        return ref.SpecError(f"{where}: unknown dtype {dtype!r}")
+        return ref.SpecError(f"{where}: unknown dtype {ref.shown(dtype)}")
     if (
         not isinstance(shape, list)
         or len(shape) > ref.MAX_DIMENSIONS
@@ -188,7 +188,7 @@ def _member_error(name: str, text: str, index: int, data_len: int) -> ref.SpecEr
     key, value = _member(text, index)
     if key == ref.HEADER_OBJECT:
         return ref.SpecError(f"{name}: __metadata__ must map strings to strings")
-    where = f"{name}: tensor {key!r}"
+    where = f"{name}: tensor {ref.shown(key)}"
     ref.check_tensor_name(key, where)
     return _tensor_error(where, value, data_len)
 
@@ -229,7 +229,7 @@ def text_layout(name: str, data_len: int, text: str) -> list[tuple[str, Tensor]]
                 raise ref.SpecError(f"{name}: __metadata__ must map strings to strings")
             metadata = index
             continue
-        where = f"{name}: tensor {key!r}"
+        where = f"{name}: tensor {ref.shown(key)}"
         ref.check_tensor_name(key, where)
         if type(value) is not tuple:
             raise _member_error(name, text, index, data_len)
@@ -259,7 +259,7 @@ def _check_tiling(name: str, tensors: list[tuple[str, Tensor]], data_len: int) -
     for begin, end, key in spans:
         if begin != at:
             what = "overlaps the previous tensor" if begin < at else f"leaves a gap at {at}"
-            raise ref.SpecError(f"{name}: tensor {key!r} {what}")
+            raise ref.SpecError(f"{name}: tensor {ref.shown(key)} {what}")
         at = end
     if at != data_len:
         raise ref.SpecError(f"{name}: {data_len - at} bytes after the last tensor")

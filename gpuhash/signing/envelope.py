@@ -303,7 +303,8 @@ def parse_bundle(data: bytes) -> Envelope:
     media = bundle.get("mediaType")
     if media not in BUNDLE_MEDIA_TYPES:
         raise VerificationError(
-            f"signature: media type {media!r} is not a Sigstore bundle v0.3 ({BUNDLE_MEDIA_TYPE})"
+            f"signature: media type {strict_json.excerpt(media)} is not a Sigstore bundle "
+            f"v0.3 ({BUNDLE_MEDIA_TYPE})"
         )
     _known(bundle, _BUNDLE_FIELDS, "the bundle")
     if "dsseEnvelope" not in bundle:
@@ -312,7 +313,9 @@ def parse_bundle(data: bytes) -> Envelope:
     _known(envelope, _ENVELOPE_FIELDS, "the DSSE envelope")
     payload_type = envelope.get("payloadType")
     if payload_type != PAYLOAD_TYPE:
-        raise VerificationError(f"signature: payload type {payload_type!r} is not {PAYLOAD_TYPE!r}")
+        raise VerificationError(
+            f"signature: payload type {strict_json.excerpt(payload_type)} is not {PAYLOAD_TYPE!r}"
+        )
     payload = _b64(envelope.get("payload"), "the payload")
     signatures = envelope.get("signatures")
     if not isinstance(signatures, list) or len(signatures) != 1:
@@ -362,7 +365,9 @@ def parse_statement(payload_type: str, payload: bytes) -> Statement:
     """The statement of a verified payload; raises VerificationError when it is not an in-toto
     Statement v1 with exactly one subject."""
     if payload_type != PAYLOAD_TYPE:
-        raise VerificationError(f"signature: payload type {payload_type!r} is not {PAYLOAD_TYPE!r}")
+        raise VerificationError(
+            f"signature: payload type {strict_json.excerpt(payload_type)} is not {PAYLOAD_TYPE!r}"
+        )
     statement = _object(
         parse_json(payload, "the signed statement", limits.MAX_MANIFEST_VALUES), "the statement"
     )
