@@ -206,6 +206,15 @@ def resolve_algorithm(name: str | None = None, leaf_size: int | None = None) -> 
     """An ``Algorithm`` from a family name (``merkle-sha256``) or a full identifier
     (``gh1-merkle-sha256-64k``), and an optional leaf size (bytes) that must agree with it."""
     name = DEFAULT_FAMILY if name is None else name
+    if not isinstance(name, str):
+        raise UsageError(
+            f"algorithm must be a family name or identifier, not {type(name).__name__}"
+        )
+    if leaf_size is not None and (isinstance(leaf_size, bool) or not isinstance(leaf_size, int)):
+        raise UsageError(
+            f"leaf_size must be an int number of bytes, not {type(leaf_size).__name__} "
+            "(gpuhash.algorithms.parse_size reads '64k')"
+        )
     if name.startswith(ref.ID_PREFIX):
         try:
             family, id_leaf = ref.parse_algorithm_id(name)

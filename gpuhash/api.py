@@ -116,7 +116,13 @@ def list_objects(
     ignore paths that apply, instead of ``default_ignores(ignore_git_paths)``."""
     if objects not in OBJECT_MODES:
         raise UsageError(f"objects must be one of {', '.join(OBJECT_MODES)}, not {objects!r}")
+    if isinstance(ignore_paths, str | bytes):
+        raise UsageError("ignore_paths must be a list of paths, not one string")
     p = os.fspath(path)
+    if not isinstance(p, str):
+        raise UsageError(f"the model path must be str or os.PathLike[str], not {type(p).__name__}")
+    if "\0" in p:
+        raise InputError(f"{p!r}: a path cannot contain NUL")
     lr = None if link_root is None else os.fspath(link_root)
     chosen = default_ignores(ignore_git_paths) if defaults is None else tuple(defaults)
     try:

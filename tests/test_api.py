@@ -128,3 +128,27 @@ def test_proofs_made_by_a_backend_equal_the_reference(family: str, size: int, da
     digest = ref.object_digest(family, blob, 1024)
     leaves = ref.split_leaves(blob, 1024)[first : first + count]
     assert ref.verify_proof(family, 1024, size, digest, first, leaves, want)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"path": "/tmp/x\0y"}, gpuhash.InputError, "cannot contain NUL"),
+        ({"path": b"model"}, gpuhash.UsageError, "not bytes"),
+        ({"leaf_size": "64k"}, gpuhash.UsageError, "leaf_size must be an int .*parse_size"),
+        ({"leaf_size": 65536.0}, gpuhash.UsageError, "not float"),
+        ({"leaf_size": True}, gpuhash.UsageError, "not bool"),
+        ({"ignore_paths": "wc"}, gpuhash.UsageError, "a list of paths, not one string"),
+        ({"algorithm": 5}, gpuhash.UsageError, "not int"),
+    ],
+    ids=["nul", "bytes", "str-leaf", "float-leaf", "bool-leaf", "str-ignores", "int-algorithm"],
+)
+def test_wrong_argument_types_raise_gpuhash_errors(
+    tmp_path: Path, kwargs: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    """Arguments of the wrong type were a plain ValueError or TypeError from deep inside, or
+    (a string of ignore paths) silently read character by character."""
+    (tmp_path / "w").write_bytes(b"w")
+    args = {"path": tmp_path, **kwargs}
+    with pytest.raises(error, match=message):
+        gpuhash.hash_path(**args)
