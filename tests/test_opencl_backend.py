@@ -262,6 +262,22 @@ def test_kernel_build_failure_names_the_device_and_the_error(
     assert "undeclared_x" in message
 
 
+@pytest.mark.parametrize("device", DEVICES)
+def test_a_runtime_that_cannot_build_here_says_why(device: str) -> None:
+    """A runtime whose compiler refuses even a trivial kernel on this machine (PoCL's LLVM on
+    CPUs newer than it): the error names the compiler's own reason, not pyopencl's summary
+    (BUILD_PROGRAM_FAILURE three times, which says nothing)."""
+    reason = cl_devices.build_failure(device)
+    if reason is None:
+        pytest.skip(f"{device} builds here")
+    backend = gpuhash_opencl.OpenCLBackend(device=device)
+    with pytest.raises(gpuhash.BackendError) as info:
+        gpuhash.hash_bytes(b"x" * 5000, algorithm="merkle-sha256", backend=backend)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.endswith(f"the kernels failed to build: {reason}")
+
+
 def test_allocation_beyond_the_device_limit_is_a_clear_error() -> None:
     """A batch larger than the device's largest buffer, on the copying (discrete GPU) path: the
     runtime refuses the allocation, and the error names the device and the cause."""

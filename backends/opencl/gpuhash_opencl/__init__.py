@@ -274,8 +274,12 @@ class OpenCLBackend(KernelBackend):
                     )
                 except cl.Error as e:
                     lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+                    # The compiler's first error in the kernels, else its first error at all
+                    # (PoCL's LLVM refusing this CPU: "error: unknown target CPU 'generic'"),
+                    # else pyopencl's summary (BUILD_PROGRAM_FAILURE, which says no more).
                     errors = [ln for ln in lines if "error" in ln.lower() and ".cl:" in ln]
-                    first = (errors or lines or [type(e).__name__])[0]
+                    others = [ln for ln in lines if ln.lower().startswith(("error", "fatal"))]
+                    first = (errors or others or lines or [type(e).__name__])[0]
                     raise BackendError(
                         f"opencl device {self.label}: the kernels failed to build: {first}"
                     ) from None
