@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
 import time
@@ -20,6 +21,8 @@ from gpuhash.formats import split_source, splits
 from gpuhash.manifest import Manifest
 from gpuhash.registry import AUTO, get_backend
 from gpuhash.sources import Source, memory_source
+
+log = logging.getLogger(__name__)
 
 
 @contextmanager
@@ -41,6 +44,11 @@ AUTO_DEVICE_MIN_BYTES = 64 << 20
 
 def _auto_for_size(backend: str | HashBackend, total: int) -> str | HashBackend:
     if backend == AUTO and total < AUTO_DEVICE_MIN_BYTES:
+        log.info(
+            "auto: chose cpu: %d bytes, under the %d MiB for which a device is started",
+            total,
+            AUTO_DEVICE_MIN_BYTES >> 20,
+        )
         return "cpu"
     return backend
 

@@ -152,3 +152,15 @@ def test_wrong_argument_types_raise_gpuhash_errors(
     args = {"path": tmp_path, **kwargs}
     with pytest.raises(error, match=message):
         gpuhash.hash_path(**args)
+
+
+def test_auto_says_why_it_chose_cpu_for_a_small_input(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``-v`` says which backend auto chose and why: for inputs under 64 MiB it said nothing."""
+    (tmp_path / "w").write_bytes(b"w" * 100)
+    with caplog.at_level("INFO", logger="gpuhash"):
+        gpuhash.hash_path(tmp_path)
+    assert "auto: chose cpu: 100 bytes, under the 64 MiB for which a device is started" in [
+        r.getMessage() for r in caplog.records
+    ]
