@@ -1006,6 +1006,8 @@ def _run(args: argparse.Namespace, base: Path, repeat: int) -> int:
         )
         if built.returncode != 0:
             why = (built.stderr.strip().splitlines() or ["no message"])[-1]
+            if "failed to build" not in why:  # anything but the runtime's compiler: a failure
+                raise BenchError(f"opencl {device}: {why}")
             print(f"opencl {device}: skipped, it cannot build here: {why}", file=sys.stderr)
             continue
         for alg in algs:

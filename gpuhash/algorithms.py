@@ -11,6 +11,7 @@ the protobuf enum, the kernel sources and hashlib.
 from __future__ import annotations
 
 import hashlib
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -210,11 +211,16 @@ def resolve_algorithm(name: str | None = None, leaf_size: int | None = None) -> 
         raise UsageError(
             f"algorithm must be a family name or identifier, not {type(name).__name__}"
         )
-    if leaf_size is not None and (isinstance(leaf_size, bool) or not isinstance(leaf_size, int)):
-        raise UsageError(
-            f"leaf_size must be an int number of bytes, not {type(leaf_size).__name__} "
-            "(gpuhash.algorithms.parse_size reads '64k')"
-        )
+    if leaf_size is not None:
+        try:
+            if isinstance(leaf_size, bool):
+                raise TypeError
+            leaf_size = operator.index(leaf_size)  # an int, or an integer such as numpy's
+        except TypeError:
+            raise UsageError(
+                f"leaf_size must be an int number of bytes, not {type(leaf_size).__name__} "
+                "(gpuhash.algorithms.parse_size reads '64k')"
+            ) from None
     if name.startswith(ref.ID_PREFIX):
         try:
             family, id_leaf = ref.parse_algorithm_id(name)

@@ -82,15 +82,52 @@ def _too_large(shown: str, limit: int, what: str) -> UsageError:
     )
 
 
+#: How long a named pipe read beside the model waits for its first bytes.
+PIPE_WAIT_S = 10.0
+
+
+def _read_pipe(fd: int, most: int) -> bytes:
+    """Up to ``most`` bytes of the pipe ``fd`` (open, non-blocking) until its writer closes it.
+    A read of nothing before any byte came means no writer yet (or EAGAIN: one that has not
+    written): wait, up to ``PIPE_WAIT_S`` for each next bytes; after the first bytes, nothing
+    means the end."""
+    import select
+    import time
+
+    chunks: list[bytes] = []
+    got = 0
+    deadline = time.monotonic() + PIPE_WAIT_S
+    while got < most:
+        try:
+            chunk = os.read(fd, min(most - got, 1 << 20))
+        except BlockingIOError:
+            chunk = None
+        if chunk:
+            chunks.append(chunk)
+            got += len(chunk)
+            deadline = time.monotonic() + PIPE_WAIT_S  # the wait is for the next bytes
+            continue
+        if chunk == b"" and chunks:
+            break  # the writer wrote and closed: the end
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        if chunk is None:
+            select.select([fd], [], [], min(left, 1.0))
+        else:
+            time.sleep(min(left, 0.05))  # no writer yet: a pipe without one polls as readable
+    return b"".join(chunks)
+
+
 def read_limited(path: str | os.PathLike[str], limit: int, what: str) -> bytes:
     """The bytes of the file ``path`` (a ``what``: "public key", "manifest"...), reading at most
     ``limit + 1`` bytes (a regular file over the limit is refused unread). Raises
     ``UsageError`` naming the file when it cannot be read or holds more than ``limit`` bytes.
 
     Opening never waits: a named pipe is opened without blocking (opening one for reading
-    otherwise waits for a writer, forever if none comes) and then read as a pipe, so a pipe
-    with a writer (``--public-key <(...)``) gives what is written and one without gives EOF
-    at once, read as an empty file."""
+    otherwise waits for a writer, forever if none comes), then read as its writer writes
+    (``--public-key <(...)``, ``mkfifo k; gpg -d k.gpg > k &``), waiting at most
+    ``PIPE_WAIT_S`` seconds for a writer to appear: one that never does reads as empty."""
     shown = os.fspath(path)
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
@@ -100,8 +137,11 @@ def read_limited(path: str | os.PathLike[str], limit: int, what: str) -> bytes:
                 raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
             if stat.S_ISREG(st.st_mode) and st.st_size > limit:
                 raise _too_large(shown, limit, what)
-            os.set_blocking(fd, True)
-            data = f.read(limit + 1)
+            if stat.S_ISFIFO(st.st_mode):
+                data = _read_pipe(fd, limit + 1)
+            else:
+                os.set_blocking(fd, True)
+                data = f.read(limit + 1)
     except UsageError:
         raise
     except OSError as e:

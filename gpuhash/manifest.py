@@ -129,7 +129,7 @@ class Manifest:
 
         if len(data) > limits.MAX_MANIFEST_BYTES:
             raise ManifestError(_too_large(len(data)))
-        _check_wire_counts(data)
+        check_wire_counts(data)
         msg = pb.Manifest()
         try:
             msg.ParseFromString(data)
@@ -239,10 +239,15 @@ def _object_of(entry: pb.ObjectEntry, algorithm: Algorithm) -> ObjectDigest:
 
 #: The bytes of a varint's last byte (high bit clear): a packed field holds as many varints.
 _CONTINUATION_BYTES = bytes(range(0x80, 0x100))
-#: Tags (field << 3 | wire type) read by ``_check_wire_counts``: Manifest.objects,
+#: Tags (field << 3 | wire type) read by ``check_wire_counts``: Manifest.objects,
 #: ObjectEntry.tensor, TensorInfo.shape packed and not.
 _OBJECTS_TAG, _TENSOR_TAG, _SHAPE_PACKED_TAG, _SHAPE_TAG = 0x1A, 0x2A, 0x12, 0x10
-_TENSOR_TAG_BYTE = bytes([_TENSOR_TAG])
+#: The first byte of the tensor tag, minimally encoded or not (a longer varint: 0xAA 0x00...),
+#: both of which the parser reads.
+_TENSOR_TAG_BYTE, _TENSOR_TAG_LONG = bytes([_TENSOR_TAG]), bytes([_TENSOR_TAG | 0x80])
+#: The most fields an object entry may have on the wire (it has six, and a tensor four plus
+#: its dimensions): the scan stays linear in what a manifest may hold, not in its bytes.
+MAX_ENTRY_FIELDS = 256
 
 
 def _varint(data: bytes, i: int) -> tuple[int, int]:
@@ -269,14 +274,22 @@ def _skip(data: bytes, i: int, wire: int) -> int:
     raise ManifestError(f"not a gpuhash manifest: wire type {wire}")
 
 
-def _check_wire_counts(data: bytes) -> None:
+def _too_many_fields() -> ManifestError:
+    return ManifestError(f"manifest has an object of more than {MAX_ENTRY_FIELDS} fields")
+
+
+def check_wire_counts(data: bytes) -> None:
     """Refuse a protobuf manifest with more objects than an artifact may have, or a tensor with
     more dimensions than a tensor may have, before parsing it: the parser allocates a record
     per entry (two bytes each: 33 million empty ones in 64 MiB took 2.9 GB) and eight bytes per
     packed dimension (one byte each) before anything is checked. One pass over the records'
-    keys and lengths, stopping at the first count past its limit."""
-    i, end, objects = 0, len(data), 0
+    keys and lengths, stopping at the first count past its limit (fields included: 32 million
+    filler fields would take the scan itself half a minute)."""
+    i, end, objects, fields = 0, len(data), 0, 0
     while i < end:
+        fields += 1
+        if fields > ref.MAX_OBJECTS + MAX_ENTRY_FIELDS:
+            raise ManifestError(f"manifest has more than {ref.MAX_OBJECTS} objects or other fields")
         key, i = _varint(data, i)
         if key != _OBJECTS_TAG:
             i = _skip(data, i, key & 7)
@@ -286,10 +299,15 @@ def _check_wire_counts(data: bytes) -> None:
         if objects > ref.MAX_OBJECTS:
             raise ManifestError(f"manifest has more than {ref.MAX_OBJECTS} objects")
         j, i = i, min(i + n, end)
-        if data.find(_TENSOR_TAG_BYTE, j, i) < 0:
+        if data.find(_TENSOR_TAG_BYTE, j, i) < 0 and data.find(_TENSOR_TAG_LONG, j, i) < 0:
             continue  # no tensor record (a file's entry): nothing to count in it
-        dims = 0  # of the entry: repeated tensor records merge into one
+        dims = fields = 0  # of the entry: repeated tensor records merge into one
         while j < i:
+            fields += 1
+            if fields > MAX_ENTRY_FIELDS:
+                raise ManifestError(
+                    f"manifest has an object of more than {MAX_ENTRY_FIELDS} fields"
+                )
             key, j = _varint(data, j)
             if key != _TENSOR_TAG:
                 j = _skip(data, j, key & 7)
@@ -297,6 +315,9 @@ def _check_wire_counts(data: bytes) -> None:
             m, j = _varint(data, j)
             t, j = j, min(j + m, i)
             while t < j:
+                fields += 1
+                if fields > MAX_ENTRY_FIELDS + ref.MAX_DIMENSIONS:
+                    raise _too_many_fields()
                 key, t = _varint(data, t)
                 if key == _SHAPE_PACKED_TAG:
                     m, t = _varint(data, t)

@@ -164,3 +164,11 @@ def test_auto_says_why_it_chose_cpu_for_a_small_input(
     assert "auto: chose cpu: 100 bytes, under the 64 MiB for which a device is started" in [
         r.getMessage() for r in caplog.records
     ]
+
+
+def test_a_numpy_integer_leaf_size_is_an_int(tmp_path: Path) -> None:
+    import numpy as np
+
+    (tmp_path / "w").write_bytes(b"w" * 3000)
+    want = gpuhash.hash_path(tmp_path, leaf_size=1024).artifact_digest
+    assert gpuhash.hash_path(tmp_path, leaf_size=np.int64(1024)).artifact_digest == want

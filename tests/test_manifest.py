@@ -225,3 +225,26 @@ def test_the_count_check_lets_a_manifest_at_the_limits_through(model: Path) -> N
     with pytest.raises(ManifestError) as caught:
         Manifest.from_bytes(msg.SerializeToString())
     assert "more than" not in str(caught.value)
+
+
+def test_a_tensor_tag_written_long_is_still_counted() -> None:
+    """The parser reads a tag written as a longer varint (0xAA 0x00 for the tensor's 0x2A): the
+    count reads it too, so the shortcut for entries without a tensor cannot be bypassed."""
+    shape = _record(0x12, b"\x01" * 100)
+    entry = b"\xaa\x00" + _varint(len(shape)) + shape
+    data = b"\x08\x01" + bytes([0x1A]) + _varint(len(entry)) + entry
+    with pytest.raises(ManifestError, match="more than 64 dimensions"):
+        Manifest.from_bytes(data)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x08\x01" + b"\x78\x00" * (ref.MAX_OBJECTS + 300),  # filler fields at the top level
+        b"\x08\x01" + _record(0x1A, b"\x2a\x00" + b"\x78\x00" * 300),  # in an object entry
+    ],
+    ids=["top", "entry"],
+)
+def test_filler_fields_are_bounded_before_parsing(data: bytes) -> None:
+    with pytest.raises(ManifestError, match="more than"):
+        Manifest.from_bytes(data)

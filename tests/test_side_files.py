@@ -129,7 +129,8 @@ def test_a_signature_destination_that_is_a_pipe_is_refused_at_once(
 
 _READ_PIPE = """
 import sys
-from gpuhash import cli
+from gpuhash import cli, limits
+limits.PIPE_WAIT_S = 0.5
 sys.exit(cli.main(sys.argv[1:]))
 """
 
@@ -144,11 +145,12 @@ sys.exit(cli.main(sys.argv[1:]))
     ],
     ids=["check", "incremental", "verify", "sign"],
 )
-def test_a_named_pipe_without_a_writer_is_read_at_once_as_empty(
+def test_a_named_pipe_without_a_writer_is_read_as_empty(
     model: Path, tmp_path: Path, argv: list[str], needle: str
 ) -> None:
     """Opening a pipe for reading waits for a writer, forever if none comes: side files are
-    opened without waiting, and a pipe nobody writes reads as empty, which is refused."""
+    opened without waiting, and a pipe nobody writes to within the wait reads as empty, which
+    is refused."""
     pipe = tmp_path / "pipe"
     os.mkfifo(pipe)
     args = [a.format(p=pipe, m=model, s=tmp_path / "s.sig") for a in argv]
@@ -161,6 +163,41 @@ def test_a_named_pipe_without_a_writer_is_read_at_once_as_empty(
     )
     assert done.returncode in (1, 2)  # an empty signature is a failed verification
     one_error_line(done.stderr, f"{pipe}: ", needle)
+
+
+def test_a_named_pipe_whose_writer_comes_later_is_read(tmp_path: Path) -> None:
+    """``mkfifo k; gpg -d k.gpg > k & gpuhash sign --private-key k``: the writer may open the
+    pipe after gpuhash did, and write in pieces; what it writes is read, to its end."""
+    import threading
+    import time
+
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+
+    def writer() -> None:
+        time.sleep(0.5)
+        with open(pipe, "wb", buffering=0) as f:
+            f.write(b"first ")
+            time.sleep(0.3)
+            f.write(b"second")
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert limits.read_limited(pipe, 100, "private key") == b"first second"
+    finally:
+        thread.join()
+
+
+def test_a_named_pipe_waits_a_bounded_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    monkeypatch.setattr(limits, "PIPE_WAIT_S", 0.3)
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    start = time.monotonic()
+    assert limits.read_limited(pipe, 100, "manifest") == b""
+    assert 0.3 <= time.monotonic() - start < 5
 
 
 def test_a_pipe_with_a_writer_is_read_to_its_end() -> None:
@@ -238,3 +275,22 @@ def test_signing_error_is_public_like_every_other_error() -> None:
     assert gpuhash.SigningError is SigningError
     assert issubclass(gpuhash.SigningError, GpuhashError)
     assert "SigningError" in gpuhash.__all__
+
+
+@pytest.mark.parametrize(
+    "earlier",
+    [
+        b'{"specVersion": 2, "algorithm": {"id": "gh2-future"}, "objects": []}',  # a later version
+        b'{"specVersion": 1, "algorithm": {}, "objects": [], "artifactDigest": "AAAA"}',  # damaged
+    ],
+    ids=["newer", "damaged"],
+)
+def test_an_output_replaces_an_earlier_manifest_it_cannot_read(
+    model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], earlier: bytes
+) -> None:
+    """What -o may replace is recognised, not validated: a manifest of another version, or one
+    that no longer checks out, is still the command's own output."""
+    out = tmp_path / "out.json"
+    out.write_bytes(earlier)
+    assert run(capsys, "hash", model, "-o", out)[0] == 0
+    assert out.read_bytes() != earlier

@@ -97,16 +97,18 @@ def is_report(path: str) -> bool:
     version), which ``--report`` may replace; no other file is overwritten."""
     import json
 
+    from gpuhash import limits
+    from gpuhash.errors import GpuhashError
+
     try:
-        with open(path, "rb") as f:
-            data = json.loads(f.read(REPORT_PEEK))
-    except (OSError, ValueError):
+        data = json.loads(limits.read_limited(path, REPORT_MAX_BYTES, "conformance report"))
+    except (GpuhashError, ValueError, RecursionError):
         return False
     return isinstance(data, dict) and "suite_version" in data
 
 
-#: Reports are read back whole to tell them; larger files are not reports.
-REPORT_PEEK = 256 << 20
+#: A larger file is no report of this suite (one is a few hundred KiB).
+REPORT_MAX_BYTES = 64 << 20
 
 
 #: The entry point ``conformance`` of ``gpuhash.commands``.

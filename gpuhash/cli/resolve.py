@@ -36,26 +36,50 @@ def check_output_path(output: str, what: str) -> None:
     check_destination(output, _READERS[what], what)
 
 
-def _is_manifest(path: str) -> bool:
+def _json_object(path: str, limit: int) -> dict[str, Any] | None:
+    """The JSON object in the file ``path`` (at most ``limit`` bytes), else None."""
+    import json
+
+    from gpuhash import limits
     from gpuhash.errors import GpuhashError
 
     try:
-        read_manifest(path, "manifest")
-    except GpuhashError:
+        value = json.loads(limits.read_limited(path, limit, "output"))
+    except (GpuhashError, ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _is_manifest(path: str) -> bool:
+    """Whether ``path`` holds a gpuhash manifest, JSON or protobuf, of any version and whether
+    or not it is valid (an older or damaged output is still the command's to replace)."""
+    from gpuhash import limits
+
+    value = _json_object(path, limits.MAX_MANIFEST_BYTES)
+    if value is not None:
+        return "specVersion" in value and "algorithm" in value
+    from google.protobuf.message import DecodeError
+
+    from gpuhash._proto.gpuhash.v1 import manifest_pb2 as pb
+    from gpuhash.errors import GpuhashError
+    from gpuhash.manifest import check_wire_counts
+
+    try:
+        data = limits.read_limited(path, limits.MAX_MANIFEST_BYTES, "output")
+        check_wire_counts(data)
+        msg = pb.Manifest()
+        msg.ParseFromString(data)
+    except (GpuhashError, DecodeError):
         return False
-    return True
+    return msg.spec_version > 0 and msg.HasField("algorithm")
 
 
 def _is_proof(path: str) -> bool:
+    """Whether ``path`` holds a gpuhash inclusion proof (JSON), of any version."""
     from gpuhash import limits
-    from gpuhash.errors import GpuhashError
-    from gpuhash.proofs import Proof
 
-    try:
-        Proof.from_json(limits.read_limited(path, limits.MAX_PROOF_BYTES, "inclusion proof"))
-    except (GpuhashError, ValueError):
-        return False
-    return True
+    value = _json_object(path, limits.MAX_PROOF_BYTES)
+    return value is not None and "specVersion" in value and "objectName" in value
 
 
 #: Whether an existing file is one the command's ``-o`` may replace, per kind of output.
