@@ -82,6 +82,13 @@ def _too_large(shown: str, limit: int, what: str) -> UsageError:
     )
 
 
+#: Open for reading without waiting for a pipe's writer, in binary mode where that exists.
+_READ_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_BINARY", 0)
+)
 #: How long a named pipe read beside the model waits for its first bytes.
 PIPE_WAIT_S = 10.0
 
@@ -130,7 +137,7 @@ def read_limited(path: str | os.PathLike[str], limit: int, what: str) -> bytes:
     ``PIPE_WAIT_S`` seconds for a writer to appear: one that never does reads as empty."""
     shown = os.fspath(path)
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(path, _READ_FLAGS)
         with open(fd, "rb", closefd=True) as f:
             st = os.fstat(fd)
             if stat.S_ISDIR(st.st_mode):
@@ -140,7 +147,8 @@ def read_limited(path: str | os.PathLike[str], limit: int, what: str) -> bytes:
             if stat.S_ISFIFO(st.st_mode):
                 data = _read_pipe(fd, limit + 1)
             else:
-                os.set_blocking(fd, True)
+                if stat.S_ISCHR(st.st_mode) or stat.S_ISSOCK(st.st_mode):
+                    os.set_blocking(fd, True)  # regular files never block (nor exist on Windows)
                 data = f.read(limit + 1)
     except UsageError:
         raise
