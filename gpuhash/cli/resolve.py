@@ -36,16 +36,13 @@ def check_output_path(output: str, what: str) -> None:
     check_destination(output, _READERS[what], what)
 
 
-def _json_object(path: str, limit: int) -> dict[str, Any] | None:
-    """The JSON object in the file ``path`` (at most ``limit`` bytes), else None."""
+def _json_object(data: bytes) -> dict[str, Any] | None:
+    """The JSON object ``data`` holds, else None."""
     import json
 
-    from gpuhash import limits
-    from gpuhash.errors import GpuhashError
-
     try:
-        value = json.loads(limits.read_limited(path, limit, "output"))
-    except (GpuhashError, ValueError, RecursionError):
+        value = json.loads(data)
+    except (ValueError, RecursionError):
         return None
     return value if isinstance(value, dict) else None
 
@@ -53,19 +50,21 @@ def _json_object(path: str, limit: int) -> dict[str, Any] | None:
 def _is_manifest(path: str) -> bool:
     """Whether ``path`` holds a gpuhash manifest, JSON or protobuf, of any version and whether
     or not it is valid (an older or damaged output is still the command's to replace)."""
-    from gpuhash import limits
-
-    value = _json_object(path, limits.MAX_MANIFEST_BYTES)
-    if value is not None:
-        return "specVersion" in value and "algorithm" in value
     from google.protobuf.message import DecodeError
 
+    from gpuhash import limits
     from gpuhash._proto.gpuhash.v1 import manifest_pb2 as pb
     from gpuhash.errors import GpuhashError
     from gpuhash.manifest import check_wire_counts
 
     try:
         data = limits.read_limited(path, limits.MAX_MANIFEST_BYTES, "output")
+    except GpuhashError:
+        return False
+    value = _json_object(data)
+    if value is not None:
+        return "specVersion" in value and "algorithm" in value
+    try:
         check_wire_counts(data)
         msg = pb.Manifest()
         msg.ParseFromString(data)
@@ -77,8 +76,12 @@ def _is_manifest(path: str) -> bool:
 def _is_proof(path: str) -> bool:
     """Whether ``path`` holds a gpuhash inclusion proof (JSON), of any version."""
     from gpuhash import limits
+    from gpuhash.errors import GpuhashError
 
-    value = _json_object(path, limits.MAX_PROOF_BYTES)
+    try:
+        value = _json_object(limits.read_limited(path, limits.MAX_PROOF_BYTES, "output"))
+    except GpuhashError:
+        return False
     return value is not None and "specVersion" in value and "objectName" in value
 
 
