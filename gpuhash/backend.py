@@ -92,7 +92,9 @@ class Capabilities:
 
     families: frozenset[str]
     devices: tuple[str, ...] = ()
-    #: Bytes per ``hash_leaves`` call that keep the backend busy (a hint for batching).
+    #: Bytes per ``hash_leaves`` call that keep the backend busy (a hint for batching), for an
+    #: algorithm whose tree takes at most ``gpuhash.geometry.VALUE_OVERHEAD`` bytes per data
+    #: byte; the engine gives one whose tree takes more less data (``geometry.data_bytes``).
     batch_bytes: int = 64 << 20
     #: ``auto`` picks the available backend with the highest priority.
     priority: int = 0

@@ -33,6 +33,7 @@ from gpuhash.backend import FileSpan, HashBackend, LeafTable
 from gpuhash.batches import MAX_PACKED, MIN_WINDOW, Batch, BatchPlan, BatchReader, SpanPieces
 from gpuhash.digests import ObjectDigest, WindowTops, finish_object
 from gpuhash.errors import BackendError
+from gpuhash.geometry import data_bytes
 from gpuhash.sources import Source, memory_source, source_stat
 from gpuhash.tree import reduce_groups
 
@@ -85,7 +86,9 @@ def hash_sources(
             f"backend {backend.name} cannot hash device arrays in place; "
             "use the backend of the device that holds them"
         )
-    batch = batch_bytes or caps.batch_bytes
+    # A caller's batch_bytes is the window it asks for (range values are taken per window);
+    # the backend's is sized for the default tree, so a heavier tree gets less data per batch.
+    batch = batch_bytes or data_bytes(algorithm, caps.batch_bytes)
     window = window_bytes(algorithm, batch)
     native = algorithm.family in caps.native_objects
     collect: dict[int, list[bytes]] | None = None

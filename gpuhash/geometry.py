@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gpuhash.algorithms import DEFAULT_LEAF_SIZE, FAMILY_TABLE, family_info
+from gpuhash.algorithms import DEFAULT_LEAF_SIZE, FAMILY_TABLE, Algorithm, family_info
 from gpuhash.errors import UsageError
 
 __all__ = [
@@ -33,12 +33,14 @@ __all__ = [
     "Plan",
     "check_local_size",
     "cuda_limits",
+    "data_bytes",
     "global_size",
     "opencl_limits",
     "plan",
     "register_cap",
     "staged_bytes",
     "staged_local_sizes",
+    "tree_overhead",
 ]
 
 #: Work-items per group on a GPU when none is given (a multiple of every warp and wavefront).
@@ -74,9 +76,33 @@ MAX_SHARED_BATCH = 1 << 30
 #: Share of the device's free memory that the slots' data buffers may take (host data is
 #: copied into one per slot; device arrays are hashed in place and need none).
 MEMORY_SHARE = 2
-#: Value bytes per data byte at most, over the whole tree (the lattice's 2048-byte values of
-#: 64 KiB leaves, twice: leaves and nodes).
-VALUE_OVERHEAD = 1 / 16
+#: Bytes of a leaf's row in the leaf table the device holds besides its data and values:
+#: offset, length and index (8 bytes each) and the root flag (1) (``gpuhash.backend.LeafTable``).
+LEAF_TABLE_BYTES = 3 * 8 + 1
+
+
+def tree_overhead(digest_size: int, leaf_size: int) -> float:
+    """Bytes a backend holds per data byte besides the data, at most: the values of a window's
+    leaves and nodes (fewer than two per leaf, ``digest_size`` bytes each) and the leaf table."""
+    return (2 * digest_size + LEAF_TABLE_BYTES) / leaf_size
+
+
+#: The most of :func:`tree_overhead` with the default leaf, which :func:`plan` sizes windows
+#: for (LtHash's 2048-byte values of 64 KiB leaves: a little over 1/16); an algorithm whose
+#: tree takes more per byte gets less data per window (:func:`data_bytes`).
+VALUE_OVERHEAD = max(tree_overhead(f.digest_size, DEFAULT_LEAF_SIZE) for f in FAMILY_TABLE)
+
+
+def data_bytes(algorithm: Algorithm, batch_bytes: int) -> int:
+    """The data of one batch of ``algorithm`` on a backend whose ``Capabilities.batch_bytes``
+    is ``batch_bytes``: the same for an algorithm whose tree takes at most ``VALUE_OVERHEAD``
+    per data byte (every family with the default leaf), else proportionally less, so that data
+    and tree together stay within what the backend planned for (LtHash with 1 KiB leaves holds
+    about 4 bytes of values per data byte: its windows are a fifth as large); at least a leaf."""
+    ratio = tree_overhead(algorithm.digest_size, algorithm.leaf_size)
+    if ratio <= VALUE_OVERHEAD:
+        return batch_bytes
+    return max(algorithm.leaf_size, int(batch_bytes * (1 + VALUE_OVERHEAD) / (1 + ratio)))
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ from gpuhash.backend import HashBackend, LeafTable, ObjectHasher
 from gpuhash.digests import finish_object
 from gpuhash.engine import window_bytes
 from gpuhash.errors import BackendError, UsageError
+from gpuhash.geometry import data_bytes
 from gpuhash.registry import AUTO, get_backend
 from gpuhash.sources import memory_source
 
@@ -104,7 +105,7 @@ class Hasher:
         self.size = size
         self.length = 0
         self._backend = backend
-        self._window = window_bytes(algorithm, caps.batch_bytes)
+        self._window = window_bytes(algorithm, data_bytes(algorithm, caps.batch_bytes))
         self._native: ObjectHasher | None = None
         if algorithm.family in caps.native_objects:
             self._native = backend.object_hasher(algorithm, -1 if size is None else size)

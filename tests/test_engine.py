@@ -317,3 +317,52 @@ def test_packed_batches_stay_small_when_the_batch_is_large(monkeypatch: pytest.M
     assert [o.digest for o in got] == expected("merkle-sha256", datas)
     assert max(sizes_seen) <= 8 * LEAF
     assert len(sizes_seen) == 5  # two objects of 3 KiB and a bit per packed batch
+
+
+def test_a_heavy_tree_gets_less_data_per_batch() -> None:
+    """A backend's batch_bytes is sized for the tree of the default leaf; LtHash with 1 KiB
+    leaves holds about 4 bytes of values per data byte, so its windows (and packed batches) get
+    a fifth of the data, where SHA-256 with the default leaf keeps the whole batch. A caller's
+    own batch_bytes is kept as given (range values are taken per window)."""
+    from dataclasses import replace
+
+    from gpuhash.backend import Capabilities
+    from gpuhash.geometry import VALUE_OVERHEAD, tree_overhead
+
+    batch = 2 << 20
+    seen: list[tuple[int, int]] = []
+
+    class Recording(CpuBackend):
+        def capabilities(self) -> Capabilities:
+            return replace(super().capabilities(), batch_bytes=batch)
+
+        def hash_subtrees(
+            self,
+            algorithm: Algorithm,
+            data: Buffer,
+            table: LeafTable,
+            counts: Sequence[int],
+            whole: Sequence[bool],
+        ) -> bytes:
+            values = super().hash_subtrees(algorithm, data, table, counts, whole)
+            seen.append((len(memoryview(data)), len(table)))
+            return values
+
+    lattice = Algorithm(ref.LTHASH, LEAF)
+    datas = [pattern(3 << 19, 1), pattern(5 * LEAF + 3, 2), pattern(7 * LEAF, 3)]
+    srcs = [memory_source(f"o{i}", ref.KIND_FILE, d) for i, d in enumerate(datas)]
+    got = hash_sources(Recording(), lattice, srcs)
+    assert [o.digest for o in got] == expected(ref.LTHASH, datas)
+    most = max(size for size, _ in seen)
+    assert most == 256 << 10  # the largest 2^j KiB within 2 MiB * (1 + 1/16) / (1 + 4.02)
+    budget = batch * (1 + VALUE_OVERHEAD)
+    for size, leaves in seen:  # data and every value of its tree within the planned budget
+        assert size + (2 * leaves - 1) * 2048 + leaves * 25 <= budget
+    assert most * (1 + tree_overhead(2048, LEAF)) <= budget < 2 * most * (1 + 4)
+
+    seen.clear()
+    hash_sources(Recording(), Algorithm("merkle-sha256", 64 << 10), srcs[:1])
+    assert [size for size, _ in seen] == [3 << 19]  # one window: the whole 2 MiB batch allowed
+    seen.clear()
+    hash_sources(Recording(), lattice, srcs[:1], batch_bytes=1 << 20)
+    assert [size for size, _ in seen] == [1 << 20, 1 << 19]

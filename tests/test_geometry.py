@@ -14,9 +14,12 @@ from gpuhash.engine import window_bytes
 from gpuhash.errors import UsageError
 from gpuhash.geometry import (
     HOST_BATCH,
+    LEAF_TABLE_BYTES,
+    VALUE_OVERHEAD,
     DeviceLimits,
     check_local_size,
     cuda_limits,
+    data_bytes,
     global_size,
     plan,
     register_cap,
@@ -98,7 +101,7 @@ def test_free_memory_bounds_the_window(free: int, batch: int) -> None:
     free memory: a window of the largest power of two that fits, never below 16 MiB."""
     p = plan(cuda_limits(H200_PROPS, free=free, total=141 * GiB))
     assert p.batch_bytes == batch
-    assert 2 * batch * (1 + 1 / 16) <= free / 2 or batch == 16 << 20
+    assert 2 * batch * (1 + VALUE_OVERHEAD) <= free / 2 or batch == 16 << 20
     assert plan(cuda_limits(H200_PROPS, free=64 << 20, total=141 * GiB)).batch_bytes == 16 << 20
 
 
@@ -215,3 +218,31 @@ def test_local_memory_bounds_staged_groups_only() -> None:
     check_local_size(gpu, 256, "staged", "gpu")
     with pytest.raises(UsageError, match="needs 79876 bytes"):
         check_local_size(gpu, 512, "staged", "gpu")
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize(
+    "leaf", [MIN_LEAF_SIZE, 4 << 10, 16 << 10, DEFAULT_LEAF_SIZE, MAX_LEAF_SIZE]
+)
+@pytest.mark.parametrize("free", [140 * GiB, 22 * GiB, 1 * GiB])
+def test_every_tree_fits_the_memory_the_plan_gave(family: str, leaf: int, free: int) -> None:
+    """On an H200 and on cards with 22 GiB and 1 GiB free, every family at every leaf size
+    keeps each slot's window, the values of all its leaves and nodes (a complete tree:
+    2n - 1 of them) and its leaf table within the slot's share of free memory; with the
+    default leaf every family gets the plan's whole window (LtHash with 1 KiB leaves, about 4
+    value bytes per data byte, once got it too: 4 GiB of data and 16 GiB of values on a 24 GiB
+    card)."""
+    p = plan(cuda_limits(H200_PROPS, free=free, total=141 * GiB))
+    alg = Algorithm(family, leaf)
+    window = window_bytes(alg, data_bytes(alg, p.batch_bytes))
+    n = window // leaf
+    d = alg.digest_size
+    used = window + (2 * n - 1) * d + n * LEAF_TABLE_BYTES
+    assert used <= p.batch_bytes * (1 + VALUE_OVERHEAD)
+    assert p.slots * used <= free / 2 or p.batch_bytes == 16 << 20
+    if leaf == DEFAULT_LEAF_SIZE:
+        assert window == p.batch_bytes
+    else:  # no smaller than it must be: twice the window would not fit
+        assert window == p.batch_bytes or 2 * window * (1 + (2 * d + 25) / leaf) > p.batch_bytes * (
+            1 + VALUE_OVERHEAD
+        )
