@@ -147,6 +147,27 @@ def test_each_cuda_extra_brings_one_cupy_and_the_nvrtc_of_its_major_version() ->
             assert not only.specifier.contains(f"{major + 1}.0.0")
 
 
+def test_the_cuda_extras_bring_the_headers_cupy_builds_with() -> None:
+    """CuPy builds no kernel, a RawModule of ours included, without the CUDA runtime headers
+    (it raises "Failed to find CUDA headers"), so each CUDA extra names the runtime wheel of its
+    major version; here (the cuda12 extra) cuda-pathfinder, which CuPy asks, finds
+    ``cuda_runtime.h`` in that wheel, so a machine without a toolkit builds too."""
+    from cuda.pathfinder import find_nvidia_header_directory
+
+    extras = _core_extras()
+    for extra, name in (("cuda12", "nvidia-cuda-runtime-cu12"), ("cuda13", "nvidia-cuda-runtime")):
+        (runtime,) = [r for r in extras[extra] if r.name == name]
+        if name == "nvidia-cuda-runtime":  # a name without the major version
+            assert runtime.specifier.contains("13.0.96")
+            assert not runtime.specifier.contains("12.9.79")
+            assert not runtime.specifier.contains("14.0.0")
+    found = find_nvidia_header_directory("cudart")
+    assert found is not None
+    header = (Path(found) / "cuda_runtime.h").resolve()
+    files = importlib.metadata.files("nvidia-cuda-runtime-cu12") or []
+    assert header in {Path(str(f.locate())).resolve() for f in files}
+
+
 @pytest.mark.parametrize("directory", ["backends/opencl", "backends/intel", "backends/cuda"])
 def test_a_backend_s_readme_names_each_of_its_extras(directory: str) -> None:
     """An extra nobody is told about (gds12, gds13 once) is one nobody installs."""
