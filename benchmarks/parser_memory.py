@@ -95,6 +95,23 @@ def _manifest(n: int, pad: int = 0) -> object:
     return Manifest.build(alg, objects)
 
 
+def _compact_tensors(n: int) -> bytes:
+    """A manifest of ``n`` tensors of four dimensions with short names, as compact JSON (no
+    indentation: what another writer may produce), the densest real manifest."""
+    from gpuhash import reference as ref
+    from gpuhash.algorithms import resolve_algorithm
+    from gpuhash.digests import ObjectDigest
+    from gpuhash.manifest import Manifest
+
+    def tensor(i: int) -> ObjectDigest:
+        info = {"dtype": "F32", "shape": [i, 4, 3, 2], "source": "m.safetensors", "offset": 4 * i}
+        return ObjectDigest(f"m.safetensors#l.{i}.w", ref.KIND_TENSOR, 4 * i, bytes(32), info)
+
+    objects = sorted((tensor(i) for i in range(n)), key=lambda o: o.name.encode())
+    manifest = Manifest.build(resolve_algorithm("merkle-sha256"), objects)
+    return json.dumps(json.loads(manifest.to_json()), separators=(",", ":")).encode()
+
+
 def _filling(n: int, limit: int, encode: Callable[[Any], bytes]) -> bytes:
     """The encoding (``encode(manifest)``) of a manifest of ``n`` objects whose names are padded
     to make it as large as ``limit`` allows."""
@@ -178,6 +195,9 @@ def inputs(objects: int, payload_mib: int) -> dict[str, Callable[[], bytes]]:
         head = json.dumps(header, separators=(",", ":")).encode()
         return len(head).to_bytes(8, "little") + head
 
+    def dense(item: str, n: int) -> bytes:
+        return ("[" + ",".join([item] * n) + "]").encode()
+
     def distinct(n: int) -> bytes:
         per = max(1, min(38, (MAX_HEADER_BYTES // n - 60) // 8))
         header = {
@@ -218,6 +238,7 @@ def inputs(objects: int, payload_mib: int) -> dict[str, Callable[[], bytes]]:
     return {
         f"manifest-json-{objects}": lambda: manifest().to_json().encode(),
         f"manifest-pb-{objects}": lambda: manifest().to_bytes(),
+        f"manifest-json-compact-tensors-{objects}": lambda: _compact_tensors(objects),
         f"statement-{objects}": statement,
         f"signed-statement-{objects}": lambda: bundle(statement()),
         f"bundle-payload-{payload_mib}MiB": lambda: bundle(os.urandom(pad * 3 // 4)),
@@ -226,6 +247,11 @@ def inputs(objects: int, payload_mib: int) -> dict[str, Callable[[], bytes]]:
             b"{}", pad=[0] * (pad // 2 - (1 << 20))
         ),
         f"bundle-pad-string-{payload_mib}MiB": lambda: bundle(b"{}", pad="A" * pad),
+        # As many values as a manifest may hold (2^23): two-letter strings (40 MiB of JSON, 618
+        # MiB to parse before the reckoning of docs/security.md) or one-key objects holding one
+        # (29 MiB, 746 MiB to parse before).
+        "manifest-json-dense-strings": lambda: dense('"ab"', (1 << 23) - 2),
+        "manifest-json-dense-objects": lambda: dense('{"a":"xy"}', (1 << 23) // 3 - 1),
         f"safetensors-{objects}": lambda: safetensors((f"t{i}" for i in range(objects)), [0]),
         f"safetensors-names-{long}B-{objects}": lambda: safetensors(
             (f"t{i:0{long - 1}d}" for i in range(objects)), [0]

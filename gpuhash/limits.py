@@ -27,8 +27,9 @@ MAX_CERTIFICATE_BYTES = 1 * MIB
 MAX_TRUST_CONFIG_BYTES = 1 * MIB
 #: An inclusion proof: at most 64 subtree values of at most 64 bytes, and one object name.
 MAX_PROOF_BYTES = 1 * MIB
-#: A manifest (JSON or protobuf). With the limits below, parsing one takes at most about five
-#: times its size in memory (docs/security.md, "Parser limits"), so under 512 MiB. An artifact
+#: A manifest (JSON or protobuf). With the limits below, and the memory ``strict_json``
+#: reckons for a JSON text, parsing one stays under 512 MiB (docs/security.md, "Parser
+#: limits"); a real one takes four to eight times its size. An artifact
 #: has at most 2^18 objects (spec section 1.2); an object's JSON entry is about 150 bytes plus
 #: its name (twice that for a tensor, with its dtype, shape and source) for 32- and 64-byte
 #: digests, so this holds 2^18 file objects with names of about 100 bytes; lattice digests
@@ -39,9 +40,10 @@ MAX_MANIFEST_BYTES = 64 * MIB
 MAX_SIGNATURE_BYTES = 96 * MIB
 
 # Values (as ``strict_json.scan`` counts them: every key, value and container) of the JSON
-# documents gpuhash parses, checked on the text before anything is built: a parsed value costs
-# 30 to 70 bytes of memory however few bytes of JSON it takes ("[]," is 3 bytes, a list 56),
-# so these, not the byte limits, bound the memory of a hostile small-but-dense document.
+# documents gpuhash parses, checked on the text before anything is built. A parsed value costs
+# 30 to 200 bytes of memory however few bytes of JSON it takes ("[]," is 3 bytes, a list 56), so
+# the byte limits do not bound the memory of a small but dense document; nor do these at their
+# largest (2^23 two-letter strings took 618 MiB): ``strict_json`` reckons the memory as well.
 
 #: A Sigstore bundle, outside its (base64) payload: a few dozen values (the verification
 #: material's certificates and transparency-log entries); 2^16 is ample and costs at most a few

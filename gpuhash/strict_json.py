@@ -7,9 +7,10 @@ RFC 8259 JSON, read one way: UTF-8 only (strict decoding, no byte-order mark, ne
 UTF-32 guessed from the bytes), no duplicate keys, no ``NaN`` or ``Infinity``, no number that is
 not finite as a float (``1e400``), no integer of more than 20 digits (above 2^64), no string
 with a lone surrogate escape (``"\\ud800"``: not Unicode text, as I-JSON, RFC 7493, says), and
-at most ``max_depth`` levels of nesting and ``max_values`` values. The nesting and the number of
-values are counted by ``scan`` on the text before anything is built, so a small input cannot
-make the parser build a large tree.
+at most ``max_depth`` levels of nesting, ``max_values`` values and ``max_keys`` keys in an object
+(and distinct keys in the document), and no more memory than ``max_memory`` for what the parser
+builds. The nesting, the counts and the memory are reckoned by ``scan`` on the text before
+anything is built, so a small input cannot make the parser build a large tree.
 
 Every failure is a ``JSONError`` with one line naming ``what`` and the problem, quoting at most
 a short printable excerpt of the input.
@@ -20,16 +21,60 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["DEFAULT_MAX_DEPTH", "MAX_INT_DIGITS", "JSONError", "Shape", "excerpt", "loads", "scan"]
+__all__ = [
+    "DEFAULT_MAX_DEPTH",
+    "DEFAULT_MAX_KEYS",
+    "MAX_INT_DIGITS",
+    "JSONError",
+    "Shape",
+    "excerpt",
+    "loads",
+    "memory_budget",
+    "scan",
+]
 
 #: Nesting the formats read here need: a native statement is 7 levels deep (statement,
 #: predicate, manifest, objects, an object, its tensor, its shape), a Sigstore bundle about 6.
 DEFAULT_MAX_DEPTH = 32
+#: Keys ``loads`` accepts in one object, and distinct keys in one document: the formats read here
+#: have fixed fields (a few dozen names in all). The parser builds a list of an object's pairs
+#: before the object, and keeps one copy of every distinct key until it returns, so neither is
+#: bounded by the memory reckoning below unless these are.
+DEFAULT_MAX_KEYS = 1024
 #: Digits of the longest integer accepted (2^64 has 20).
 MAX_INT_DIGITS = 20
+
+# What the parser builds, at most, for each thing ``scan`` counts (CPython, 64-bit; measured on
+# 3.11 with tracemalloc and the resident size, rounded up): the reckoning ``Shape.memory``
+# that ``loads`` holds to ``max_memory``. A dense document costs far more than its bytes
+# ("[{},{}]": 3 bytes and 72 of memory an object; '"ab",': 5 bytes and 65 of memory), so the
+# number of values alone bounds nothing useful.
+#: An object: a dict of up to ``FREE_KEYS`` keys made from its pairs (at most 203 bytes at
+#: its peak, with its slot).
+COST_OBJECT = 208
+FREE_KEYS = 5
+#: Each key of an object after its fifth (its share of the larger dict: 84 bytes for the
+#: sixth, about 40 after the table grew, 20 before).
+COST_KEY = 88
+#: An array: a list (56 bytes) and the over-allocation of its first elements' slots.
+COST_ARRAY = 96
+#: An element (each comma, and the one value without): its slot (8 to 9 bytes) and a scalar
+#: built for it, its characters apart: an int (28 to 36 bytes), a float (24), a string's
+#: header (49 bytes when ASCII, rounded to 8); 96 where strings may not be ASCII (headers of
+#: 74 to 80 bytes).
+COST_VALUE = 72
+COST_VALUE_WIDE = 96
+#: Memory ``loads`` may reckon for a text of ``n`` bytes by default: ``MEMORY_RATIO * n +
+#: MEMORY_SLACK``, at most ``MAX_MEMORY``: four fifths of what a parser may take in all (ten
+#: times the input and 64 MiB, at most 512 MiB: docs/security.md, "Parser limits"), leaving
+#: room for what the caller builds from the value and for the allocator's own overhead.
+MEMORY_RATIO = 8
+MEMORY_SLACK = 48 << 20
+MAX_MEMORY = 448 << 20
 
 # A JSON string (with its escapes), replaced by one character so that what remains is the
 # structure alone.
@@ -41,9 +86,29 @@ WINDOW_STRINGS = 4096
 WINDOW = 1 << 18
 # Text up to the end of a string, as many strings as a window holds (its end: ``endpos``).
 _UP_TO_STRINGS = re.compile(f'(?>[^"]*+{_STRING.pattern}){{1,{WINDOW_STRINGS}}}+', re.DOTALL)
-_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+# Every byte but the structure's (brackets and colons), deleted with ``bytes.translate``: a
+# ``re.sub`` keeps a piece (some 50 bytes) for every run it removes, many times a window of
+# "[],[],...".
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b"[]{}:")
 # A surrogate's escape (a pair is two of them): only where one occurs are strings checked.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+# Characters that make a string two or four bytes a character.
+_NOT_LATIN1 = re.compile(r"[^\x00-\xff]")
+_ASTRAL = re.compile(r"[^\x00-\uffff]")
+# One level of nesting, innermost: an array holding no array or object, an object holding
+# none (its keys, ``:``, are kept in the structure) and at most so many keys.
+_INNERMOST = re.compile(rb"\{:*\}|\[\]")
+
+
+def _innermost(max_keys: int | None) -> re.Pattern[bytes]:
+    return _INNERMOST if max_keys is None else re.compile(rb"\{:{0,%d}\}|\[\]" % max_keys)
+
+
+# An innermost object of more than FREE_KEYS keys.
+_CROWD = b":" * (FREE_KEYS + 1)
+_CROWDED = re.compile(rb"\{:{%d,}\}" % (FREE_KEYS + 1))
+#: Characters of the structure (brackets and colons) reduced at a time.
+STRUCTURE_WINDOW = 1 << 12
 
 
 class JSONError(ValueError):
@@ -62,6 +127,24 @@ class Shape:
     #: The keys (``:``) and the separators (``,``) among the values.
     keys: int = 0
     commas: int = 0
+    #: Bytes the parser may build for the text, at most: the text decoded, the characters of
+    #: its strings (at the widest they can be), and the ``COST_*`` of everything counted.
+    memory: int = 0
+
+
+def memory_budget(size: int) -> int:
+    """The memory ``loads`` may reckon, by default, for a text of ``size`` bytes."""
+    return min(MEMORY_RATIO * size + MEMORY_SLACK, MAX_MEMORY)
+
+
+def _char_width(text: str) -> int:
+    """Bytes a character, at most, of a string parsed from ``text``: that of the text's widest
+    character, or wider where escapes can make one (``\\u20ac``, a surrogate pair)."""
+    if text.isascii() and "\\u" not in text:
+        return 1
+    if _SURROGATE_ESCAPE.search(text) or _ASTRAL.search(text):
+        return 4
+    return 2 if "\\u" in text or _NOT_LATIN1.search(text) else 1
 
 
 def excerpt(value: object, limit: int = 40) -> str:
@@ -86,9 +169,16 @@ def _text(data: bytes | str, what: str) -> str:
     return text
 
 
-def _scan_text(text: str, what: str, max_depth: int, max_values: int | None) -> Shape:
+def _scan_text(
+    text: str,
+    what: str,
+    max_depth: int,
+    max_values: int | None,
+    max_keys: int | None = None,
+    max_memory: int | None = None,
+) -> Shape:
     objects = arrays = values = keys = commas = 0
-    parts: list[str] = []  # the brackets alone, window by window
+    parts: list[bytes] = []  # the structure alone (brackets and colons), window by window
     at, end, free = 0, len(text), False  # free: no string from ``at`` on
     while at < end:
         window = min(end, at + WINDOW)
@@ -118,36 +208,84 @@ def _scan_text(text: str, what: str, max_depth: int, max_values: int | None) -> 
         values += separators + colons + opened + listed
         if max_values is not None and values + 1 > max_values:
             raise JSONError(f"{what}: more than {max_values} JSON values")
-        parts.append(_NOT_BRACKET.sub("", piece))
+        # Outside strings, JSON is ASCII: any other character is not structure.
+        parts.append(piece.encode("ascii", "replace").translate(None, _NOT_STRUCTURE))
         at = upto
     values += 1
-    brackets = "".join(parts)
+    structure = b"".join(parts)
     del parts
-    depth = 0
-    while brackets:
-        # One level: every innermost pair ("[]" or "{}") dropped at once, a marker holding the
-        # place of the first kind so that no pair forms across it before the next level.
-        inner = brackets.replace("[]", "\0").replace("{}", "").replace("\0", "")
-        if inner == brackets:
-            break  # unbalanced: left to the parser to say where
-        brackets = inner
+    innermost = _innermost(max_keys)
+    depth = crowded = 0  # crowded: the keys of objects after their fifth
+    while structure:
+        # One level: every innermost array and object (with its keys) dropped at once; the
+        # keys of an object come together once its members are dropped, and an object of more
+        # than ``max_keys`` is never dropped.
+        inner, more = _innermost_dropped(structure, innermost)
+        crowded += more
+        if inner == structure:
+            break  # unbalanced, or an object of too many keys
+        structure = inner
         depth += 1
         if depth > max_depth:
             raise JSONError(f"{what}: JSON nested more than {max_depth} levels deep")
-    return Shape(objects, arrays, values, depth, keys, commas)
+    if max_keys is not None and b":" * (max_keys + 1) in structure:
+        raise JSONError(f"{what}: a JSON object with more than {max_keys} keys")
+    memory = (
+        sys.getsizeof(text)
+        + _char_width(text) * len(text)
+        + COST_OBJECT * objects
+        + COST_KEY * crowded
+        + COST_ARRAY * arrays
+        + (COST_VALUE if text.isascii() and "\\u" not in text else COST_VALUE_WIDE) * (commas + 1)
+    )
+    if max_memory is not None and memory > max_memory:
+        raise JSONError(
+            f"{what}: too dense to parse: {objects} objects, {arrays} arrays and {values} values "
+            f"in {len(text)} characters would take more than {max_memory >> 20} MiB"
+        )
+    return Shape(objects, arrays, values, depth, keys, commas, memory)
+
+
+def _innermost_dropped(structure: bytes, innermost: re.Pattern[bytes]) -> tuple[bytes, int]:
+    """``structure`` less its innermost arrays and objects, and the keys of those objects after
+    their ``FREE_KEYS``-th, a window at a time: ``re.sub`` keeps a piece (some 50 bytes) for
+    every match until it joins them, which for a text of small objects is several times the
+    text. A window ends before an opening bracket, where no match can straddle it."""
+    out: list[bytes] = []
+    crowded = 0
+    at, end = 0, len(structure)
+    while at < end:
+        cut = min(end, at + STRUCTURE_WINDOW)
+        if cut < end:
+            brace, bracket = structure.find(b"{", cut), structure.find(b"[", cut)
+            cut = min((i for i in (brace, bracket) if i >= 0), default=end)
+        window = structure[at:cut]
+        if _CROWD in window:
+            crowded += sum(len(m) - 2 - FREE_KEYS for m in _CROWDED.findall(window))
+        out.append(innermost.sub(b"", window))
+        at = cut
+    return b"".join(out), crowded
 
 
 def scan(
-    data: bytes | str, what: str, max_depth: int = DEFAULT_MAX_DEPTH, max_values: int | None = None
+    data: bytes | str,
+    what: str,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+    max_values: int | None = None,
+    max_keys: int | None = None,
+    max_memory: int | None = None,
 ) -> Shape:
     """Count the objects, values and nesting of the JSON text ``data`` without parsing it
-    (strings are skipped, so brackets and commas inside them do not count); raise
-    ``JSONError`` when it is not UTF-8, starts with a byte-order mark, or has more than
-    ``max_values`` values or ``max_depth`` levels."""
-    return _scan_text(_text(data, what), what, max_depth, max_values)
+    (strings are skipped, so brackets and commas inside them do not count), and reckon the
+    memory a parser would build for it (``Shape.memory``); raise ``JSONError`` when it is not
+    UTF-8, starts with a byte-order mark, or has more than ``max_values`` values,
+    ``max_depth`` levels, ``max_keys`` keys in one object or ``max_memory`` bytes reckoned."""
+    return _scan_text(_text(data, what), what, max_depth, max_values, max_keys, max_memory)
 
 
-def _no_duplicates(what: str) -> Any:
+def _no_duplicates(what: str, max_keys: int | None) -> Any:
+    names: set[str] = set()  # every distinct key so far (the parser keeps one copy of each)
+
     def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         out = dict(pairs)
         if len(out) != len(pairs):
@@ -156,6 +294,10 @@ def _no_duplicates(what: str) -> Any:
                 if key in seen:
                     raise JSONError(f"{what} is not valid JSON: duplicate key {excerpt(key)}")
                 seen.add(key)
+        if max_keys is not None:
+            names.update(out)
+            if len(names) > max_keys:
+                raise JSONError(f"{what}: more than {max_keys} distinct JSON keys")
         return out
 
     return hook
@@ -194,16 +336,22 @@ def loads(
     what: str,
     max_depth: int = DEFAULT_MAX_DEPTH,
     max_values: int | None = None,
+    max_keys: int | None = DEFAULT_MAX_KEYS,
+    max_memory: int | None = None,
 ) -> Any:
     """The value of the JSON text ``data`` (bytes: UTF-8), read strictly (see the module): the
-    text is first ``scan``-ned against ``max_depth`` and ``max_values``. ``what`` names the
-    input in messages ("signature", "the signed statement"). Raises ``JSONError``."""
+    text is first ``scan``-ned against ``max_depth``, ``max_values``, ``max_keys`` (keys in one
+    object; distinct keys in the document are checked as it is parsed) and ``max_memory``
+    (default: ``memory_budget`` of the input's size). ``what`` names the input in messages
+    ("signature", "the signed statement"). Raises ``JSONError``."""
     text = _text(data, what)
-    _scan_text(text, what, max_depth, max_values)
+    if max_memory is None:
+        max_memory = memory_budget(len(data))
+    _scan_text(text, what, max_depth, max_values, max_keys, max_memory)
     try:
         value = json.loads(
             text,
-            object_pairs_hook=_no_duplicates(what),
+            object_pairs_hook=_no_duplicates(what, max_keys),
             parse_float=_parse_float(what),
             parse_int=_parse_int(what),
             parse_constant=_no_constant(what),

@@ -103,17 +103,17 @@ STRING = re.compile(r'"[^"\\]*+(?:\\.[^"\\]*+)*+"', re.DOTALL)
 
 def one_pass_shape(text: str) -> tuple[int, int, int, int]:
     """What ``strict_json.scan`` counts, counted over the whole text at once: strings replaced,
-    then the innermost pairs of brackets removed a level at a time."""
+    then the innermost arrays and objects (with their keys) removed a level at a time."""
     skeleton = STRING.sub("0", text)
     objects, arrays = skeleton.count("{"), skeleton.count("[")
     values = skeleton.count(",") + skeleton.count(":") + objects + arrays + 1
-    brackets = re.sub(r"[^\[\]{}]+", "", skeleton)
+    structure = re.sub(r"[^\[\]{}:]+", "", skeleton)  # brackets and keys
     depth = 0
-    while brackets:
-        inner = re.sub(r"\[\]|\{\}", "", brackets)
-        if inner == brackets:
+    while structure:
+        inner = re.sub(r"\[\]|\{:*\}", "", structure)
+        if inner == structure:
             break
-        brackets, depth = inner, depth + 1
+        structure, depth = inner, depth + 1
     return objects, arrays, values, depth
 
 
@@ -122,11 +122,17 @@ def shape_of(text: str) -> tuple[int, int, int, int]:
     return shape.objects, shape.arrays, shape.values, shape.depth
 
 
-@given(st.text(st.sampled_from('[]{}"\\,:a \n'), max_size=300), st.sampled_from([1, 2, 5, 64]))
-def test_scan_counts_as_one_pass_over_the_text(text: str, window: int) -> None:
-    """Balanced or not, JSON or not, read in windows of any size."""
+@given(
+    st.text(st.sampled_from('[]{}"\\,:a \n'), max_size=300),
+    st.sampled_from([1, 2, 5, 64]),
+    st.sampled_from([1, 2, 3, 4096]),
+)
+def test_scan_counts_as_one_pass_over_the_text(text: str, window: int, structure: int) -> None:
+    """Balanced or not, JSON or not, read in windows of any size, its structure reduced in
+    windows of any size."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(strict_json, "WINDOW", window)
+        patch.setattr(strict_json, "STRUCTURE_WINDOW", structure)
         assert shape_of(text) == one_pass_shape(text)
 
 
@@ -171,6 +177,149 @@ def test_scan_builds_little_beside_the_text() -> None:
     finally:
         tracemalloc.stop()
     assert peak < len(text) / 2, f"{peak / len(text):.1f} times the text"
+
+
+def _letters(i: int) -> str:
+    return chr(0x61 + i % 26) + chr(0x61 + i // 26 % 26)
+
+
+#: Documents that cost the parser many times their bytes, by how they are dense (``n`` items).
+DENSE = {
+    "empty arrays": lambda n: "[" + ",".join(["[]"] * n) + "]",
+    "empty objects": lambda n: "[" + ",".join(["{}"] * n) + "]",
+    "two-letter strings": lambda n: "[" + ",".join(f'"{_letters(i)}"' for i in range(n)) + "]",
+    "latin-1 strings": lambda n: "[" + ",".join(f'"\u00e9{_letters(i)}"' for i in range(n)) + "]",
+    "strings made wide by an escape": lambda n: (
+        "[" + ",".join(['"\\ud83d\\ude00' + "a" * 40 + '"'] * n) + "]"
+    ),
+    "strings made wide by a character": lambda n: (
+        "[" + ",".join(['"\U0001f600' + "a" * 60 + '"'] * n) + "]"
+    ),
+    "integers": lambda n: "[" + ",".join(str(10**18 + i) for i in range(n)) + "]",
+    "floats": lambda n: "[" + ",".join(["1.5"] * n) + "]",
+    "one-key objects": lambda n: "[" + ",".join(['{"a":"xy"}'] * n) + "]",
+    "six-key objects": lambda n: (
+        "[" + ",".join(['{"a":1,"b":1,"c":1,"d":1,"e":1,"f":1}'] * n) + "]"
+    ),
+    "distinct keys": lambda n: (
+        "["
+        + ",".join(
+            "{" + ",".join(f'"{(7 * i + j) % 1000:x}":"ab"' for j in range(7)) + "}"
+            for i in range(n)
+        )
+        + "]"
+    ),
+    "nested arrays": lambda n: "[" + ",".join(['[[[["ab"]]]]'] * n) + "]",
+    "an object of 1000 keys": lambda n: (
+        "["
+        + ",".join(["{" + ",".join(f'"{j:x}":[]' for j in range(1000)) + "}"] * max(1, n // 1000))
+        + "]"
+    ),
+}
+
+
+def _traced_peak(parse: Any) -> int:
+    tracemalloc.start()
+    try:
+        parse()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("kind", DENSE)
+def test_the_reckoned_memory_bounds_what_the_parser_builds(kind: str) -> None:
+    """``Shape.memory`` is at least what ``loads`` builds (the text decoded and the value),
+    however the document is dense; and within a few times it, so that it refuses only what
+    is dense."""
+    data = DENSE[kind](20_000).encode()
+    reckoned = strict_json.scan(data, "x").memory
+    peak = _traced_peak(lambda: strict_json.loads(data, "x"))
+    assert peak <= reckoned, f"{kind}: built {peak} bytes, reckoned {reckoned}"
+    assert reckoned <= 4 * peak, f"{kind}: reckoned {reckoned / peak:.1f} times what it built"
+
+
+@pytest.mark.parametrize("kind", DENSE)
+def test_a_document_too_dense_is_refused_before_it_is_built(kind: str) -> None:
+    """Refused by the reckoning: nothing built but the text decoded and what ``scan`` holds
+    (a window's pieces; the structure, at most the text's size, twice while a level of it is
+    dropped), where the value would take 10 to 30 times the text."""
+    data = DENSE[kind](200_000).encode()
+    most = strict_json.scan(data, "x").memory - 1
+    with pytest.raises(strict_json.JSONError, match=r"^x: too dense to parse: .* MiB$"):
+        strict_json.loads(data, "x", max_memory=most)
+
+    def refused() -> None:
+        with pytest.raises(strict_json.JSONError, match="too dense"):
+            strict_json.loads(data, "x", max_memory=most)
+
+    peak = _traced_peak(refused)
+    decoding = _traced_peak(data.decode)
+    assert peak < decoding + 3 * len(data) + (1 << 20), f"{peak / len(data):.1f} times the text"
+
+
+@given(
+    st.recursive(
+        st.none()
+        | st.booleans()
+        | st.integers(-(2**63), 2**64)
+        | st.floats(allow_nan=False, allow_infinity=False)
+        | st.text(max_size=30),
+        lambda children: (
+            st.lists(children, max_size=8)
+            | st.dictionaries(st.text(max_size=6), children, max_size=8)
+        ),
+        max_leaves=200,
+    ),
+    st.booleans(),
+)
+def test_the_reckoning_bounds_any_document(value: Any, ascii: bool) -> None:
+    """For any JSON value, written either way, what ``loads`` builds is at most the reckoning
+    (and a constant: the parser's own state)."""
+    data = json.dumps(value, ensure_ascii=ascii).encode()
+    reckoned = strict_json.scan(data, "x").memory
+    peak = _traced_peak(lambda: strict_json.loads(data, "x"))
+    assert peak <= reckoned + 8192
+
+
+def test_a_manifest_of_millions_of_short_strings_is_refused_unbuilt() -> None:
+    """The value limit admits 2^23 values (a manifest of 2^18 tensors needs millions); as
+    two-letter strings they are 40 MiB of JSON that took 720 MiB to parse, over the 512 MiB a
+    parser may take. The reckoning refuses them before anything is built."""
+    from gpuhash import limits
+    from gpuhash.manifest import Manifest, ManifestError
+
+    n = limits.MAX_MANIFEST_VALUES - 2
+    data = DENSE["two-letter strings"](n).encode()
+    assert strict_json.scan(data, "x").values <= limits.MAX_MANIFEST_VALUES
+    with pytest.raises(ManifestError, match="too dense to parse") as e:
+        Manifest.from_json(data)
+    assert len(str(e.value).splitlines()) == 1
+
+
+def test_keys_in_one_object_and_distinct_keys_are_limited() -> None:
+    """The parser lists an object's pairs before making it, and keeps every distinct key: both
+    are bounded before they are built (in one object) or as the document is parsed."""
+
+    def obj(n: int, value: str = "0", start: int = 0) -> str:
+        return "{" + ",".join(f'"k{start + i}":{value}' for i in range(n)) + "}"
+
+    assert len(strict_json.loads(obj(10, obj(10)), "x", max_keys=10)) == 10
+    assert len(strict_json.loads(f"[{obj(10)},{obj(10)}]", "x", max_keys=10)) == 2
+    for text in (obj(11), obj(10, obj(11)), obj(11, obj(3)), f"[{obj(11, '[]')}]"):
+        with pytest.raises(
+            strict_json.JSONError, match=r"^x: a JSON object with more than 10 keys$"
+        ):
+            strict_json.scan(text, "x", max_keys=10)
+    with pytest.raises(strict_json.JSONError, match=r"^x: more than 10 distinct JSON keys$"):
+        strict_json.loads(f"[{obj(6)},{obj(6, start=6)}]", "x", max_keys=10)
+    many = obj(strict_json.DEFAULT_MAX_KEYS + 1)
+    assert strict_json.scan(many, "x").keys == strict_json.DEFAULT_MAX_KEYS + 1
+    with pytest.raises(strict_json.JSONError, match="more than 1024 keys"):
+        strict_json.loads(many, "x")
+    spread = "[" + ",".join(obj(1, start=i) for i in range(strict_json.DEFAULT_MAX_KEYS + 1)) + "]"
+    with pytest.raises(strict_json.JSONError, match="more than 1024 distinct JSON keys"):
+        strict_json.loads(spread, "x")
 
 
 def test_hostile_keys_are_quoted_short_and_printable() -> None:
