@@ -33,12 +33,13 @@ __all__ = [
 #: DLPack device types (``DLDeviceType`` of dlpack.h).
 CPU = 1
 CUDA, CUDA_HOST, CUDA_MANAGED = 2, 3, 13
+ROCM_HOST = 11
 #: Memory read where it lies by a CUDA backend: device memory and managed memory.
 CUDA_DEVICES = frozenset({CUDA, CUDA_MANAGED})
-#: Memory the host reads as its own: CPU memory and pinned (page-locked) host memory. A
-#: producer may name pinned memory either way: torch's ``__dlpack_device__`` says CUDA host for
-#: a pinned CPU tensor while its capsule says CPU.
-HOST_MEMORY = frozenset({CPU, CUDA_HOST})
+#: Memory the host reads as its own: CPU memory and pinned (page-locked) host memory, CUDA's
+#: or ROCm's. A producer may name pinned memory either way: torch's ``__dlpack_device__`` says
+#: CUDA host for a pinned CPU tensor while its capsule says CPU.
+HOST_MEMORY = frozenset({CPU, CUDA_HOST, ROCM_HOST})
 DEVICE_NAMES = {
     1: "CPU",
     2: "CUDA",

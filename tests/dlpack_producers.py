@@ -18,7 +18,7 @@ from typing import Any
 
 #: DLPack type codes (DLDataTypeCode) used by the tests.
 UINT, BFLOAT, FLOAT4_E2M1FN, FLOAT8_E4M3FN = 1, 4, 17, 10
-CPU, CUDA, CUDA_HOST, ROCM = 1, 2, 3, 10
+CPU, CUDA, CUDA_HOST, ROCM, ROCM_HOST = 1, 2, 3, 10, 11
 
 
 class Device(ctypes.Structure):

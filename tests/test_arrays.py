@@ -19,6 +19,7 @@ from dlpack_producers import (
     FLOAT4_E2M1FN,
     FLOAT8_E4M3FN,
     ROCM,
+    ROCM_HOST,
     Producer,
     Unversioned,
     capsule_name,
@@ -207,20 +208,22 @@ class _PinnedLikeTorch(Producer):
         return super().__dlpack__(stream=stream, max_version=max_version)
 
 
-@pytest.mark.parametrize("capsule_device", [(CPU, 0), (CUDA_HOST, 0)], ids=["torch", "host"])
+@pytest.mark.parametrize("pinned", [CUDA_HOST, ROCM_HOST], ids=["cuda", "rocm"])
+@pytest.mark.parametrize("capsule_says_cpu", [True, False], ids=["torch", "host"])
 @pytest.mark.parametrize("backend", ["cpu", "reference"])
 def test_pinned_host_tensors_are_hashed_as_host_memory(
-    capsule_device: tuple[int, int], backend: str
+    pinned: int, capsule_says_cpu: bool, backend: str
 ) -> None:
-    """Pinned host memory is host memory on every backend, whichever device its capsule names
-    (torch's says CPU, another producer's may say CUDA host): its bytes are read by the host,
-    exported with no stream (torch refuses one), never handed to a backend as a device array."""
+    """Pinned host memory (CUDA's or ROCm's) is host memory on every backend, whichever device
+    its capsule names (torch's says CPU, another producer's may say pinned host): its bytes are
+    read by the host, exported with no stream (torch refuses one), never handed to a backend as
+    a device array."""
     host = np.arange(3 * 4096, dtype=np.uint16).reshape(3, 4096)
     producer = _PinnedLikeTorch(
         host.ctypes.data,
         host.shape,
-        device=(CUDA_HOST, 0),
-        capsule_device=capsule_device,
+        device=(pinned, 0),
+        capsule_device=(CPU, 0) if capsule_says_cpu else (pinned, 0),
         code=BFLOAT,
         bits=16,
         keep=host,
