@@ -132,6 +132,8 @@ def list_objects(
     if "\0" in p:
         raise InputError(f"{p!r}: a path cannot contain NUL")
     lr = None if link_root is None else os.fspath(link_root)
+    if lr is not None and "\0" in lr:
+        raise UsageError(f"link root {lr!r}: a path cannot contain NUL")
     chosen = default_ignores(ignore_git_paths) if defaults is None else tuple(defaults)
     try:
         listed = ref.list_model(

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 
 from gpuhash.errors import GpuhashError, UsageError
+from gpuhash.limits import refuse_nul
 
 try:
     import fcntl
@@ -172,6 +173,7 @@ def check_destination(
     a manifest, a proof, a signature), so an output named after a model's file or any other
     file never overwrites it. Raises ``UsageError`` naming ``path`` as the caller wrote it."""
     shown = os.fspath(path)
+    refuse_nul(shown, "cannot write here")
     target = os.path.abspath(shown)
     directory, base = os.path.split(target)
     if os.path.isdir(target) or not base:
@@ -215,6 +217,7 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o666
     (``clean_leftovers``), and a model listing never counts it as an object when ``path`` is
     the command's own output (``gpuhash.api.ignoring_own_files``).
     """
+    refuse_nul(os.fspath(path), "cannot write")
     target = os.path.abspath(os.fspath(path))
     directory, base = os.path.split(target)
     if not base:

@@ -78,6 +78,13 @@ def check_writable(shown: str, size: int, limit: int, what: str) -> None:
         )
 
 
+def refuse_nul(shown: str, doing: str) -> None:
+    """``UsageError`` for a path holding NUL, which no system call takes (Python raises
+    ``ValueError``): ``'a\\x00b': cannot read the key: a path cannot contain NUL``."""
+    if "\0" in shown:
+        raise UsageError(f"{shown!r}: {doing}: a path cannot contain NUL")
+
+
 def _too_large(shown: str, limit: int, what: str) -> UsageError:
     return UsageError(
         f"{shown}: larger than {describe_size(limit)}, the most gpuhash reads for a {what}"
@@ -138,6 +145,7 @@ def read_limited(path: str | os.PathLike[str], limit: int, what: str) -> bytes:
     (``--public-key <(...)``, ``mkfifo k; gpg -d k.gpg > k &``), waiting at most
     ``PIPE_WAIT_S`` seconds for a writer to appear: one that never does reads as empty."""
     shown = os.fspath(path)
+    refuse_nul(shown, f"cannot read the {what}")
     try:
         fd = os.open(path, _READ_FLAGS)
         with open(fd, "rb", closefd=True) as f:

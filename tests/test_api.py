@@ -154,6 +154,38 @@ def test_wrong_argument_types_raise_gpuhash_errors(
         gpuhash.hash_path(**args)
 
 
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda m, key, pub, out: gpuhash.hash_path(m, link_root="/tmp/x\0y"),
+        lambda m, key, pub, out: gpuhash.sign(m, out, private_key="k\0.pem"),
+        lambda m, key, pub, out: gpuhash.sign(m, "s\0.sig", private_key=key),
+        lambda m, key, pub, out: gpuhash.verify(m, "s\0.sig", method="key", public_key=pub),
+        lambda m, key, pub, out: gpuhash.verify(m, out, method="key", public_key="p\0.pem"),
+        lambda m, key, pub, out: gpuhash.verify(
+            m, out, method="certificate", certificate_chain=["c\0.pem"]
+        ),
+    ],
+    ids=["link-root", "private-key", "signature-out", "signature-in", "public-key", "chain"],
+)
+def test_a_nul_in_any_path_is_a_usage_error(
+    tmp_path: Path, ec_keys: tuple[Path, Path], call: Any
+) -> None:
+    """No system call takes a NUL: every path the API opens refuses one in a gpuhash error
+    naming it (they were a ValueError from ``os.open``), and nothing is written."""
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "w").write_bytes(b"w")
+    key, pub = ec_keys
+    out = tmp_path / "model.sig"
+    gpuhash.sign(model, out, private_key=key)
+    before = sorted(tmp_path.iterdir())
+    with pytest.raises(gpuhash.GpuhashError, match=r"\\x00.*: a path cannot contain NUL$") as e:
+        call(model, key, pub, out)
+    assert len(str(e.value).splitlines()) == 1
+    assert sorted(tmp_path.iterdir()) == before
+
+
 def test_auto_says_why_it_chose_cpu_for_a_small_input(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

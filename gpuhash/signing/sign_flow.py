@@ -28,7 +28,9 @@ def _check_signature_target(model: str, signature: str) -> None:
     """Refuse a signature path that is the model, or an existing file that is not a signature:
     never write the signature over the model, or over any file that is not a signature."""
     from gpuhash.atomic import check_destination
+    from gpuhash.limits import refuse_nul
 
+    refuse_nul(signature, "cannot write here")
     if os.path.exists(model) and os.path.realpath(signature) == os.path.realpath(model):
         raise UsageError(f"{signature}: is the model itself")
     check_destination(signature, _is_signature, "signature")
