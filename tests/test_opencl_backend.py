@@ -18,8 +18,9 @@ import gpuhash
 from gpuhash import reference as ref
 from gpuhash.algorithms import FAMILIES, Algorithm
 from gpuhash.digests import finish_object
-from gpuhash.engine import hash_sources
+from gpuhash.engine import hash_sources, window_bytes
 from gpuhash.errors import UsageError
+from gpuhash.geometry import data_bytes
 from gpuhash.sources import memory_source
 
 DEVICES = [label for _, _, label, _ in gpuhash_opencl.list_devices()]
@@ -338,10 +339,16 @@ def test_backend_file_reads_hook(tmp_path: Path) -> None:
     m = gpuhash.hash_path(tmp_path, algorithm="merkle-sha256", leaf_size=LEAF, backend=backend)
     _, want = ref.hash_model(str(tmp_path), m.algorithm.id)
     assert m.artifact_digest == want
-    window = 1 << 20
-    expected = [(s, min(window, (3 << 20) + 123 - s)) for s in range(0, (3 << 20) + 123, window)]
+    # Windows of the data a 1 MiB batch holds beside this algorithm's tree (geometry.data_bytes),
+    # a power-of-two multiple of the leaf (512 KiB here: 1 KiB leaves' tree takes a little more).
+    window = window_bytes(m.algorithm, data_bytes(m.algorithm, 1 << 20))
+
+    def windows(size: int) -> list[tuple[int, int]]:
+        return [(s, min(window, size - s)) for s in range(0, size, window)]
+
     # The small file is a batch of its own (nothing to pack it with): read by the backend too.
-    assert sorted(backend.reads) == sorted([*expected, (0, window), (window, 1), (0, 4)])
+    expected = [*windows((3 << 20) + 123), *windows((1 << 20) + 1), (0, 4)]
+    assert sorted(backend.reads) == sorted(expected)
     # Tensor objects are byte ranges of their files: read_file gets the offset in the file.
     import numpy as np
     from safetensors.numpy import save_file
