@@ -11,6 +11,7 @@ import re
 import struct
 import time
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -190,7 +191,7 @@ def _letters(i: int) -> str:
 
 
 #: Documents that cost the parser many times their bytes, by how they are dense (``n`` items).
-DENSE = {
+DENSE: dict[str, Callable[[int], str]] = {
     "empty arrays": lambda n: "[" + ",".join(["[]"] * n) + "]",
     "empty objects": lambda n: "[" + ",".join(["{}"] * n) + "]",
     "two-letter strings": lambda n: "[" + ",".join(f'"{_letters(i)}"' for i in range(n)) + "]",
