@@ -197,7 +197,7 @@ def objects_of_files(
     seen: set[str] = set()
     for o in out:
         if o.name in seen:
-            raise InputError(f"object name {o.name!r} appears twice")
+            raise InputError(f"object name {ref.shown(o.name)} appears twice")
         seen.add(o.name)
     return out
 

@@ -101,7 +101,7 @@ def _strictly_increasing(objects: Sequence[ObjectDigest]) -> bool:
         key = o.name.encode("utf-8")
         if previous is not None and key <= previous:
             if key == previous:
-                raise InputError(f"object name {o.name!r} appears twice")
+                raise InputError(f"object name {ref.shown(o.name)} appears twice")
             return False
         previous = key
     return True
@@ -124,7 +124,7 @@ def ordered_artifact_digest(algorithm: Algorithm, ordered: Sequence[ObjectDigest
     ident = algorithm.id
     for o in ordered:
         if len(o.digest) != algorithm.digest_size:
-            raise InputError(f"object {o.name!r} has a digest of {len(o.digest)} bytes")
+            raise InputError(f"object {ref.shown(o.name)} has a digest of {len(o.digest)} bytes")
     if algorithm.family == LTHASH:
         acc = _lanes(_shake(ref.enc_str(ident) + ref.ROLE_LATTICE_BASE))
         for o in ordered:

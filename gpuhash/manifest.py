@@ -148,37 +148,80 @@ class Manifest:
             value = strict_json.loads(text, "manifest", max_values=limits.MAX_MANIFEST_VALUES)
         except strict_json.JSONError as e:
             raise ManifestError(f"not a gpuhash manifest: {e}") from None
-        return cls.from_dict(value)
+        return _from_value(value, consume=True)
 
     @classmethod
     def from_dict(cls, value: object) -> Manifest:
         """A manifest from its JSON form already parsed (strictly: see ``from_json``). Each
         object entry is converted on its own (protobuf's JSON mapping, one ``ObjectEntry`` at a
         time), so no protobuf message of the whole manifest is built beside the parsed JSON."""
-        from google.protobuf import json_format
+        return _from_value(value, consume=False)
 
-        from gpuhash._proto.gpuhash.v1 import manifest_pb2 as pb
 
-        if not isinstance(value, dict):
-            raise ManifestError("not a gpuhash manifest: not a JSON object")
-        entries = value.get("objects")
-        header = {k: v for k, v in value.items() if k != "objects"}
-        msg = pb.Manifest()
-        try:
-            json_format.ParseDict(header, msg)
-            if entries is not None and not isinstance(entries, list):
-                raise ManifestError("not a gpuhash manifest: objects is not a JSON array")
-            algorithm = _algorithm_of(msg)
-            objects = []
-            for i, raw in enumerate(entries or ()):
-                if not isinstance(raw, dict):
-                    raise ManifestError(f"not a gpuhash manifest: object {i} is not a JSON object")
-                entry = pb.ObjectEntry()
-                json_format.ParseDict(raw, entry)
-                objects.append(_object_of(entry, algorithm))
-        except json_format.ParseError as e:
-            raise ManifestError(f"not a gpuhash manifest: {str(e).splitlines()[0]}") from None
-        return _checked(msg, algorithm, objects)
+def _from_value(value: object, consume: bool) -> Manifest:
+    """``Manifest.from_dict``; with ``consume``, each entry of ``value`` is dropped from it once
+    converted, so that the parsed JSON and the objects are never both held whole."""
+    from google.protobuf import json_format
+
+    from gpuhash._proto.gpuhash.v1 import manifest_pb2 as pb
+
+    if not isinstance(value, dict):
+        raise ManifestError("not a gpuhash manifest: not a JSON object")
+    entries = value.get("objects")
+    header = {k: v for k, v in value.items() if k != "objects"}
+    msg = pb.Manifest()
+    try:
+        _short_fields(header, "")
+        json_format.ParseDict(header, msg)
+        if entries is not None and not isinstance(entries, list):
+            raise ManifestError("not a gpuhash manifest: objects is not a JSON array")
+        if entries and len(entries) > ref.MAX_OBJECTS:
+            raise ManifestError(f"manifest has more than {ref.MAX_OBJECTS} objects")
+        algorithm = _algorithm_of(msg)
+        objects = []
+        listed: list[object] = entries or []
+        for i, raw in enumerate(listed):
+            if not isinstance(raw, dict):
+                raise ManifestError(f"not a gpuhash manifest: object {i} is not a JSON object")
+            _short_fields(raw, f"object {i}: ")
+            entry = pb.ObjectEntry()
+            json_format.ParseDict(raw, entry)
+            given = raw.get("name")
+            objects.append(_object_of(entry, algorithm, given if isinstance(given, str) else None))
+            if consume:
+                listed[i] = None
+    except json_format.ParseError as e:
+        raise ManifestError(f"not a gpuhash manifest: {str(e).splitlines()[0]}") from None
+    return _checked(msg, algorithm, objects)
+
+
+#: The longest string a manifest field holds but names (``name``, a tensor's ``source``): an
+#: identifier, an enum's name, a 64-bit number, a dtype; a digest in base64 (2048 bytes, 2732
+#: characters). Checked before protobuf's parser, whose errors quote the whole value in every
+#: nested message (a 16 MiB family took 416 MiB to refuse).
+MAX_FIELD_CHARS = 256
+MAX_DIGEST_CHARS = 4096
+_NAMES = frozenset({"name", "source"})
+_DIGESTS = frozenset({"digest", "artifactDigest"})
+
+
+def _short_fields(value: dict[str, object], where: str) -> None:
+    """Refuse a string in ``value`` (nested objects and arrays included) longer than its field
+    may be."""
+    stack: list[tuple[str, object]] = list(value.items())
+    while stack:
+        key, v = stack.pop()
+        if isinstance(v, dict):
+            stack.extend(v.items())
+        elif isinstance(v, list):
+            stack.extend((key, x) for x in v)
+        elif isinstance(v, str) and key not in _NAMES:
+            most = MAX_DIGEST_CHARS if key in _DIGESTS else MAX_FIELD_CHARS
+            if len(v) > most:
+                raise ManifestError(
+                    f"not a gpuhash manifest: {where}{ref.shown(key)} is a string of {len(v)} "
+                    f"characters, more than {most}"
+                )
 
 
 def _too_large(size: int) -> str:
@@ -207,22 +250,28 @@ def _algorithm_of(msg: pb.Manifest) -> Algorithm:
     return algorithm
 
 
-def _object_of(entry: pb.ObjectEntry, algorithm: Algorithm) -> ObjectDigest:
-    """One object entry of a manifest message, checked (name, digest length, tensor data)."""
+def _object_of(
+    entry: pb.ObjectEntry, algorithm: Algorithm, name: str | None = None
+) -> ObjectDigest:
+    """One object entry of a manifest message, checked (name, digest length, tensor data).
+    ``name``: the entry's name where the caller holds it already (the JSON the message was
+    parsed from): each read of the message's decodes a new copy, four bytes a character for a
+    name with a character beyond the Basic Multilingual Plane."""
+    name = entry.name if name is None else name
     try:
-        ref.check_name(entry.name, entry.kind)
+        ref.check_name(name, entry.kind)
     except ref.SpecError as err:
         raise ManifestError(f"manifest: {err}") from None
     if len(entry.digest) != algorithm.digest_size:
-        raise ManifestError(f"manifest: object {entry.name!r} has a malformed digest")
+        raise ManifestError(f"manifest: object {ref.shown(name)} has a malformed digest")
     tensor: dict[str, object] | None = None
     if entry.HasField("tensor"):
         if entry.kind != ref.KIND_TENSOR:
-            raise ManifestError(f"manifest: {entry.name!r} has tensor data but is no tensor")
+            raise ManifestError(f"manifest: {ref.shown(name)} has tensor data but is no tensor")
         try:
             ref.check_name(entry.tensor.source, ref.KIND_FILE)
         except ref.SpecError as err:
-            raise ManifestError(f"manifest: tensor {entry.name!r} source: {err}") from None
+            raise ManifestError(f"manifest: tensor {ref.shown(name)} source: {err}") from None
         tensor = {
             "dtype": entry.tensor.dtype,
             "shape": [int(x) for x in entry.tensor.shape],
@@ -234,7 +283,7 @@ def _object_of(entry: pb.ObjectEntry, algorithm: Algorithm) -> ObjectDigest:
         st = entry.stat
         # ctime_ns is absent (0, unknown) in manifests written before FileStat had it.
         stat = (int(st.size), int(st.mtime_ns), int(st.ctime_ns), int(st.inode), int(st.device))
-    return ObjectDigest(entry.name, entry.kind, entry.size, bytes(entry.digest), tensor, stat)
+    return ObjectDigest(name, entry.kind, entry.size, bytes(entry.digest), tensor, stat)
 
 
 #: The bytes of a varint's last byte (high bit clear): a packed field holds as many varints.

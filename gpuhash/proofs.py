@@ -242,7 +242,7 @@ def check_range(
         signed = manifest[proof.object_name]
     except KeyError:
         raise VerificationError(
-            f"the signed manifest has no object {proof.object_name!r}"
+            f"the signed manifest has no object {ref.shown(proof.object_name)}"
         ) from None
     mode = "files" if signed.kind == ref.KIND_FILE else "tensors"
     size = signed.size  # the manifest's, never the proof's (spec section 7)

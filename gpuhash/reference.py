@@ -498,11 +498,14 @@ SHOWN_CHARS = 200
 
 def shown(value: object) -> str:
     """``repr(value)`` for a message, its middle cut out past ``SHOWN_CHARS`` characters: names
-    and keys come from the files read, and a hostile one may be megabytes long."""
+    and keys come from the files read, and a hostile one may be megabytes long (a string is cut
+    before ``repr``, which would copy it whole, four bytes a character)."""
+    half = SHOWN_CHARS // 2
+    if isinstance(value, str | bytes) and len(value) > SHOWN_CHARS:
+        return f"{repr(value[: half + 1])[:half]}...{repr(value[-half - 1 :])[-half:]}"
     text = repr(value)
     if len(text) <= SHOWN_CHARS:
         return text
-    half = SHOWN_CHARS // 2
     return f"{text[:half]}...{text[-half:]}"
 
 

@@ -159,7 +159,9 @@ def _string_quarters(text: str) -> int:
 
 def excerpt(value: object, limit: int = 40) -> str:
     """``value`` as a short printable ``repr`` (cut to about ``limit`` characters), for
-    messages that must not quote hostile input at length."""
+    messages that must not quote hostile input at length (a string is cut before ``repr``)."""
+    if isinstance(value, str | bytes) and len(value) > limit:
+        value = value[:limit]
     text = repr(value)
     if len(text) > limit:
         text = text[: limit - 3] + "..."

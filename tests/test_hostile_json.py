@@ -330,6 +330,70 @@ def test_a_manifest_of_millions_of_short_strings_is_refused_unbuilt() -> None:
     assert len(str(e.value).splitlines()) == 1
 
 
+def _manifest_dict(**entry: Any) -> dict[str, Any]:
+    from gpuhash.algorithms import resolve_algorithm
+    from gpuhash.digests import ObjectDigest
+    from gpuhash.manifest import Manifest
+
+    alg = resolve_algorithm("merkle-sha256")
+    m = Manifest.build(alg, [ObjectDigest("w", ref.KIND_FILE, 1, bytes(32))])
+    value: dict[str, Any] = json.loads(m.to_json())
+    value["objects"][0].update(entry)
+    return value
+
+
+@pytest.mark.parametrize(
+    ("where", "field", "message"),
+    [
+        ("algorithm", "family", r"'family' is a string of 4000000 characters, more than 256$"),
+        ("algorithm", "id", r"'id' is a string of 4000000 characters, more than 256$"),
+        ("object", "kind", r"object 0: 'kind' is a string of 4000000 characters, more than 256$"),
+        ("object", "size", r"object 0: 'size' is a string of 4000000 characters, more than 256$"),
+        ("object", "digest", r"object 0: 'digest' is a string of 4000000 characters, more than"),
+        ("object", "name", r"^manifest: object '\U0001f600a+\.\.\.a+' has a malformed digest$"),
+    ],
+)
+def test_a_manifest_field_of_megabytes_is_refused_in_one_short_line(
+    where: str, field: str, message: str
+) -> None:
+    """protobuf's parser quotes a bad value whole in each of its nested errors, and ``repr``
+    copied a name whole before a message cut it: a 16 MiB family took 416 MiB to refuse, a bad
+    name gave a message of a million characters. Fields but names are bounded before parsing;
+    names are cut before they are quoted."""
+    from gpuhash.manifest import Manifest, ManifestError
+
+    huge = "\U0001f600" + "a" * 3_999_999
+    value = _manifest_dict()
+    if where == "algorithm":
+        value["algorithm"][field] = huge
+    else:
+        value["objects"][0][field] = huge
+        if field == "name":
+            value["objects"][0]["digest"] = "AAAA"
+    data = json.dumps(value, ensure_ascii=False).encode()
+    errors: list[str] = []
+
+    def refused() -> None:
+        with pytest.raises(ManifestError) as e:
+            Manifest.from_json(data)
+        errors.append(str(e.value))
+
+    peak = _traced_peak(refused)
+    assert re.search(message, errors[0]), errors[0]
+    assert len(errors[0]) < 300
+    assert len(errors[0].splitlines()) == 1
+    assert peak < 10 * len(data)
+
+
+def test_a_manifest_of_more_objects_than_an_artifact_may_have_is_refused_unconverted() -> None:
+    from gpuhash.manifest import Manifest, ManifestError
+
+    value = _manifest_dict()
+    value["objects"] = [{}] * (ref.MAX_OBJECTS + 1)
+    with pytest.raises(ManifestError, match=rf"^manifest has more than {ref.MAX_OBJECTS} objects$"):
+        Manifest.from_dict(value)
+
+
 def test_keys_in_one_object_and_distinct_keys_are_limited() -> None:
     """The parser lists an object's pairs before making it, and keeps every distinct key: both
     are bounded before they are built (in one object) or as the document is parsed."""

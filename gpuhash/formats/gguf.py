@@ -248,10 +248,12 @@ def gguf_sources(src: Source) -> list[Source]:
         for name, offset, nbytes, _, _ in sorted(tensors, key=lambda t: (t[1], t[2])):
             gap = offset - at
             if gap < 0:
-                raise InputError(f"not a valid GGUF file: {src.name}: tensor {name!r} overlaps")
+                raise InputError(
+                    f"not a valid GGUF file: {src.name}: tensor {_short(name)} overlaps"
+                )
             if gap >= alignment or not _zero(fd, gap, at):
                 raise InputError(
-                    f"not a valid GGUF file: {src.name}: {gap} bytes before tensor {name!r} "
+                    f"not a valid GGUF file: {src.name}: {gap} bytes before tensor {_short(name)} "
                     "are not zero alignment padding"
                 )
             at = offset + nbytes
@@ -266,7 +268,7 @@ def gguf_sources(src: Source) -> list[Source]:
     out = [header_object(src, start)]
     for name, offset, nbytes, dtype, shape in tensors:
         try:
-            ref.check_tensor_name(name, f"tensor {name!r}")
+            ref.check_tensor_name(name, f"tensor {_short(name)}")
         except ref.SpecError as e:
             raise InputError(f"not a valid GGUF file: {src.name}: {e}") from None
         out.append(tensor_object(src, name, nbytes, offset, dtype, shape))

@@ -115,19 +115,23 @@ def _parse_ranges(raw: object, manifest: Manifest) -> Ranges | None:
             obj = manifest[name]
         except KeyError:
             raise VerificationError(
-                f"predicate: ranges for {name!r}, which is not in the manifest"
+                f"predicate: ranges for {ref.shown(name)}, which is not in the manifest"
             ) from None
         if name in values or not isinstance(hexes, list):
-            raise VerificationError(f"predicate: malformed ranges for {name!r}")
+            raise VerificationError(f"predicate: malformed ranges for {ref.shown(name)}")
         try:
             tops = [bytes.fromhex(h) for h in hexes]
         except (TypeError, ValueError):
-            raise VerificationError(f"predicate: malformed ranges for {name!r}") from None
+            raise VerificationError(f"predicate: malformed ranges for {ref.shown(name)}") from None
         count = -(-obj.size // span)
         if count < 2 or len(tops) != count or any(len(t) != d for t in tops):
-            raise VerificationError(f"predicate: wrong number or size of ranges for {name!r}")
+            raise VerificationError(
+                f"predicate: wrong number or size of ranges for {ref.shown(name)}"
+            )
         if not hmac.compare_digest(object_from_windows(alg, tops, obj.size), obj.digest):
-            raise VerificationError(f"predicate: the ranges of {name!r} do not match its digest")
+            raise VerificationError(
+                f"predicate: the ranges of {ref.shown(name)} do not match its digest"
+            )
         values[name] = tops
     return Ranges(span, values)
 

@@ -258,31 +258,34 @@ def parse(digest: dict[str, str], body: dict[str, Any]) -> Signed:
             raise VerificationError("predicate: a resource has no name or digest")
         if algorithm != expected_algorithm:
             raise VerificationError(
-                f"predicate: resource {name!r} uses {algorithm!r}, not {expected_algorithm!r}"
+                f"predicate: resource {ref.shown(name)} uses {ref.shown(algorithm)}, "
+                f"not {expected_algorithm!r}"
             )
         path = name
         if shard_size is not None:
             parts = name.rsplit(":", 2)
             if len(parts) != 3 or not all(re.fullmatch(r"[0-9]{1,20}", p) for p in parts[1:]):
-                raise VerificationError(f"predicate: bad shard name {name!r}")
+                raise VerificationError(f"predicate: bad shard name {ref.shown(name)}")
             path, start, end = parts[0], int(parts[1]), int(parts[2])
             if start % shard_size or not start < end <= start + shard_size:
-                raise VerificationError(f"predicate: bad shard range in {name!r}")
+                raise VerificationError(f"predicate: bad shard range in {ref.shown(name)}")
         if not _safe_name(path):
             raise VerificationError(
-                f"predicate: unsafe resource name {name!r} (absolute, '..' or empty parts)"
+                f"predicate: unsafe resource name {ref.shown(name)} (absolute, '..' or empty parts)"
             )
         if name in seen:
-            raise VerificationError(f"predicate: resource {name!r} is listed twice")
+            raise VerificationError(f"predicate: resource {ref.shown(name)} is listed twice")
         seen.add(name)
         try:
             value = bytes.fromhex(hexdigest)
         except ValueError:
             raise VerificationError(
-                f"predicate: resource {name!r} has a malformed digest"
+                f"predicate: resource {ref.shown(name)} has a malformed digest"
             ) from None
         if len(value) != 32:
-            raise VerificationError(f"predicate: resource {name!r} has a digest of the wrong size")
+            raise VerificationError(
+                f"predicate: resource {ref.shown(name)} has a digest of the wrong size"
+            )
         parsed.append(Resource(name, str(algorithm), value))
     want = digest.get("sha256")
     if len(digest) != 1 or want is None:
