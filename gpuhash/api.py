@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
+from gpuhash import limits
 from gpuhash import reference as ref
 from gpuhash._io import open_beneath
 from gpuhash.algorithms import Algorithm, resolve_algorithm
@@ -132,8 +133,8 @@ def list_objects(
     if "\0" in p:
         raise InputError(f"{p!r}: a path cannot contain NUL")
     lr = None if link_root is None else os.fspath(link_root)
-    if lr is not None and "\0" in lr:
-        raise UsageError(f"link root {lr!r}: a path cannot contain NUL")
+    if lr is not None:
+        limits.refuse_nul(lr, "the link root")
     chosen = default_ignores(ignore_git_paths) if defaults is None else tuple(defaults)
     try:
         listed = ref.list_model(

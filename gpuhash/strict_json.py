@@ -138,7 +138,7 @@ def memory_budget(size: int) -> int:
     return min(MEMORY_RATIO * size + MEMORY_SLACK, MAX_MEMORY)
 
 
-def _string_quarters(text: str) -> int:
+def _string_quarters(text: str, plain: bool) -> int:
     """Quarter-bytes a character of ``text``, at most, that the parser builds for its strings.
     A string without escapes is cut from the text at its own width, that of its widest
     character (1, 2 or 4 bytes). One with escapes is written into a buffer a quarter larger
@@ -147,8 +147,8 @@ def _string_quarters(text: str) -> int:
     text), so the old buffer and the new are held together, and the last is cut to size by a
     copy: taken as 1.5 times the widths 1 + 1, 2 + 1 or 4 + 2 (measured: 2.5, 3.75 and 7.5
     bytes a character as the parser returns, 8 for ``loads`` in all), 1.5 where all stays
-    ASCII (measured 1.25)."""
-    if text.isascii() and "\\u" not in text:
+    ASCII (measured 1.25). ``plain``: the text is ASCII and holds no ``\\u`` escape."""
+    if plain:
         return 6 if "\\" in text else 4
     if _SURROGATE_ESCAPE.search(text) or _ASTRAL.search(text):
         width = 4
@@ -191,7 +191,8 @@ def _scan_text(
 ) -> Shape:
     # The text and its strings' characters first: a text of wide characters is refused before
     # its structure is built.
-    memory = sys.getsizeof(text) + -(-_string_quarters(text) * len(text) // 4)
+    plain = text.isascii() and "\\u" not in text
+    memory = sys.getsizeof(text) + -(-_string_quarters(text, plain) * len(text) // 4)
     if max_memory is not None and memory > max_memory:
         raise _too_dense(what, len(text), max_memory)
     objects = arrays = values = keys = commas = closers = 0
@@ -254,7 +255,7 @@ def _scan_text(
         COST_OBJECT * objects
         + COST_KEY * crowded
         + COST_ARRAY * arrays
-        + (COST_VALUE if text.isascii() and "\\u" not in text else COST_VALUE_WIDE) * (commas + 1)
+        + (COST_VALUE if plain else COST_VALUE_WIDE) * (commas + 1)
     )
     if max_memory is not None and memory > max_memory:
         raise _too_dense(what, len(text), max_memory)
